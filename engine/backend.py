@@ -1,0 +1,41 @@
+"""Backend selection, made once per run: ``auto | cpu | gpu``."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "cpu", "gpu")
+
+
+def resolve_device(backend: str = "auto") -> torch.device:
+    """The torch device for a backend name; ``gpu`` without CUDA is an error, ``auto`` falls back."""
+    if backend not in BACKENDS:
+        raise EngineError(f"backend={backend!r} is unknown: use one of {', '.join(BACKENDS)}")
+    has_cuda = torch.cuda.is_available()
+    if backend == "gpu" and not has_cuda:
+        raise EngineError("backend=gpu but no CUDA GPU is visible to torch: use backend=cpu or backend=auto")
+    device = torch.device("cuda") if (backend == "gpu" or (backend == "auto" and has_cuda)) else torch.device("cpu")
+    return device
+
+
+def describe(device: torch.device) -> str:
+    """One line naming the device, for the logs."""
+    if device.type == "cuda":
+        return f"gpu ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
+    return f"cpu ({torch.get_num_threads()} threads, torch {torch.__version__})"
+
+
+def cupy_available() -> bool:
+    """True where CuPy imports and sees a GPU (its kernels are then usable)."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
