@@ -1,0 +1,100 @@
+"""Population training equals independent one-network training (the oracle), and is reproducible."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data.dataset import Dataset
+from engine.errors import EngineError
+from engine.population import TrainSettings, init_network, train_population
+from engine.population.reference import as_arrays, train_one
+
+
+def toy_data(n_train=230, n_test=70, d=12, classes=4, seed=0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.rand(classes, d, generator=g)
+    def split(n):
+        y = torch.randint(0, classes, (n,), generator=g)
+        x = (centers[y] + 0.25 * torch.rand(n, d, generator=g)).clamp(0, 1)
+        return x.float(), y
+    xtr, ytr = split(n_train)
+    xte, yte = split(n_test)
+    return Dataset("toy", xtr, ytr, xte, yte, classes)
+
+
+SETTINGS = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05)
+
+
+def collect():
+    snaps = {}
+    def on_snapshot(epoch, ids, weights):
+        snaps.setdefault(epoch, []).append((list(ids), [w.clone() for w in weights]))
+    return snaps, on_snapshot
+
+
+@pytest.mark.parametrize("activation,streams", [("relu", "shared"), ("tanh", "independent")])
+def test_population_equals_independent_training(activation, streams):
+    """Tolerance: float32 arithmetic in a different order; 1e-4 absolute on weights after 3 epochs."""
+    data = toy_data()
+    s = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05, activation=activation, layer_streams=streams)
+    ids = [0, 1, 2, 3, 4]
+    snaps, cb = collect()
+    res = train_population(data, s, ids, base_seed=100, snapshots="last", on_snapshot=cb, progress=False)
+    (got_ids, weights), = snaps[s.epochs]
+    assert got_ids == ids
+    for k, nid in enumerate(ids):
+        ref_w, hist = train_one(data, s, seed=100 + nid)
+        hist = as_arrays(hist)
+        for layer, w in enumerate(ref_w):
+            torch.testing.assert_close(weights[layer][k], w, atol=1e-4, rtol=1e-4)
+        for m in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(res.curves[m][k], hist[m], rtol=1e-4, atol=1e-5)
+        for m in ("train_acc", "test_acc"):
+            np.testing.assert_allclose(res.curves[m][k], hist[m], atol=1.5 / 70)
+
+
+def test_chunking_and_subsets_give_the_same_networks():
+    data = toy_data()
+    a_snaps, a_cb = collect()
+    train_population(data, SETTINGS, range(6), on_snapshot=a_cb, progress=False)
+    b_snaps, b_cb = collect()
+    train_population(data, SETTINGS, [4, 5], chunk_size=1, on_snapshot=b_cb, progress=False)
+    full = a_snaps[SETTINGS.epochs][0][1]
+    for (ids, weights) in b_snaps[SETTINGS.epochs]:
+        for layer in range(3):
+            torch.testing.assert_close(weights[layer][0], full[layer][ids[0]], atol=1e-5, rtol=1e-5)
+
+
+def test_fixed_seed_reproduces_the_run():
+    data = toy_data()
+    r1 = train_population(data, SETTINGS, range(3), progress=False)
+    r2 = train_population(data, SETTINGS, range(3), progress=False)
+    for m in r1.curves:
+        np.testing.assert_array_equal(r1.curves[m], r2.curves[m])
+
+
+def test_shared_layer_streams_imitate_keras_seeding():
+    w = init_network([4, 3, 2], seed=7, layer_streams="shared")
+    # every layer starts the same uniform stream: layer 2's values are layer 1's first values
+    assert torch.equal(w[1].flatten(), w[0].flatten()[:6])
+    w_ind = init_network([4, 3, 2], seed=7, layer_streams="independent")
+    assert torch.equal(w_ind[0], w[0]) and not torch.equal(w_ind[1].flatten(), w[0].flatten()[:6])
+    assert float(w[0].min()) >= -0.9 and float(w[0].max()) <= 0.9
+
+
+def test_divergence_is_flagged_not_a_crash():
+    data = toy_data()
+    s = TrainSettings(hidden=(9, 7), epochs=2, batch_size=32, lr=1e30)
+    res = train_population(data, s, range(3), progress=False)
+    assert res.diverged.all()
+
+
+def test_snapshots_all_epochs_and_bad_settings():
+    data = toy_data()
+    snaps, cb = collect()
+    train_population(data, SETTINGS, range(2), snapshots="all", on_snapshot=cb, progress=False)
+    assert sorted(snaps) == [0, 1, 2, 3]
+    with pytest.raises(EngineError, match="train.lr"):
+        train_population(data, TrainSettings(lr=-1.0), range(2), progress=False)
+    with pytest.raises(EngineError, match="snapshots"):
+        train_population(data, SETTINGS, range(2), snapshots=[99], progress=False)
