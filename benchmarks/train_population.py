@@ -1,0 +1,99 @@
+"""Population training vs a one-network-at-a-time loop, side by side in one run.
+
+Reports throughput in network-steps per second, the population/loop ratio, and the population's
+achieved FLOP/s as a fraction of this machine's own float32 matmul peak. Sizes: digits-size
+(64-200-100-10) and MNIST-size (784-200-100-10) networks, batch 100 (the paper's).
+
+    python benchmarks/train_population.py [--quick] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import best_time, machine, matmul_peak, sync  # noqa: E402
+from engine.population.init import init_population  # noqa: E402
+from engine.population.mlp import PopulationMLP  # noqa: E402
+from engine.storage import write_json  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def flops_per_step(sizes: list[int], batch: int) -> int:
+    """Per network and step: forward 2BW, weight grads 2BW, input grads 2B(W - W0) (none for the data)."""
+    w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return batch * (6 * sum(w) - 2 * w[0])
+
+
+def steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
+    net = PopulationMLP([t.to(device) for t in init_population(sizes, list(range(n_nets)))])
+    x = torch.rand(batch, sizes[0], device=device)
+    y = torch.randint(0, sizes[-1], (batch,), device=device)
+
+    def go():
+        for _ in range(steps):
+            net.sgd_step(x, y, 0.01)
+
+    return steps / best_time(go, device, repeats=2)
+
+
+def loop_steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
+    """The same networks, one at a time (the same batched code with N=1)."""
+    nets = [PopulationMLP([t.to(device) for t in init_population(sizes, [i])]) for i in range(n_nets)]
+    x = torch.rand(batch, sizes[0], device=device)
+    y = torch.randint(0, sizes[-1], (batch,), device=device)
+
+    def go():
+        for net in nets:
+            for _ in range(steps):
+                net.sgd_step(x, y, 0.01)
+
+    return steps / best_time(go, device, repeats=2)  # population-steps of n_nets networks per second
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small populations, few steps")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a = p.parse_args(argv)
+    device = torch.device(a.device)
+    peak = matmul_peak(device)
+    cases = [("digits", [64, 200, 100, 10]), ("mnist", [784, 200, 100, 10])]
+    if device.type == "cuda":
+        pops = {"digits": 4000, "mnist": 1000}
+    else:
+        pops = {"digits": 250, "mnist": 100} if a.quick else {"digits": 1000, "mnist": 500}
+    loop_n = 8 if a.quick else 32
+    steps = 3 if a.quick else 10
+    rows = []
+    for name, sizes in cases:
+        n = pops[name]
+        pop = steps_per_second(sizes, n, steps, device) * n  # network-steps / s
+        loop = loop_steps_per_second(sizes, loop_n, steps, device) * loop_n
+        flops = flops_per_step(sizes, 100) * pop
+        rows.append({"case": name, "sizes": sizes, "population": n, "loop_networks": loop_n,
+                     "population_net_steps_per_s": pop, "loop_net_steps_per_s": loop, "ratio": pop / loop,
+                     "population_gflops": flops / 1e9, "fraction_of_matmul_peak": flops / peak})
+    out = {"benchmark": "train_population", "device": str(device), "machine": machine(),
+           "matmul_peak_gflops": peak / 1e9, "quick": a.quick, "results": rows}
+    name = f"train_population_{device.type}{'_quick' if a.quick else ''}.json"
+    write_json(out, RESULTS / name)
+    print(f"matmul peak (float32): {peak / 1e9:.1f} GFLOP/s on {device}")
+    print("| case | networks | population net-steps/s | loop net-steps/s | ratio | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['case']} {'-'.join(map(str, r['sizes']))} | {r['population']} | "
+              f"{r['population_net_steps_per_s']:.0f} | {r['loop_net_steps_per_s']:.0f} | {r['ratio']:.1f}x | "
+              f"{r['population_gflops']:.1f} | {100 * r['fraction_of_matmul_peak']:.0f}% |")
+    return out
+
+
+if __name__ == "__main__":
+    main()

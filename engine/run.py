@@ -1,0 +1,60 @@
+"""Hydra entry point: ``python -m engine.run [overrides]``.
+
+Examples: ``python -m engine.run`` (1,000 digits networks, paper settings),
+``python -m engine.run dataset=mnist1d population.size=64 train.epochs=5``, ``+sweep=smoke``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from engine.config import register
+from engine.errors import EngineError
+
+log = logging.getLogger("engine")
+register()
+
+
+def print_summary(summary) -> None:
+    nets = summary.tables.get("networks")
+    lines = [f"run directory: {summary.run_dir}", f"device: {summary.device}"]
+    if nets is not None and len(nets):
+        ok = nets[~nets["diverged"]]
+        acc = ok["test_acc"].to_numpy()
+        lines.append(f"{summary.dataset}: {len(nets)} networks ({int(nets['diverged'].sum())} diverged); "
+                     f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
+                     f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
+    if summary.chunks_resumed:
+        lines.append(f"resumed {summary.chunks_resumed} finished chunk(s), ran {summary.chunks_done}")
+    neurons = summary.tables.get("neurons")
+    if neurons is not None and len(neurons):
+        lines.append(f"neurons.parquet: {len(neurons)} rows (epochs {sorted(neurons['epoch'].unique().tolist())})")
+    lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()))
+    files = [p.name for p in sorted(Path(summary.run_dir).glob("*")) if p.is_file()]
+    lines.append("outputs: " + ", ".join(files))
+    print("\n".join(lines), flush=True)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from engine.pipeline import run
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(cfg, run_dir)
+    except EngineError as e:
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print_summary(summary)
+
+
+if __name__ == "__main__":
+    main()
