@@ -1,0 +1,147 @@
+"""The IDX file format (MNIST and its relatives): read and write, gzip-compressed or not.
+
+An IDX file is: two zero bytes, a dtype code byte, a byte with the number of dimensions,
+then one big-endian uint32 per dimension, then the values big-endian in C order.
+A file that does not match its own header is an error naming the file, never a partial load.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.dataset import Dataset, make_dataset
+from engine.errors import EngineError
+from engine.storage import atomic_path
+
+# dtype code -> big-endian numpy dtype (the IDX specification's table).
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, dt in IDX_DTYPES.items()}
+
+# The four files every MNIST-like data set ships, under their standard names.
+IDX_FILES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it is gzip data (detected by content, not by name)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError as e:
+        raise EngineError(f"IDX file {path} does not exist") from e
+    except OSError as e:
+        raise EngineError(f"cannot read IDX file {path}: {e.strerror}") from e
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as e:
+        raise EngineError(f"IDX file {path} is a damaged or truncated gzip file ({e}); "
+                          "delete it and download or copy it again") from e
+
+
+def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
+    """Read an IDX file (plain or .gz) into a native-endian numpy array.
+
+    ``ndim``: the number of dimensions the caller expects (3 for images, 1 for labels);
+    any other is an error naming the file.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise EngineError(f"IDX file {path} is truncated: expected at least a 4-byte header, found {len(data)} bytes")
+    zero, code, n_dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or code not in IDX_DTYPES:
+        raise EngineError(
+            f"{path} is not an IDX file: expected magic bytes 00 00 <dtype code in "
+            f"{{{', '.join(f'{c:#04x}' for c in IDX_DTYPES)}}}> <ndim>, found {data[:4].hex(' ')}")
+    if ndim is not None and n_dims != ndim:
+        raise EngineError(f"IDX file {path} has {n_dims} dimensions, expected {ndim} "
+                          "(images have 3, labels 1: are the file names swapped?)")
+    header_len = 4 + 4 * n_dims
+    if len(data) < header_len:
+        raise EngineError(f"IDX file {path} is truncated: expected a {header_len}-byte header, found {len(data)} bytes")
+    dims = struct.unpack(f">{n_dims}I", data[4:header_len])
+    dtype = IDX_DTYPES[code]
+    expected = math.prod(dims) * dtype.itemsize
+    found = len(data) - header_len
+    if found != expected:
+        what = "truncated" if found < expected else "longer than its header says"
+        raise EngineError(f"IDX file {path} is {what}: header says shape {tuple(dims)} of {dtype.name} "
+                          f"= {expected} data bytes, found {found}; delete it and get the file again")
+    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends in ``.gz`` (atomically)."""
+    array = np.asarray(array)
+    code = _CODE_OF_KIND.get((array.dtype.kind, array.dtype.itemsize))
+    if code is None:
+        raise EngineError(f"IDX cannot store dtype {array.dtype}; use one of "
+                          f"{', '.join(dt.name for dt in IDX_DTYPES.values())}")
+    if array.ndim > 255:
+        raise EngineError(f"IDX stores at most 255 dimensions, got {array.ndim}")
+    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        payload = gzip.compress(payload, mtime=0)  # mtime=0: same array -> same bytes (stable checksums)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+    return path
+
+
+def read_image_label_pair(images_path: str | os.PathLike,
+                          labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, h, w) uint8 and labels (n,) uint8 from two IDX files that must agree on n."""
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise EngineError(f"expected unsigned-byte IDX files, found {images.dtype} in {images_path} "
+                          f"and {labels.dtype} in {labels_path}")
+    if len(images) != len(labels):
+        raise EngineError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+                          "the two files must come from the same release")
+    return images, labels
+
+
+def find_idx_file(directory: Path, name: str) -> Path | None:
+    """``directory/name`` (the standard ``.gz`` name), else its uncompressed twin, else None."""
+    for candidate in (directory / name, directory / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def dataset_from_idx_files(name: str, files: dict[str, Path], *, limit_train: int | None = None,
+                           limit_test: int | None = None) -> Dataset:
+    """A Dataset from the four IDX files (keys as in IDX_FILES), pixels scaled by 1/255."""
+    X_train, y_train = read_image_label_pair(files["train_images"], files["train_labels"])
+    X_test, y_test = read_image_label_pair(files["test_images"], files["test_labels"])
+    if X_train.shape[1:] != X_test.shape[1:]:
+        raise EngineError(f"{name}: train images are {X_train.shape[1:]} but test images {X_test.shape[1:]} "
+                          f"({files['train_images']}, {files['test_images']})")
+    scale = lambda a: a.astype("float32") / 255.0  # noqa: E731
+    return make_dataset(name, scale(X_train[:limit_train]), y_train, scale(X_test[:limit_test]), y_test,
+                        n_classes=10, limit_train=limit_train, limit_test=limit_test)
