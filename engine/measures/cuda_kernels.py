@@ -1,0 +1,145 @@
+"""The CUDA sources in ``kernels/``: compiled with CuPy (cached), launched on torch tensors via DLPack.
+
+Tensors stay on the device: torch -> CuPy by DLPack (zero copy), kernels run on torch's current
+stream. ``compile_all_sources`` compiles every ``.cu`` with NVRTC alone, which needs no GPU, so
+CPU-only CI proves the GPU sources at least compile.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+
+import torch
+
+import engine
+from engine.errors import EngineError
+
+# Must match the tile sizes in kernels/layered_minplus.cu.
+_MINPLUS_TILE_M = 64
+_MINPLUS_TILE_N = 64
+_MINPLUS_BLOCK = (16, 16, 1)
+_MAX_GRID_Z = 65535
+_NVRTC_OPTIONS = ("-std=c++17",)
+
+
+def kernels_dir() -> Path:
+    """The repository's ``kernels/`` directory (beside the ``engine`` package)."""
+    path = Path(engine.__file__).resolve().parents[1] / "kernels"
+    if not path.is_dir():
+        raise EngineError(f"CUDA kernel sources not found: expected the directory {path} (kernels/ at the "
+                          "repository root, beside engine/); run from a full checkout of the repository")
+    return path
+
+
+def kernel_source(filename: str) -> str:
+    """The text of one ``.cu`` file in ``kernels/``."""
+    path = kernels_dir() / filename
+    if not path.is_file():
+        raise EngineError(f"CUDA kernel source {path} is missing; run from a full checkout of the repository")
+    return path.read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def _module(filename: str, device_index: int):
+    """A compiled ``cupy.RawModule`` for one source file (compiled once per file and device)."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise EngineError("the GPU kernels need CuPy: pip install cupy-cuda12x") from e
+    with cupy.cuda.Device(device_index):
+        module = cupy.RawModule(code=kernel_source(filename), options=_NVRTC_OPTIONS)
+        module.compile()
+    return module
+
+
+def _to_cupy(tensor: torch.Tensor):
+    import cupy
+
+    return cupy.from_dlpack(tensor)
+
+
+def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tensor, *, a_offset: int,
+                  c_offset: int) -> None:
+    """One min-plus relaxation of a layer block, in place on CUDA tensors.
+
+    ``dist`` (B, S, n_nodes): columns ``c_offset .. c_offset + n_c`` are lowered to
+    ``min(dist[..., c], min_k dist[..., a_offset + k] + lengths[:, k, c])``; ``lengths`` (B, n_k, n_c)
+    holds +inf where there is no edge. ``changed`` (int32, 1 element) is set to 1 if anything decreased.
+    """
+    if dist.dtype == torch.float64:
+        name = "minplus_relax_f64"
+    elif dist.dtype == torch.float32:
+        name = "minplus_relax_f32"
+    else:
+        raise EngineError(f"minplus_relax supports float32 and float64, got {dist.dtype}")
+    if lengths.dtype != dist.dtype or changed.dtype != torch.int32:
+        raise EngineError("minplus_relax: lengths must have the distances' dtype and changed must be int32")
+    if not (dist.is_cuda and lengths.is_cuda and changed.is_cuda):
+        raise EngineError("minplus_relax runs on CUDA tensors only; use the torch twin on CPU")
+    if not (dist.is_contiguous() and lengths.is_contiguous()):
+        raise EngineError("minplus_relax needs contiguous tensors")
+    batch, n_sources, n_nodes = dist.shape
+    _, n_k, n_c = lengths.shape
+    if lengths.shape[0] != batch or a_offset + n_k > n_nodes or c_offset + n_c > n_nodes:
+        raise EngineError(f"minplus_relax: shapes do not fit: dist {tuple(dist.shape)}, lengths "
+                          f"{tuple(lengths.shape)}, a_offset {a_offset}, c_offset {c_offset}")
+    if batch == 0 or n_sources == 0 or n_c == 0 or n_k == 0:
+        return
+
+    import cupy
+
+    device_index = dist.device.index if dist.device.index is not None else torch.cuda.current_device()
+    kernel = _module("layered_minplus.cu", device_index).get_function(name)
+    grid_x = (n_c + _MINPLUS_TILE_N - 1) // _MINPLUS_TILE_N
+    grid_y = (n_sources + _MINPLUS_TILE_M - 1) // _MINPLUS_TILE_M
+    # Run on torch's current stream so the kernel is ordered with the surrounding torch ops.
+    with cupy.cuda.Device(device_index), _cupy_stream(dist.device):
+        changed_cp = _to_cupy(changed)
+        # grid.z is limited to 65535: launch over batch chunks.
+        for b0 in range(0, batch, _MAX_GRID_Z):
+            b1 = min(batch, b0 + _MAX_GRID_Z)
+            kernel((grid_x, grid_y, b1 - b0), _MINPLUS_BLOCK,
+                   (_to_cupy(dist[b0:b1]), _to_cupy(lengths[b0:b1]), changed_cp,
+                    cupy.int32(n_sources), cupy.int32(n_nodes), cupy.int32(a_offset), cupy.int32(n_k),
+                    cupy.int32(c_offset), cupy.int32(n_c)))
+
+
+def _cupy_stream(device: torch.device):
+    """torch's current CUDA stream as a CuPy stream."""
+    import cupy
+
+    torch_stream = torch.cuda.current_stream(device)
+    if hasattr(cupy.cuda.Stream, "from_external") and hasattr(torch_stream, "__cuda_stream__"):
+        return cupy.cuda.Stream.from_external(torch_stream)
+    with warnings.catch_warnings():  # ExternalStream is deprecated in CuPy 14, needed before it
+        warnings.simplefilter("ignore")
+        return cupy.cuda.ExternalStream(torch_stream.cuda_stream, torch_stream.device_index)
+
+
+def compile_all_sources(arch: str = "compute_90") -> dict[str, int]:
+    """Compile every ``kernels/*.cu`` to PTX with NVRTC (no GPU needed); returns ``{file: PTX bytes}``.
+
+    Raises EngineError with the NVRTC log if a source does not compile.
+    """
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+    except Exception as e:  # ImportError, or the NVRTC shared library not loadable
+        raise EngineError(f"NVRTC is not available ({e}); pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12") from e
+    sources = sorted(kernels_dir().glob("*.cu"))
+    if not sources:
+        raise EngineError(f"no .cu sources in {kernels_dir()}")
+    sizes: dict[str, int] = {}
+    for path in sources:
+        prog = nvrtc.createProgram(path.read_text(), path.name, (), ())
+        try:
+            try:
+                nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", *_NVRTC_OPTIONS])
+            except nvrtc.NVRTCError as e:
+                log = nvrtc.getProgramLog(prog)
+                raise EngineError(f"{path.name} does not compile for {arch} ({e}):\n{log}") from None
+            sizes[path.name] = len(nvrtc.getPTX(prog))
+        finally:
+            nvrtc.destroyProgram(prog)
+    return sizes
