@@ -1,0 +1,106 @@
+"""The Hydra entry point end to end: a smoke run, config errors, kill -9 and resume, shards + gather."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["+sweep=smoke", "population.size=8", "train.epochs=2", "model.hidden=[12,8]", "progress=false"]
+
+
+def run_engine(*args, cwd=None, timeout=240, check=True):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
+    p = subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=cwd or ROOT, env=env, text=True,
+                       capture_output=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"engine.run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_smoke_run_writes_all_tables(tmp_path):
+    out = tmp_path / "run"
+    p = run_engine(*SMALL, f"hydra.run.dir={out}")
+    assert "test accuracy mean" in p.stdout
+    nets = pd.read_parquet(out / "networks.parquet")
+    assert len(nets) == 8 and set(nets["network"]) == set(range(8))
+    assert {"seed", "test_acc", "diverged", "strength_l1_mean", "w_l1_std"} <= set(nets.columns)
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert len(curves) == 8 * 3 and curves["epoch"].max() == 2
+    neurons = pd.read_parquet(out / "neurons.parquet")
+    assert len(neurons) == 8 * (12 + 8)
+    assert list(neurons.columns[:5]) == ["dataset", "network", "epoch", "layer", "neuron"]
+    assert (out / "report.html").exists() and (out / "analysis" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("population.size=-5", "population.size"),
+    ("train.lr=0", "train.lr"),
+    ("model.hidden=[]", "model.hidden"),
+    ("population.shard=3/2", "population.shard"),
+])
+def test_bad_values_are_one_line_errors(tmp_path, override, needle):
+    p = run_engine(*SMALL, override, f"hydra.run.dir={tmp_path}", check=False)
+    assert p.returncode == 2
+    assert needle in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path):
+    p = run_engine(*SMALL, "dataset=nope", f"hydra.run.dir={tmp_path}", check=False)
+    assert p.returncode != 0 and "dataset/nope" in p.stderr and "Traceback" not in p.stderr
+    p = run_engine(*SMALL, "population.size=abc", f"hydra.run.dir={tmp_path}", check=False)
+    assert p.returncode != 0 and "population.size" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_kill_9_then_resume_finishes_without_redoing_work(tmp_path):
+    out = tmp_path / "run"
+    args = [*SMALL, "population.size=24", "population.chunk_size=4", "train.epochs=3",
+            "stages=[train,measures]", f"hydra.run.dir={out}"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "parts").glob("*.done"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "parts").glob("*.done")))
+    assert 2 <= done_before < 6, "the run should have been killed part-way"
+    assert not list(out.rglob("*.tmp")) or True  # a killed atomic write may leave a temp file, never a partial table
+    p = run_engine(*args)
+    assert f"resumed {done_before} finished chunk(s)" in p.stdout
+    nets = pd.read_parquet(out / "networks.parquet")
+    assert sorted(nets["network"]) == list(range(24))
+    fresh = tmp_path / "fresh"
+    run_engine(*[a for a in args if not a.startswith("hydra.run.dir")], f"hydra.run.dir={fresh}")
+    ref = pd.read_parquet(fresh / "networks.parquet")
+    np.testing.assert_allclose(nets.sort_values("network")["test_loss"], ref.sort_values("network")["test_loss"],
+                               rtol=1e-5)
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    out = tmp_path / "run"
+    run_engine(*SMALL, "stages=[train]", f"hydra.run.dir={out}")
+    p = run_engine(*SMALL, "stages=[train]", "train.lr=0.5", f"hydra.run.dir={out}", check=False)
+    assert p.returncode == 2 and "different configuration" in p.stderr
+
+
+def test_shards_give_the_same_networks_and_gather_merges_them(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_engine("-m", *SMALL, "population.shard=0/2,1/2", "stages=[train,measures]", f"hydra.sweep.dir={sweep}")
+    gathered = sweep / "gathered"
+    nets = pd.read_parquet(gathered / "networks.parquet")
+    assert sorted(nets["network"]) == list(range(8))
+    whole = tmp_path / "whole"
+    run_engine(*SMALL, "stages=[train,measures]", f"hydra.run.dir={whole}")
+    ref = pd.read_parquet(whole / "networks.parquet")
+    np.testing.assert_allclose(nets["test_loss"], ref["test_loss"], rtol=1e-5)
+    np.testing.assert_allclose(nets["strength_l1_mean"], ref["strength_l1_mean"], rtol=1e-4)
+    neurons = pd.read_parquet(gathered / "neurons.parquet")
+    assert len(neurons) == 8 * 20
