@@ -1,0 +1,214 @@
+"""Bag-of-Neurons (Scabini & Bruno 2023, sec. 4): neuron types by k-means, networks as type histograms.
+
+Per benchmark (dataset), every hidden neuron of every eligible network at the last snapshot epoch is
+a point of its measures (default strength, bipartite clustering, subgraph centrality; subgraph
+centrality reaches 1e89, so it enters as log10). The points are z-scored over all those neurons, one
+k-means is fitted (on a random subsample when there are more than ``fit_sample`` neurons, then every
+neuron is assigned to its nearest centroid), and each network becomes the normalised histogram of
+its neurons' types, jointly and per layer. Neurons of other snapshot epochs get types from the same
+centroids and the same normalisation (so type shares over epochs are comparable). Types are numbered
+in increasing order of the first measure's centroid value, so numbering is stable across runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.analysis.config import BoNConfig
+from engine.analysis.estimators import make_estimator
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BoNResult:
+    labels: np.ndarray                      # type per neurons row, -1 where untyped
+    histograms: pd.DataFrame                # dataset, network, bon_all_t{j}, bon_l{layer}_t{j}
+    summary: dict[str, Any] = field(default_factory=dict)
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)   # dataset -> (k, m) in z-space
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    """cuML may hand back CuPy arrays; everything downstream is NumPy."""
+    return np.asarray(a.get() if hasattr(a, "get") else a)
+
+
+def transform_measures(values: np.ndarray, measures: list[str], log10_measures: list[str]) -> np.ndarray:
+    """Apply log10 to the listed measures (non-positive values become NaN)."""
+    x = np.array(values, dtype=np.float64, copy=True)
+    for j, m in enumerate(measures):
+        if m in log10_measures:
+            col = x[:, j]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x[:, j] = np.where(col > 0, np.log10(np.where(col > 0, col, 1.0)), np.nan)
+    return x
+
+
+def _kmeans(x: np.ndarray, k: int, cfg: BoNConfig, backend: str, seed: int) -> Any:
+    km = make_estimator("kmeans", backend, n_clusters=k, init="k-means++", n_init=cfg.n_init,
+                        max_iter=cfg.max_iter, random_state=seed)
+    km.fit(x)
+    return km
+
+
+def choose_k(x: np.ndarray, cfg: BoNConfig, backend: str) -> tuple[int, dict[str, Any]]:
+    """k with the best silhouette (scored on a subsample) over ``k_range``; inertia kept for the elbow."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(cfg.seed + 1)
+    kmin, kmax = cfg.k_range
+    kmax = min(kmax, len(x) - 1)
+    if kmax < kmin:
+        raise EngineError(f"k: auto needs more than {kmin} neurons, got {len(x)}")
+    sub = x if len(x) <= cfg.silhouette_sample else x[rng.choice(len(x), cfg.silhouette_sample, replace=False)]
+    scores, inertias = {}, {}
+    for k in range(kmin, kmax + 1):
+        km = _kmeans(x, k, cfg, backend, cfg.seed)
+        inertias[k] = float(km.inertia_)
+        lab = _to_numpy(km.predict(sub))
+        scores[k] = float(silhouette_score(sub, lab)) if len(np.unique(lab)) > 1 else -1.0
+    best = max(scores, key=lambda k: scores[k])
+    return best, {"silhouette": scores, "inertia": inertias, "silhouette_sample": int(len(sub))}
+
+
+def bag_of_neurons(neurons: pd.DataFrame, eligible: pd.DataFrame, network_class: pd.Series | None,
+                   class_names: list[str], cfg: BoNConfig, backend: str = "cpu") -> BoNResult:
+    """Fit neuron types per dataset and build per-network histograms.
+
+    ``eligible``: (dataset, network) pairs of networks that take part (not diverged).
+    ``network_class``: class index per eligible network, indexed by (dataset, network), or None.
+    """
+    missing = [m for m in cfg.measures if m not in neurons.columns]
+    if missing:
+        raise EngineError(f"Bag-of-Neurons measures {missing} are not columns of neurons.parquet; "
+                          f"set analysis.bon.measures to some of the measure columns")
+    labels = np.full(len(neurons), -1, dtype=np.int64)
+    ok_keys = pd.MultiIndex.from_frame(eligible[["dataset", "network"]])
+    row_keys = pd.MultiIndex.from_arrays([neurons["dataset"].to_numpy(), neurons["network"].to_numpy()])
+    row_ok = row_keys.isin(ok_keys)
+    all_x = transform_measures(neurons[cfg.measures].to_numpy(), cfg.measures, cfg.log10_measures)
+    finite = np.isfinite(all_x).all(axis=1)
+    layers = sorted(int(v) for v in neurons["layer"].unique()) if len(neurons) else []
+
+    hist_tables, summary, centroids = [], {}, {}
+    for ds in sorted(neurons["dataset"].unique()):
+        in_ds = (neurons["dataset"].to_numpy() == ds) & row_ok
+        if not in_ds.any():
+            summary[str(ds)] = {"skipped": "no neurons of eligible networks"}
+            continue
+        epochs = neurons["epoch"].to_numpy()
+        last = int(epochs[in_ds].max())
+        at_last = in_ds & (epochs == last)
+        fit_rows = np.flatnonzero(at_last & finite)
+        n_nan = int((at_last & ~finite).sum())
+        note: list[str] = []
+        if n_nan:
+            note.append(f"{n_nan} neurons with NaN/non-positive measures dropped (type -1)")
+        if len(fit_rows) < 2:
+            summary[str(ds)] = {"skipped": "fewer than 2 neurons with finite measures", "nan_dropped": n_nan}
+            continue
+        x_last = all_x[fit_rows]
+        mu, sd = x_last.mean(axis=0), x_last.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)  # a constant measure carries no information; avoid 0/0
+        z_last = (x_last - mu) / sd
+
+        rng = np.random.default_rng(cfg.seed)
+        sampled = cfg.fit_sample is not None and len(z_last) > cfg.fit_sample
+        z_fit = z_last[rng.choice(len(z_last), cfg.fit_sample, replace=False)] if sampled else z_last
+
+        k_info: dict[str, Any] = {}
+        if cfg.k == "auto":
+            k, k_info = choose_k(z_fit, cfg, backend)
+        else:
+            k = int(cfg.k)
+        if k > len(z_fit):
+            note.append(f"k reduced from {k} to {len(z_fit)} (only {len(z_fit)} neurons)")
+            k = len(z_fit)
+        km = _kmeans(z_fit, k, cfg, backend, cfg.seed)
+        centers = _to_numpy(km.cluster_centers_).astype(np.float64)
+        order = np.lexsort(centers.T[::-1])            # stable numbering: sort by measure 1, then 2, ...
+        centers = centers[order]
+        remap = np.empty(k, dtype=np.int64)
+        remap[order] = np.arange(k)
+
+        # assign every finite neuron of this dataset (all epochs) with the same normalisation
+        rows = np.flatnonzero(in_ds & finite)
+        z_rows = (all_x[rows] - mu) / sd
+        labels[rows] = _assign(z_rows, centers)
+        centroids[str(ds)] = centers
+
+        raw = centers * sd + mu
+        for j, m in enumerate(cfg.measures):
+            if m in cfg.log10_measures:
+                raw[:, j] = 10.0 ** raw[:, j]
+
+        # histograms at the last epoch
+        lab_last = labels[fit_rows]
+        sub = neurons.iloc[fit_rows]
+        net_ids = np.sort(eligible.loc[eligible["dataset"] == ds, "network"].to_numpy())
+        net_code = np.searchsorted(net_ids, sub["network"].to_numpy())
+        hist = {"dataset": np.full(len(net_ids), ds, dtype=object), "network": net_ids}
+        joint = _histogram(net_code, lab_last, len(net_ids), k)
+        for j in range(k):
+            hist[f"bon_all_t{j}"] = joint[:, j]
+        lay = sub["layer"].to_numpy()
+        for L in layers:
+            m_l = lay == L
+            h = _histogram(net_code[m_l], lab_last[m_l], len(net_ids), k)
+            for j in range(k):
+                hist[f"bon_l{L}_t{j}"] = h[:, j]
+        hist_tables.append(pd.DataFrame(hist))
+
+        # share of each type among the neurons of each performance class (pooled), jointly and per layer
+        shares: dict[str, Any] = {}
+        if network_class is not None:
+            cls_of = network_class.reindex(pd.MultiIndex.from_arrays(
+                [np.full(len(sub), ds, dtype=object), sub["network"].to_numpy()])).to_numpy()
+            for c, name in enumerate(class_names):
+                sel = cls_of == c
+                shares[name] = {"all": _shares(lab_last[sel], k)}
+                for L in layers:
+                    shares[name][f"l{L}"] = _shares(lab_last[sel & (lay == L)], k)
+        summary[str(ds)] = {
+            "k": int(k), "k_selection": k_info or {"method": "given"},
+            "epoch": last, "neurons_used": int(len(fit_rows)), "nan_dropped": n_nan,
+            "fit_sample": int(len(z_fit)), "subsampled": bool(sampled),
+            "inertia": float(km.inertia_), "measures": list(cfg.measures),
+            "log10_measures": [m for m in cfg.measures if m in cfg.log10_measures],
+            "normalisation": {"mean": mu.tolist(), "std": sd.tolist()},
+            "centroids_normalised": centers.tolist(), "centroids_raw": raw.tolist(),
+            "type_shares_overall": _shares(lab_last, k),
+            "type_shares_per_class": shares, "notes": note,
+        }
+    histograms = pd.concat(hist_tables, ignore_index=True) if hist_tables else pd.DataFrame(
+        {"dataset": pd.Series(dtype=object), "network": pd.Series(dtype="int64")})
+    return BoNResult(labels=labels, histograms=histograms, summary=summary, centroids=centroids)
+
+
+def _assign(z: np.ndarray, centers: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """Nearest centroid for each row (chunked: 1.2 M rows x k centroids stays small)."""
+    out = np.empty(len(z), dtype=np.int64)
+    c2 = (centers ** 2).sum(axis=1)
+    for s in range(0, len(z), chunk):
+        b = z[s:s + chunk]
+        out[s:s + chunk] = np.argmin(c2[None, :] - 2.0 * b @ centers.T, axis=1)
+    return out
+
+
+def _histogram(net_code: np.ndarray, lab: np.ndarray, n_net: int, k: int) -> np.ndarray:
+    counts = np.bincount(net_code * k + lab, minlength=n_net * k).reshape(n_net, k).astype(np.float64)
+    tot = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, counts / np.where(tot > 0, tot, 1.0), np.nan)
+
+
+def _shares(lab: np.ndarray, k: int) -> list[float] | None:
+    if lab.size == 0:
+        return None
+    return (np.bincount(lab, minlength=k) / lab.size).tolist()

@@ -1,0 +1,225 @@
+"""Performance-class classification and test-accuracy regression from per-network features.
+
+Stratified k-fold (repeated with different seeds), a StandardScaler fitted inside each training fold
+(Pipeline), accuracy mean/std over all folds of all repeats, and the chance level (majority-class
+share). Regression of test accuracy itself: cross-validated R^2 (mean/std over folds) and Kendall's
+tau between out-of-fold predictions and the truth (mean over repeats).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+from sklearn.metrics import confusion_matrix, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from engine.analysis.config import AnalysisConfig
+from engine.analysis.estimators import make_estimator
+from engine.analysis.features import feature_set_columns
+
+log = logging.getLogger(__name__)
+
+_FOREST_NAMES = ("random_forest", "random_forest_regressor")
+
+
+def feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """X of the usable columns and a row mask; all-NaN columns and then rows with any NaN are dropped."""
+    sub = df[columns].astype(float)
+    all_nan = [c for c in columns if sub[c].isna().all()]
+    sub = sub.drop(columns=all_nan)
+    rows = np.isfinite(sub.to_numpy()).all(axis=1)
+    return sub.to_numpy()[rows], rows, {"columns": int(sub.shape[1]), "all_nan_columns_dropped": len(all_nan),
+                                        "rows_with_nan_dropped": int((~rows).sum())}
+
+
+def _params(cfg: AnalysisConfig, name: str, n_train: int) -> dict[str, Any]:
+    p = dict(cfg.estimator_params.get(name, {}))
+    if name in _FOREST_NAMES:
+        p.setdefault("random_state", cfg.seed)
+        p.setdefault("n_jobs", 1)  # parallelism is over folds (see _run_tasks), not inside one forest
+    if name in ("logistic_regression", "svm"):
+        p.setdefault("random_state", cfg.seed)
+    if name == "knn":  # k-NN cannot ask for more neighbours than there are training points
+        p["n_neighbors"] = max(1, min(int(p.get("n_neighbors", 5)), n_train))
+    return p
+
+
+def _host(a: Any) -> Any:
+    return a.get() if hasattr(a, "get") else a
+
+
+def _fit_predict(name: str, params: dict[str, Any], backend: str, x: np.ndarray, y: np.ndarray,
+                 tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Fit scaler + estimator on the training fold, predict the test fold (one joblib task)."""
+    model = make_pipeline(StandardScaler(), make_estimator(name, backend, **params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collinear histograms (LDA), convergence chatter
+        model.fit(x[tr], y[tr])
+        return np.asarray(_host(model.predict(x[te])))
+
+
+def _run_tasks(tasks: list[tuple], cfg: AnalysisConfig, backend: str) -> list[np.ndarray]:
+    """Run (name, params, x, y, tr, te) tasks, in parallel processes on CPU (cfg.n_jobs), serially on GPU."""
+    n_jobs = 1 if backend == "gpu" else cfg.n_jobs
+    if n_jobs == 1 or len(tasks) < 2:
+        return [_fit_predict(n, p, backend, x, y, tr, te) for n, p, x, y, tr, te in tasks]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs)(delayed(_fit_predict)(n, p, backend, x, y, tr, te)
+                                   for n, p, x, y, tr, te in tasks)
+
+
+def _prepare_classes(y: np.ndarray, cfg: AnalysisConfig) -> tuple[np.ndarray, int, list[str]] | str:
+    """Rows kept and the fold count, or why classification cannot run."""
+    classes, counts = np.unique(y, return_counts=True)
+    notes: list[str] = []
+    keep = np.isin(y, classes[counts >= 2])
+    if not keep.all():
+        notes.append(f"classes {classes[counts < 2].tolist()} have fewer than 2 networks: left out")
+    classes, counts = np.unique(y[keep], return_counts=True)
+    if len(classes) < 2:
+        return "fewer than 2 classes with at least 2 networks"
+    folds = min(cfg.folds, int(counts.min()))
+    if folds < cfg.folds:
+        notes.append(f"folds reduced from {cfg.folds} to {folds} (smallest class has {int(counts.min())} networks)")
+    return keep, folds, notes
+
+
+def _classification_tasks(x: np.ndarray, y: np.ndarray, cfg: AnalysisConfig) -> tuple[dict[str, Any], list[tuple]]:
+    prep = _prepare_classes(y, cfg)
+    if isinstance(prep, str):
+        return {"skipped": prep}, []
+    keep, folds, notes = prep
+    x, y = x[keep], y[keep]
+    classes, counts = np.unique(y, return_counts=True)
+    info = {"n": int(len(y)), "folds": folds, "repeats": cfg.repeats, "chance": float(counts.max() / counts.sum()),
+            "classes": classes.tolist(), "class_counts": counts.tolist(), "notes": notes,
+            "_y": y, "_splits": []}
+    tasks = []
+    for r in range(cfg.repeats):
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=cfg.seed + r).split(x, y):
+            info["_splits"].append(te)
+            for name in cfg.classifiers:
+                tasks.append((name, _params(cfg, name, len(tr)), x, y, tr, te))
+    return info, tasks
+
+
+def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> dict[str, Any]:
+    y, splits = info.pop("_y"), info.pop("_splits")
+    classes = np.asarray(info["classes"])
+    out = dict(info, classifiers={})
+    it = iter(preds)
+    per: dict[str, list] = {n: [] for n in cfg.classifiers}
+    cms = {n: np.zeros((len(classes), len(classes)), dtype=np.int64) for n in cfg.classifiers}
+    for te in splits:
+        for name in cfg.classifiers:
+            pred = next(it)
+            per[name].append(float((pred == y[te]).mean()))
+            cms[name] += confusion_matrix(y[te], pred, labels=classes)
+    for name in cfg.classifiers:
+        out["classifiers"][name] = {"mean": float(np.mean(per[name])), "std": float(np.std(per[name])),
+                                    "confusion": cms[name].tolist()}
+    return out
+
+
+def _regression_tasks(x: np.ndarray, acc: np.ndarray, cfg: AnalysisConfig) -> tuple[dict[str, Any], list[tuple]]:
+    folds = min(cfg.folds, len(acc))
+    if len(acc) < 4:
+        return {"skipped": f"only {len(acc)} networks"}, []
+    info = {"n": int(len(acc)), "folds": folds, "repeats": cfg.regression_repeats, "_y": acc, "_splits": []}
+    tasks = []
+    for r in range(cfg.regression_repeats):
+        for tr, te in KFold(folds, shuffle=True, random_state=cfg.seed + r).split(x):
+            info["_splits"].append((r, te))
+            for short in cfg.regressors:
+                name = _regressor_name(short)
+                tasks.append((name, _params(cfg, name, len(tr)), x, acc, tr, te))
+    return info, tasks
+
+
+def _regressor_name(short: str) -> str:
+    return "random_forest_regressor" if short == "random_forest" else short
+
+
+def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> dict[str, Any]:
+    acc, splits = info.pop("_y"), info.pop("_splits")
+    out = dict(info, regressors={})
+    oof = {(s, r): np.empty_like(acc) for s in cfg.regressors for r in range(cfg.regression_repeats)}
+    r2s: dict[str, list] = {s: [] for s in cfg.regressors}
+    it = iter(preds)
+    for r, te in splits:
+        for short in cfg.regressors:
+            pred = next(it)
+            oof[(short, r)][te] = pred
+            r2s[short].append(float(r2_score(acc[te], pred)) if len(te) > 1 else np.nan)
+    for short in cfg.regressors:
+        taus = np.array([kendalltau(oof[(short, r)], acc).statistic for r in range(cfg.regression_repeats)])
+        r2 = np.array(r2s[short], dtype=float)
+        r2 = r2[np.isfinite(r2)]   # folds of one network have no R^2
+        out["regressors"][short] = {"r2_mean": float(r2.mean()) if r2.size else None,
+                                    "r2_std": float(r2.std()) if r2.size else None,
+                                    "kendall_tau": float(taus[np.isfinite(taus)].mean()) if np.isfinite(taus).any()
+                                    else None}
+    return out
+
+
+def classify(x: np.ndarray, y: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
+    """Cross-validated accuracy of every configured classifier on (x, y)."""
+    info, tasks = _classification_tasks(x, y, cfg)
+    return info if "skipped" in info else _classification_result(info, _run_tasks(tasks, cfg, backend), cfg)
+
+
+def regress(x: np.ndarray, acc: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
+    """Cross-validated regression of test accuracy: R^2 over folds, Kendall's tau of out-of-fold predictions."""
+    info, tasks = _regression_tasks(x, acc, cfg)
+    return info if "skipped" in info else _regression_result(info, _run_tasks(tasks, cfg, backend), cfg)
+
+
+def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: AnalysisConfig,
+                               backend: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Classification and regression for every feature set on one dataset's eligible networks.
+
+    All folds of all feature sets and estimators go to one parallel batch (cfg.n_jobs processes).
+    """
+    cls_out: dict[str, Any] = {}
+    reg_out: dict[str, Any] = {}
+    pending: list[tuple] = []   # (out dict, feature set, kind, info, first task, last task + 1)
+    tasks: list[tuple] = []
+    for fs in cfg.feature_sets:
+        cols = feature_set_columns(df, fs)
+        if not cols:
+            why = {"weights": "no w_l* weight-statistics columns in networks.parquet (weight_stats() adds them)",
+                   "bon": "Bag-of-Neurons disabled or produced no histograms",
+                   "cn": "no {measure}_l{layer}_mean/std columns in networks.parquet",
+                   "all": "no feature columns at all"}[fs]
+            cls_out[fs] = {"skipped": why}
+            reg_out[fs] = {"skipped": why}
+            continue
+        x, rows, feat = feature_matrix(df, cols)
+        jobs = []
+        if cfg.enabled.get("classification", True):
+            jobs.append((cls_out, "cls", *_classification_tasks(x, labels[rows], cfg)))
+        if cfg.enabled.get("regression", True):
+            jobs.append((reg_out, "reg", *_regression_tasks(x, df["test_acc"].astype(float).to_numpy()[rows], cfg)))
+        for out, kind, info, t in jobs:
+            info["features"] = feat
+            pending.append((out, fs, kind, info, len(tasks), len(tasks) + len(t)))
+            tasks.extend(t)
+    preds = _run_tasks(tasks, cfg, backend)
+    for out, fs, kind, info, a, b in pending:
+        if "skipped" in info:
+            out[fs] = info
+        elif kind == "cls":
+            out[fs] = _classification_result(info, preds[a:b], cfg)
+        else:
+            out[fs] = _regression_result(info, preds[a:b], cfg)
+    order = {fs: i for i, fs in enumerate(cfg.feature_sets)}
+    return (dict(sorted(cls_out.items(), key=lambda kv: order[kv[0]])),
+            dict(sorted(reg_out.items(), key=lambda kv: order[kv[0]])))

@@ -1,0 +1,53 @@
+"""Do Bag-of-Neurons types look the same across benchmarks? Hungarian matching of centroids.
+
+Choice (documented in the report's Protocol): centroids are compared in each dataset's own z-space
+(each benchmark's neurons z-scored over that benchmark, as the BoN fit itself does). This asks
+whether the *shapes* of the type distributions agree, independent of each domain's overall scale
+of weights. For each pair of datasets the centroids are matched one-to-one by minimum total
+Euclidean distance (scipy's linear_sum_assignment; with different k only min(k) pairs match). As a
+yardstick, the mean distance between distinct centroids within each dataset is reported: matched
+distances well below it mean the same neuron types recur across domains. Caveat of the z-space
+choice: the z-score depends on how common each type is, so different type proportions alone move
+matched centroids apart somewhat (the raw-unit centroids are in the BoN summary for a direct look).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+
+def match_centroids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i in a, j in b) of minimum total distance and their distances."""
+    d = cdist(a, b)
+    r, c = linear_sum_assignment(d)
+    return np.stack([r, c], axis=1), d[r, c]
+
+
+def _within(c: np.ndarray) -> float:
+    if len(c) < 2:
+        return float("nan")
+    d = cdist(c, c)
+    return float(d[np.triu_indices(len(c), 1)].mean())
+
+
+def cross_benchmark(centroids: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Pairwise matching of every two datasets' centroids (z-space of each dataset)."""
+    names = sorted(centroids)
+    out: dict[str, Any] = {"space": "each dataset's own z-space", "datasets": names,
+                           "within_dataset_mean_distance": {n: _within(centroids[n]) for n in names},
+                           "pairs": []}
+    if len(names) < 2:
+        out["note"] = "only one dataset: nothing to compare"
+        return out
+    for a, b in combinations(names, 2):
+        pairs, dist = match_centroids(centroids[a], centroids[b])
+        ref = np.nanmean([out["within_dataset_mean_distance"][a], out["within_dataset_mean_distance"][b]])
+        out["pairs"].append({"a": a, "b": b, "matching": pairs.tolist(), "distances": dist.tolist(),
+                             "mean_distance": float(dist.mean()),
+                             "relative_to_within": float(dist.mean() / ref) if ref > 0 else None})
+    return out

@@ -1,0 +1,42 @@
+"""``python -m engine.report RUN_DIR``: analyse a finished run and write its report.
+
+Uses the run's saved config (RUN_DIR/.hydra/config.yaml, key ``analysis``) when present, else the
+defaults. Errors are one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m engine.report", description="Write the analysis report of a run.")
+    ap.add_argument("run_dir", type=Path, help="the Hydra run directory (holds networks.parquet)")
+    ap.add_argument("--backend", choices=["cpu", "gpu", "auto"], default=None,
+                    help="estimators: cuML on gpu/auto where it imports, else scikit-learn "
+                         "(default: the run's backend, else cpu)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        from engine.report import load_run_config, write_report
+
+        if not args.run_dir.is_dir():
+            raise EngineError(f"run directory {args.run_dir} does not exist")
+        cfg, run_backend = load_run_config(args.run_dir)
+        backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
+        out = write_report(args.run_dir, cfg=cfg, backend=backend)
+    except EngineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The report's figures (matplotlib, Agg): each function returns a Figure or None when it has no data."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from engine.analysis.features import CN_COLUMN, cn_columns  # noqa: E402
+from engine.analysis.performance_classes import eligible_mask  # noqa: E402
+
+
+def _grid(n: int, ncols: int, w: float = 3.2, h: float = 2.6) -> tuple[Figure, np.ndarray]:
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def accuracy_distributions(networks: pd.DataFrame, summary: dict[str, Any]) -> Figure | None:
+    """Histogram of test accuracy per dataset, class boundaries as dashed lines."""
+    nets = networks[eligible_mask(networks).to_numpy()]
+    datasets = sorted(nets["dataset"].unique())
+    if not datasets:
+        return None
+    fig, axes = _grid(len(datasets), 4, 3.6, 2.8)
+    pcs = summary.get("performance_classes", {}).get("datasets", {})
+    for ax, ds in zip(axes.flat, datasets):
+        acc = nets.loc[nets["dataset"] == ds, "test_acc"].astype(float)
+        ax.hist(acc, bins=min(40, max(5, len(acc) // 5)), color="#4878a8")
+        for t in pcs.get(ds, {}).get("thresholds", []):
+            ax.axvline(t, color="k", ls="--", lw=1)
+        ax.set_title(f"{ds} (n={len(acc)})")
+        ax.set_xlabel("test accuracy")
+        ax.set_ylabel("networks")
+    fig.tight_layout()
+    return fig
+
+
+def _plot_values(col: str, v: np.ndarray, log_measures: list[str]) -> tuple[np.ndarray, str]:
+    m = CN_COLUMN.match(col)
+    if m and m.group("measure") in log_measures and (v > 0).all():
+        return np.log10(v), f"log10 {col}"
+    return v, col
+
+
+def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFrame,
+                         log_measures: list[str]) -> Figure | None:
+    """Scatter of every per-network measure summary against test accuracy, least-squares trend line."""
+    nets = networks[eligible_mask(networks).to_numpy() & (networks["dataset"] == dataset).to_numpy()]
+    cols = cn_columns(nets)
+    if not cols or len(nets) < 2:
+        return None
+    rho = {r.column: r.rho for r in corr[corr["dataset"] == dataset].itertuples()} if len(corr) else {}
+    fig, axes = _grid(len(cols), 4, 3.0, 2.4)
+    acc = nets["test_acc"].astype(float).to_numpy()
+    for ax, col in zip(axes.flat, cols):
+        v, label = _plot_values(col, nets[col].astype(float).to_numpy(), log_measures)
+        ok = np.isfinite(v) & np.isfinite(acc)
+        ax.scatter(v[ok], acc[ok], s=4, alpha=0.5, color="#4878a8", rasterized=True)
+        if ok.sum() >= 2 and np.ptp(v[ok]) > 0:
+            a, b = np.polyfit(v[ok], acc[ok], 1)
+            xs = np.linspace(v[ok].min(), v[ok].max(), 2)
+            ax.plot(xs, a * xs + b, color="#c44e52", lw=1.5)
+        r = rho.get(col, np.nan)
+        ax.set_title(f"{label}\nrho={r:+.2f}" if np.isfinite(r) else label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_ylabel("test acc", fontsize=7)
+    fig.suptitle(f"{dataset}: measures vs test accuracy", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def bon_centroids(summary: dict[str, Any]) -> Figure | None:
+    """Heat-map of each dataset's centroids in z-units, annotated with raw values."""
+    bon = {ds: v for ds, v in summary.get("bag_of_neurons", {}).items() if isinstance(v, dict) and "k" in v}
+    if not bon:
+        return None
+    fig, axes = _grid(len(bon), 2, 5.0, 3.6)
+    for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
+        z = np.asarray(v["centroids_normalised"])
+        raw = np.asarray(v["centroids_raw"])
+        im = ax.imshow(z, cmap="RdBu_r", vmin=-max(1e-9, np.abs(z).max()), vmax=max(1e-9, np.abs(z).max()),
+                       aspect="auto")
+        for i in range(z.shape[0]):
+            for j in range(z.shape[1]):
+                ax.text(j, i, f"{raw[i, j]:.3g}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(z.shape[1]), v["measures"], rotation=20, fontsize=7)
+        ax.set_yticks(range(z.shape[0]), [f"type {i}" for i in range(z.shape[0])], fontsize=7)
+        ax.set_title(f"{ds}: centroids (colour z-score, text raw)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
+    """Share of each neuron type among the neurons of each performance class (grouped bars)."""
+    bon = {ds: v for ds, v in summary.get("bag_of_neurons", {}).items()
+           if isinstance(v, dict) and v.get("type_shares_per_class")}
+    if not bon:
+        return None
+    fig, axes = _grid(len(bon), 2, 5.0, 3.0)
+    for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
+        shares = v["type_shares_per_class"]
+        names = [n for n in shares if shares[n]["all"] is not None]
+        k = v["k"]
+        width = 0.8 / max(1, len(names))
+        for i, n in enumerate(names):
+            ax.bar(np.arange(k) + i * width - 0.4 + width / 2, shares[n]["all"], width, label=n)
+        ax.set_xticks(range(k), [f"type {j}" for j in range(k)], fontsize=7)
+        ax.set_ylabel("share of neurons")
+        ax.set_title(f"{ds}: neuron types per performance class", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
+    """Summed out-of-fold confusion matrix of the best (feature set, classifier) per dataset."""
+    best = {ds: b for ds, b in summary.get("best_classifier", {}).items() if b}
+    if not best:
+        return None
+    fig, axes = _grid(len(best), 4, 3.4, 3.2)
+    for ax, (ds, b) in zip(axes.flat, sorted(best.items())):
+        cm = np.asarray(b["confusion"], dtype=float)
+        ax.imshow(cm, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(b["class_names"])), b["class_names"], fontsize=7)
+        ax.set_yticks(range(len(b["class_names"])), b["class_names"], fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{ds}: {b['classifier']} on {b['feature_set']}\nacc {b['mean']:.3f} (chance {b['chance']:.3f})",
+                     fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
+    """Spearman rho of every summary column (rows) with test accuracy, per dataset (columns); * = significant."""
+    if corr is None or len(corr) == 0:
+        return None
+    rho = corr.pivot(index="column", columns="dataset", values="rho")
+    sig = corr.pivot(index="column", columns="dataset", values="significant")
+    order = [c for c in corr["column"].drop_duplicates()]
+    rho, sig = rho.loc[order], sig.loc[order]
+    fig, ax = plt.subplots(figsize=(2.0 + 1.1 * rho.shape[1], 1.0 + 0.22 * rho.shape[0]))
+    im = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for i in range(rho.shape[0]):
+        for j in range(rho.shape[1]):
+            r = rho.iat[i, j]
+            if np.isfinite(r):
+                ax.text(j, i, f"{r:+.2f}{'*' if sig.iat[i, j] else ''}", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(rho.shape[1]), rho.columns, fontsize=8)
+    ax.set_yticks(range(rho.shape[0]), rho.index, fontsize=6)
+    ax.set_title("Spearman rho with test accuracy (* p < alpha)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    fig.tight_layout()
+    return fig
+
+
+def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
+    """Mean of every measure over snapshot epochs, one line per (dataset, layer)."""
+    if evolution is None or len(evolution) == 0:
+        return None
+    measures = list(evolution["measure"].drop_duplicates())
+    fig, axes = _grid(len(measures), 4, 3.2, 2.5)
+    for ax, m in zip(axes.flat, measures):
+        e = evolution[evolution["measure"] == m]
+        for (ds, layer), g in e.groupby(["dataset", "layer"]):
+            ax.plot(g["epoch"], g["mean"], marker=".", label=f"{ds} l{layer}")
+        ax.set_title(m, fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame | None) -> Figure | None:
+    """Mean (and 10-90 % band) of test accuracy per epoch, per dataset."""
+    if curves is None or len(curves) == 0 or not {"dataset", "epoch", "test_acc"} <= set(curves.columns):
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for ds, g in curves.groupby("dataset"):
+        s = g.groupby("epoch")["test_acc"]
+        mean, lo, hi = s.mean(), s.quantile(0.1), s.quantile(0.9)
+        ax.plot(mean.index, mean.to_numpy(), label=str(ds))
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    ax.set_title("test accuracy over training (mean, 10-90 %)", fontsize=9)
+    fig.tight_layout()
+    return fig
