@@ -164,6 +164,8 @@ def _best(cls_out: dict[str, Any], names: list[str]) -> dict[str, Any]:
     best: dict[str, Any] = {}
     for fs, res in cls_out.items():
         for name, r in res.get("classifiers", {}).items():
+            if "skipped" in r:
+                continue
             if not best or r["mean"] > best["mean"]:
                 best = {"feature_set": fs, "classifier": name, "mean": r["mean"], "std": r["std"],
                         "chance": res["chance"], "confusion": r["confusion"],

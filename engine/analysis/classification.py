@@ -56,12 +56,18 @@ def _host(a: Any) -> Any:
 
 
 def _fit_predict(name: str, params: dict[str, Any], backend: str, x: np.ndarray, y: np.ndarray,
-                 tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """Fit scaler + estimator on the training fold, predict the test fold (one joblib task)."""
+                 tr: np.ndarray, te: np.ndarray) -> np.ndarray | str:
+    """Fit scaler + estimator on the training fold, predict the test fold (one joblib task).
+
+    An estimator that cannot fit this fold (e.g. LDA with fewer samples than classes in a tiny
+    population) returns the reason instead; the estimator is then reported as skipped."""
     model = make_pipeline(StandardScaler(), make_estimator(name, backend, **params))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collinear histograms (LDA), convergence chatter
-        model.fit(x[tr], y[tr])
+        try:
+            model.fit(x[tr], y[tr])
+        except ValueError as e:
+            return f"{name} could not be fitted on a fold of {len(tr)} networks: {e}"
         return np.asarray(_host(model.predict(x[te])))
 
 
@@ -118,12 +124,19 @@ def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: A
     it = iter(preds)
     per: dict[str, list] = {n: [] for n in cfg.classifiers}
     cms = {n: np.zeros((len(classes), len(classes)), dtype=np.int64) for n in cfg.classifiers}
+    failed: dict[str, str] = {}
     for te in splits:
         for name in cfg.classifiers:
             pred = next(it)
+            if isinstance(pred, str):
+                failed[name] = pred
+                continue
             per[name].append(float((pred == y[te]).mean()))
             cms[name] += confusion_matrix(y[te], pred, labels=classes)
     for name in cfg.classifiers:
+        if name in failed:
+            out["classifiers"][name] = {"skipped": failed[name]}
+            continue
         out["classifiers"][name] = {"mean": float(np.mean(per[name])), "std": float(np.std(per[name])),
                                     "confusion": cms[name].tolist()}
     return out
@@ -154,12 +167,19 @@ def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: Analy
     oof = {(s, r): np.empty_like(acc) for s in cfg.regressors for r in range(cfg.regression_repeats)}
     r2s: dict[str, list] = {s: [] for s in cfg.regressors}
     it = iter(preds)
+    failed: dict[str, str] = {}
     for r, te in splits:
         for short in cfg.regressors:
             pred = next(it)
+            if isinstance(pred, str):
+                failed[short] = pred
+                continue
             oof[(short, r)][te] = pred
             r2s[short].append(float(r2_score(acc[te], pred)) if len(te) > 1 else np.nan)
     for short in cfg.regressors:
+        if short in failed:
+            out["regressors"][short] = {"skipped": failed[short]}
+            continue
         taus = np.array([kendalltau(oof[(short, r)], acc).statistic for r in range(cfg.regression_repeats)])
         r2 = np.array(r2s[short], dtype=float)
         r2 = r2[np.isfinite(r2)]   # folds of one network have no R^2

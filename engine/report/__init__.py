@@ -176,6 +176,10 @@ def _html(run_dir: Path, result: AnalysisResult, figs: dict[str, bytes]) -> str:
                              "chance": "", "folds x repeats": "", "note": r["skipped"]})
                 continue
             for name, a in r["classifiers"].items():
+                if "skipped" in a:
+                    crow.append({"dataset": ds, "feature set": fs, "classifier": name, "accuracy": "",
+                                 "chance": "", "folds x repeats": "", "note": a["skipped"]})
+                    continue
                 crow.append({"dataset": ds, "feature set": fs, "classifier": name,
                              "accuracy": f"{a['mean']:.3f} ± {a['std']:.3f}", "chance": f"{r['chance']:.3f}",
                              "folds x repeats": f"{r['folds']} x {r['repeats']}", "note": "; ".join(r["notes"])})
@@ -195,6 +199,8 @@ def _html(run_dir: Path, result: AnalysisResult, figs: dict[str, bytes]) -> str:
                              "note": r["skipped"]})
                 continue
             for name, a in r["regressors"].items():
+                if "skipped" in a:
+                    continue
                 rrow.append({"dataset": ds, "feature set": fs, "regressor": name,
                              "R2": f"{_fmt(a['r2_mean'])} ± {_fmt(a['r2_std'])}", "Kendall tau": _fmt(a["kendall_tau"]),
                              "note": f"{r['folds']}-fold x {r['repeats']}"})
