@@ -1,0 +1,160 @@
+"""The eight measures: networkx (the paper's way, engine/measures/reference.py) vs compute_measures,
+side by side in one run, on one paper-size (784-200-100-10) network and on the paper's golden
+network; then compute_measures on a population of paper-size networks.
+
+    python benchmarks/measures_vs_networkx.py [--quick] [--population 100] [--device cpu]
+
+--quick estimates the slow networkx measures from a subsample (harmonic: Dijkstra from 30 of the
+300 hidden neurons; bipartite clustering: 30 nodes; second-order: 6 of its 1094 linear solves) and
+scales them up; the output says which numbers are estimates. Writes benchmarks/results/measures.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine, sync  # noqa: E402
+from engine.measures import MEASURES, REGISTRY, compute_measures  # noqa: E402
+from engine.measures.reference import ReferenceNetwork  # noqa: E402
+from engine.storage import write_json  # noqa: E402
+
+PAPER = [784, 200, 100, 10]
+GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "golden"))
+
+
+def random_network(seed: int, n: int = 1) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.empty(n, a, b, dtype=torch.float32).uniform_(-0.9, 0.9, generator=g)
+            for a, b in zip(PAPER[:-1], PAPER[1:])]
+
+
+def golden_network() -> list[torch.Tensor] | None:
+    path = (GOLDEN / "mnist_network1.h5").resolve()
+    if not path.exists():
+        return None
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return [torch.as_tensor(f[f"model_weights/dense_{k}/dense_{k}/kernel:0"][()])[None] for k in (1, 2, 3)]
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def networkx_times(weights: list[torch.Tensor], quick: bool) -> dict:
+    """Seconds per measure for networkx on one network (graph construction counted separately);
+    in quick mode the slow ones are estimated from a subsample."""
+    net = ReferenceNetwork([w[0] for w in weights])
+    t_build, _ = timed(lambda: (net.signed, net.positive))
+    hidden = net.hidden_nodes
+    times, estimated = {}, {}
+    for name in MEASURES:
+        ref = REGISTRY[name].reference
+        if quick and name in ("harmonic_centrality", "bipartite_clustering"):
+            sample = hidden[:: len(hidden) // 30][:30]
+            t, _ = timed(lambda: ref(net, sample))
+            times[name] = t * len(hidden) / len(sample)
+            estimated[name] = f"{len(sample)} of {len(hidden)} hidden neurons, scaled"
+        elif quick and name == "second_order_centrality":
+            # networkx does one dense solve per node (n = 1094 of them): time setup + 1 and + 6 solves
+            t1, _ = timed(lambda: ref(net, hidden[:1]))
+            t6, _ = timed(lambda: ref(net, hidden[:6]))
+            per_solve = max((t6 - t1) / 5, 1e-9)
+            times[name] = t1 + per_solve * (net.n_nodes - 1)
+            estimated[name] = f"setup + 6 of {net.n_nodes} linear solves, scaled"
+        else:
+            times[name], _ = timed(lambda: ref(net))
+    return {"graph_build_s": t_build, "per_measure_s": times, "estimated": estimated,
+            "total_s": t_build + sum(times.values())}
+
+
+def engine_times(weights: list[torch.Tensor], device: torch.device, repeats: int = 3) -> dict:
+    weights = [w.to(device) for w in weights]
+    compute_measures(weights)  # warm-up
+
+    def best(fn):
+        b = float("inf")
+        for _ in range(repeats):
+            sync(device)
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            b = min(b, time.perf_counter() - t)
+        return b
+
+    total = best(lambda: compute_measures(weights))
+    per = {name: best(lambda: compute_measures(weights, [name])) for name in MEASURES}
+    return {"total_s": total, "per_measure_s": per}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="estimate the slow networkx measures from subsamples")
+    ap.add_argument("--population", type=int, default=100, help="paper-size networks in the population run")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "measures.json"))
+    args = ap.parse_args()
+    device = torch.device(args.device)
+
+    cases = {"random 784-200-100-10": random_network(0)}
+    golden = golden_network()
+    if golden is not None:
+        cases["golden mnist_network1"] = golden
+    results = {"machine": machine(), "device": str(device), "quick": args.quick, "networks": {}}
+    for label, weights in cases.items():
+        print(f"[{label}] networkx ...", flush=True)
+        nx_t = networkx_times(weights, args.quick)
+        print(f"[{label}] engine ...", flush=True)
+        en_t = engine_times(weights, device)
+        results["networks"][label] = {"networkx": nx_t, "engine": en_t,
+                                      "speedup": nx_t["total_s"] / en_t["total_s"]}
+
+    print(f"population of {args.population} paper-size networks ...", flush=True)
+    population = [w.to(device) for w in random_network(1, args.population)]
+    compute_measures([w[:2] for w in population])  # warm-up
+    sync(device)
+    t_pop, values = timed(lambda: (compute_measures(population), sync(device))[0])
+    results["population"] = {"networks": args.population, "total_s": t_pop,
+                             "per_network_s": t_pop / args.population,
+                             "nan_fraction": float(torch.isnan(values).float().mean())}
+    write_json(results, args.out)
+
+    # Markdown report
+    labels = list(results["networks"])
+    print(f"\n### Measures: networkx vs engine ({device}, {results['machine']['cpu_threads']} threads"
+          f"{', quick: starred networkx times are estimates' if args.quick else ''})\n")
+    print("| measure | " + " | ".join(f"networkx s ({k}) | engine s | ratio" for k in labels) + " |")
+    print("|---|" + "---|---|---|" * len(labels))
+    for name in MEASURES:
+        cells = []
+        for k in labels:
+            r = results["networks"][k]
+            nx_s, en_s = r["networkx"]["per_measure_s"][name], r["engine"]["per_measure_s"][name]
+            star = "*" if name in r["networkx"]["estimated"] else ""
+            cells.append(f"{nx_s:.3f}{star} | {en_s:.4f} | {nx_s / en_s:,.0f}x")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    cells = []
+    for k in labels:
+        r = results["networks"][k]
+        cells.append(f"{r['networkx']['total_s']:.2f} (+graph build) | {r['engine']['total_s']:.3f} | "
+                     f"**{r['speedup']:,.0f}x**")
+    print("| **all 8** | " + " | ".join(cells) + " |")
+    p = results["population"]
+    print(f"\nPopulation: {p['networks']} paper-size networks, all 8 measures: {p['total_s']:.1f} s "
+          f"({p['per_network_s']:.3f} s per network) on {device}.")
+    print(f"Results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

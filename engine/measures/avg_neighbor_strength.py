@@ -1,0 +1,24 @@
+"""avg_neighbor_strength: ``nx.average_neighbor_degree(G, weight="weight")`` on the signed graph.
+
+sum_j w_ij * deg_j / s_i with deg_j the *unweighted* degree of neighbour j and s_i the signed
+strength; 0 where s_i == 0 (networkx's convention).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.measures.layered_graph import LayeredGraph, MeasureValues
+
+
+def avg_neighbor_strength(graph: LayeredGraph, **_) -> MeasureValues:
+    """(N, H) average neighbour degree weighted by the signed synapses."""
+    deg, o = graph.signed_degree, graph.offsets
+    parts = []
+    for l in graph.hidden_layers:
+        down = torch.bmm(graph.weights[l - 1].transpose(1, 2), deg[:, o[l - 1]:o[l], None]).squeeze(2)
+        up = torch.bmm(graph.weights[l], deg[:, o[l + 1]:o[l + 2], None]).squeeze(2)
+        parts.append(down + up)
+    weighted = torch.cat(parts, 1)
+    s = graph.hidden(graph.signed_strength)
+    return MeasureValues(torch.where(s == 0, torch.zeros_like(s), weighted / torch.where(s == 0, 1, s)))

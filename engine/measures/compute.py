@@ -1,0 +1,95 @@
+"""compute_measures: the eight measures for every hidden neuron of every network, batched."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+
+from engine.errors import EngineError
+from engine.measures.layered_graph import LayeredGraph, validate_weights
+from engine.measures.registry import MEASURES, REGISTRY
+
+log = logging.getLogger("engine.measures")
+
+CPU_CHUNK_BYTES = 1 << 30  # working memory per chunk on CPU
+
+
+def resolve_measures(measures: Sequence[str] | None) -> list[str]:
+    """The measure names to compute, checked against the registry."""
+    if measures is None:
+        return list(MEASURES)
+    if isinstance(measures, str):
+        measures = [measures]
+    names = list(measures)
+    unknown = [m for m in names if m not in REGISTRY]
+    if unknown:
+        raise EngineError(f"unknown measure(s) {unknown}: choose from {', '.join(MEASURES)}")
+    if len(set(names)) != len(names):
+        raise EngineError(f"measures {names} name a measure twice")
+    if not names:
+        raise EngineError("measures is empty: name at least one of " + ", ".join(MEASURES))
+    return names
+
+
+def bytes_per_network(sizes: list[int], itemsize: int) -> int:
+    """Rough peak working memory of one network (blocks, Schur matrix, biadjacency SVD, clustering)."""
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    m = sum(sizes[1:])
+    even, odd = sum(sizes[0::2]), sum(sizes[1::2])
+    widest = max(sizes[1:-1])
+    return itemsize * (12 * synapses + 6 * m * m + sizes[0] * m + 4 * even * odd + 4 * widest * max(sizes))
+
+
+def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) -> int:
+    budget = CPU_CHUNK_BYTES
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free // 4
+    return max(1, int(budget // bytes_per_network(sizes, torch.finfo(dtype).bits // 8)))
+
+
+def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | None = None, *,
+                     dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
+                     chunk_size: int | None = None) -> torch.Tensor:
+    """(N, H, M) measures of every hidden neuron (layer 1 first) of N networks, columns in the order
+    of ``measures`` (default: all of MEASURES), on the weights' device, in ``dtype``.
+
+    weights: L tensors, layer l of shape (N, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one network).
+    NaN where a measure is undefined (one warning per measure saying how many networks and why), and
+    for every measure of a network with non-finite weights. ``log_subgraph`` returns
+    log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based).
+    """
+    names = resolve_measures(measures)
+    blocks, nonfinite = validate_weights(weights, dtype)
+    n = blocks[0].shape[0]
+    sizes = [blocks[0].shape[1]] + [b.shape[2] for b in blocks]
+    device = blocks[0].device
+    if chunk_size is None:
+        chunk_size = auto_chunk_size(sizes, dtype, device)
+    elif int(chunk_size) < 1:
+        raise EngineError(f"chunk_size={chunk_size} must be a positive number of networks (or None)")
+    chunk_size = int(chunk_size)
+
+    out = torch.empty(n, sum(sizes[1:-1]), len(names), dtype=dtype, device=device)
+    undefined = {name: torch.zeros(n, dtype=torch.bool, device=device) for name in names}
+    reasons: dict[str, str] = {}
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        graph = LayeredGraph([b[start:stop] for b in blocks])
+        for k, name in enumerate(names):
+            result = REGISTRY[name].compute(graph, log_subgraph=log_subgraph)
+            out[start:stop, :, k] = result.values
+            if result.undefined is not None and result.undefined.any():
+                undefined[name][start:stop] |= result.undefined
+                reasons[name] = result.reason
+    if nonfinite.any():
+        out[nonfinite] = float("nan")
+        log.warning("%d of %d networks have non-finite weights (diverged training?): all their measures "
+                    "are NaN", int(nonfinite.sum()), n)
+    for name in names:
+        bad = undefined[name] & ~nonfinite
+        if bad.any():
+            log.warning("%s is undefined (NaN) for %d of %d networks: %s", name, int(bad.sum()), n, reasons[name])
+    return out

@@ -1,0 +1,216 @@
+"""The layered graph of a population of MLPs: weights validated once, blocks shared by every measure.
+
+Nodes are all neurons, layer-major (layer 0 = inputs first, then hidden layer 1, ..., then outputs);
+an undirected edge joins neuron i of layer l and neuron j of layer l+1 with weight ``W_l[i, j]``.
+The *signed* graph keeps every non-zero synapse (as ``nx.from_numpy_array`` would); the *positive*
+graph keeps the synapses with weight > 0 and every node (isolated nodes stay).
+Everything is a batch over the N networks, on the weights' device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from engine.errors import EngineError
+
+
+@dataclass
+class MeasureValues:
+    """Per-hidden-neuron values ``(N, H)``, NaN where undefined, and why (for one warning)."""
+
+    values: torch.Tensor
+    undefined: torch.Tensor | None = None  # (N,) bool: networks whose values are NaN
+    reason: str = ""
+
+
+def validate_weights(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Check shapes, cast to ``dtype``; return the 3-D blocks and an (N,) mask of networks with
+    non-finite weights (their blocks are replaced by ones so the batch still computes)."""
+    if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence) or len(weights) == 0:
+        raise EngineError("weights must be a non-empty list of per-layer weight tensors "
+                          "[(N, n_0, n_1), (N, n_1, n_2), ...]")
+    if len(weights) < 2:
+        raise EngineError(f"got {len(weights)} weight layer: the measures are defined on hidden neurons, "
+                          "so at least 2 layers (one hidden layer) are needed")
+    if dtype not in (torch.float32, torch.float64):
+        raise EngineError(f"dtype={dtype} is not supported: use torch.float64 (default) or torch.float32")
+    blocks = []
+    for l, w in enumerate(weights):
+        if not isinstance(w, torch.Tensor):
+            try:
+                w = torch.as_tensor(np.asarray(w))
+            except Exception as e:  # noqa: BLE001 - any unconvertible object is a user error
+                raise EngineError(f"weights[{l}] is a {type(w).__name__}, not a tensor or array") from e
+        if w.is_complex() or not (w.is_floating_point() or w.dtype in (torch.int8, torch.int16, torch.int32,
+                                                                          torch.int64, torch.uint8)):
+            raise EngineError(f"weights[{l}] has dtype {w.dtype}: real-valued weights are needed")
+        if w.ndim not in (2, 3):
+            raise EngineError(f"weights[{l}] has shape {tuple(w.shape)}: expected (N, n_{l}, n_{l + 1}) "
+                              f"or (n_{l}, n_{l + 1}) for one network")
+        blocks.append(w)
+    ndims = {w.ndim for w in blocks}
+    if len(ndims) > 1:
+        raise EngineError("weights mix 2-D (one network) and 3-D (batch) layers: shapes "
+                          f"{[tuple(w.shape) for w in blocks]}; use (N, n_l, n_l+1) for every layer")
+    if ndims == {2}:
+        blocks = [w.unsqueeze(0) for w in blocks]
+    devices = {w.device for w in blocks}
+    if len(devices) > 1:
+        raise EngineError(f"weights are on several devices {sorted(map(str, devices))}: move them to one")
+    n = blocks[0].shape[0]
+    for l, w in enumerate(blocks):
+        if w.shape[0] != n:
+            raise EngineError(f"weights[{l}] has {w.shape[0]} networks but weights[0] has {n}: "
+                              "every layer needs the same N")
+        if min(w.shape) == 0:
+            raise EngineError(f"weights[{l}] has an empty shape {tuple(w.shape)}")
+        if l > 0 and blocks[l - 1].shape[2] != w.shape[1]:
+            raise EngineError(f"layer shapes do not chain: weights[{l - 1}] is {tuple(blocks[l - 1].shape)} "
+                              f"(n_{l} = {blocks[l - 1].shape[2]}) but weights[{l}] is {tuple(w.shape)} "
+                              f"(n_{l} = {w.shape[1]}); the fan-out of a layer must equal the fan-in of the next")
+    blocks = [w.to(dtype) for w in blocks]
+    bad = torch.zeros(n, dtype=torch.bool, device=blocks[0].device)
+    for w in blocks:
+        bad |= ~torch.isfinite(w).flatten(1).all(1)
+    if bad.any():
+        blocks = [torch.where(bad[:, None, None], torch.ones_like(w), w) for w in blocks]
+    return blocks, bad
+
+
+@dataclass
+class LayeredGraph:
+    """The signed and positive layered graphs of N networks, with the blocks the measures share."""
+
+    weights: list[torch.Tensor]  # L blocks (N, n_l, n_{l+1}), validated, in the compute dtype
+
+    # ---- shape bookkeeping -------------------------------------------------------------------
+    @property
+    def n_networks(self) -> int:
+        return self.weights[0].shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.weights[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.weights[0].dtype
+
+    @cached_property
+    def sizes(self) -> list[int]:
+        """Neurons per layer, inputs first: [n_0, n_1, ..., n_L]."""
+        return [self.weights[0].shape[1]] + [w.shape[2] for w in self.weights]
+
+    @cached_property
+    def offsets(self) -> list[int]:
+        """Index of the first node of each layer in the layer-major node order (plus the total)."""
+        return [int(x) for x in np.concatenate([[0], np.cumsum(self.sizes)])]
+
+    @property
+    def n_nodes(self) -> int:
+        return self.offsets[-1]
+
+    @property
+    def hidden_layers(self) -> range:
+        return range(1, len(self.sizes) - 1)
+
+    @property
+    def n_hidden(self) -> int:
+        return sum(self.sizes[l] for l in self.hidden_layers)
+
+    @cached_property
+    def hidden_nodes(self) -> np.ndarray:
+        """Node indices of the hidden neurons, layer 1 first (the H axis of every result)."""
+        return np.arange(self.offsets[1], self.offsets[-2])
+
+    def hidden(self, per_node: torch.Tensor) -> torch.Tensor:
+        """Select the hidden-node columns of an (N, n_nodes) tensor."""
+        return per_node[:, self.offsets[1]:self.offsets[-2]]
+
+    # ---- the two graphs ------------------------------------------------------------------------
+    @cached_property
+    def positive_weights(self) -> list[torch.Tensor]:
+        """Positive graph blocks: w where w > 0, else 0."""
+        return [torch.where(w > 0, w, torch.zeros((), dtype=w.dtype, device=w.device)) for w in self.weights]
+
+    @cached_property
+    def positive_masks(self) -> list[torch.Tensor]:
+        """Binary (0/1, compute dtype) adjacency blocks of the positive graph."""
+        return [(w > 0).to(self.dtype) for w in self.weights]
+
+    @cached_property
+    def signed_masks(self) -> list[torch.Tensor]:
+        """Binary adjacency blocks of the signed graph (every non-zero synapse is an edge)."""
+        return [(w != 0).to(self.dtype) for w in self.weights]
+
+    def node_sums(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """(N, n_nodes): per node, the sum of its incident block entries (degree or strength)."""
+        parts = []
+        for l in range(len(self.sizes)):
+            s = 0
+            if l < len(blocks):
+                s = s + blocks[l].sum(2)  # edges to layer l+1
+            if l > 0:
+                s = s + blocks[l - 1].sum(1)  # edges to layer l-1
+            parts.append(s)
+        return torch.cat(parts, 1)
+
+    @cached_property
+    def signed_strength(self) -> torch.Tensor:
+        return self.node_sums(self.weights)
+
+    @cached_property
+    def signed_degree(self) -> torch.Tensor:
+        return self.node_sums(self.signed_masks)
+
+    @cached_property
+    def positive_strength(self) -> torch.Tensor:
+        return self.node_sums(self.positive_weights)
+
+    @cached_property
+    def positive_degree(self) -> torch.Tensor:
+        return self.node_sums(self.positive_masks)
+
+    # ---- connectivity ----------------------------------------------------------------------------
+    def reachable_from_first_node(self, masks: list[torch.Tensor]) -> torch.Tensor:
+        """(N, n_nodes) bool: nodes reachable from node 0 (batched frontier propagation through the
+        layer blocks, forward and backward sweeps until nothing new is reached)."""
+        n, sizes = self.n_networks, self.sizes
+        reach = [torch.zeros(n, s, dtype=self.dtype, device=self.device) for s in sizes]
+        reach[0][:, 0] = 1
+        for _ in range(self.n_nodes):
+            before = sum(float(r.sum()) for r in reach)
+            for l in range(len(masks)):  # forward sweep
+                grown = reach[l + 1] + torch.bmm(reach[l].unsqueeze(1), masks[l]).squeeze(1)
+                reach[l + 1] = (grown > 0).to(self.dtype)
+            for l in reversed(range(len(masks))):  # backward sweep
+                grown = reach[l] + torch.bmm(masks[l], reach[l + 1].unsqueeze(2)).squeeze(2)
+                reach[l] = (grown > 0).to(self.dtype)
+            if sum(float(r.sum()) for r in reach) == before:
+                break
+        return torch.cat(reach, 1) > 0
+
+    @cached_property
+    def signed_connected(self) -> torch.Tensor:
+        """(N,) bool: the signed graph is connected."""
+        return self.reachable_from_first_node(self.signed_masks).all(1)
+
+    @cached_property
+    def positive_connected(self) -> torch.Tensor:
+        """(N,) bool: the positive graph is connected."""
+        return self.reachable_from_first_node(self.positive_masks).all(1)
+
+    # ---- dense adjacency (fallbacks and small cases) -------------------------------------------------
+    def dense_adjacency(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """(N, n_nodes, n_nodes) symmetric adjacency assembled from the layer blocks."""
+        o = self.offsets
+        a = torch.zeros(blocks[0].shape[0], self.n_nodes, self.n_nodes, dtype=blocks[0].dtype, device=self.device)
+        for l, b in enumerate(blocks):
+            a[:, o[l]:o[l + 1], o[l + 1]:o[l + 2]] = b
+            a[:, o[l + 1]:o[l + 2], o[l]:o[l + 1]] = b.transpose(1, 2)
+        return a

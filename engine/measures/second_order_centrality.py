@@ -1,0 +1,26 @@
+"""second_order_centrality: ``nx.second_order_centrality(G)`` on the (weighted) positive graph.
+
+networkx balances the graph with self-loops up to d_max = max strength (a symmetric doubly
+stochastic walk P = I - L / d_max), then does n linear solves for the mean first-passage times M
+and returns sqrt(2 sum_k M[k, i] - n (n + 1)). For this chain the fundamental matrix is
+Z = (I - P + J/n)^-1 = d_max L+ + J/n and sum_k M[k, i] = n^2 Z_ii, hence
+SOC_i = sqrt(2 n^2 d_max L+_ii + n - n^2): only the diagonal of the Laplacian pseudo-inverse is
+needed (O(n^3) once instead of O(n^4)). networkx raises on a disconnected graph: NaN there.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.measures.laplacian import grounded_inverse_summary
+from engine.measures.layered_graph import LayeredGraph, MeasureValues
+
+
+def second_order_centrality(graph: LayeredGraph, **_) -> MeasureValues:
+    """(N, H) second-order centrality of each hidden neuron (NaN for disconnected positive graphs)."""
+    diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected)
+    n = graph.n_nodes
+    pinv_diag = diag - 2 * rowsum / n + rowsum.sum(1, keepdim=True) / n**2  # L+_ii
+    d_max = graph.node_sums([w.to(torch.float64) for w in graph.positive_weights]).amax(1, keepdim=True)
+    soc = torch.sqrt(2 * n**2 * d_max * graph.hidden(pinv_diag) + n - n**2)
+    return MeasureValues(soc, ~ok, "positive graph disconnected (networkx raises 'Non connected graph')")

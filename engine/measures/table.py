@@ -1,0 +1,68 @@
+"""Per-neuron tables (neurons.parquet rows) and per-network summaries of the measures."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from engine.errors import EngineError
+from engine.measures.compute import compute_measures, resolve_measures
+from engine.measures.registry import MEASURES
+
+KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
+
+
+def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
+                 network_ids: Sequence[int] | None = None, measures: Sequence[str] | None = None,
+                 dtype: torch.dtype = torch.float64, log_subgraph: bool = False) -> pd.DataFrame:
+    """One row per hidden neuron per network (neurons.parquet schema): dataset, network, epoch,
+    layer (1 = first hidden layer), neuron (0-based within its layer), then the measures as float64.
+    With ``log_subgraph`` the subgraph_centrality column holds log values (``df.attrs`` says so)."""
+    names = resolve_measures(measures)
+    values = compute_measures(weights, names, dtype=dtype, log_subgraph=log_subgraph)
+    n, h, _ = values.shape
+    ids = np.arange(n) if network_ids is None else np.asarray(list(network_ids), dtype=np.int64)
+    if ids.shape != (n,):
+        raise EngineError(f"network_ids has {ids.size} ids for {n} networks: give one id per network")
+    shapes = [w.shape for w in weights]
+    hidden_sizes = [s[-1] for s in shapes[:-1]]
+    layer = np.concatenate([np.full(s, l + 1) for l, s in enumerate(hidden_sizes)])
+    neuron = np.concatenate([np.arange(s) for s in hidden_sizes])
+    table = pd.DataFrame({
+        "dataset": pd.Series([dataset] * (n * h), dtype=object),
+        "network": np.repeat(ids, h).astype(np.int64),
+        "epoch": np.full(n * h, int(epoch), dtype=np.int64),
+        "layer": np.tile(layer, n).astype(np.int64),
+        "neuron": np.tile(neuron, n).astype(np.int64),
+    })
+    flat = values.detach().to("cpu", torch.float64).reshape(n * h, len(names)).numpy()
+    for k, name in enumerate(names):
+        table[name] = flat[:, k]
+    table.attrs["log_subgraph"] = bool(log_subgraph)
+    return table
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, network), at that network's last epoch in the table: ``{measure}_l{layer}_mean``
+    and ``_std`` (population std, ddof=0) over the layer's neurons, NaN-aware (NaN neurons skipped;
+    all-NaN gives NaN). Columns: dataset, network, then measure-major, layer, mean before std."""
+    missing = [c for c in KEYS if c not in table.columns]
+    if missing:
+        raise EngineError(f"table lacks column(s) {missing}: expected a neuron_table (neurons.parquet) frame")
+    names = [m for m in MEASURES if m in table.columns]
+    if table.empty:
+        return pd.DataFrame(columns=["dataset", "network"])
+    last = table.groupby(["dataset", "network"])["epoch"].transform("max")
+    final = table[table["epoch"] == last]
+    grouped = final.groupby(["dataset", "network", "layer"])[names]
+    mean = grouped.mean()
+    std = grouped.std(ddof=0)
+    out = {}
+    for name in names:
+        for layer in sorted(final["layer"].unique()):
+            out[f"{name}_l{layer}_mean"] = mean[name].xs(layer, level="layer")
+            out[f"{name}_l{layer}_std"] = std[name].xs(layer, level="layer")
+    return pd.DataFrame(out).reset_index()
