@@ -32,14 +32,20 @@ def _act_(z: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _backprop_act_(da: torch.Tensor, a: torch.Tensor, name: str) -> torch.Tensor:
-    """da * act'(z), in place, from the activation a alone (relu: a > 0 exactly where z > 0)."""
-    if name == "relu":
-        return da.masked_fill_(a <= 0, 0.0)
+    """da * act'(z) (in place where that is cheaper), from the activation a alone (relu: a > 0 exactly where z > 0)."""
+    if name == "relu":  # one fused pass (what autograd's relu backward runs)
+        return torch.ops.aten.threshold_backward(da, a, 0.0)
     if name == "tanh":
         return da.mul_(1 - a * a)
     if name == "sigmoid":
         return da.mul_(a * (1 - a))
     return da
+
+
+def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """argmax over the class dim of (N, C, B) logits, as (N, B); a contiguous copy first is ~4x faster
+    than the strided reduction on CPU (ties resolve to the first class, as torch.argmax)."""
+    return logits.transpose(1, 2).contiguous().argmax(-1)
 
 
 class PopulationMLP:
@@ -90,7 +96,7 @@ class PopulationMLP:
         logp = torch.log_softmax(logits, dim=1)
         picked = logp.gather(1, y.view(1, 1, b).expand(self.n, 1, b)).squeeze(1)
         loss = -picked.mean(-1)
-        correct = (logits.argmax(1) == y).sum(-1)
+        correct = (_argmax_classes(logits) == y).sum(-1)
         # d(mean CE)/d logits = (softmax - onehot) / B
         dz = logp.exp_()
         dz[:, y, torch.arange(b, device=x.device)] -= 1.0
@@ -115,7 +121,7 @@ class PopulationMLP:
             logits = self.logits(xb)
             logp = torch.log_softmax(logits, dim=1)
             loss_sum -= logp.gather(1, yb.view(1, 1, -1).expand(self.n, 1, -1)).squeeze(1).sum(-1).double()
-            correct += (logits.argmax(1) == yb).sum(-1)
+            correct += (_argmax_classes(logits) == yb).sum(-1)
         return loss_sum / x.shape[0], correct.double() / x.shape[0]
 
     def finite(self) -> torch.Tensor:
