@@ -7,13 +7,15 @@ what it finished. The final tables are merged from the parts.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -58,12 +60,33 @@ def auto_chunk_size(sizes: Sequence[int], batch: int, n_eval: int, device: torch
 def run(cfg: DictConfig, run_dir: Path) -> RunSummary:
     """Run every configured stage of ``cfg`` inside ``run_dir``."""
     validate(cfg)
-    from engine.data import check_available, load_dataset
-
     device = backend_mod.resolve_device(cfg.backend.name)
     log.info("backend: %s (backend=%s)", backend_mod.describe(device), cfg.backend.name)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(run_dir):
+        return _run_locked(cfg, run_dir, device)
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """One writer per run directory: a second run into the same directory is refused, not interleaved."""
+    (run_dir / "parts").mkdir(exist_ok=True)
+    with open(run_dir / "parts" / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise EngineError(f"another run is writing into {run_dir}: wait for it to finish or use another "
+                              "hydra.run.dir") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSummary:
+    from engine.data import check_available, load_dataset
+
     _claim(run_dir, cfg)
     dcfg = cfg.dataset
     opts = dict(root=dcfg.root, cache_dir=dcfg.cache_dir, download=dcfg.download)

@@ -91,9 +91,13 @@ def test_resume_refuses_a_different_configuration(tmp_path):
     assert p.returncode == 2 and "different configuration" in p.stderr
 
 
-def test_shards_give_the_same_networks_and_gather_merges_them(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]],
+                         ids=["basic", "joblib", "submitit_local"])
+def test_shards_give_the_same_networks_and_gather_merges_them(tmp_path, launcher):
     sweep = tmp_path / "sweep"
-    run_engine("-m", *SMALL, "population.shard=0/2,1/2", "stages=[train,measures]", f"hydra.sweep.dir={sweep}")
+    run_engine("-m", *SMALL, "population.shard=0/2,1/2", "stages=[train,measures]", *launcher,
+               f"hydra.sweep.dir={sweep}")
     gathered = sweep / "gathered"
     nets = pd.read_parquet(gathered / "networks.parquet")
     assert sorted(nets["network"]) == list(range(8))
@@ -104,3 +108,34 @@ def test_shards_give_the_same_networks_and_gather_merges_them(tmp_path):
     np.testing.assert_allclose(nets["strength_l1_mean"], ref["strength_l1_mean"], rtol=1e-4)
     neurons = pd.read_parquet(gathered / "neurons.parquet")
     assert len(neurons) == 8 * 20
+
+
+def test_missing_data_of_a_sweep_fails_before_any_training(tmp_path):
+    sweep = tmp_path / "sweep"
+    p = run_engine("-m", *SMALL, "dataset=digits,mnist", "dataset.download=false",
+                   f"dataset.cache_dir={tmp_path / 'empty'}", f"hydra.sweep.dir={sweep}", check=False)
+    assert p.returncode == 2 and "mnist" in p.stderr and "dataset.download=true" in p.stderr
+    assert not list(sweep.rglob("networks.parquet")), "no job may train before the data check"
+
+
+def test_unwritable_output_directory_is_a_clear_error():
+    p = run_engine(*SMALL, "hydra.run.dir=/proc/engine-cannot-write-here", check=False)
+    assert p.returncode == 2 and "hydra.run.dir" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_two_runs_into_one_directory_do_not_interleave(tmp_path):
+    out = tmp_path / "run"
+    args = [*SMALL, "population.size=64", "population.chunk_size=2", "train.epochs=30", "model.hidden=[256,256]",
+            "stages=[train]", f"hydra.run.dir={out}"]
+    first = subprocess.Popen([sys.executable, "-m", "engine.run", *args], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((out / "parts").glob("*.done")):
+            time.sleep(0.05)
+        second = run_engine(*args, check=False)
+        assert first.poll() is None, "the first run should still be running"
+        assert second.returncode == 2 and "another run is writing" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
