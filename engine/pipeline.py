@@ -25,7 +25,7 @@ from engine import backend as backend_mod
 from engine.config import parse_shard, to_container, train_settings, validate
 from engine.errors import EngineError
 from engine.population.train import METRICS, TrainSettings, snapshot_epochs, train_population
-from engine.storage import atomic_path, write_parquet
+from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger("engine")
 
@@ -150,6 +150,9 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
             t = time.perf_counter()
             write_report(run_dir, result, cfg.analysis)
             summary.seconds["report"] = time.perf_counter() - t
+    write_json({"dataset": summary.dataset, "device": summary.device, "networks": summary.n_networks,
+                "chunks_run": summary.chunks_done, "chunks_resumed": summary.chunks_resumed,
+                "seconds": summary.seconds}, run_dir / "run.json")
     return summary
 
 

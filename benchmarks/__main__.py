@@ -1,0 +1,111 @@
+"""Run every benchmark of the project and write one JSON and one Markdown table.
+
+    python -m benchmarks [--quick] [--only NAME ...]
+
+Each benchmark runs in its own process (thread settings and memory do not leak between them) and
+writes its JSON under benchmarks/results/; this collects them into results/summary.json and
+results/RESULTS.md (ratios, FLOP/s fractions, times, machine description).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine  # noqa: E402
+from engine.storage import atomic_path, write_json  # noqa: E402
+
+# name -> (script, args in quick mode, args in full mode, result file in quick mode, in full mode)
+BENCHMARKS = {
+    "train_population": ("train_population.py", ["--quick"], [], "train_population_cpu_quick.json",
+                         "train_population_cpu.json"),
+    "measures": ("measures_vs_networkx.py", ["--quick", "--population", "20", "--out",
+                                             str(HERE / "results" / "measures_quick.json")], [],
+                 "measures_quick.json", "measures.json"),
+    "analysis": ("analysis_scale.py", ["--networks", "250", "--out", str(HERE / "results" / "analysis_quick.json")],
+                 [], "analysis_quick.json", "analysis.json"),
+    "end_to_end": ("end_to_end.py", ["--quick"], [], "end_to_end_quick.json", "end_to_end.json"),
+    "sharding": ("sharding.py", ["--quick"], [], "sharding_quick.json", "sharding.json"),
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
+    ap.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), default=None)
+    a = ap.parse_args(argv)
+    results, failed = {}, []
+    for name, (script, quick, full, qfile, ffile) in BENCHMARKS.items():
+        if a.only and name not in a.only:
+            continue
+        print(f"== {name}", flush=True)
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, str(HERE / script), *(quick if a.quick else full)], cwd=ROOT)
+        if p.returncode != 0:
+            failed.append(name)
+            continue
+        res = json.loads((HERE / "results" / (qfile if a.quick else ffile)).read_text())
+        res["benchmark_wall_s"] = time.perf_counter() - t
+        results[name] = res
+    summary = {"machine": machine(), "quick": a.quick, "results": results, "failed": failed}
+    write_json(summary, HERE / "results" / "summary.json")
+    md = markdown(summary)
+    with atomic_path(HERE / "results" / "RESULTS.md") as tmp:
+        tmp.write_text(md)
+    print(md)
+    return 1 if failed else 0
+
+
+def markdown(summary: dict) -> str:
+    m = summary["machine"]
+    lines = [f"Machine: {m.get('processor')}, {m.get('cpu_threads')} threads, torch {m.get('torch')}"
+             + (f", GPU {m['gpu']}" if m.get("gpu") else "") + ("  (quick mode)" if summary["quick"] else ""), "",
+             "| benchmark | what | figure |", "|---|---|---|"]
+    r = summary["results"]
+    if "train_population" in r:
+        t = r["train_population"]
+        for row in t["results"]:
+            lines.append(f"| training | {row['case']} {'-'.join(map(str, row['sizes']))}, {row['population']} networks "
+                         f"vs one at a time | {row['ratio']:.1f}x; {row['population_gflops']:.0f} GFLOP/s = "
+                         f"{100 * row['fraction_of_matmul_peak']:.0f}% of the {t['matmul_peak_gflops']:.0f} GFLOP/s "
+                         "float32 matmul peak |")
+    if "measures" in r:
+        for key, val in _measure_rows(r["measures"]):
+            lines.append(f"| measures | {key} | {val} |")
+    if "analysis" in r:
+        a = r["analysis"]
+        lines.append(f"| analysis | {a['networks']} networks, {a['neuron_rows']} neuron rows, default settings | "
+                     f"{a['run_analysis_s']:.0f} s |")
+    if "end_to_end" in r:
+        e = r["end_to_end"]
+        lines.append(f"| end to end | `python -m engine.run population.size={e['networks']}` | {e['wall_s']:.0f} s "
+                     "(" + ", ".join(f"{k} {v:.0f} s" for k, v in e["stages_s"].items()) + ") |")
+    if "sharding" in r:
+        s = r["sharding"]
+        lines.append(f"| sharding | {s['networks']} networks: 2 shards (joblib) + gather vs one run | "
+                     f"{s['ratio']:.2f}x ({s['two_shards_joblib_s']:.0f} s vs {s['unsharded_s']:.0f} s) |")
+    if summary["failed"]:
+        lines.append(f"\nFailed: {', '.join(summary['failed'])}")
+    return "\n".join(lines) + "\n"
+
+
+def _measure_rows(res: dict):
+    for name, g in res.get("networks", {}).items():
+        est = " (networkx partly estimated from subsamples)" if g["networkx"].get("estimated") else ""
+        yield (f"{name}: all 8 measures vs networkx",
+               f"{g['speedup']:.0f}x ({g['engine']['total_s']:.3f} s vs {g['networkx']['total_s']:.1f} s){est}")
+    pop = res.get("population")
+    if isinstance(pop, dict):
+        yield f"{pop['networks']} paper-size networks, all 8 measures", f"{pop['total_s']:.1f} s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The default run end to end (`python -m engine.run`: train, measures, analysis, report), timed per stage.
+
+    python benchmarks/end_to_end.py [--quick] [--networks N]
+
+Target (issues 2 and 4): the default 1,000 digits networks in under 5 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine  # noqa: E402
+from engine.storage import write_json  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed_run(overrides: list[str], run_dir: Path, multirun: bool = False) -> tuple[float, dict]:
+    cmd = [sys.executable, "-m", "engine.run", *(["-m"] if multirun else []), *overrides, "progress=false",
+           f"hydra.{'sweep' if multirun else 'run'}.dir={run_dir}"]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    stats = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    return wall, stats
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="200 networks instead of the default 1,000")
+    ap.add_argument("--networks", type=int, default=None)
+    a = ap.parse_args(argv)
+    n = a.networks or (200 if a.quick else 1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, stats = timed_run([f"population.size={n}"], Path(tmp) / "run")
+    out = {"benchmark": "end_to_end", "machine": machine(), "networks": n, "wall_s": wall,
+           "stages_s": stats.get("seconds", {}), "device": stats.get("device"), "target_s": 300 if n == 1000 else None}
+    write_json(out, RESULTS / f"end_to_end{'_quick' if a.quick else ''}.json")
+    print(f"python -m engine.run population.size={n}: {wall:.1f} s wall; stages: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in out["stages_s"].items()))
+    return out
+
+
+if __name__ == "__main__":
+    main()
