@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
-from engine.analysis import AnalysisConfig, run_analysis
-from engine.analysis.synthetic import make_population
-from engine.storage import write_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.analysis import AnalysisConfig, run_analysis  # noqa: E402
+from engine.analysis.synthetic import make_population  # noqa: E402
+from engine.storage import write_json  # noqa: E402
 
 
 def main() -> None:

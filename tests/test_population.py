@@ -98,3 +98,23 @@ def test_snapshots_all_epochs_and_bad_settings():
         train_population(data, TrainSettings(lr=-1.0), range(2), progress=False)
     with pytest.raises(EngineError, match="snapshots"):
         train_population(data, SETTINGS, range(2), snapshots=[99], progress=False)
+
+
+def test_cache_blocks_of_networks_change_nothing():
+    """Blocked steps (CPU cache blocking) give the unblocked population's weights and metrics."""
+    from engine.population.init import init_population
+    from engine.population.mlp import PopulationMLP
+
+    data = toy_data()
+    init = init_population([12, 9, 7, 4], list(range(5)))
+    nets = [PopulationMLP([w.clone() for w in init], block_size=bs) for bs in (5, 2)]
+    assert len(nets[1].blocks()) == 3
+    for start in range(0, 96, 32):
+        x, y = data.X_train[start:start + 32], data.y_train[start:start + 32]
+        (l0, c0), (l1, c1) = (n.sgd_step(x, y, 0.05) for n in nets)
+        torch.testing.assert_close(l0, l1)
+        assert torch.equal(c0, c1)
+    for a, b in zip(nets[0].weights(), nets[1].weights()):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(nets[0].evaluate(data.X_test, data.y_test), nets[1].evaluate(data.X_test, data.y_test)):
+        torch.testing.assert_close(a, b)
