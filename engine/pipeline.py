@@ -44,7 +44,7 @@ class RunSummary:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def auto_chunk_size(sizes: Sequence[int], batch: int, n_eval: int, device: torch.device) -> int:
+def auto_chunk_size(sizes: Sequence[int], batch: int, device: torch.device) -> int:
     """Networks per chunk: as many as fit a memory budget (CPU 4 GiB, GPU half its free memory)."""
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     widest = max(sizes[1:])
@@ -87,6 +87,8 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
 def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSummary:
     from engine.data import check_available, load_dataset
 
+    for stale in run_dir.rglob(".*.tmp"):  # left by a killed run's atomic writes; we hold the lock
+        stale.unlink()
     _claim(run_dir, cfg)
     dcfg = cfg.dataset
     opts = dict(root=dcfg.root, cache_dir=dcfg.cache_dir, download=dcfg.download)
@@ -104,7 +106,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
     if not ids:
         raise EngineError(f"population.shard={cfg.population.shard} of population.size={cfg.population.size} "
                           "holds no network: use fewer shards")
-    chunk = cfg.population.chunk_size or auto_chunk_size(sizes, settings.batch_size, len(data.y_test), device)
+    chunk = cfg.population.chunk_size or auto_chunk_size(sizes, settings.batch_size, device)
     chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
     summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                          {"data": time.perf_counter() - t0})
@@ -210,13 +212,15 @@ def _measure(cfg: DictConfig, weights: list[torch.Tensor], dataset: str, epoch: 
 
     dtype = torch.float64 if cfg.measures.dtype == "float64" else torch.float32
     return neuron_table(weights, dataset=dataset, epoch=epoch, network_ids=list(ids),
-                        measures=list(cfg.measures.names), dtype=dtype, log_subgraph=cfg.measures.log_subgraph)
+                        measures=list(cfg.measures.names), dtype=dtype, log_subgraph=cfg.measures.log_subgraph,
+                        chunk_size=cfg.measures.chunk_size)
 
 
 def _claim(run_dir: Path, cfg: DictConfig) -> None:
     """Refuse to resume into a directory made by a different configuration (results would mix)."""
     keyed = {k: v for k, v in to_container(cfg).items() if k in ("dataset", "model", "train", "population", "measures")}
-    keyed["population"] = {k: v for k, v in keyed["population"].items() if k not in ("chunk_size",)}
+    for group in ("population", "measures"):  # chunking changes how, not what, is computed
+        keyed[group] = {k: v for k, v in keyed[group].items() if k != "chunk_size"}
     fingerprint = json.dumps(keyed, sort_keys=True)
     path = run_dir / "parts" / "config.json"
     if path.exists():
