@@ -26,7 +26,7 @@ def run_engine(*args, cwd=None, timeout=240, check=True):
 
 def test_smoke_run_writes_all_tables(tmp_path):
     out = tmp_path / "run"
-    p = run_engine(*SMALL, f"hydra.run.dir={out}")
+    p = run_engine(*SMALL, "population.save_weights=true", f"hydra.run.dir={out}")
     assert "test accuracy mean" in p.stdout
     nets = pd.read_parquet(out / "networks.parquet")
     assert len(nets) == 8 and set(nets["network"]) == set(range(8))
@@ -37,6 +37,15 @@ def test_smoke_run_writes_all_tables(tmp_path):
     assert len(neurons) == 8 * (12 + 8)
     assert list(neurons.columns[:5]) == ["dataset", "network", "epoch", "layer", "neuron"]
     assert (out / "report.html").exists() and (out / "analysis" / "summary.json").exists()
+    # the saved snapshot is a model file engine.inspect reads, and gives the run's own measures back
+    snap, = (out / "weights").glob("*.safetensors")
+    from engine.inspect import main as inspect_main
+
+    assert inspect_main([str(snap), "--out", str(out / "again.parquet")]) == 0
+    again = pd.read_parquet(out / "again.parquet")
+    cols = ["strength", "harmonic_centrality", "max_cliques"]
+    np.testing.assert_allclose(again.sort_values(["network", "layer", "neuron"])[cols].to_numpy(),
+                               neurons.sort_values(["network", "layer", "neuron"])[cols].to_numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("override,needle", [
