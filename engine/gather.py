@@ -71,24 +71,13 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
             write_parquet(df, out / f"{name}.parquet")
     if analyse:
         from engine.analysis import run_analysis
-        from engine.report import write_report
+        from engine.report import load_run_config, write_report
 
         if analysis_cfg is None:
-            analysis_cfg = _saved_analysis_cfg(runs[0])
+            analysis_cfg, _ = load_run_config(runs[0])
         result = run_analysis(tables["networks"], tables["neurons"], analysis_cfg) if len(tables["neurons"]) else None
         write_report(out, result, analysis_cfg)
     return out
-
-
-def _saved_analysis_cfg(run: Path):
-    path = run / ".hydra" / "config.yaml"
-    if path.exists():
-        from omegaconf import OmegaConf
-
-        cfg = OmegaConf.load(path)
-        if "analysis" in cfg:
-            return cfg.analysis
-    return None
 
 
 def main(argv=None) -> int:

@@ -110,9 +110,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
     chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
     summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                          {"data": time.perf_counter() - t0})
-    parts = run_dir / "parts"
     for k, part in enumerate(chunks):
-        stem = parts / f"{data.name}_{part[0]:06d}-{part[-1]:06d}"
+        stem = _chunk_stem(run_dir, data.name, part)
         if Path(f"{stem}.done").exists():
             summary.chunks_resumed += 1
             log.info("chunk %d/%d (networks %d..%d) already done: resumed", k + 1, len(chunks), part[0], part[-1])
@@ -130,7 +129,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
 
     t = time.perf_counter()
     for name in TABLES:
-        files = [parts / f"{data.name}_{p[0]:06d}-{p[-1]:06d}.{name}.parquet" for p in chunks]
+        files = [Path(f"{_chunk_stem(run_dir, data.name, p)}.{name}.parquet") for p in chunks]
         frames = [pd.read_parquet(f) for f in files if f.exists()]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         summary.tables[name] = df
@@ -156,6 +155,11 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
                 "chunks_run": summary.chunks_done, "chunks_resumed": summary.chunks_resumed,
                 "seconds": summary.seconds}, run_dir / "run.json")
     return summary
+
+
+def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
+    """Where one chunk's tables and its ``.done`` marker live (named by its first and last network)."""
+    return run_dir / "parts" / f"{dataset}_{part[0]:06d}-{part[-1]:06d}"
 
 
 def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], device: torch.device,

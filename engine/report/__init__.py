@@ -64,7 +64,10 @@ def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | N
         container = OmegaConf.to_container(conf, resolve=True)
     except Exception:  # interpolations that need Hydra's runtime: take the values as written
         container = OmegaConf.to_container(conf, resolve=False)
-    backend = container.get("backend") if isinstance(container.get("backend"), str) else None
+    backend = container.get("backend")
+    if isinstance(backend, dict):  # the engine's config group: backend: {name: auto|cpu|gpu}
+        backend = backend.get("name")
+    backend = backend if isinstance(backend, str) else None
     return container.get("analysis"), backend
 
 
