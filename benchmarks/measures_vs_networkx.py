@@ -27,7 +27,7 @@ from engine.measures.reference import ReferenceNetwork  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 PAPER = [784, 200, 100, 10]
-GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "golden"))
+GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1] / "tests" / "data" / "golden"))
 
 
 def random_network(seed: int, n: int = 1) -> list[torch.Tensor]:

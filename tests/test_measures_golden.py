@@ -14,7 +14,7 @@ import torch
 from engine.measures import MEASURES, compute_measures
 
 GOLDEN_DIR = Path(os.environ.get("ENGINE_GOLDEN_DIR",
-                                 Path(__file__).parents[1] / ".." / "shared" / "golden")).resolve()
+                                 Path(__file__).resolve().parent / "data" / "golden")).resolve()
 WEIGHTS = GOLDEN_DIR / "mnist_network1.h5"
 VALUES = GOLDEN_DIR / "mnist_network1_measures.mat"
 

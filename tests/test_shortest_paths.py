@@ -18,7 +18,7 @@ from engine.errors import EngineError
 from engine.measures import shortest_paths
 from engine.measures.shortest_paths import hidden_distances, hidden_distances_twin
 
-GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
+GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parent / "data" / "golden"))
 
 
 def random_weights(sizes, n_networks=2, seed=0, low=-0.9, high=0.9):

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from engine.errors import EngineError
 from engine.weights_io import LoadedModel, load_model, load_snapshot, save_snapshot
 
-GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
+GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parent / "data" / "golden"))
 REPO = Path(__file__).resolve().parents[1]
 SIZES = (6, 5, 4, 3)
 
