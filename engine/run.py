@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from engine.config import register
 from engine.errors import EngineError
+from engine.resources import conf_dir
 
 log = logging.getLogger("engine")
 register()
@@ -42,7 +43,8 @@ def print_summary(summary) -> None:
     print("\n".join(lines), flush=True)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+# conf/ beside the package in a clone or editable install, engine/conf inside an installed wheel.
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
     from engine.pipeline import run
 

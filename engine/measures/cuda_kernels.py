@@ -25,12 +25,11 @@ _NVRTC_OPTIONS = ("-std=c++17",)
 
 
 def kernels_dir() -> Path:
-    """The repository's ``kernels/`` directory (beside the ``engine`` package)."""
-    path = Path(engine.__file__).resolve().parents[1] / "kernels"
-    if not path.is_dir():
-        raise EngineError(f"CUDA kernel sources not found: expected the directory {path} (kernels/ at the "
-                          "repository root, beside engine/); run from a full checkout of the repository")
-    return path
+    """The directory of the CUDA sources: ``engine/kernels`` in an installed wheel, else ``kernels/``
+    at the repository root (see ``engine.resources``)."""
+    from engine.resources import kernels_dir as _kernels_dir
+
+    return _kernels_dir()
 
 
 def kernel_source(filename: str) -> str:

@@ -1,0 +1,41 @@
+"""Where the package's data directories are: the Hydra configs (``conf/``) and the CUDA sources
+(``kernels/``).
+
+In the repository both live at the top level, beside ``engine/``; a wheel carries them inside the
+package, as ``engine/conf`` and ``engine/kernels`` (``pyproject.toml`` maps them there). The
+installed copy is looked up first with ``importlib.resources``, then the repository's, so an
+installed wheel, an editable install and a plain clone on ``PYTHONPATH`` all work.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import engine
+from engine.errors import EngineError
+
+
+def _directory(name: str, what: str) -> Path:
+    candidates = []
+    packaged = importlib.resources.files("engine") / name
+    if isinstance(packaged, Path):  # a real directory (not inside a zip): Hydra and NVRTC need files
+        candidates.append(packaged)
+    # A clone or an editable install: the top-level folder beside the package.
+    candidates.append(Path(engine.__file__).resolve().parents[1] / name)
+    for path in candidates:
+        if path.is_dir():
+            return path.resolve()
+    raise EngineError(f"{what} not found: looked for the directory {name}/ in "
+                      + " and ".join(str(p) for p in candidates)
+                      + "; install the engine wheel, or run from a full checkout of the repository")
+
+
+def conf_dir() -> Path:
+    """The Hydra config directory (``config.yaml`` and the config groups)."""
+    return _directory("conf", "Hydra configs")
+
+
+def kernels_dir() -> Path:
+    """The directory of the CUDA sources (``*.cu``)."""
+    return _directory("kernels", "CUDA kernel sources")
