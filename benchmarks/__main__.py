@@ -3,14 +3,16 @@
     python -m benchmarks [--quick] [--only NAME ...]
 
 Each benchmark runs in its own process (thread settings and memory do not leak between them) and
-writes its JSON under benchmarks/results/; this collects them into results/summary.json and
-results/RESULTS.md (ratios, FLOP/s fractions, times, machine description).
+writes its JSON; this collects them into one summary.json and RESULTS.md (ratios, FLOP/s fractions,
+times, machine description). A full run writes into benchmarks/results/ (the committed figures the
+README quotes); a --quick run writes only into benchmarks/results/quick/ and leaves those alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,52 +20,77 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+RESULTS = HERE / "results"          # full runs: the committed figures
+QUICK = RESULTS / "quick"           # --quick runs: never the committed figures
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine  # noqa: E402
 from engine.storage import atomic_path, write_json  # noqa: E402
 
-# name -> (script, args in quick mode, args in full mode, result file in quick mode, in full mode)
+# name -> (script, args in quick mode, args in full mode, result files in quick mode, in full mode).
+# A script given --out writes there; the others write RESULTS/<file> (quick files are then moved into
+# QUICK). Several candidate files: the script names its file by device (cpu or cuda).
 BENCHMARKS = {
-    "train_population": ("train_population.py", ["--quick"], [], "train_population_cpu_quick.json",
-                         "train_population_cpu.json"),
-    "measures": ("measures_vs_networkx.py", ["--quick", "--population", "20", "--out",
-                                             str(HERE / "results" / "measures_quick.json")], [],
-                 "measures_quick.json", "measures.json"),
-    "analysis": ("analysis_scale.py", ["--networks", "250", "--out", str(HERE / "results" / "analysis_quick.json")],
-                 [], "analysis_quick.json", "analysis.json"),
-    "end_to_end": ("end_to_end.py", ["--quick"], [], "end_to_end_quick.json", "end_to_end.json"),
-    "sharding": ("sharding.py", ["--quick"], [], "sharding_quick.json", "sharding.json"),
+    "train_population": ("train_population.py", ["--quick"], [],
+                         ["train_population_cuda_quick.json", "train_population_cpu_quick.json"],
+                         ["train_population_cuda.json", "train_population_cpu.json"]),
+    "measures": ("measures_vs_networkx.py", ["--quick", "--population", "20", "--out", str(QUICK / "measures_quick.json")],
+                 [], ["measures_quick.json"], ["measures.json"]),
+    "analysis": ("analysis_scale.py", ["--networks", "250", "--out", str(QUICK / "analysis_quick.json")],
+                 [], ["analysis_quick.json"], ["analysis.json"]),
+    "end_to_end": ("end_to_end.py", ["--quick"], [], ["end_to_end_quick.json"], ["end_to_end.json"]),
+    "sharding": ("sharding.py", ["--quick"], [], ["sharding_quick.json"], ["sharding.json"]),
 }
+
+
+def _result_file(files: list[str], quick: bool, since: float | None = None) -> Path | None:
+    """The newest of a benchmark's result files (written at or after ``since`` if given); a quick
+    result that a script wrote into RESULTS is moved into QUICK first."""
+    found = []
+    for name in files:
+        if quick and (RESULTS / name).is_file():
+            QUICK.mkdir(parents=True, exist_ok=True)
+            os.replace(RESULTS / name, QUICK / name)
+        path = (QUICK if quick else RESULTS) / name
+        if path.is_file() and (since is None or path.stat().st_mtime >= since):
+            found.append(path)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, a few minutes in all; writes benchmarks/results/quick/ only")
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), default=None)
     a = ap.parse_args(argv)
+    out_dir = QUICK if a.quick else RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
     results, failed = {}, []
-    for name, (script, quick, full, qfile, ffile) in BENCHMARKS.items():
+    for name, (script, quick, full, qfiles, ffiles) in BENCHMARKS.items():
+        files = qfiles if a.quick else ffiles
         if a.only and name not in a.only:
-            earlier = HERE / "results" / (qfile if a.quick else ffile)
-            if earlier.exists():  # keep the table whole: the latest figure of a benchmark not rerun
+            earlier = _result_file(files, a.quick)
+            if earlier is not None:  # keep the table whole: the latest figure of a benchmark not rerun
                 results[name] = json.loads(earlier.read_text())
             continue
         print(f"== {name}", flush=True)
-        t = time.perf_counter()
+        t, started = time.perf_counter(), time.time() - 1
         p = subprocess.run([sys.executable, str(HERE / script), *(quick if a.quick else full)], cwd=ROOT)
-        if p.returncode != 0:
+        path = _result_file(files, a.quick, since=started)
+        if p.returncode != 0 or path is None:
             failed.append(name)
             continue
-        res = json.loads((HERE / "results" / (qfile if a.quick else ffile)).read_text())
+        res = json.loads(path.read_text())
         res["benchmark_wall_s"] = time.perf_counter() - t
         results[name] = res
     summary = {"machine": machine(), "quick": a.quick, "results": results, "failed": failed}
-    write_json(summary, HERE / "results" / "summary.json")
+    write_json(summary, out_dir / "summary.json")
     md = markdown(summary)
-    with atomic_path(HERE / "results" / "RESULTS.md") as tmp:
+    with atomic_path(out_dir / "RESULTS.md") as tmp:
         tmp.write_text(md)
     print(md)
+    print(f"written: {out_dir / 'summary.json'}, {out_dir / 'RESULTS.md'}"
+          + ("  (quick mode: the committed full results in benchmarks/results/ are untouched)" if a.quick else ""))
     return 1 if failed else 0
 
 
