@@ -105,3 +105,14 @@ def test_clone_layout_uses_the_top_level_folders():
 
     assert conf_dir() == (ROOT / "conf").resolve()
     assert kernels_dir() == (ROOT / "kernels").resolve()
+
+
+def test_help_documents_groups_and_keys(installed, tmp_path):
+    """``--help`` is the engine's own page (conf/hydra/help/engine.yaml), not Hydra's config dump."""
+    p = subprocess.run([sys.executable, "-m", "engine.run", "--help"], cwd=tmp_path, env=_env(installed),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    for needle in ("Config groups", "dataset: cifar10, digits", "sweep: full", "population.size=1000",
+                   "measures.dtype", "README.md"):
+        assert needle in p.stdout
+    assert len(p.stdout.splitlines()) < 80
