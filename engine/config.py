@@ -49,6 +49,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 100
     lr: float = 0.01
+    loss: str = "keras"                 # keras: Keras 2.2.4's clipped cross-entropy, as the paper | cross_entropy
     shuffle: bool = True
     data_seed: int = 0
 
@@ -118,7 +119,7 @@ def validate(cfg: DictConfig) -> None:
     from engine.data import DATASETS
     from engine.measures import MEASURES
     from engine.population.init import LAYER_STREAMS
-    from engine.population.mlp import ACTIVATIONS
+    from engine.population.mlp import ACTIVATIONS, LOSSES
 
     def need(ok: bool, key: str, value: Any, rule: str) -> None:
         if not ok:
@@ -137,6 +138,7 @@ def validate(cfg: DictConfig) -> None:
     need(cfg.train.epochs >= 0, "train.epochs", cfg.train.epochs, "must be >= 0")
     need(cfg.train.batch_size >= 1, "train.batch_size", cfg.train.batch_size, "must be >= 1")
     need(cfg.train.lr > 0, "train.lr", cfg.train.lr, "must be > 0")
+    need(cfg.train.loss in LOSSES, "train.loss", cfg.train.loss, f"use one of {LOSSES}")
     need(cfg.backend.name in BACKENDS, "backend", cfg.backend.name, f"use one of {BACKENDS}")
     need(cfg.measures.dtype in ("float64", "float32"), "measures.dtype", cfg.measures.dtype, "use float64 or float32")
     unknown = [m for m in cfg.measures.names if m not in MEASURES]
@@ -150,7 +152,7 @@ def train_settings(cfg: DictConfig) -> TrainSettings:
     return TrainSettings(hidden=tuple(int(h) for h in cfg.model.hidden), activation=cfg.model.activation,
                          init_low=float(cfg.model.init.low), init_high=float(cfg.model.init.high),
                          layer_streams=cfg.model.init.layer_streams, epochs=int(cfg.train.epochs),
-                         batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr),
+                         batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr), loss=cfg.train.loss,
                          shuffle=bool(cfg.train.shuffle), data_seed=int(cfg.train.data_seed))
 
 

@@ -32,11 +32,15 @@ def collect():
     return snaps, on_snapshot
 
 
-@pytest.mark.parametrize("activation,streams", [("relu", "shared"), ("tanh", "independent")])
-def test_population_equals_independent_training(activation, streams):
+# keras with a wide init: logits in the tens, so the clip silences part of the samples (checked below)
+@pytest.mark.parametrize("activation,streams,loss,init", [("relu", "shared", "keras", 4.0),
+                                                          ("relu", "shared", "cross_entropy", 0.9),
+                                                          ("tanh", "independent", "keras", 0.9)])
+def test_population_equals_independent_training(activation, streams, loss, init):
     """Tolerance: float32 arithmetic in a different order; 1e-4 absolute on weights after 3 epochs."""
     data = toy_data()
-    s = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05, activation=activation, layer_streams=streams)
+    s = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05, activation=activation, layer_streams=streams,
+                      loss=loss, init_low=-init, init_high=init)
     ids = [0, 1, 2, 3, 4]
     snaps, cb = collect()
     res = train_population(data, s, ids, base_seed=100, snapshots="last", on_snapshot=cb, progress=False)
@@ -49,8 +53,65 @@ def test_population_equals_independent_training(activation, streams):
             torch.testing.assert_close(weights[layer][k], w, atol=1e-4, rtol=1e-4)
         for m in ("train_loss", "test_loss"):
             np.testing.assert_allclose(res.curves[m][k], hist[m], rtol=1e-4, atol=1e-5)
-        for m in ("train_acc", "test_acc"):
+        for m in ("train_acc", "test_acc", "train_silenced"):
             np.testing.assert_allclose(res.curves[m][k], hist[m], atol=1.5 / 70)
+    silenced = res.curves["train_silenced"][:, 1]
+    if loss == "cross_entropy":
+        assert (silenced == 0).all()
+    elif init > 1:
+        assert 0.1 < silenced.mean() < 0.9, silenced  # the clip is exercised, not vacuous
+
+
+def _one_network(w1: torch.Tensor, w2: torch.Tensor, loss: str = "keras"):
+    from engine.population.mlp import PopulationMLP
+
+    return PopulationMLP([w1[None].clone(), w2[None].clone()], "linear", loss=loss)
+
+
+def test_keras_loss_gives_a_saturated_sample_no_gradient():
+    """Built by hand: a linear 2-2-3 network whose logits for sample 'wrong' put p_true near e^-60
+    (below the 1e-7 clip) and for sample 'right' near 1 - e^-60 (above 1 - 1e-7): neither moves a
+    weight, and each reports the capped loss. A moderate sample does train, alone or beside them."""
+    from engine.population.mlp import KERAS_EPSILON, KERAS_UPPER
+
+    w1 = torch.eye(2)
+    w2 = torch.tensor([[30.0, -30.0, 0.0], [0.0, 0.0, 0.0]])   # logits (30 x0, -30 x0, 0)
+    x = torch.tensor([[2.0, 0.0], [2.0, 0.0], [0.05, 1.0]])
+    y = torch.tensor([1, 0, 0])                                   # wrong, right, moderate
+    for rows, moves in (([0], False), ([1], False), ([0, 1], False), ([2], True)):
+        net = _one_network(w1, w2)
+        loss, _, silenced = net.sgd_step(x[rows], y[rows], lr=0.1)
+        changed = any(not torch.equal(a[0], b) for a, b in zip(net.weights(), (w1, w2)))
+        assert changed == moves, rows
+        assert int(silenced) == (0 if moves else len(rows))
+    net = _one_network(w1, w2)
+    loss, _, _ = net.sgd_step(x[:2], y[:2], lr=0.1)
+    expected = (-np.log(np.float32(KERAS_EPSILON)) - np.log(np.float32(KERAS_UPPER))) / 2
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    # beside the saturated samples the moderate one trains at 1/B of its own gradient
+    alone, mixed = _one_network(w1, w2), _one_network(w1, w2)
+    alone.sgd_step(x[2:], y[2:], lr=0.1 / 3)
+    mixed.sgd_step(x, y, lr=0.1)
+    for a, b in zip(alone.weights(), mixed.weights()):
+        torch.testing.assert_close(a, b)
+    # torch's cross-entropy has no clip: the same wrong sample trains
+    ce = _one_network(w1, w2, "cross_entropy")
+    ce.sgd_step(x[:1], y[:1], lr=0.1)
+    assert not torch.equal(ce.weights()[1][0], w2)
+
+
+def test_keras_loss_value_matches_its_definition():
+    """Reported (and evaluated) loss = -log(clip(softmax(z)_true, 1e-7, 1 - 1e-7)), capped at -log(1e-7)."""
+    from engine.population.mlp import per_sample_loss
+
+    logits = torch.tensor([[[0.0, 50.0, 1.0], [1.0, -50.0, 1.0], [2.0, 0.0, 1.0]]])  # (N=1, C=3, B=3)
+    y = torch.tensor([0, 1, 2])   # sample 1: p_true = e^-100, below the clip
+    loss, silenced = per_sample_loss(logits, y, "keras")
+    p = torch.softmax(logits[0].t().double(), 1)
+    want = -torch.log(p[torch.arange(3), y].clamp(1e-7, 1 - 1e-7))
+    torch.testing.assert_close(loss[0].double(), want, rtol=1e-6, atol=1e-6)
+    assert silenced[0].tolist() == [False, True, False]
+    assert float(loss.max()) == pytest.approx(-np.log(1e-7), rel=1e-6)
 
 
 def test_chunking_and_subsets_give_the_same_networks():
@@ -111,9 +172,9 @@ def test_cache_blocks_of_networks_change_nothing():
     assert len(nets[1].blocks()) == 3
     for start in range(0, 96, 32):
         x, y = data.X_train[start:start + 32], data.y_train[start:start + 32]
-        (l0, c0), (l1, c1) = (n.sgd_step(x, y, 0.05) for n in nets)
+        (l0, c0, s0), (l1, c1, s1) = (n.sgd_step(x, y, 0.05) for n in nets)
         torch.testing.assert_close(l0, l1)
-        assert torch.equal(c0, c1)
+        assert torch.equal(c0, c1) and torch.equal(s0, s1)
     for a, b in zip(nets[0].weights(), nets[1].weights()):
         torch.testing.assert_close(a, b)
     for a, b in zip(nets[0].evaluate(data.X_test, data.y_test), nets[1].evaluate(data.X_test, data.y_test)):

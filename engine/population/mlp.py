@@ -7,17 +7,34 @@ product reads and writes contiguous memory and no layout copy is needed between 
 each ONE large GEMM (W0 x^T and W0 += -lr dz x) instead of N small ones; deeper layers are batched
 matmuls over the stack. The update is fused into the gradient GEMM (addmm_/baddbmm_ with
 alpha=-lr): no gradient tensor is ever materialised.
+
+Two losses (``LOSSES``), both on a softmax output:
+
+* ``keras``: categorical cross-entropy as Keras 2.2.4 computes it on the TensorFlow backend, what
+  the paper trained with: the softmax output p is renormalised (p / sum p), clipped to
+  [1e-7, 1 - 1e-7] in float32, and the loss is -log p_true. The clip has zero gradient, so a sample
+  whose true-class probability lies outside the clip range contributes no gradient at all
+  ("silenced"), and its reported loss is capped at -log(1e-7) = 16.118. With the paper's init,
+  U(-0.9, 0.9), logits are in the tens to hundreds and most samples are silenced early: this is
+  where the paper's spread of accuracy comes from.
+* ``cross_entropy``: torch's cross-entropy (log-softmax), every sample contributes.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from engine.errors import EngineError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+LOSSES = ("keras", "cross_entropy")
+
+# Keras' epsilon and its clip range, in float32 as TensorFlow computes them (1 - 1e-7 -> 0.99999988)
+KERAS_EPSILON = float(np.float32(1e-7))
+KERAS_UPPER = float(np.float32(1.0) - np.float32(1e-7))
 
 
 def _act_(z: torch.Tensor, name: str) -> torch.Tensor:
@@ -48,15 +65,73 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.transpose(1, 2).contiguous().argmax(-1)
 
 
-class PopulationMLP:
-    """N bias-free MLPs with shared layer sizes, trained together with plain SGD."""
+def _true_class(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The true class's entry of (N, C, B) per-class values, as (N, B)."""
+    n, _, b = t.shape
+    return t.gather(1, y.view(1, 1, b).expand(n, 1, b)).squeeze(1)
 
-    def __init__(self, weights: Sequence[torch.Tensor], activation: str = "relu", block_size: int | None = None):
+
+def _keras_live(p_true: torch.Tensor) -> torch.Tensor:
+    """Samples the clip passes the gradient of: eps <= p_true <= 1 - eps (inclusive, as the clamp of
+    TensorFlow and of torch)."""
+    return (p_true >= KERAS_EPSILON) & (p_true <= KERAS_UPPER)
+
+
+def _keras_probabilities(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The softmax output renormalised as Keras does (p / sum p), (N, C, B), and its true-class entry (N, B)."""
+    p = torch.softmax(logits, dim=1)
+    p.div_(p.sum(1, keepdim=True))
+    return p, _true_class(p, y)
+
+
+def _keras_loss(p_true: torch.Tensor) -> torch.Tensor:
+    return -torch.log(p_true.clamp(KERAS_EPSILON, KERAS_UPPER))
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, B) loss of every sample for every network (see the module docstring for ``loss``), and
+    (N, B) bool: the sample is silenced (gives no gradient; never for cross_entropy)."""
+    if loss == "cross_entropy":
+        value = -_true_class(torch.log_softmax(logits, dim=1), y)
+        return value, torch.zeros_like(value, dtype=torch.bool)
+    _, p_true = _keras_probabilities(logits, y)
+    return _keras_loss(p_true), ~_keras_live(p_true)
+
+
+def loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-network mean loss of the batch (N,), its gradient w.r.t. the logits (N, C, B), and the
+    number of silenced samples per network (N,): those the Keras clip gives no gradient (0 for
+    cross_entropy). The gradient of the mean is (softmax - onehot) / B for every live sample."""
+    b = logits.shape[2]
+    cols = torch.arange(b, device=logits.device)
+    if loss == "cross_entropy":
+        logp = torch.log_softmax(logits, dim=1)
+        value = -_true_class(logp, y).mean(-1)
+        grad = logp.exp_()
+        grad[:, y, cols] -= 1.0
+        return value, grad.div_(b), torch.zeros(logits.shape[0], dtype=torch.int64, device=logits.device)
+    p, p_true = _keras_probabilities(logits, y)
+    live = _keras_live(p_true)
+    value = _keras_loss(p_true).mean(-1)
+    p[:, y, cols] -= 1.0
+    grad = p.mul_(live.unsqueeze(1).to(p.dtype).div_(b))
+    return value, grad, (~live).sum(-1)
+
+
+class PopulationMLP:
+    """N bias-free MLPs with shared layer sizes, trained together with plain SGD on ``loss``."""
+
+    def __init__(self, weights: Sequence[torch.Tensor], activation: str = "relu", block_size: int | None = None,
+                 loss: str = "keras"):
         if activation not in ACTIVATIONS:
             raise EngineError(f"model.activation={activation!r} is unknown: use one of {ACTIVATIONS}")
+        if loss not in LOSSES:
+            raise EngineError(f"train.loss={loss!r} is unknown: use one of {LOSSES}")
         if len(weights) < 1 or any(w.ndim != 3 for w in weights):
             raise EngineError("population weights must be a non-empty list of (N, fan_in, fan_out) tensors")
         self.activation = activation
+        self.loss = loss
         self.n = weights[0].shape[0]
         self.sizes = [weights[0].shape[1]] + [w.shape[2] for w in weights]
         d, n1 = self.sizes[0], self.sizes[1]
@@ -109,49 +184,47 @@ class PopulationMLP:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.forward(x, w0, deep)[0] for _, w0, deep in self.blocks()])
 
-    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the batch for every network; returns per-network (loss, correct count)
-        of the batch, measured before the update (as Keras reports running training metrics)."""
+    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, lr: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One SGD step on the batch for every network; returns per-network (loss, correct count,
+        silenced count) of the batch, measured before the update (as Keras reports running training
+        metrics)."""
         out = [self._sgd_step_block(w0, deep, x, y, lr) for _, w0, deep in self.blocks()]
-        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+        return tuple(torch.cat([o[k] for o in out]) for k in range(3))
 
     def _sgd_step_block(self, w0: torch.Tensor, deep: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                        lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+                        lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = x.shape[0]
         logits, acts = self.forward(x, w0, deep)
         n = logits.shape[0]
-        logp = torch.log_softmax(logits, dim=1)
-        loss = -logp.gather(1, y.view(1, 1, b).expand(n, 1, b)).squeeze(1).mean(-1)
         correct = (_argmax_classes(logits) == y).sum(-1)
-        # d(mean CE)/d logits = (softmax - onehot) / B
-        dz = logp.exp_()
-        dz[:, y, torch.arange(b, device=x.device)] -= 1.0
-        dz /= b
+        loss, dz, silenced = loss_gradient(logits, y, self.loss)
         for layer in range(len(deep) - 1, -1, -1):
             w, a = deep[layer], acts[layer]
             da = torch.bmm(w.transpose(1, 2), dz)
             w.baddbmm_(dz, a.transpose(1, 2), alpha=-lr)
             dz = _backprop_act_(da, a, self.activation)
         w0.addmm_(dz.view(n * self.sizes[1], b), x, alpha=-lr)
-        return loss, correct
+        return loss, correct, silenced
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, max_elements: int = 2**26) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-network mean cross-entropy loss and accuracy on (x, y), in memory-bounded chunks."""
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, max_elements: int = 2**26
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-network mean loss (the training loss, as Keras' evaluate reports it), accuracy, and
+        share of silenced samples (no gradient under the Keras clip) on (x, y), in memory-bounded chunks."""
         widest = max(self.sizes[1:])
         chunk = max(1, min(x.shape[0], max_elements // max(1, self.block_size * widest)))
-        loss_sum = torch.zeros(self.n, dtype=torch.float64, device=self.device)
-        correct = torch.zeros(self.n, dtype=torch.int64, device=self.device)
+        sums = torch.zeros(3, self.n, dtype=torch.float64, device=self.device)
         for first, w0, deep in self.blocks():
             rows = slice(first, first + w0.shape[0] // self.sizes[1])
             for start in range(0, x.shape[0], chunk):
                 xb, yb = x[start:start + chunk], y[start:start + chunk]
                 logits = self.forward(xb, w0, deep)[0]
-                logp = torch.log_softmax(logits, dim=1)
-                n = logits.shape[0]
-                loss_sum[rows] -= logp.gather(1, yb.view(1, 1, -1).expand(n, 1, -1)).squeeze(1).sum(-1).double()
-                correct[rows] += (_argmax_classes(logits) == yb).sum(-1)
-        return loss_sum / x.shape[0], correct.double() / x.shape[0]
+                loss, silenced = per_sample_loss(logits, yb, self.loss)
+                sums[0, rows] += loss.sum(-1).double()
+                sums[1, rows] += (_argmax_classes(logits) == yb).sum(-1).double()
+                sums[2, rows] += silenced.sum(-1).double()
+        return tuple(sums / x.shape[0])
 
     def finite(self) -> torch.Tensor:
         """(N,) bool: all of a network's weights are finite."""

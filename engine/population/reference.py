@@ -1,6 +1,8 @@
 """Independent one-network training: the oracle that population training must equal.
 
-Deliberately different code: torch.nn.Linear layers, autograd and torch.optim.SGD, one network.
+Deliberately different code: torch.nn.Linear layers, autograd and torch.optim.SGD, one network,
+and the losses written as their definitions (Keras 2.2.4's formula, torch's cross_entropy), with
+autograd deriving the gradient that the population kernel derives by hand.
 """
 
 from __future__ import annotations
@@ -12,9 +14,27 @@ from torch import nn
 
 from engine.data.dataset import Dataset
 from engine.population.init import init_network
-from engine.population.train import TrainSettings, batch_order
+from engine.population.train import METRICS, TrainSettings, batch_order
 
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
+
+
+def keras_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample loss of Keras 2.2.4 (TensorFlow backend) on a softmax output, and which samples the
+    clip silences: output /= sum(output); output = clip(output, eps, 1 - eps); -sum(onehot * log(output))."""
+    eps = torch.tensor(1e-7, dtype=torch.float32)
+    out = F.softmax(logits, dim=1)
+    out = out / out.sum(1, keepdim=True)
+    p_true = out.gather(1, y[:, None])[:, 0]
+    silenced = (p_true < eps) | (p_true > 1 - eps)
+    return -torch.log(torch.clamp(p_true, eps, 1 - eps)), silenced.detach()
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample loss and silenced mask of ``name``."""
+    if name == "keras":
+        return keras_categorical_crossentropy(logits, y)
+    return F.cross_entropy(logits, y, reduction="none"), torch.zeros(len(y), dtype=torch.bool)
 
 
 def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[torch.Tensor], dict[str, list[float]]]:
@@ -32,31 +52,34 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
             layers.append(_ACT[settings.activation]())
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=settings.lr)
-    hist: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
+    hist: dict[str, list[float]] = {m: [] for m in METRICS}
 
     def evaluate(x, y):
         with torch.no_grad():
             out = model(x)
-            return F.cross_entropy(out, y).item(), (out.argmax(1) == y).double().mean().item()
+            loss, silenced = _loss(out, y, settings.loss)
+            return loss.mean().item(), (out.argmax(1) == y).double().mean().item(), silenced.double().mean().item()
 
     for epoch in range(settings.epochs + 1):
         if epoch == 0:
             tr = evaluate(data.X_train, data.y_train)
         else:
             order = batch_order(data.X_train.shape[0], epoch, settings)
-            loss_sum, correct = 0.0, 0
+            loss_sum, correct, silenced = 0.0, 0, 0
             for start in range(0, len(order), settings.batch_size):
                 idx = order[start:start + settings.batch_size]
                 out = model(data.X_train[idx])
-                loss = F.cross_entropy(out, data.y_train[idx])
+                per_sample, mask = _loss(out, data.y_train[idx], settings.loss)
+                loss = per_sample.mean()
                 loss_sum += loss.item() * len(idx)
                 correct += int((out.argmax(1) == data.y_train[idx]).sum())
+                silenced += int(mask.sum())
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            tr = (loss_sum / len(order), correct / len(order))
+            tr = (loss_sum / len(order), correct / len(order), silenced / len(order))
         te = evaluate(data.X_test, data.y_test)
-        for k, v in zip(hist, (*tr, *te)):
+        for k, v in zip(("train_loss", "train_acc", "train_silenced", "test_loss", "test_acc"), (*tr, *te[:2])):
             hist[k].append(v)
     weights = [m.weight.detach().t().contiguous() for m in model if isinstance(m, nn.Linear)]
     return weights, hist

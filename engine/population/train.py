@@ -13,11 +13,11 @@ import torch
 from engine.data.dataset import Dataset
 from engine.errors import EngineError
 from engine.population.init import init_population, network_seed
-from engine.population.mlp import PopulationMLP
+from engine.population.mlp import LOSSES, PopulationMLP
 
 log = logging.getLogger(__name__)
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_silenced")
 
 # on_snapshot(epoch, network_ids, weights) with weights[l] of shape (n, fan_in, fan_out) on the device
 SnapshotCallback = Callable[[int, Sequence[int], list[torch.Tensor]], None]
@@ -35,13 +35,17 @@ class TrainSettings:
     epochs: int = 30
     batch_size: int = 100
     lr: float = 0.01
+    loss: str = "keras"
     shuffle: bool = True
     data_seed: int = 0
 
 
 @dataclass
 class PopulationResult:
-    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init."""
+    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init.
+
+    ``train_silenced``: share of the epoch's training samples that gave no gradient (the Keras
+    clip; 0 for cross_entropy); at epoch 0, the share the initial weights would silence."""
 
     network_ids: list[int]
     seeds: list[int]
@@ -109,16 +113,16 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
         seeds = [network_seed(base_seed, i) for i in part]
         init = init_population(sizes, seeds, low=settings.init_low, high=settings.init_high,
                                layer_streams=settings.layer_streams)
-        net = PopulationMLP([w.to(device) for w in init], settings.activation)
+        net = PopulationMLP([w.to(device) for w in init], settings.activation, loss=settings.loss)
         ok = torch.ones(len(part), dtype=torch.bool, device=device)
         for epoch in range(settings.epochs + 1):
             if epoch == 0:
-                tr_loss, tr_acc = net.evaluate(x_tr, y_tr)
+                tr_loss, tr_acc, tr_silenced = net.evaluate(x_tr, y_tr)
             else:
-                tr_loss, tr_acc = _train_epoch(net, x_tr, y_tr, epoch, settings, bar, len(part))
-            te_loss, te_acc = net.evaluate(x_te, y_te)
+                tr_loss, tr_acc, tr_silenced = _train_epoch(net, x_tr, y_tr, epoch, settings, bar, len(part))
+            te_loss, te_acc, _ = net.evaluate(x_te, y_te)
             ok &= net.finite() & torch.isfinite(tr_loss) & torch.isfinite(te_loss)
-            for name, value in zip(METRICS, (tr_loss, tr_acc, te_loss, te_acc)):
+            for name, value in zip(METRICS, (tr_loss, tr_acc, te_loss, te_acc, tr_silenced)):
                 curves[name][rows, epoch] = value.cpu().numpy()
             if epoch in snap and on_snapshot is not None:
                 on_snapshot(epoch, part, net.weights())
@@ -135,15 +139,16 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
 def _train_epoch(net: PopulationMLP, x, y, epoch: int, settings: TrainSettings, bar, n_nets: int):
     order = batch_order(x.shape[0], epoch, settings).to(x.device)
     loss_sum = torch.zeros(net.n, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(net.n, dtype=torch.int64, device=x.device)
+    counts = torch.zeros(2, net.n, dtype=torch.int64, device=x.device)  # correct, silenced
     for start in range(0, x.shape[0], settings.batch_size):
         idx = order[start:start + settings.batch_size]
-        loss, corr = net.sgd_step(x[idx], y[idx], settings.lr)
+        loss, correct, silenced = net.sgd_step(x[idx], y[idx], settings.lr)
         loss_sum += loss.double() * idx.numel()
-        correct += corr
+        counts[0] += correct
+        counts[1] += silenced
         if bar is not None:
             bar.update(n_nets)
-    return loss_sum / x.shape[0], correct.double() / x.shape[0]
+    return loss_sum / x.shape[0], counts[0].double() / x.shape[0], counts[1].double() / x.shape[0]
 
 
 def _progress(total: int, enabled: bool):
@@ -161,6 +166,8 @@ def _check(s: TrainSettings, data: Dataset) -> None:
         raise EngineError(f"train.batch_size={s.batch_size}: must be >= 1")
     if not s.lr > 0:
         raise EngineError(f"train.lr={s.lr}: must be > 0")
+    if s.loss not in LOSSES:
+        raise EngineError(f"train.loss={s.loss!r}: use one of {LOSSES}")
     if not s.hidden or any(h < 1 for h in s.hidden):
         raise EngineError(f"model.hidden={list(s.hidden)}: needs at least one hidden layer, all sizes >= 1")
     if data.X_train.ndim != 2 or data.X_train.shape[0] == 0:
