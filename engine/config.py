@@ -25,6 +25,7 @@ class DatasetConfig:
     resize: Optional[int] = 28          # cifar10: side of the grayscale image (28 -> 784 inputs; null = native 32)
     grayscale: bool = True
     test_fraction: float = 0.25         # digits: held-out share of the stratified split
+    test_size: Optional[int] = None     # mnist1d: generated test samples (null: the standard 1,000)
     seed: int = 0                       # digits split / mnist1d generation
     limit_train: Optional[int] = None   # first k samples only (smoke runs)
     limit_test: Optional[int] = None
@@ -126,6 +127,11 @@ def validate(cfg: DictConfig) -> None:
             raise EngineError(f"{key}={value!r}: {rule}")
 
     need(cfg.dataset.name in DATASETS, "dataset.name", cfg.dataset.name, f"unknown dataset; use one of {list(DATASETS)}")
+    ts = cfg.dataset.test_size
+    need(ts is None or cfg.dataset.name == "mnist1d", "dataset.test_size", ts,
+         "only mnist1d generates its test set; leave it null for other datasets")
+    need(ts is None or (ts >= 10 and ts % 10 == 0), "dataset.test_size", ts,
+         "use a positive multiple of 10 (MNIST-1D draws equal classes)")
     need(cfg.population.size >= 1, "population.size", cfg.population.size, "must be a positive integer")
     need(cfg.population.chunk_size is None or cfg.population.chunk_size >= 1, "population.chunk_size",
          cfg.population.chunk_size, "must be a positive integer or null")

@@ -335,3 +335,26 @@ def test_cifar_archive_missing_batch_is_an_error(tmp_path, monkeypatch):
     serve_source(monkeypatch, "cifar10", ["http://127.0.0.1:9/"], {"cifar-10-python.tar.gz": tarball})
     with pytest.raises(EngineError, match="cifar-10-python.tar.gz lacks cifar-10-batches-py/test_batch"):
         load_dataset("cifar10", root=root, download=False)
+
+
+def test_mnist1d_larger_test_set_from_the_same_generator():
+    from engine.data.mnist1d import STANDARD_TEST_SIZE
+
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    from engine.data.mnist1d import _generate
+
+    ref = make_dataset(get_dataset_args())   # the standard split, as the package makes it
+    for got, want in zip(_generate(STANDARD_TEST_SIZE), (ref["x"], ref["y"], ref["x_test"], ref["y_test"])):
+        np.testing.assert_array_equal(got, want)
+    std = load_dataset("mnist1d")
+    assert len(std.y_test) == STANDARD_TEST_SIZE and len(std.y_train) == 4000
+    big = load_dataset("mnist1d", test_size=3000)
+    assert len(big.y_test) == 3000 and len(big.y_train) == 4000
+    assert big.X_test.shape[1] == std.X_test.shape[1] == 40
+    counts = np.bincount(np.concatenate([big.y_train.numpy(), big.y_test.numpy()]), minlength=10)
+    assert (counts == 700).all()   # equal classes over the 7,000 generated samples
+    with pytest.raises(EngineError, match="multiple of 10"):
+        load_dataset("mnist1d", test_size=1234)
+    with pytest.raises(EngineError, match="test_size is for mnist1d"):
+        load_dataset("digits", test_size=1000)

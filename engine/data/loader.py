@@ -22,8 +22,8 @@ def canonical_name(name: str) -> str:
 
 def load_dataset(name: str, *, root: PathLike | None = None, cache_dir: PathLike | None = None,
                  download: bool = True, resize: int | None = 28, grayscale: bool = True,
-                 test_fraction: float = 0.25, seed: int = 0, limit_train: int | None = None,
-                 limit_test: int | None = None) -> Dataset:
+                 test_fraction: float = 0.25, seed: int = 0, test_size: int | None = None,
+                 limit_train: int | None = None, limit_test: int | None = None) -> Dataset:
     """Load benchmark ``name`` as CPU float32 tensors in [0, 1] (see Dataset).
 
     root: directory holding the data set's files (fashion_mnist: default the Debian package's
@@ -31,18 +31,22 @@ def load_dataset(name: str, *, root: PathLike | None = None, cache_dir: PathLike
     cache_dir: download cache (default $ENGINE_DATA_DIR or ~/.cache/engine/data); download: allow downloads.
     resize, grayscale: CIFAR-10 only (28 -> 784 grayscale inputs; None or 32 = native; False = 3 channels).
     test_fraction, seed: digits only (its stratified split); the others have official splits.
+    test_size: mnist1d only (generated test samples; None = the standard 1,000).
     limit_train, limit_test: keep the first k samples of each split (small tests, smoke runs).
     """
     key = canonical_name(name)
     check_limit(limit_train, "limit_train")
     check_limit(limit_test, "limit_test")
+    if test_size is not None and key != "mnist1d":
+        raise EngineError(f"dataset.test_size is for mnist1d, whose test set is generated; {key} has a fixed "
+                          "test set: leave dataset.test_size=null")
     limits = {"limit_train": limit_train, "limit_test": limit_test}
     if key == "digits":
         from engine.data.digits import load_digits_dataset
         return load_digits_dataset(test_fraction=test_fraction, seed=seed, **limits)
     if key == "mnist1d":
         from engine.data.mnist1d import load_mnist1d_dataset
-        return load_mnist1d_dataset(**limits)
+        return load_mnist1d_dataset(test_size=test_size, **limits)
     if key == "fashion_mnist":
         from engine.data.fashion_mnist import load_fashion_mnist_dataset
         return load_fashion_mnist_dataset(root=root, **limits)
