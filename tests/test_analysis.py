@@ -33,7 +33,7 @@ FAST = {"folds": 5, "repeats": 1, "n_jobs": 1,
                                                          "min_samples_leaf": 5}},
         "bon": {"k": 4, "n_init": 3}}
 ONLY_BON = {"enabled": {"classification": False, "regression": False, "correlations": False,
-                        "cross_benchmark": False}, "bon": {"k": 4, "n_init": 3}}
+                        "cross_benchmark": False, "early_prediction": False}, "bon": {"k": 4, "n_init": 3}}
 
 
 def cfg(**over) -> AnalysisConfig:
@@ -161,7 +161,8 @@ def test_run_analysis_end_to_end_feature_sets():
     json.dumps(_clean(s))  # JSON-serialisable
     for ds in ("a", "b"):
         cl = s["classification"][ds]
-        assert set(cl) == {"cn", "bon", "weights", "all"}
+        assert set(cl) == {"cn", "bon", "weights", "spectral", "all"}
+        assert "ww_l*" in cl["spectral"]["skipped"]   # no spectral columns in this table
         chance = cl["bon"]["chance"]
         assert cl["bon"]["classifiers"]["logistic_regression"]["mean"] > chance + 0.3
         assert cl["weights"]["classifiers"]["logistic_regression"]["mean"] < chance + 0.25   # pure noise
@@ -293,3 +294,69 @@ def test_evolution_table_for_several_epochs():
     assert res.summary["bag_of_neurons"]["digits"]["epoch"] == 10
     assert (res.neuron_types.to_numpy() >= 0).all()   # earlier epochs typed with the same centroids
     assert BoNConfig().k == 6
+
+
+def test_noise_ceiling_formula_and_low_spread_warning():
+    from engine.analysis.conclusion import conclusion
+    from engine.analysis.predictability import noise_ceiling
+
+    rng = np.random.default_rng(0)
+    acc = rng.uniform(0.5, 0.9, 400)
+    out = noise_ceiling(acc, 1000)
+    noise = np.mean(acc * (1 - acc)) / 1000
+    assert out["noise_sd"] == pytest.approx(noise ** 0.5)
+    assert out["ceiling"] == pytest.approx(1 - noise / acc.var(ddof=1))
+    assert out["acc_min"] == pytest.approx(acc.min()) and out["test_samples"] == 1000
+    assert noise_ceiling(acc, None)["ceiling"] is None
+    # digits with torch's cross-entropy: 360 test images, networks within ~1.5 points: noise dominates
+    tight = noise_ceiling(rng.normal(0.9, 0.015, 400), 360)
+    assert tight["ceiling"] < 0.2
+    words = conclusion({"predictability": {"digits": dict(tight, best={})}})["text"]
+    assert "no feature can predict" in words
+
+
+def _curves(nets: pd.DataFrame, epochs: int, seed: int = 0) -> pd.DataFrame:
+    """A learning curve that approaches each network's final accuracy (noisy, like real ones)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in nets.itertuples():
+        for e in range(epochs + 1):
+            a = r.test_acc * e / epochs + rng.normal(0, 0.1 * (1 - e / epochs) + 1e-3)
+            rows.append({"dataset": r.dataset, "network": r.network, "epoch": e, "train_loss": 1 - a,
+                         "train_acc": a, "test_loss": 1 - a, "test_acc": a if e < epochs else r.test_acc,
+                         "train_silenced": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_early_prediction_per_epoch_with_curve_baseline_and_snapshot_features():
+    """Planted: the type mix tilts with final accuracy more strongly at later epochs, so structure
+    predicts better later; the curve baseline stops before the last epoch (it holds the target)."""
+    nets, neu, _ = make_population(networks=90, layer_sizes=(12, 6), epochs=(0, 2, 5), n_types=4, seed=3)
+    nets["test_samples"] = 2000
+    rng = np.random.default_rng(1)
+    snaps = pd.DataFrame([{"dataset": "digits", "network": i, "epoch": e, "w_l1_mean": rng.normal(),
+                           "ww_l1_alpha": 3 + rng.normal()} for e in (0, 2, 5) for i in range(90)])
+    res = run_analysis(nets, neu, cfg(early={"regressors": ["ridge"], "classifiers": ["lda"]}),
+                       snapshots=snaps, curves=_curves(nets, 5))
+    early = res.tables["early"]
+    assert sorted(early["epoch"].unique()) == [0, 2, 5]
+    assert set(early["feature_set"]) == {"cn", "bon", "weights", "spectral", "all", "curve"}
+    assert set(early.loc[early["feature_set"] == "curve", "epoch"]) == {0, 2}
+    cn = early[early["feature_set"] == "cn"].set_index("epoch")
+    assert cn.loc[5, "r2"] > cn.loc[0, "r2"] and cn.loc[5, "r2"] > 0.5
+    assert cn.loc[5, "class_acc"] > cn.loc[5, "chance"] + 0.2
+    assert early.loc[early["feature_set"] == "weights", "r2"].max() < 0.2     # pure noise
+    by = res.summary["early_prediction"]["digits"]["by_epoch"]
+    assert by[5]["cn"]["regressor"] == "ridge" and by[2]["curve"]["r2"] > 0.3
+    text = res.summary["conclusion"]["text"]
+    assert "epoch 0 (random init)" in text and "from the learning curve" in text
+    assert "of the ceiling" in text and "subgraph centrality is supported" in text
+    headline = res.summary["conclusion"]["datasets"]["digits"]["headline"]
+    assert headline.startswith("digits: accuracy sd") and "noise ceiling" in headline
+
+
+def test_early_prediction_needs_several_snapshot_epochs():
+    nets, neu, _ = make_population(networks=30, layer_sizes=(6, 3), seed=8)
+    res = run_analysis(nets, neu, dict(ONLY_BON, enabled=dict(ONLY_BON["enabled"], early_prediction=True)))
+    assert "needs several" in res.summary["early_prediction"]["digits"]["skipped"]
+    assert res.tables["early"].empty

@@ -1,8 +1,10 @@
-"""Analysis stage: performance classes, classifiers, Bag-of-Neurons, correlations, cross-benchmark.
+"""Analysis stage: performance classes, classifiers, Bag-of-Neurons, correlations, cross-benchmark,
+the noise ceiling of test accuracy, early prediction, and a conclusion in words.
 
-``run_analysis(networks, neurons, cfg, backend)`` takes the run's networks.parquet and
-neurons.parquet tables and returns an ``AnalysisResult``: a JSON-ready summary of every number,
-the neuron-type label of every neurons row, and the tables the report draws from.
+``run_analysis(networks, neurons, cfg, backend, snapshots=, curves=)`` takes the run's
+networks.parquet and neurons.parquet tables (and snapshots.parquet, curves.parquet for early
+prediction) and returns an ``AnalysisResult``: a JSON-ready summary of every number, the neuron-type
+label of every neurons row, and the tables the report draws from.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from engine.analysis.bag_of_neurons import bag_of_neurons, transform_measures
 from engine.analysis.classification import classification_for_dataset
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.correlations import spearman_table, subgraph_verdict
+from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
+from engine.analysis.early_prediction import early_prediction
 from engine.analysis.performance_classes import assign_classes, eligible_mask
+from engine.analysis.predictability import predictability
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ class AnalysisResult:
     ``summary``: every number, JSON-serialisable (engine.storage.write_json turns NaN into null).
     ``neuron_types``: type per neurons row (same index as the input table; -1 = untyped), or None
     when Bag-of-Neurons did not run. ``tables``: DataFrames for the report (``networks`` with
-    ``performance_class`` and BoN histogram columns, ``correlations``, ``evolution``).
+    ``performance_class`` and BoN histogram columns, ``correlations``, ``evolution``, ``early``).
     """
 
     summary: dict[str, Any]
@@ -53,7 +58,8 @@ def _check_columns(df: pd.DataFrame, needed: tuple[str, ...], what: str) -> None
 
 
 def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
-                 cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu") -> AnalysisResult:
+                 cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu",
+                 snapshots: pd.DataFrame | None = None, curves: pd.DataFrame | None = None) -> AnalysisResult:
     """Run every enabled part of the analysis (see the package docstring)."""
     cfg = AnalysisConfig.from_mapping(cfg)
     _check_columns(networks, NETWORK_COLUMNS, "networks table")
@@ -134,6 +140,19 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     if cfg.enabled["cross_benchmark"]:
         cross = cross_benchmark(centroids) if centroids else {"skipped": "no Bag-of-Neurons centroids"}
 
+    used = nets[eligible_mask(nets).to_numpy()]
+    predictable = predictability(used, regression)
+
+    early: dict[str, Any] = {"skipped": "disabled"}
+    early_table = pd.DataFrame()
+    if cfg.enabled["early_prediction"]:
+        t = time.perf_counter()
+        bon_k = {ds: b["k"] for ds, b in bon_summary.items() if isinstance(b, dict) and "k" in b}
+        early, early_table = early_prediction(
+            used, neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
+            _with_str_dataset(snapshots), _with_str_dataset(curves), cfg, backend)
+        timings["early_prediction"] = time.perf_counter() - t
+
     datasets = sorted(nets["dataset"].unique())
     summary = {
         "backend": backend,
@@ -152,11 +171,21 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
                          for ds, g in corr.groupby("dataset")},
         "subgraph_verdict": verdict,
         "cross_benchmark": cross,
+        "predictability": predictable,
+        "early_prediction": early,
         "notes": notes,
         "timings_s": timings,
     }
+    summary["conclusion"] = conclusion(summary)
     return AnalysisResult(summary=summary, neuron_types=neuron_types,
-                          tables={"networks": nets, "correlations": corr, "evolution": evolution})
+                          tables={"networks": nets, "correlations": corr, "evolution": evolution,
+                                  "early": early_table})
+
+
+def _with_str_dataset(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    if table is None or not len(table) or pd.api.types.is_string_dtype(table["dataset"]):
+        return table
+    return table.assign(dataset=table["dataset"].astype(str))
 
 
 def _best(cls_out: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -152,18 +152,9 @@ def bag_of_neurons(neurons: pd.DataFrame, eligible: pd.DataFrame, network_class:
         lab_last = labels[fit_rows]
         sub = neurons.iloc[fit_rows]
         net_ids = np.sort(eligible.loc[eligible["dataset"] == ds, "network"].to_numpy())
-        net_code = np.searchsorted(net_ids, sub["network"].to_numpy())
-        hist = {"dataset": np.full(len(net_ids), ds, dtype=object), "network": net_ids}
-        joint = _histogram(net_code, lab_last, len(net_ids), k)
-        for j in range(k):
-            hist[f"bon_all_t{j}"] = joint[:, j]
+        hist_tables.append(_histograms(ds, net_ids, sub["network"].to_numpy(), sub["layer"].to_numpy(),
+                                       lab_last, k, layers))
         lay = sub["layer"].to_numpy()
-        for L in layers:
-            m_l = lay == L
-            h = _histogram(net_code[m_l], lab_last[m_l], len(net_ids), k)
-            for j in range(k):
-                hist[f"bon_l{L}_t{j}"] = h[:, j]
-        hist_tables.append(pd.DataFrame(hist))
 
         # share of each type among the neurons of each performance class (pooled), jointly and per layer
         shares: dict[str, Any] = {}
@@ -189,6 +180,33 @@ def bag_of_neurons(neurons: pd.DataFrame, eligible: pd.DataFrame, network_class:
     histograms = pd.concat(hist_tables, ignore_index=True) if hist_tables else pd.DataFrame(
         {"dataset": pd.Series(dtype=object), "network": pd.Series(dtype="int64")})
     return BoNResult(labels=labels, histograms=histograms, summary=summary, centroids=centroids)
+
+
+def type_histograms(neurons: pd.DataFrame, labels: np.ndarray, dataset: str, epoch: int, net_ids: np.ndarray,
+                    k: int) -> pd.DataFrame:
+    """The Bag-of-Neurons histograms of networks ``net_ids`` of ``dataset`` at snapshot ``epoch``, from
+    the neuron types ``labels`` (one per neurons row, -1 = untyped) that ``bag_of_neurons`` gave."""
+    rows = np.flatnonzero((neurons["dataset"].to_numpy() == dataset) & (neurons["epoch"].to_numpy() == epoch)
+                          & (labels >= 0) & np.isin(neurons["network"].to_numpy(), net_ids))
+    layers = sorted(int(v) for v in neurons["layer"].unique())
+    return _histograms(dataset, np.sort(net_ids), neurons["network"].to_numpy()[rows],
+                       neurons["layer"].to_numpy()[rows], labels[rows], k, layers)
+
+
+def _histograms(ds: str, net_ids: np.ndarray, network: np.ndarray, layer: np.ndarray, lab: np.ndarray, k: int,
+                layers: list[int]) -> pd.DataFrame:
+    """dataset, network, bon_all_t{j} and bon_l{layer}_t{j} for sorted ``net_ids``, from typed neurons."""
+    net_code = np.searchsorted(net_ids, network)
+    hist = {"dataset": np.full(len(net_ids), ds, dtype=object), "network": net_ids}
+    joint = _histogram(net_code, lab, len(net_ids), k)
+    for j in range(k):
+        hist[f"bon_all_t{j}"] = joint[:, j]
+    for L in layers:
+        m_l = layer == L
+        h = _histogram(net_code[m_l], lab[m_l], len(net_ids), k)
+        for j in range(k):
+            hist[f"bon_l{L}_t{j}"] = h[:, j]
+    return pd.DataFrame(hist)
 
 
 def _assign(z: np.ndarray, centers: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:

@@ -216,8 +216,10 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
         cols = feature_set_columns(df, fs)
         if not cols:
             why = {"weights": "no w_l* weight-statistics columns in networks.parquet (weight_stats() adds them)",
+                   "spectral": "no ww_l* spectral columns in networks.parquet (spectral_stats() adds them)",
                    "bon": "Bag-of-Neurons disabled or produced no histograms",
                    "cn": "no {measure}_l{layer}_mean/std columns in networks.parquet",
+                   "curve": "no learning curve (curves.parquet) up to this epoch",
                    "all": "no feature columns at all"}[fs]
             cls_out[fs] = {"skipped": why}
             reg_out[fs] = {"skipped": why}

@@ -10,8 +10,10 @@ from engine.errors import EngineError
 
 CLASSIFIERS = ("logistic_regression", "svm", "random_forest", "knn", "lda")
 REGRESSORS = ("ridge", "random_forest")
-FEATURE_SETS = ("cn", "bon", "weights", "all")
-PARTS = ("classification", "regression", "bag_of_neurons", "correlations", "cross_benchmark")
+FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all")
+# early prediction adds the learning curve so far: the trivial baseline structure has to beat
+EARLY_FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all", "curve")
+PARTS = ("classification", "regression", "bag_of_neurons", "correlations", "cross_benchmark", "early_prediction")
 
 
 def _default_estimator_params() -> dict[str, dict[str, Any]]:
@@ -42,6 +44,18 @@ class BoNConfig:
 
 
 @dataclass
+class EarlyConfig:
+    """Early prediction: final test accuracy (regression) and performance class (classification)
+    predicted from each snapshot epoch's structure, and from the learning curve up to that epoch.
+    Same folds and seeds as the main analysis; fewer estimators, as it runs once per snapshot epoch."""
+
+    classifiers: list[str] = field(default_factory=lambda: ["logistic_regression"])
+    regressors: list[str] = field(default_factory=lambda: ["random_forest"])
+    feature_sets: list[str] = field(default_factory=lambda: list(EARLY_FEATURE_SETS))
+    repeats: int = 1
+
+
+@dataclass
 class AnalysisConfig:
     """Every choice of the analysis stage, with the project's defaults."""
 
@@ -59,6 +73,7 @@ class AnalysisConfig:
     feature_sets: list[str] = field(default_factory=lambda: list(FEATURE_SETS))
     estimator_params: dict[str, dict[str, Any]] = field(default_factory=_default_estimator_params)
     bon: BoNConfig = field(default_factory=BoNConfig)
+    early: EarlyConfig = field(default_factory=EarlyConfig)
 
     @classmethod
     def from_mapping(cls, cfg: "AnalysisConfig | Mapping[str, Any] | None") -> "AnalysisConfig":
@@ -76,13 +91,14 @@ class AnalysisConfig:
             if unknown:
                 raise EngineError(f"unknown analysis setting(s) {unknown}; known: {sorted(known)}")
             kw = dict(cfg)
-            if "bon" in kw:
-                bon = kw["bon"] or {}
-                bknown = {f.name for f in dataclasses.fields(BoNConfig)}
-                bunknown = sorted(set(bon) - bknown)
-                if bunknown:
-                    raise EngineError(f"unknown analysis.bon setting(s) {bunknown}; known: {sorted(bknown)}")
-                kw["bon"] = BoNConfig(**bon)
+            for key, sub in (("bon", BoNConfig), ("early", EarlyConfig)):
+                if key in kw:
+                    given = kw[key] or {}
+                    sknown = {f.name for f in dataclasses.fields(sub)}
+                    sunknown = sorted(set(given) - sknown)
+                    if sunknown:
+                        raise EngineError(f"unknown analysis.{key} setting(s) {sunknown}; known: {sorted(sknown)}")
+                    kw[key] = sub(**given)
             if "enabled" in kw:
                 en = {p: True for p in PARTS}
                 bad = sorted(set(kw["enabled"] or {}) - set(PARTS))
@@ -112,9 +128,14 @@ class AnalysisConfig:
         if self.repeats < 1 or self.regression_repeats < 1:
             raise EngineError(f"analysis.repeats={self.repeats}, regression_repeats={self.regression_repeats}: "
                               "need at least 1")
+        if self.early.repeats < 1:
+            raise EngineError(f"analysis.early.repeats={self.early.repeats}: need at least 1")
         for name, allowed, what in ((self.classifiers, CLASSIFIERS, "classifiers"),
                                     (self.regressors, REGRESSORS, "regressors"),
-                                    (self.feature_sets, FEATURE_SETS, "feature_sets")):
+                                    (self.feature_sets, FEATURE_SETS, "feature_sets"),
+                                    (self.early.classifiers, CLASSIFIERS, "early.classifiers"),
+                                    (self.early.regressors, REGRESSORS, "early.regressors"),
+                                    (self.early.feature_sets, EARLY_FEATURE_SETS, "early.feature_sets")):
             bad = [n for n in name if n not in allowed]
             if bad:
                 raise EngineError(f"analysis.{what} has unknown entries {bad}; choose from {list(allowed)}")

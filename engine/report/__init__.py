@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 __all__ = ["load_run", "load_run_config", "write_report"]
 
 PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
-             "correlations", "subgraph_verdict", "cross_benchmark")
+             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "conclusion")
 
 
-def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """networks.parquet (required), neurons.parquet and curves.parquet (optional) of a run directory."""
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None,
+                                           pd.DataFrame | None]:
+    """networks.parquet (required), neurons.parquet, curves.parquet and snapshots.parquet (optional) of a
+    run directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EngineError(f"run directory {run_dir} does not exist (pass the Hydra run directory of a finished run)")
@@ -46,7 +48,8 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd
         except Exception as e:  # pyarrow raises several types for damaged files
             raise EngineError(f"cannot read {p}: {e}; the file is damaged, rerun the stage that writes it") from e
 
-    return read(nets_path), read(run_dir / "neurons.parquet"), read(run_dir / "curves.parquet")
+    return (read(nets_path), read(run_dir / "neurons.parquet"), read(run_dir / "curves.parquet"),
+            read(run_dir / "snapshots.parquet"))
 
 
 def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -75,11 +78,11 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
                  cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu") -> Path:
     """Write the analysis JSON, figures, report.html and typed neurons.parquet; return report.html's path."""
     run_dir = Path(run_dir)
-    networks, neurons, curves = load_run(run_dir)
+    networks, neurons, curves, snapshots = load_run(run_dir)
     if result is None:
         if cfg is None:
             cfg, _ = load_run_config(run_dir)
-        result = run_analysis(networks, neurons, cfg, backend=backend)
+        result = run_analysis(networks, neurons, cfg, backend=backend, snapshots=snapshots, curves=curves)
     summary = result.summary
 
     adir = run_dir / "analysis"
@@ -116,6 +119,8 @@ def _write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | No
     makers: list[tuple[str, Any]] = [("accuracy_distributions", lambda: F.accuracy_distributions(nets, s))]
     for ds in sorted(nets["dataset"].unique()) if nets is not None else []:
         makers.append((f"measures_vs_accuracy_{_slug(ds)}", lambda ds=ds: F.measures_vs_accuracy(nets, ds, corr, logm)))
+    makers.append(("early_prediction", lambda: F.early_prediction(result.tables.get("early"),
+                                                                   s.get("predictability", {}))))
     makers += [("bon_centroids", lambda: F.bon_centroids(s)), ("bon_type_shares", lambda: F.bon_type_shares(s)),
                ("confusion_matrices", lambda: F.confusion_matrices(s)),
                ("correlations", lambda: F.correlation_heatmap(corr)),
@@ -158,6 +163,7 @@ def _html(run_dir: Path, result: AnalysisResult, figs: dict[str, bytes]) -> str:
              **{f"{n} acc range": f"{_fmt(d['classes'][n]['min_acc'])}-{_fmt(d['classes'][n]['max_acc'])}"
                 for n in pcs["names"]}} for ds, d in pcs["datasets"].items()]
     notes = "".join(f"<li>{esc(n)}</li>" for n in s.get("notes", []))
+    sections += _opening(s, figs)
     sections.append(("Overview", f"<p>Run directory: <code>{esc(run_dir)}</code>; generated "
                      f"{esc(_dt.datetime.now().isoformat(timespec='seconds'))}; analysis backend {esc(s['backend'])}. "
                      f"{c['networks']} networks ({c['networks_used']} analysed) in {len(c['datasets'])} dataset(s), "
@@ -251,6 +257,45 @@ def _html(run_dir: Path, result: AnalysisResult, figs: dict[str, bytes]) -> str:
     return page("Structure and performance of fully connected networks: analysis report", sections)
 
 
+def _opening(s: dict[str, Any], figs: dict[str, bytes]) -> list[tuple[str, str]]:
+    """The sections the report opens with: the conclusion in words, the noise ceiling, early prediction."""
+    from engine.report.html import esc, image, table
+
+    out = []
+    concl = s.get("conclusion", {}).get("datasets", {})
+    if concl:
+        out.append(("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d['sentences']))}</p>"
+                                          for d in concl.values())))
+    rows = []
+    for ds, p in s.get("predictability", {}).items():
+        best = p.get("best") or {}
+        rows.append({"dataset": ds, "networks": p["networks"], "test samples": p["test_samples"],
+                     "accuracy min-max": f"{_fmt(p['acc_min'])}-{_fmt(p['acc_max'])}",
+                     "accuracy sd": _fmt(p["acc_sd"], ".4f"), "test-set noise sd": _fmt(p["noise_sd"], ".4f"),
+                     "noise ceiling (max R²)": _fmt(p["ceiling"], ".3f"),
+                     "best R²": _fmt(best.get("r2")), "from": f"{best.get('feature_set', '')} {best.get('regressor', '')}",
+                     "Kendall tau": _fmt(best.get("kendall_tau")),
+                     "share of ceiling": _fmt(p.get("share_of_ceiling"), ".0%")})
+    if rows:
+        out.append(("How much of performance is predictable",
+                    "<p>Each network's test accuracy is measured on a finite test set, so it carries binomial "
+                    "sampling noise (variance acc(1-acc)/n). The noise ceiling is the share of the variance "
+                    "between networks that is not this noise: no predictor's R² can exceed it (conservative: "
+                    "networks sharing one test set err together on its hard samples).</p>" + table(pd.DataFrame(rows))))
+    early = s.get("early_prediction", {})
+    if "early_prediction" in figs:
+        out.append(("Early prediction: final performance from the structure at each epoch",
+                    "<p>Features of each snapshot epoch alone (0 = the random init) predict the <em>final</em> test "
+                    "accuracy (R², left) and performance class (right); <code>curve</code> is the trivial "
+                    "baseline, the learning curve up to that epoch.</p>" + image(figs["early_prediction"],
+                                                                               "early_prediction")))
+    elif isinstance(early, dict) and early:
+        why = "; ".join(f"{ds}: {d['skipped']}" for ds, d in early.items() if isinstance(d, dict) and "skipped" in d)
+        if why or "skipped" in early:
+            out.append(("Early prediction", f"<p class='note'>Not run: {esc(why or early['skipped'])}</p>"))
+    return out
+
+
 def _img(figs: dict[str, bytes], name: str, image: Any) -> str:
     return image(figs[name], name) if name in figs else ""
 
@@ -260,35 +305,48 @@ def _protocol(cfg: dict[str, Any]) -> str:
     from engine.report.html import esc
 
     b = cfg.get("bon", {})
-    classes = (f"{cfg.get('classes')} quantile classes by rank of test accuracy (equal sizes, ties broken by row "
-               "order; 3 classes are named low/medium/high)" if cfg.get("thresholds") is None
-               else f"fixed test-accuracy thresholds {cfg.get('thresholds')}")
+    e = cfg.get("early", {})
+    classes = (f"{esc(cfg.get('classes'))} quantile classes by rank of test accuracy (equal sizes, ties broken by "
+               "row order; 3 classes are named low/medium/high)" if cfg.get("thresholds") is None
+               else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))}")
     items = [
         f"Performance classes: per dataset, {classes}. The paper's exact class boundaries are not given.",
         "Diverged networks (flag <code>diverged</code>) and networks without a finite test accuracy are excluded "
         "from every part and counted in the overview.",
-        f"Classifiers: {', '.join(cfg.get('classifiers', []))} (scikit-learn; cuML on GPU except LDA), parameters "
-        f"{esc(cfg.get('estimator_params', {}))}. Stratified {cfg.get('folds')}-fold cross-validation repeated "
-        f"{cfg.get('repeats')} times with different shuffles; a StandardScaler fitted inside each training fold. "
+        f"Classifiers: {esc(', '.join(map(str, cfg.get('classifiers', []))))} (scikit-learn; cuML on GPU except LDA), parameters "
+        f"{esc(cfg.get('estimator_params', {}))}. Stratified {esc(cfg.get('folds'))}-fold cross-validation repeated "
+        f"{esc(cfg.get('repeats'))} times with different shuffles; a StandardScaler fitted inside each training fold. "
         "When the smallest class has fewer networks than folds, the fold count drops to that size; classes with "
         "fewer than 2 networks are left out. Accuracy is mean ± std over all folds of all repeats; chance is the "
         "majority-class share. The paper's fold count and repetitions are not known.",
-        f"Regression of test accuracy: ridge and random forest, plain {cfg.get('folds')}-fold x "
-        f"{cfg.get('regression_repeats')}; R² per fold (mean ± std), Kendall's tau between out-of-fold predictions "
+        f"Regression of test accuracy: ridge and random forest, plain {esc(cfg.get('folds'))}-fold x "
+        f"{esc(cfg.get('regression_repeats'))}; R² per fold (mean ± std), Kendall's tau between out-of-fold predictions "
         "and the truth.",
         "Feature sets: cn = per-layer mean and std of every measure (networks.parquet); bon = Bag-of-Neurons "
         "histograms (joint and per layer); weights = per-layer mean, std and 0/25/50/75/100 % quantiles of the raw "
-        "weights (Unterthiner et al. 2020), when present; all = their union. Rows with NaN features are dropped "
+        "weights (Unterthiner et al. 2020), when present; spectral = per-layer WeightWatcher metrics (power-law "
+        "alpha of the eigenvalue spectrum of WᵀW, weighted alpha, log spectral norm, stable rank, log Frobenius "
+        "norm; Martin & Mahoney 2021), when present; all = their union. Rows with NaN features are dropped "
         "(counted).",
-        f"Bag-of-Neurons: measures {b.get('measures')}, log10 of {b.get('log10_measures')} (subgraph centrality "
+        f"Early prediction: for every snapshot epoch, the feature sets of that epoch alone predict the final test "
+        f"accuracy ({esc(', '.join(map(str, e.get('regressors', []))))}) and the final performance class "
+        f"({esc(', '.join(map(str, e.get('classifiers', []))))}), same folds and seeds, {esc(e.get('repeats'))} "
+        "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
+        "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
+        "stops one epoch before the last, whose curve holds the target.",
+        "Noise ceiling: binomial sampling noise of each network's test accuracy, mean acc(1-acc)/n over the "
+        "networks, against the variance of test accuracy between networks (sample variance); the ceiling is "
+        "1 - noise/variance. Networks share one test set, so this noise is an upper bound and the ceiling a "
+        "lower bound.",
+        f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
         f"reaches 1e89), z-scored over all neurons of the benchmark at the last snapshot epoch; k-means++ with "
-        f"k = {b.get('k')}, n_init = {b.get('n_init')}, max_iter = {b.get('max_iter')} (the paper: k = 6, n_init = "
-        f"100, max_iter = 100), fitted on a random subsample of {b.get('fit_sample')} neurons when there are more, "
+        f"k = {esc(b.get('k'))}, n_init = {esc(b.get('n_init'))}, max_iter = {esc(b.get('max_iter'))} (the paper: k = 6, n_init = "
+        f"100, max_iter = 100), fitted on a random subsample of {esc(b.get('fit_sample'))} neurons when there are more, "
         "then every neuron assigned to its nearest centroid. Types are numbered by increasing centroid of the first "
         "measure. Neurons of other snapshot epochs are typed with the same centroids and normalisation. "
         "k: auto picks the best silhouette (on a subsample) in k_range; inertia is kept for an elbow reading.",
         f"Correlations: Spearman rho and p-value of every per-network summary with test accuracy, per dataset; "
-        f"significance at alpha = {cfg.get('alpha')} without multiple-comparison correction. Verdict on 'lower-"
+        f"significance at alpha = {esc(cfg.get('alpha'))} without multiple-comparison correction. Verdict on 'lower-"
         "performing models have higher subgraph centrality': per layer, rho < 0 and p < alpha = supported, rho > 0 "
         "and p < alpha = opposite, otherwise not supported.",
         "Across benchmarks: centroids compared in each dataset's own z-space (each benchmark normalised on its own "

@@ -203,3 +203,44 @@ def learning_curves(curves: pd.DataFrame | None) -> Figure | None:
     ax.set_title("test accuracy over training (mean, 10-90 %)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+EARLY_STYLES = {"cn": ("#c44e52", "-"), "bon": ("#dd8452", "-"), "weights": ("#55a868", "-"),
+                "spectral": ("#8172b3", "-"), "all": ("#4878a8", "-"), "curve": ("#333333", "--")}
+
+
+def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any]) -> Figure | None:
+    """Per dataset: R^2 of final test accuracy (left) and accuracy of the final performance class
+    (right) against the snapshot epoch the features come from, one line per feature set; the noise
+    ceiling and chance as grey lines. Epochs are evenly spaced (0, 1, 2, 5, 30 would squeeze otherwise)."""
+    if early is None or len(early) == 0:
+        return None
+    datasets = sorted(early["dataset"].unique())
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(9.5, 3.0 * len(datasets)), squeeze=False)
+    for (ax_r, ax_c), ds in zip(axes, datasets):
+        e = early[early["dataset"] == ds]
+        epochs = sorted(e["epoch"].unique())
+        pos = {ep: i for i, ep in enumerate(epochs)}
+        for fs, g in e.groupby("feature_set", sort=False):
+            color, ls = EARLY_STYLES.get(fs, ("#999999", ":"))
+            x = [pos[v] for v in g["epoch"]]
+            ax_r.plot(x, g["r2"].astype(float), ls, color=color, marker="o", ms=3, label=fs)
+            ax_c.plot(x, g["class_acc"].astype(float), ls, color=color, marker="o", ms=3, label=fs)
+        ceiling = (predictability.get(ds) or {}).get("ceiling")
+        if ceiling is not None:
+            ax_r.axhline(ceiling, color="grey", lw=1, ls=":", label="noise ceiling")
+        chance = e["chance"].dropna()
+        if len(chance):
+            ax_c.axhline(float(chance.iloc[0]), color="grey", lw=1, ls=":", label="chance")
+        ax_r.set_ylim(max(-0.2, min(0.0, float(np.nanmin(e["r2"].astype(float))) - 0.05)), 1.02)
+        ax_c.set_ylim(0, 1.02)
+        for ax, what in ((ax_r, "R^2 of final test accuracy"), (ax_c, "accuracy of the final class")):
+            ax.set_xticks(range(len(epochs)), [str(ep) for ep in epochs])
+            ax.set_xlabel("snapshot epoch the features come from (0 = random init)", fontsize=8)
+            ax.set_ylabel(what, fontsize=8)
+            ax.set_title(ds, fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        ax_c.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,127 @@
+"""The analysis' conclusion in plain words: how predictable performance is, from what, how early.
+
+``conclusion(summary)`` reads the numbers the analysis computed (noise ceiling, regression,
+classification, early prediction, subgraph verdict) and states per dataset, in a few sentences,
+what they say; ``headline`` is the one-line version for the run's final summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.analysis.predictability import best_regression
+
+FEATURE_SET_NAMES = {"cn": "complex-network measures", "bon": "Bag-of-Neurons histograms",
+                     "weights": "weight statistics", "spectral": "WeightWatcher spectral metrics",
+                     "all": "all structural features", "curve": "the learning curve so far"}
+STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
+# below this share of non-noise variance, differences between networks are mostly test-set noise
+LOW_CEILING = 0.2
+
+
+def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
+    """{"datasets": {ds: {"sentences": [...], "headline": str}}, "text": all sentences}."""
+    out: dict[str, Any] = {"datasets": {}}
+    for ds, pred in summary.get("predictability", {}).items():
+        sentences = [_spread(ds, pred)]
+        low = pred.get("ceiling") is not None and pred["ceiling"] < LOW_CEILING
+        reg = summary.get("regression", {}).get(ds, {})
+        best = pred.get("best") or {}
+        if best:
+            sentences.append(_best_predictor(best, pred, low))
+            sentences.append(_against_baselines(reg))
+        cls = summary.get("best_classifier", {}).get(ds) or {}
+        if cls:
+            sentences.append(f"Performance classes ({', '.join(cls['class_names'])}) are told apart with "
+                             f"accuracy {cls['mean']:.2f} against a chance level of {cls['chance']:.2f} "
+                             f"({FEATURE_SET_NAMES.get(cls['feature_set'], cls['feature_set'])}, "
+                             f"{cls['classifier']}).")
+        early = summary.get("early_prediction", {}).get(ds) if isinstance(summary.get("early_prediction"), dict) \
+            else None
+        if isinstance(early, dict) and "by_epoch" in early:
+            sentences.append(_early(early))
+        verdict = summary.get("subgraph_verdict", {}).get("datasets", {}).get(ds)
+        if verdict:
+            sentences.append(_verdict(verdict))
+        out["datasets"][ds] = {"sentences": [s for s in sentences if s], "headline": _headline(ds, pred, cls, verdict)}
+    out["text"] = " ".join(s for d in out["datasets"].values() for s in d["sentences"])
+    return out
+
+
+def _spread(ds: str, p: dict[str, Any]) -> str:
+    if p.get("acc_sd") is None:
+        return f"{ds}: too few networks to measure a spread of test accuracy."
+    s = (f"{ds}: the {p['networks']} networks reach test accuracies from {p['acc_min']:.3f} to {p['acc_max']:.3f} "
+         f"(sd {p['acc_sd']:.3f})")
+    if p.get("ceiling") is None:
+        return s + "; the test-set size is unknown, so its sampling noise is not estimated."
+    s += (f"; a test set of {p['test_samples']} samples adds sampling noise of sd {p['noise_sd']:.3f}, so at most "
+          f"{p['ceiling']:.0%} of the variance between networks can be predicted by anything.")
+    if p["ceiling"] < LOW_CEILING:
+        s += (" The networks differ little more than the test set's noise: no feature can predict their ranking "
+              "here; use a larger test set or a setting with more real spread (e.g. train.loss=keras).")
+    return s
+
+
+def _best_predictor(best: dict[str, Any], pred: dict[str, Any], low: bool) -> str:
+    name = FEATURE_SET_NAMES.get(best["feature_set"], best["feature_set"])
+    s = (f"The best predictor of final test accuracy is {name} ({best['regressor']}): out-of-fold R^2 "
+         f"{best['r2']:.2f}")
+    if pred.get("share_of_ceiling") is not None and not low:
+        s += f" ({pred['share_of_ceiling']:.0%} of the ceiling)"
+    if best.get("kendall_tau") is not None:
+        s += f", Kendall tau {best['kendall_tau']:.2f}"
+    return s + "."
+
+
+def _against_baselines(reg: dict[str, Any]) -> str:
+    """Complex-network features against the weight-statistics and spectral baselines, by best R^2."""
+    r2 = {fs: best_regression(reg, [fs]).get("r2") for fs in ("cn", "weights", "spectral")}
+    if r2["cn"] is None:
+        return ""
+    base = [f"{FEATURE_SET_NAMES[fs]} {r2[fs]:.2f}" for fs in ("weights", "spectral") if r2[fs] is not None]
+    if not base:
+        return ""
+    best_base = max(r for fs, r in r2.items() if fs != "cn" and r is not None)
+    how = "beat" if r2["cn"] > best_base + 0.02 else "trail" if r2["cn"] < best_base - 0.02 else "match"
+    return f"Complex-network measures (R^2 {r2['cn']:.2f}) {how} the baselines ({', '.join(base)})."
+
+
+def _early(early: dict[str, Any]) -> str:
+    parts = []
+    for e in early["epochs"]:
+        rows = early["by_epoch"].get(e) or early["by_epoch"].get(str(e)) or {}
+        struct = {fs: r["r2"] for fs, r in rows.items() if fs in STRUCTURE and r.get("r2") is not None}
+        if not struct:
+            continue
+        fs = max(struct, key=struct.get)
+        text = f"epoch {e}{' (random init)' if e == 0 else ''} R^2 {struct[fs]:.2f} ({fs})"
+        curve = (rows.get("curve") or {}).get("r2")
+        if curve is not None:
+            text += f" vs {curve:.2f} from the learning curve"
+        parts.append(text)
+    if not parts:
+        return ""
+    return "Predicting final accuracy early, from the structure at each snapshot: " + "; ".join(parts) + "."
+
+
+def _verdict(v: dict[str, Any]) -> str:
+    layers = ", ".join(f"layer {k[1:]} rho {d['rho']:+.2f}" for k, d in sorted(v.get("layers", {}).items())
+                       if d.get("rho") is not None and d["rho"] == d["rho"])
+    return (f"The paper's claim that lower-performing models have higher subgraph centrality is "
+            f"{v['verdict']} here" + (f" ({layers})." if layers else "."))
+
+
+def _headline(ds: str, pred: dict[str, Any], cls: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+    parts = []
+    if pred.get("acc_sd") is not None:
+        parts.append(f"accuracy sd {pred['acc_sd']:.3f}"
+                     + (f", noise ceiling {pred['ceiling']:.0%}" if pred.get("ceiling") is not None else ""))
+    best = pred.get("best") or {}
+    if best:
+        parts.append(f"best R^2 {best['r2']:.2f} from {best['feature_set']}")
+    if cls:
+        parts.append(f"classes {cls['mean']:.2f} vs chance {cls['chance']:.2f}")
+    if verdict:
+        parts.append(f"subgraph claim {verdict['verdict']}")
+    return f"{ds}: " + "; ".join(parts) if parts else ds
