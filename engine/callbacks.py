@@ -1,8 +1,11 @@
-"""Hydra callbacks: gather a multirun's shards and benchmarks when the multirun ends."""
+"""Hydra callbacks (output directory and data checks before any work, gather at the end of a multirun)
+and the run directory's bookkeeping around Hydra: the job log file opened only once the run has
+claimed its directory, and no empty run directory left behind by a run that failed before its claim."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +31,114 @@ class GatherCallback(Callback):
 
 
 class OutputDirCheck(Callback):
-    """Before any work: the run (or sweep) directory must be writable, else one clear line and exit 2."""
+    """Before any work: the run (or sweep) directory must be writable, else one clear line and exit 2.
+    Remembers which directories of the run's path did not exist yet (Hydra creates them), so that a run
+    that fails before claiming its directory can take them back (``remove_unused_run_dir``)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _check_writable(Path(str(config.hydra.run.dir)), "hydra.run.dir")
+        path = Path(os.path.abspath(str(config.hydra.run.dir)))
+        _CREATED[:] = [p for p in (path, *path.parents) if not p.exists()]
+        _check_writable(path, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_writable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
+
+
+_CREATED: list[Path] = []  # directories of this (single) run's path that it created, deepest first
 
 
 def _check_writable(path: Path, key: str) -> None:
     import sys
     import tempfile
 
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as e:
+        _rmdir_empty(missing)
         print(f"error: cannot write the output directory {path}: {e.strerror or e}; "
               f"set {key}=<a writable directory>", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def _rmdir_empty(dirs) -> None:
+    for d in dirs:
+        try:
+            d.rmdir()  # only when empty
+        except OSError:
+            break  # not empty (or gone): its parents are not empty either
+
+
+def remove_unused_run_dir(run_dir: Path) -> None:
+    """After a run failed before claiming ``run_dir``: remove it if it is empty and was made for this run
+    (with the parents made for it). A single run knows what Hydra created from ``OutputDirCheck``; a
+    multirun job's directory is made by Hydra for that job alone, so an empty one is removed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    run_dir = Path(os.path.abspath(run_dir))
+    if _CREATED and _CREATED[0] == run_dir:
+        _rmdir_empty(_CREATED)
+        return
+    try:
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # not inside a Hydra job
+        return
+    if multirun:
+        _rmdir_empty([run_dir])
+
+
+class DeferredFileHandler(logging.Handler):
+    """Hydra's job log file (``hydra.job_logging.handlers.file``), kept in memory until the run has claimed
+    its directory (``open_deferred_logs``): a run refused by a directory, or failing validation, must not
+    write a log file into it. Takes ``logging.FileHandler``'s arguments."""
+
+    MAX_BUFFERED = 100_000
+
+    def __init__(self, filename: str | None = None, mode: str = "a", encoding: str | None = None,
+                 delay: bool = False, errors: str | None = None) -> None:
+        super().__init__()
+        self.filename, self.mode, self.encoding, self.errors = filename, mode, encoding, errors
+        self._buffer: list[logging.LogRecord] = []
+        self._file: logging.FileHandler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is not None:
+            self._file.emit(record)
+        elif len(self._buffer) < self.MAX_BUFFERED:
+            self._buffer.append(record)
+
+    def open(self) -> None:
+        """Open the file (appending, as Hydra does) and write what was logged so far."""
+        if self._file is not None or not self.filename:
+            return
+        Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+        self._file = logging.FileHandler(self.filename, mode=self.mode, encoding=self.encoding, errors=self.errors)
+        self._file.setFormatter(self.formatter)
+        for record in self._buffer:
+            self._file.emit(record)
+        self._buffer.clear()
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._buffer.clear()
+        super().close()
+
+
+def open_deferred_logs() -> None:
+    """The run has claimed its directory: open the job log file(s) configured as ``DeferredFileHandler``."""
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):  # (placeholders have none)
+            if isinstance(handler, DeferredFileHandler):
+                handler.open()
 
 
 class DataCheck(Callback):

@@ -2,12 +2,22 @@
 
 Work is done in chunks of networks; each finished chunk leaves its tables in ``parts/`` (written
 atomically, a ``.done`` marker last), so a killed run started again with the same command skips
-what it finished. The final tables are merged from the parts.
+what it finished. The marker records each part's row count, size and SHA-256: a chunk counts as
+done only when every part is there, unchanged and as long as the plan says (networks: one per
+network; curves: networks x (epochs + 1); neurons: networks x hidden neurons x measured snapshots);
+otherwise it is computed again, with one log line saying why. The final tables are merged from the
+parts and checked against the plan before the run reports success.
+
+Nothing is written before the configuration is validated, and nothing (not even the run's record
+``.hydra/``, written through ``on_claimed``) before the run has claimed its directory: a run refused
+because another run writes there, or because the directory holds a different configuration, leaves
+it as it was, and a run that fails before its claim removes what it made.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -15,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -57,39 +67,112 @@ def auto_chunk_size(sizes: Sequence[int], batch: int, device: torch.device) -> i
     return max(1, int(budget // per_net))
 
 
-def run(cfg: DictConfig, run_dir: Path) -> RunSummary:
-    """Run every configured stage of ``cfg`` inside ``run_dir``."""
+def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | None = None) -> RunSummary:
+    """Run every configured stage of ``cfg`` inside ``run_dir``.
+
+    ``on_claimed(run_dir)`` is called once the run owns the directory (lock held, configuration
+    recorded or matched), before any work: the place to write the run's own record (the Hydra entry
+    point writes ``.hydra/`` and opens its log file there). A run that fails or is refused before
+    that point leaves ``run_dir`` as it found it (what it created itself is removed again).
+    """
     validate(cfg)
+    ids = parse_shard(cfg.population.shard, cfg.population.size)
+    if not ids:
+        raise EngineError(f"population.shard={cfg.population.shard} of population.size={cfg.population.size} "
+                          "holds no network: use fewer shards")
     device = backend_mod.resolve_device(cfg.backend.name)
     log.info("backend: %s (backend=%s)", backend_mod.describe(device), cfg.backend.name)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(run_dir):
-        return _run_locked(cfg, run_dir, device)
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # ours to remove if we fail early
+    claimed: list[bool] = []
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive(run_dir) as made:
+            try:
+                return _run_locked(cfg, run_dir, device, ids, on_claimed, claimed)
+            finally:
+                if not claimed:
+                    _remove_empty(*made)
+    finally:
+        if not claimed:
+            _remove_empty(*created)
+
+
+def _remove_empty(*paths: Path) -> None:
+    """Remove files and empty directories (in this order) that an unclaimed run created; keep the rest."""
+    for p in paths:
+        try:
+            if p.is_dir():
+                p.rmdir()  # only when empty
+            elif p.exists():
+                p.unlink()
+        except OSError:
+            pass
 
 
 @contextmanager
-def _exclusive(run_dir: Path) -> Iterator[None]:
-    """One writer per run directory: a second run into the same directory is refused, not interleaved."""
-    (run_dir / "parts").mkdir(exist_ok=True)
-    with open(run_dir / "parts" / ".lock", "w") as fh:
+def _exclusive(run_dir: Path) -> Iterator[list[Path]]:
+    """One writer per run directory: a second run into the same directory is refused, not interleaved.
+    Yields the paths this call created (the lock file, ``parts/``), so that an unclaimed run can take
+    them back."""
+    parts, lock = run_dir / "parts", run_dir / "parts" / ".lock"
+    made = [p for p in (lock, parts) if not p.exists()]
+    parts.mkdir(exist_ok=True)
+    with open(lock, "a") as fh:  # "a": never truncates a file another run holds
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise EngineError(f"another run is writing into {run_dir}: wait for it to finish or use another "
                               "hydra.run.dir") from None
         try:
-            yield
+            yield made
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSummary:
+def _fingerprint(cfg: DictConfig) -> str:
+    """What a run directory's results depend on (chunking changes how, not what, is computed)."""
+    keyed = {k: v for k, v in to_container(cfg).items() if k in ("dataset", "model", "train", "population", "measures")}
+    for group in ("population", "measures"):
+        keyed[group] = {k: v for k, v in keyed[group].items() if k != "chunk_size"}
+    return json.dumps(keyed, sort_keys=True)
+
+
+def _check_claim(run_dir: Path, fingerprint: str) -> bool:
+    """Refuse a directory made by a different configuration (results would mix); True if it is this one's."""
+    path = run_dir / "parts" / "config.json"
+    if not path.exists():
+        return False
+    if path.read_text() != fingerprint:
+        raise EngineError(f"{run_dir} holds a run of a different configuration ({path}); "
+                          "use a new hydra.run.dir or delete that directory")
+    return True
+
+
+@dataclass
+class _Plan:
+    """What one chunk must leave in parts/: rows per table."""
+
+    epochs: int
+    hidden: int       # hidden neurons per network
+    snapshots: int    # measured snapshots per network
+
+    def rows(self, n: int) -> dict[str, int]:
+        return {"networks": n, "curves": n * (self.epochs + 1), "neurons": n * self.hidden * self.snapshots}
+
+
+def _measured_epochs(cfg: DictConfig, epochs: int) -> list[int]:
+    if "measures" not in cfg.stages or not cfg.measures.enabled:
+        return []
+    return snapshot_epochs(cfg.population.snapshots, epochs)
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[int],
+                on_claimed: Callable[[Path], None] | None, claimed: list[bool]) -> RunSummary:
     from engine.data import check_available, load_dataset
 
-    for stale in run_dir.rglob(".*.tmp"):  # left by a killed run's atomic writes; we hold the lock
-        stale.unlink()
-    _claim(run_dir, cfg)
+    fingerprint = _fingerprint(cfg)
+    known = _check_claim(run_dir, fingerprint)  # refused before anything is written
     dcfg = cfg.dataset
     opts = dict(root=dcfg.root, cache_dir=dcfg.cache_dir, download=dcfg.download)
     check_available(dcfg.name, **opts)
@@ -102,39 +185,75 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
     log.info("dataset %s: %d train, %d test samples, %d inputs, %d classes; MLP %s",
              data.name, len(data.y_train), len(data.y_test), data.input_dim, data.n_classes,
              "-".join(map(str, sizes)))
-    ids = parse_shard(cfg.population.shard, cfg.population.size)
-    if not ids:
-        raise EngineError(f"population.shard={cfg.population.shard} of population.size={cfg.population.size} "
-                          "holds no network: use fewer shards")
     chunk = cfg.population.chunk_size or auto_chunk_size(sizes, settings.batch_size, device)
     chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
+    plan = _Plan(settings.epochs, sum(settings.hidden), len(_measured_epochs(cfg, settings.epochs)))
+    todo = {}
+    for k, part in enumerate(chunks):
+        stem = _chunk_stem(run_dir, data.name, part)
+        if Path(f"{stem}.done").exists():
+            todo[k] = _chunk_problem(stem, part, plan.rows(len(part)))
+        else:
+            todo[k] = ""  # never finished: computed, nothing to say
+    if "train" not in cfg.stages:
+        missing = [(k, r) for k, r in todo.items() if r is not None]
+        if missing:
+            k, why = missing[0]
+            stem = _chunk_stem(run_dir, data.name, chunks[k])
+            raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
+                              f"{': ' + why if why else ''}: add train to stages")
+
+    # The claim: from here on this directory is this run's.
+    if not known:
+        with atomic_path(run_dir / "parts" / "config.json") as tmp:
+            tmp.write_text(fingerprint)
+    claimed.append(True)
+    if on_claimed is not None:
+        on_claimed(run_dir)
+    for stale in run_dir.rglob(".*.tmp"):  # left by a killed run's atomic writes; we hold the lock
+        stale.unlink()
+
     summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                          {"data": time.perf_counter() - t0})
     for k, part in enumerate(chunks):
         stem = _chunk_stem(run_dir, data.name, part)
-        if Path(f"{stem}.done").exists():
+        why = todo[k]
+        if why is None:
             summary.chunks_resumed += 1
             log.info("chunk %d/%d (networks %d..%d) already done: resumed", k + 1, len(chunks), part[0], part[-1])
             continue
-        if "train" not in cfg.stages:
-            raise EngineError(f"stages={list(cfg.stages)} skips training but {stem}.done is missing: "
-                              "add train to stages")
-        log.info("chunk %d/%d: networks %d..%d", k + 1, len(chunks), part[0], part[-1])
+        if why:
+            log.warning("chunk %d/%d (networks %d..%d) is computed again: %s", k + 1, len(chunks), part[0],
+                        part[-1], why)
+        else:
+            log.info("chunk %d/%d: networks %d..%d", k + 1, len(chunks), part[0], part[-1])
+        Path(f"{stem}.done").unlink(missing_ok=True)
         tables = _run_chunk(cfg, data, settings, part, device, run_dir, summary.seconds)
+        marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}}
         for name, df in tables.items():
-            write_parquet(df, f"{stem}.{name}.parquet")
+            path = write_parquet(df, f"{stem}.{name}.parquet")
+            marker["rows"][name] = len(df)
+            marker["files"][name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
         with atomic_path(f"{stem}.done") as tmp:
-            tmp.write_text(json.dumps({"networks": [part[0], part[-1]]}))
+            tmp.write_text(json.dumps(marker))
         summary.chunks_done += 1
 
     t = time.perf_counter()
     for name in TABLES:
-        files = [Path(f"{_chunk_stem(run_dir, data.name, p)}.{name}.parquet") for p in chunks]
-        frames = [pd.read_parquet(f) for f in files if f.exists()]
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        summary.tables[name] = df
-        if len(df):
-            write_parquet(df, run_dir / f"{name}.parquet")
+        frames = []
+        for p in chunks:
+            f = Path(f"{_chunk_stem(run_dir, data.name, p)}.{name}.parquet")
+            try:
+                frames.append(pd.read_parquet(f))
+            except Exception as e:  # verified above: only a change while we ran gets here
+                raise EngineError(f"cannot read {f} ({type(e).__name__}: {e}); it changed while the run was "
+                                  "running: start the run again to compute that chunk again") from None
+        frames = [f for f in frames if len(f)]
+        summary.tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    _check_tables(summary.tables, ids, plan, data.name)
+    for name in TABLES:
+        if len(summary.tables[name]):
+            write_parquet(summary.tables[name], run_dir / f"{name}.parquet")
     summary.seconds["merge"] = time.perf_counter() - t
 
     if "analysis" in cfg.stages or "report" in cfg.stages:
@@ -155,6 +274,63 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device) -> RunSumm
                 "chunks_run": summary.chunks_done, "chunks_resumed": summary.chunks_resumed,
                 "seconds": summary.seconds}, run_dir / "run.json")
     return summary
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) -> str | None:
+    """None if the chunk's ``.done`` marker and parts are intact and as long as the plan says; else why not."""
+    import pyarrow.parquet as pq
+
+    try:
+        marker = json.loads(Path(f"{stem}.done").read_text())
+        first, last = marker["networks"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its marker {stem.name}.done is damaged"
+    if [first, last] != [part[0], part[-1]]:
+        return f"its marker {stem.name}.done is for networks {first}..{last}"
+    recorded = marker.get("rows")
+    if recorded is not None and recorded != expected:
+        diff = ", ".join(f"{n} {recorded.get(n)} rows, the plan needs {expected[n]}" for n in TABLES
+                         if recorded.get(n) != expected[n])
+        return f"it was computed with other stages or snapshots ({diff})"
+    files = marker.get("files") or {}
+    for name in TABLES:
+        path = Path(f"{stem}.{name}.parquet")
+        where = f"parts/{path.name}"
+        if not path.is_file():
+            return f"{where} is missing"
+        want = files.get(name)
+        if want is not None:  # markers of this version record size and checksum
+            if path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
+                return f"{where} changed since it was written (size or SHA-256 differs)"
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except Exception as e:  # pyarrow raises several types for damaged files
+            return f"{where} is not a readable Parquet file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        if rows != expected[name]:
+            return f"{where} holds {rows} rows, the plan needs {expected[name]}"
+    return None
+
+
+def _check_tables(tables: dict[str, pd.DataFrame], ids: Sequence[int], plan: _Plan, dataset: str) -> None:
+    """The merged tables against the plan: every network once, every epoch, every hidden neuron."""
+    expected = plan.rows(len(ids))
+    short = [f"{name}: {len(tables[name])} rows, the plan needs {expected[name]}" for name in TABLES
+             if len(tables[name]) != expected[name]]
+    nets = tables["networks"]
+    if not short and len(nets) and sorted(nets["network"].tolist()) != list(ids):
+        short.append(f"networks: ids {sorted(set(ids) - set(nets['network']))[:5]} missing or duplicated")
+    if short:
+        raise EngineError(f"the merged tables of {dataset} do not match the plan ({len(ids)} networks x "
+                          f"{plan.hidden} hidden neurons x {plan.snapshots} snapshot(s), {plan.epochs} epoch(s)): "
+                          + "; ".join(short))
 
 
 def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
@@ -218,19 +394,3 @@ def _measure(cfg: DictConfig, weights: list[torch.Tensor], dataset: str, epoch: 
     return neuron_table(weights, dataset=dataset, epoch=epoch, network_ids=list(ids),
                         measures=list(cfg.measures.names), dtype=dtype, log_subgraph=cfg.measures.log_subgraph,
                         chunk_size=cfg.measures.chunk_size)
-
-
-def _claim(run_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to resume into a directory made by a different configuration (results would mix)."""
-    keyed = {k: v for k, v in to_container(cfg).items() if k in ("dataset", "model", "train", "population", "measures")}
-    for group in ("population", "measures"):  # chunking changes how, not what, is computed
-        keyed[group] = {k: v for k, v in keyed[group].items() if k != "chunk_size"}
-    fingerprint = json.dumps(keyed, sort_keys=True)
-    path = run_dir / "parts" / "config.json"
-    if path.exists():
-        if path.read_text() != fingerprint:
-            raise EngineError(f"{run_dir} holds a run of a different configuration ({path}); "
-                              "use a new hydra.run.dir or delete that directory")
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(fingerprint)

@@ -46,16 +46,41 @@ def print_summary(summary) -> None:
 # conf/ beside the package in a clone or editable install, engine/conf inside an installed wheel.
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
+    from engine.callbacks import open_deferred_logs, remove_unused_run_dir
     from engine.pipeline import run
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+
+    def on_claimed(run_dir: Path) -> None:  # the run owns the directory: record it, open the log file
+        write_record(cfg, run_dir)
+        open_deferred_logs()
+
     try:
-        summary = run(cfg, run_dir)
+        summary = run(cfg, run_dir, on_claimed=on_claimed)
     except EngineError as e:
         log.error("%s", e)
         print(f"error: {e}", file=sys.stderr, flush=True)
+        remove_unused_run_dir(run_dir)  # a run refused or failed before its claim leaves no empty directory
         sys.exit(2)
     print_summary(summary)
+
+
+def write_record(cfg: DictConfig, run_dir: Path) -> None:
+    """The run's record, as Hydra would write it (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
+    written by the engine only once the run has claimed its directory (conf/config.yaml sets
+    ``hydra.output_subdir: null``), so that a refused run cannot overwrite the record of the run it refused.
+    If ``hydra.output_subdir`` is set, Hydra has written the record itself."""
+    from omegaconf import OmegaConf
+
+    from engine.storage import atomic_path
+
+    hydra_cfg = HydraConfig.instance().cfg
+    if hydra_cfg is None or hydra_cfg.hydra.output_subdir is not None:
+        return
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", hydra_cfg),
+                       ("overrides.yaml", hydra_cfg.hydra.overrides.task)):
+        with atomic_path(run_dir / ".hydra" / name) as tmp:
+            tmp.write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
 if __name__ == "__main__":

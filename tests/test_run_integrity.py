@@ -1,0 +1,234 @@
+"""A run directory's integrity: parts checked before they are resumed, merged tables checked against the
+plan, refused and failed runs that leave no trace."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from engine.errors import EngineError
+
+ROOT = Path(__file__).resolve().parents[1]
+# 4 networks of 64-12-8-10 on 200 digits samples, 1 epoch: a run takes a few seconds.
+TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
+        "progress=false"]
+HIDDEN = 12 + 8
+
+
+def run_engine(*args, cwd=None, check=True):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
+    p = subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=cwd or ROOT, env=env, text=True,
+                       capture_output=True, timeout=240)
+    if check and p.returncode != 0:
+        raise AssertionError(f"engine.run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def snapshot(d: Path) -> dict[str, bytes | None]:
+    """Every path under d with its bytes (None for directories)."""
+    return {str(p.relative_to(d)): (None if p.is_dir() else p.read_bytes()) for p in sorted(d.rglob("*"))}
+
+
+def compose(*overrides):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from engine.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+# --- parts: a chunk is done only when all its parts are there, intact and as long as the plan says ---------
+
+CHUNKED = [*TINY, "population.chunk_size=2", "stages=[train,measures]"]
+
+
+@pytest.fixture
+def engine_run(caplog):
+    """pipeline.run in this process (fast); returns (summary, the engine's log text)."""
+    import logging
+
+    from engine.pipeline import run
+
+    def go(out: Path, *overrides):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="engine"):
+            summary = run(compose(*CHUNKED, *overrides), out)
+        return summary, caplog.text
+
+    return go
+
+
+def check_complete(out: Path, networks=4, snapshots=1):
+    nets = pd.read_parquet(out / "networks.parquet")
+    assert sorted(nets["network"]) == list(range(networks))
+    assert len(pd.read_parquet(out / "curves.parquet")) == networks * 2
+    assert len(pd.read_parquet(out / "neurons.parquet")) == networks * HIDDEN * snapshots
+
+
+def test_missing_parts_are_computed_again(tmp_path, engine_run):
+    out = tmp_path / "run"
+    engine_run(out)
+    parts = out / "parts"
+    (parts / "digits_000000-000001.networks.parquet").unlink()
+    (parts / "digits_000000-000001.curves.parquet").unlink()
+    (parts / "digits_000002-000003.neurons.parquet").unlink()  # alone: its rows were lost silently
+    summary, text = engine_run(out)
+    assert "chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.networks.parquet is missing" \
+        in text
+    assert "chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.neurons.parquet is missing" \
+        in text
+    assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
+    check_complete(out)
+
+
+def test_damaged_parts_are_computed_again(tmp_path, engine_run):
+    out = tmp_path / "run"
+    engine_run(out)
+    parts = out / "parts"
+    truncated = parts / "digits_000000-000001.neurons.parquet"
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    garbage = parts / "digits_000002-000003.curves.parquet"
+    data = bytearray(garbage.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = os.urandom(64)  # footer intact, pages damaged
+    garbage.write_bytes(bytes(data))
+    summary, text = engine_run(out)
+    assert "chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.neurons.parquet changed" in text
+    assert "chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.curves.parquet changed" in text
+    check_complete(out)
+    summary, _ = engine_run(out)  # now everything is intact: both chunks resumed
+    assert (summary.chunks_done, summary.chunks_resumed) == (0, 2)
+    (parts / "digits_000000-000001.done").write_text("{not json")
+    summary, text = engine_run(out)
+    assert "chunk 1/2 (networks 0..1) is computed again: its marker digits_000000-000001.done is damaged" in text
+    assert (summary.chunks_done, summary.chunks_resumed) == (1, 1)
+
+
+def test_damaged_parts_through_the_cli(tmp_path):
+    out = tmp_path / "run"
+    run_engine(*CHUNKED, f"hydra.run.dir={out}")
+    part = out / "parts" / "digits_000000-000001.networks.parquet"
+    part.write_bytes(b"garbage" * 100)
+    p = run_engine(*CHUNKED, f"hydra.run.dir={out}")
+    assert "Traceback" not in p.stderr and "networks.parquet changed since it was written" in p.stdout
+    assert "resumed 1 finished chunk(s), ran 1" in p.stdout
+    check_complete(out)
+
+
+def test_parts_without_a_checksum_are_checked_by_their_rows(tmp_path, engine_run):
+    """Markers of older runs record no checksum: the parts' row counts are checked against the plan."""
+    import json
+
+    out = tmp_path / "run"
+    engine_run(out)
+    for marker in (out / "parts").glob("*.done"):
+        first_last = json.loads(marker.read_text())["networks"]
+        marker.write_text(json.dumps({"networks": first_last}))
+    df = pd.read_parquet(out / "parts" / "digits_000002-000003.neurons.parquet")
+    df.iloc[:-3].to_parquet(out / "parts" / "digits_000002-000003.neurons.parquet", index=False)
+    (out / "parts" / "digits_000000-000001.curves.parquet").write_bytes(b"PAR1 not really")
+    summary, text = engine_run(out)
+    assert (f"chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.neurons.parquet holds "
+            f"{2 * HIDDEN - 3} rows, the plan needs {2 * HIDDEN}") in text
+    assert ("chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.curves.parquet is not a "
+            "readable Parquet file") in text
+    assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
+    check_complete(out)
+
+
+def test_chunks_of_a_train_only_run_are_measured_when_measures_are_added(tmp_path, engine_run):
+    out = tmp_path / "run"
+    engine_run(out, "stages=[train]")
+    assert not (out / "neurons.parquet").exists()
+    with pytest.raises(EngineError, match="skips training but chunk digits_000000-000001 is not done: "
+                                          "it was computed with other stages or snapshots"):
+        engine_run(out, "stages=[measures]")
+    summary, text = engine_run(out)
+    assert "is computed again: it was computed with other stages or snapshots (neurons 0 rows, the plan needs " \
+        f"{2 * HIDDEN})" in text
+    check_complete(out)
+
+
+def test_merged_tables_are_checked_against_the_plan(tmp_path, monkeypatch):
+    import engine.pipeline as pipeline
+
+    real = pipeline._run_chunk
+
+    def lossy(*args, **kwargs):  # a bug that loses a neuron row must not give a successful run
+        tables = real(*args, **kwargs)
+        tables["neurons"] = tables["neurons"].iloc[:-1]
+        return tables
+
+    monkeypatch.setattr(pipeline, "_run_chunk", lossy)
+    cfg = compose(*CHUNKED)
+    with pytest.raises(EngineError, match=r"do not match the plan \(4 networks x 20 hidden neurons x 1 snapshot"
+                                          r"\(s\), 1 epoch\(s\)\): neurons: 78 rows, the plan needs 80"):
+        pipeline.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "neurons.parquet").exists() and not (tmp_path / "run" / "run.json").exists()
+
+
+# --- refused and failed runs leave no trace -------------------------------------------------------------------
+
+def test_a_refused_run_leaves_the_directory_byte_for_byte(tmp_path):
+    from engine.report import load_run_config
+
+    out = tmp_path / "run"
+    run_engine(*TINY, "stages=[train]", f"hydra.run.dir={out}")
+    before = snapshot(out)
+    assert ".hydra/config.yaml" in before and "run.log" in before
+    # a different configuration
+    p = run_engine(*TINY, "stages=[train]", "train.lr=0.5", f"hydra.run.dir={out}", check=False)
+    assert p.returncode == 2 and "different configuration" in p.stderr
+    assert snapshot(out) == before
+    assert OmegaConf.load(out / ".hydra" / "config.yaml").train.lr == 0.01
+    assert "train.lr=0.5" not in (out / ".hydra" / "overrides.yaml").read_text()
+    assert load_run_config(out)[0]["folds"] == 3
+    # another run writing there (we hold its lock)
+    with open(out / "parts" / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        p = run_engine(*TINY, "stages=[train]", "analysis.folds=5", f"hydra.run.dir={out}", check=False)
+    assert p.returncode == 2 and "another run is writing" in p.stderr
+    assert snapshot(out) == before
+    # the same configuration resumes and records itself
+    p = run_engine(*TINY, "stages=[train]", "analysis.folds=5", f"hydra.run.dir={out}")
+    assert "resumed 1 finished chunk(s)" in p.stdout
+    assert load_run_config(out)[0]["folds"] == 5
+    assert "analysis.folds=5" in (out / ".hydra" / "overrides.yaml").read_text()
+    assert (out / "run.log").read_bytes().startswith(before["run.log"])
+
+
+def test_a_run_that_fails_validation_leaves_no_run_directory(tmp_path):
+    p = run_engine(*TINY, "train.lr=0", cwd=tmp_path, check=False)  # default hydra.run.dir: outputs/<dataset>/<time>
+    assert p.returncode == 2 and "train.lr" in p.stderr and "Traceback" not in p.stderr
+    assert list(tmp_path.iterdir()) == []
+    p = run_engine(*TINY, "population.size=-5", f"hydra.run.dir={tmp_path / 'a' / 'b'}", check=False)
+    assert p.returncode == 2 and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("bad,good", [
+    (["population.size=1", "population.shard=0/2"], ["population.size=2", "population.shard=0/2"]),
+    (["dataset=mnist", "dataset.download=false", "dataset.cache_dir=CACHE"], []),
+    (["train.lr=-1"], []),
+], ids=["empty-shard", "missing-data", "invalid"])
+def test_nothing_is_written_before_the_run_can_start(tmp_path, bad, good):
+    from engine.pipeline import run
+
+    out = tmp_path / "run"
+    out.mkdir()
+    bad = [b.replace("CACHE", str(tmp_path / "empty")) for b in bad]
+    with pytest.raises(EngineError):
+        run(compose(*TINY, "stages=[train]", *bad), out)
+    assert list(out.iterdir()) == [], "a run that cannot start writes nothing (no parts/config.json)"
+    run(compose(*TINY, "stages=[train]", *good), out)  # the corrected command is not refused
+    with pytest.raises(EngineError):
+        run(compose(*TINY, "stages=[train]", *bad), tmp_path / "new" / "run")
+    assert not (tmp_path / "new").exists(), "nor does it leave a directory it made"
