@@ -1,5 +1,5 @@
 """A run directory's integrity: parts checked before they are resumed, merged tables checked against the
-plan, refused and failed runs that leave no trace."""
+plan, refused and failed runs that leave no trace, gather refusing runs of different settings."""
 
 from __future__ import annotations
 
@@ -232,3 +232,58 @@ def test_nothing_is_written_before_the_run_can_start(tmp_path, bad, good):
     with pytest.raises(EngineError):
         run(compose(*TINY, "stages=[train]", *bad), tmp_path / "new" / "run")
     assert not (tmp_path / "new").exists(), "nor does it leave a directory it made"
+
+
+# --- gather: one protocol ---------------------------------------------------------------------------------------
+
+def fake_run(d: Path, *overrides, networks=(0, 1)) -> Path:
+    """A run directory as engine.run leaves it, as far as gather reads it: its record and its tables."""
+    cfg = compose(*TINY, *overrides)
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (d / "parts").mkdir()
+    pd.DataFrame({"dataset": cfg.dataset.name, "network": list(networks), "seed": list(networks),
+                  "test_acc": 0.5, "diverged": False}).to_parquet(d / "networks.parquet", index=False)
+    return d
+
+
+def gather_cli(*args):
+    from engine.gather import main
+
+    return main([*map(str, args), "--no-analysis"])
+
+
+@pytest.mark.parametrize("a,b,keys", [
+    (["train.epochs=2"], ["train.epochs=3"], "train.epochs: 2 vs 3"),
+    (["model.hidden=[12,8]"], ["model.hidden=[16,8]"], "model.hidden: [12, 8] vs [16, 8]"),
+    (["dataset.limit_train=200"], ["dataset.limit_train=300"], "dataset.limit_train: 200 vs 300"),
+    (["dataset=digits", "population.seed=0"], ["dataset=mnist1d", "population.seed=1"], "population.seed: 0 vs 1"),
+])
+def test_gather_refuses_runs_of_different_settings(tmp_path, capsys, a, b, keys):
+    fake_run(tmp_path / "sweep" / "a", *a, "population.shard=0/2")
+    fake_run(tmp_path / "sweep" / "b", *b, "population.shard=1/2", networks=(2, 3))
+    assert gather_cli(tmp_path / "sweep") == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and keys in err and err.count("\n") == 1
+    assert not (tmp_path / "sweep" / "gathered").exists()
+
+
+def test_gather_merges_shards_and_benchmarks_of_one_protocol(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_run(sweep / "job0", "population.shard=0/2", "population.chunk_size=1", "backend=cpu")
+    fake_run(sweep / "job1", "population.shard=1/2", "measures.chunk_size=3", "progress=true", "analysis.folds=5",
+             "stages=[train,measures,analysis]", networks=(2, 3))
+    fake_run(sweep / "job2", "dataset=mnist1d", "dataset.limit_train=300", "dataset.cache_dir=/elsewhere")
+    assert gather_cli(sweep) == 0
+    nets = pd.read_parquet(sweep / "gathered" / "networks.parquet")
+    assert len(nets) == 6 and set(nets["dataset"]) == {"digits", "mnist1d"}
+    # a later gather of the same directory does not take the earlier gather's output for a run
+    assert gather_cli(sweep, "--out", tmp_path / "again") == 0
+    assert len(pd.read_parquet(tmp_path / "again" / "networks.parquet")) == 6
+
+
+def test_gather_refuses_a_run_that_computed_no_measures_beside_one_that_did(tmp_path, capsys):
+    fake_run(tmp_path / "a", "stages=[train,measures]")
+    fake_run(tmp_path / "b", "stages=[train]", networks=(2, 3))
+    assert gather_cli(tmp_path / "a", tmp_path / "b", "--out", tmp_path / "g") == 2
+    assert "stages (train, measures)" in capsys.readouterr().err
