@@ -14,25 +14,44 @@ from engine.errors import EngineError
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    Failures are an EngineError that says what went wrong where (which directory cannot be made or
+    written, and why); callers that know which setting chose the place add that hint themselves."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
-        raise EngineError(f"cannot write into {path.parent}: {e.strerror}; choose a writable output directory "
-                          "(hydra.run.dir=...)") from e
+        raise EngineError(f"cannot write {path}: {_why(path, e)}") from e
     tmp = Path(tmp)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except OSError as e:
-        raise EngineError(f"writing {path} failed: {e.strerror} (disk full or directory not writable?)") from e
+        raise EngineError(f"writing {path} failed: {_why(path, e)}") from e
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _why(path: Path, e: OSError) -> str:
+    """Why writing ``path`` failed, in words: a path component that is a file, ``path`` being a directory,
+    or the system's own reason (permission denied, read-only file system, no space left on device...)."""
+    import errno
+
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a directory"
+            break
+    if path.is_dir():
+        return f"{path} is a directory"
+    where = f" in {e.filename and Path(e.filename).parent}" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
+        and e.filename else ""
+    return f"{e.strerror or e}{where}"
 
 
 def _umask() -> int:

@@ -75,6 +75,26 @@ def _is_bias_name(name: str) -> bool:
     return "bias" in name.lower() or bool(re.fullmatch(r"b\d*", leaf))
 
 
+def _kind(array: Any) -> str:
+    """What a non-numeric array holds, in words ("" for numbers)."""
+    if isinstance(array, torch.Tensor):
+        return ""
+    if isinstance(array, (bytes, str)):
+        return "a string"
+    a = np.asarray(array)
+    if a.dtype.kind in "SUa":
+        return f"a {a.ndim}-D array of strings ({a.dtype})"
+    if a.dtype.kind == "O":
+        if a.size and all(isinstance(v, (bytes, str)) for v in a.flat[:100]):
+            return f"a {a.ndim}-D array of strings"
+        return f"a {a.ndim}-D array of Python objects"
+    if a.dtype.kind == "V":
+        return f"a {a.ndim}-D array of records ({a.dtype})"
+    if a.dtype.kind in "Mm":
+        return f"a {a.ndim}-D array of dates/times ({a.dtype})"
+    return ""
+
+
 def _as_float_tensor(array: Any) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
     if tensor.dtype in (torch.float16, torch.bfloat16):
@@ -88,6 +108,10 @@ def _assemble(path: Path, entries: list[tuple[str, Any]], source_format: str, *,
     listing = [(name, tuple(np.shape(a))) for name, a in entries]
     weights, names, biases = [], [], []
     for name, array in entries:
+        kind = _kind(array)
+        if kind:
+            raise EngineError(f"{path}: {name!r} is {kind}, not a weight matrix; the file holds {_describe(listing)}; "
+                              f"{_EXPECTED}")
         tensor = _as_float_tensor(array)
         # A bias: named so, or a vector as long as the previous layer's fan_out (Keras 3's vars/1).
         if tensor.dim() == 1 and (_is_bias_name(name) or (weights and tensor.numel() == weights[-1].shape[-1])):
@@ -129,30 +153,49 @@ def _read_keras_h5(path: Path) -> LoadedModel:
     except OSError as e:
         raise EngineError(f"{path}: not a readable HDF5 file ({e}); {_EXPECTED}") from None
     with f:
+        def contents() -> str:
+            everything: list[tuple[str, tuple]] = []
+            f.visititems(lambda n, o: everything.append((n, o.shape)) if isinstance(o, h5py.Dataset) else None)
+            return _describe(everything)
+
         # A full model save keeps weights under model_weights/; save_weights() puts them at the root.
         root = f["model_weights"] if "model_weights" in f else f
+        if not isinstance(root, h5py.Group):
+            raise EngineError(f"{path}: 'model_weights' is a dataset {root.shape} {root.dtype}, not a group of "
+                              f"layers as Keras writes it; the file holds {contents()}; {_EXPECTED}")
         layer_names = _attr_names(root, "layer_names")
         if layer_names is None and isinstance(root.get("layers"), h5py.Group):
             root = root["layers"]  # Keras 3 layout: layers/<layer>/vars/0 (kernel), vars/1 (bias)
         if layer_names is None:
             layer_names = sorted((k for k in root.keys() if isinstance(root[k], h5py.Group)), key=natural_key)
+        where = f"{root.name.strip('/')}/" if root.name != "/" else ""
         entries: list[tuple[str, Any]] = []
         for layer in layer_names:
             if layer not in root:
                 continue
             group = root[layer]
+            if not isinstance(group, h5py.Group):
+                raise EngineError(f"{path}: layer {where}{layer} is a dataset {group.shape} {group.dtype}, not a "
+                                  f"group of weights as Keras writes it; the file holds {contents()}; {_EXPECTED}")
             names = _attr_names(group, "weight_names")
             if names is None:  # no attribute: take every dataset under the layer, in natural order
                 found: list[str] = []
                 group.visit(lambda n: found.append(n) if isinstance(group[n], h5py.Dataset) else None)
                 names = sorted(found, key=natural_key)
             for name in names:
-                entries.append((f"{layer}/{name}", group[name][()]))
+                node = group.get(name)
+                if not isinstance(node, h5py.Dataset):
+                    what = "missing" if node is None else "a group, not a dataset"
+                    raise EngineError(f"{path}: layer {where}{layer} lists weight {name!r} in its weight_names, but "
+                                      f"{where}{layer}/{name} is {what}; the file holds {contents()}")
+                try:
+                    value = node[()]
+                except Exception as e:  # h5py raises several types for unreadable data
+                    raise EngineError(f"{path}: cannot read {where}{layer}/{name} ({type(e).__name__}: {e})") from None
+                entries.append((f"{layer}/{name}", value))
         if not entries:
-            everything: list[tuple[str, tuple]] = []
-            f.visititems(lambda n, o: everything.append((n, o.shape)) if isinstance(o, h5py.Dataset) else None)
             raise EngineError(f"{path}: no Keras layer weights found (looked for model_weights/<layer>/<layer>/"
-                              f"kernel:0, or layers/<layer>/vars/0 in Keras 3 files); the file holds {_describe(everything)}; {_EXPECTED}")
+                              f"kernel:0, or layers/<layer>/vars/0 in Keras 3 files); the file holds {contents()}; {_EXPECTED}")
         metadata = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
                     if k in ("keras_version", "backend")}
     model = _assemble(path, entries, "keras-h5", metadata=metadata)
@@ -167,12 +210,28 @@ def _read_torch(path: Path) -> LoadedModel:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled modules, corrupt files: torch raises many types
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
-        if "Weights only load failed" in text:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        # torch.save writes a zip archive holding <name>/data.pkl (legacy format: a pickle stream, b"\x80" + protocol).
+        is_zip, is_pickle = zipfile.is_zipfile(path), len(head) == 2 and head[0] == 0x80 and 1 <= head[1] <= 5
+        has_pickle = True
+        if is_zip:
+            try:
+                with zipfile.ZipFile(path) as z:
+                    has_pickle = any(n.endswith("/data.pkl") or n == "data.pkl" for n in z.namelist())
+            except (OSError, zipfile.BadZipFile):
+                pass
+        if "Weights only load failed" in text and "Unsupported global" in text:
             reason = "it holds pickled Python objects (a whole nn.Module?), which are not loaded for safety"
-        elif not zipfile.is_zipfile(path):  # torch.save writes zip archives (legacy files are rare)
-            reason = "not a file written by torch.save"
+        elif is_zip and not has_pickle:
+            reason = "a zip archive, but not one written by torch.save: it holds no data.pkl"
+        elif is_zip or is_pickle:
+            first = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
+            reason = f"not a readable torch file: damaged, or not written by torch.save ({first})"
+        elif head == b"PK":
+            reason = "not a readable torch file: a damaged or truncated zip archive"
         else:
-            reason = text.splitlines()[0] if text else type(e).__name__
+            reason = "not a readable torch file: neither a zip archive nor a pickle stream, which torch.save writes"
         raise EngineError(f"{path}: cannot read as a PyTorch state_dict ({reason}); save the weights with "
                           "torch.save(model.state_dict(), path)") from None
     for key in ("state_dict", "model_state_dict", "model"):
@@ -227,12 +286,21 @@ _READERS = {"keras-h5": _read_keras_h5, "torch": _read_torch, "safetensors": _re
 def load_model(path: str | os.PathLike) -> LoadedModel:
     """Read the weight matrices of a fully connected network (or a stacked population) from a file."""
     path = Path(path)
+    if path.is_dir():
+        raise EngineError(f"{path}: is a directory, not a model file")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise EngineError(f"{path}: unknown model file type {path.suffix!r}; supported: "
                           f"{', '.join(sorted(SUFFIXES))}")
-    if not path.is_file():
+    if not path.exists():
         raise EngineError(f"{path}: no such file")
+    if not path.is_file():
+        raise EngineError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise EngineError(f"{path}: cannot open it ({e.strerror})") from None
     return _READERS[kind](path)
 
 
@@ -277,6 +345,8 @@ def _snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[st
 def load_snapshot(path: str | os.PathLike) -> tuple[list[torch.Tensor], dict[str, Any]]:
     """Read a snapshot written by ``save_snapshot``: (weights (N, fan_in, fan_out) per layer, metadata)."""
     path = Path(path)
+    if path.is_dir():
+        raise EngineError(f"{path}: is a directory, not a snapshot file")
     if not path.is_file():
         raise EngineError(f"{path}: no such snapshot file")
     from safetensors import safe_open
