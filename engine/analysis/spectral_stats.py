@@ -69,6 +69,7 @@ import pandas as pd
 import torch
 
 from engine.errors import EngineError
+from engine.measures.threads import single_threaded_lapack
 
 METRICS = ("alpha", "alpha_weighted", "log_spectral_norm", "stable_rank", "log_norm")
 
@@ -106,9 +107,10 @@ def spectral_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
         if w.dtype not in (torch.float32, torch.float64):
             raise EngineError(f"weight layer {l} has dtype {w.dtype}: expected float32 or float64")
     cols: dict[str, torch.Tensor] = {}
-    for l, w in enumerate(weights, start=1):
-        for name, values in zip(METRICS, _layer_metrics(w)):
-            cols[f"ww_l{l}_{name}"] = values
+    with single_threaded_lapack(weights[0].device):   # batched eigvalsh: see engine.measures.threads
+        for l, w in enumerate(weights, start=1):
+            for name, values in zip(METRICS, _layer_metrics(w)):
+                cols[f"ww_l{l}_{name}"] = values
     return pd.DataFrame({k: v.cpu().numpy() for k, v in cols.items()})
 
 
