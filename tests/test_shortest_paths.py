@@ -266,3 +266,148 @@ def test_gpu_kernel_disconnected():
     got = hidden_distances_gpu([w.cuda() for w in weights]).cpu()
     assert torch.isinf(got).any()
     assert torch.equal(got, hidden_distances_twin(weights))
+
+
+# --- the kernel cannot run: one warning, then the torch twin ---------------------------------------
+# Each way the compiled kernel can fail at run time is simulated on CPU tensors sent down
+# hidden_distances' kernel path: the error CuPy raises there is raised at the point where CuPy would.
+
+import logging  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+
+from engine.measures import cuda_kernels  # noqa: E402
+
+
+@pytest.fixture
+def kernel_path(monkeypatch):
+    monkeypatch.setattr(shortest_paths, "_kernel_applies", lambda device: True)
+    monkeypatch.setattr(shortest_paths, "_KERNEL_FALLBACK", {})
+    cuda_kernels._module.cache_clear()  # on a GPU machine an earlier test may have loaded the real one
+
+
+def _falls_back_once(caplog, reason: str) -> None:
+    """Two calls give the twin's distances, with exactly one warning whose reason matches."""
+    weights = random_weights((6, 70, 5, 3), n_networks=2, seed=21)
+    with caplog.at_level(logging.WARNING, logger="engine.measures.shortest_paths"):
+        first = hidden_distances(weights)
+        second = hidden_distances(weights)
+    want = hidden_distances_twin(weights)
+    assert torch.equal(first, want) and torch.equal(second, want)
+    warned = [r.getMessage() for r in caplog.records if "min-plus kernel cannot run" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert re.search(reason, warned[0]) and "torch twin" in warned[0] and "\n" not in warned[0]
+    assert re.search(reason, shortest_paths.kernel_fallback_reason("cpu"))
+
+
+def test_fallback_when_cupy_cannot_be_imported(kernel_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
+    _falls_back_once(caplog, r"CuPy cannot be imported \((ModuleNotFound|Import)Error.*cupy-cuda12x.*cupy-cuda13x")
+
+
+def test_fallback_when_the_driver_is_older_than_cupys_cuda(kernel_path, monkeypatch, caplog):
+    cupy = pytest.importorskip("cupy")
+    from cupy_backends.cuda.api.runtime import CUDARuntimeError
+
+    def device(index):  # CuPy's first call into a driver older than its CUDA runtime
+        raise CUDARuntimeError(35)  # cudaErrorInsufficientDriver
+
+    monkeypatch.setattr(cupy.cuda, "Device", device)
+    _falls_back_once(caplog, r"cannot use CUDA device 0 \(CUDARuntimeError: cudaErrorInsufficientDriver")
+
+
+class _Device:
+    """A usable CUDA device, as far as the kernel loader asks."""
+
+    compute_capability = "90"
+
+    def __init__(self, index):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_fallback_on_an_nvrtc_compile_error(kernel_path, monkeypatch, caplog):
+    _nvrtc_or_skip()
+    import cupy
+    from cupy.cuda.compiler import CompileException
+    from cupy_backends.cuda.libs import nvrtc
+
+    class RawModule:
+        """cupy.RawModule's compile step: real NVRTC, its error raised as CuPy raises it."""
+
+        def __init__(self, code, options):
+            self.code, self.options = code, options
+
+        def compile(self):
+            prog = nvrtc.createProgram(self.code, "layered_minplus.cu", (), ())
+            try:
+                nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", *self.options])
+            except nvrtc.NVRTCError:
+                raise CompileException(nvrtc.getProgramLog(prog), self.code, "layered_minplus.cu", self.options) from None
+            finally:
+                nvrtc.destroyProgram(prog)
+            raise AssertionError("the broken source compiled")
+
+    broken = cuda_kernels.kernel_source("layered_minplus.cu").replace("positive_infinity<T>();", "undefined_name;", 1)
+    monkeypatch.setattr(cuda_kernels, "kernel_source", lambda filename: broken)
+    monkeypatch.setattr(cupy.cuda, "Device", _Device)
+    monkeypatch.setattr(cupy, "RawModule", RawModule)
+    _falls_back_once(caplog, r"NVRTC cannot compile layered_minplus.cu for CUDA device 0 \(CompileException: "
+                             r".*undefined_name")
+
+
+def test_fallback_when_the_module_does_not_load(kernel_path, monkeypatch, caplog):
+    cupy = pytest.importorskip("cupy")
+    from cupy_backends.cuda.api.driver import CUDADriverError
+
+    class RawModule:
+        def __init__(self, code, options):
+            pass
+
+        def compile(self):  # NVRTC newer than the driver: cuModuleLoadData refuses the PTX
+            raise _driver_error(CUDADriverError, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the provided PTX was "
+                                                 "compiled with an unsupported toolchain.")
+
+    monkeypatch.setattr(cupy.cuda, "Device", _Device)
+    monkeypatch.setattr(cupy, "RawModule", RawModule)
+    _falls_back_once(caplog, r"compiled but does not load on CUDA device 0 .*UNSUPPORTED_PTX_VERSION")
+
+
+def _driver_error(cls, message):
+    """A CUDADriverError with a given message (its constructor asks libcuda, absent without a GPU)."""
+    err = cls.__new__(cls)
+    RuntimeError.__init__(err, message)
+    return err
+
+
+def test_fallback_when_a_launch_fails_midway(kernel_path, monkeypatch, caplog):
+    pytest.importorskip("cupy")
+    from cupy_backends.cuda.api.driver import CUDADriverError
+
+    monkeypatch.setattr(cuda_kernels, "_module", lambda filename, index, names: dict.fromkeys(names))
+    launches = []
+
+    def launch(dist, lengths, changed, *, a_offset, c_offset):
+        # A few launches do their work, then one fails: the partly relaxed distances are discarded.
+        launches.append(1)
+        if len(launches) > 3:
+            raise _driver_error(CUDADriverError, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources "
+                                                 "requested for launch")
+        shortest_paths._minplus_relax_torch(dist, lengths, changed, a_offset=a_offset, c_offset=c_offset)
+
+    monkeypatch.setattr(cuda_kernels, "minplus_relax", launch)
+    _falls_back_once(caplog, r"failed to launch \(CUDADriverError: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES")
+    assert len(launches) == 4  # the second call went straight to the twin
+
+
+def test_input_errors_are_not_swallowed_by_the_fallback(kernel_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    weights = random_weights((5, 4, 3), n_networks=1)
+    with pytest.raises(EngineError, match="do not chain"):
+        hidden_distances([weights[0], weights[0]])
+    assert shortest_paths.kernel_fallback_reason("cpu") is None

@@ -3,6 +3,11 @@
 Tensors stay on the device: torch -> CuPy by DLPack (zero copy), kernels run on torch's current
 stream. ``compile_all_sources`` compiles every ``.cu`` with NVRTC alone, which needs no GPU, so
 CPU-only CI proves the GPU sources at least compile.
+
+Whatever stops the compiled kernel at run time (CuPy missing or not importable, a driver older than
+CuPy's CUDA, an NVRTC error, a module that does not load, a failed launch) is raised as
+``KernelUnavailable`` naming the stage and the cause; ``engine.measures.shortest_paths`` then falls
+back to the kernel's torch twin with one warning.
 """
 
 from __future__ import annotations
@@ -40,17 +45,89 @@ def kernel_source(filename: str) -> str:
     return path.read_text()
 
 
-@functools.lru_cache(maxsize=None)
-def _module(filename: str, device_index: int):
-    """A compiled ``cupy.RawModule`` for one source file (compiled once per file and device)."""
+class KernelUnavailable(EngineError):
+    """The compiled CUDA kernel cannot run here; the message names the stage and the cause."""
+
+
+# CuPy ships one wheel per CUDA major version; it must match what the driver supports.
+CUPY_WHEELS = "cupy-cuda12x for CUDA 12, cupy-cuda13x for CUDA 13"
+MINPLUS_SOURCE = "layered_minplus.cu"
+MINPLUS_FUNCTIONS = {torch.float64: "minplus_relax_f64", torch.float32: "minplus_relax_f32"}
+
+
+def _brief(e: BaseException) -> str:
+    """``Type: first line of the message``, short enough for one log line."""
+    text = str(e).strip().splitlines()
+    line = f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _import_cupy():
     try:
         import cupy
-    except ImportError as e:
-        raise EngineError("the GPU kernels need CuPy: pip install cupy-cuda12x") from e
+    except Exception as e:  # ImportError, or CuPy failing to find its own CUDA libraries
+        raise KernelUnavailable(f"CuPy cannot be imported ({_brief(e)}); pip install {CUPY_WHEELS}") from e
+    return cupy
+
+
+def _is_nvrtc_failure(e: BaseException) -> bool:
+    """NVRTC's own errors (a compile log, or libnvrtc not loadable), as opposed to loading the module."""
+    from cupy.cuda.compiler import CompileException
+
+    return isinstance(e, CompileException) or "nvrtc" in f"{type(e).__name__} {e}".lower()
+
+
+@functools.lru_cache(maxsize=None)
+def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[str, object]:
+    """The kernels ``names`` of one source file, compiled and loaded once per file and device.
+
+    Raises KernelUnavailable saying which stage failed: CuPy's import, the device (driver), NVRTC,
+    or loading the compiled module (e.g. PTX newer than the driver)."""
+    cupy = _import_cupy()
+    try:
+        source = kernel_source(filename)
+    except EngineError as e:
+        raise KernelUnavailable(str(e)) from e
+    try:
+        with cupy.cuda.Device(device_index) as device:
+            _ = device.compute_capability  # the first call into the driver: fails on a too-old one
+    except Exception as e:
+        raise KernelUnavailable(f"CuPy {cupy.__version__} cannot use CUDA device {device_index} ({_brief(e)}); "
+                                f"if the driver is older than CuPy's CUDA, install the CuPy build of the "
+                                f"driver's CUDA major version ({CUPY_WHEELS})") from e
     with cupy.cuda.Device(device_index):
-        module = cupy.RawModule(code=kernel_source(filename), options=_NVRTC_OPTIONS)
-        module.compile()
-    return module
+        try:
+            module = cupy.RawModule(code=source, options=_NVRTC_OPTIONS)
+            module.compile()  # NVRTC, then cuModuleLoad
+        except Exception as e:
+            if _is_nvrtc_failure(e):
+                raise KernelUnavailable(f"NVRTC cannot compile {filename} for CUDA device {device_index} "
+                                        f"({_brief(e)})") from e
+            raise KernelUnavailable(f"{filename} compiled but does not load on CUDA device {device_index} "
+                                    f"({_brief(e)})") from e
+        try:
+            return {name: module.get_function(name) for name in names}
+        except Exception as e:
+            raise KernelUnavailable(f"{filename} loaded on CUDA device {device_index} but lacks a kernel "
+                                    f"({_brief(e)})") from e
+
+
+def load_minplus(device_index: int) -> dict[str, object]:
+    """Compile and load the min-plus kernels on a device (cached); KernelUnavailable if they cannot be."""
+    return _module(MINPLUS_SOURCE, int(device_index), tuple(MINPLUS_FUNCTIONS.values()))
+
+
+def launch_errors() -> tuple[type[BaseException], ...]:
+    """The exception types of a failed kernel launch (CuPy's CUDA driver and runtime errors)."""
+    from cupy_backends.cuda.api.driver import CUDADriverError
+    from cupy_backends.cuda.api.runtime import CUDARuntimeError
+
+    return CUDADriverError, CUDARuntimeError
+
+
+def launch_failure(e: BaseException) -> KernelUnavailable:
+    """The KernelUnavailable for an exception of ``launch_errors()`` raised by a launch."""
+    return KernelUnavailable(f"the min-plus kernel failed to launch ({_brief(e)})")
 
 
 def _to_cupy(tensor: torch.Tensor):
@@ -67,11 +144,8 @@ def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tens
     ``min(dist[..., c], min_k dist[..., a_offset + k] + lengths[:, k, c])``; ``lengths`` (B, n_k, n_c)
     holds +inf where there is no edge. ``changed`` (int32, 1 element) is set to 1 if anything decreased.
     """
-    if dist.dtype == torch.float64:
-        name = "minplus_relax_f64"
-    elif dist.dtype == torch.float32:
-        name = "minplus_relax_f32"
-    else:
+    name = MINPLUS_FUNCTIONS.get(dist.dtype)
+    if name is None:
         raise EngineError(f"minplus_relax supports float32 and float64, got {dist.dtype}")
     if lengths.dtype != dist.dtype or changed.dtype != torch.int32:
         raise EngineError("minplus_relax: lengths must have the distances' dtype and changed must be int32")
@@ -87,10 +161,11 @@ def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tens
     if batch == 0 or n_sources == 0 or n_c == 0 or n_k == 0:
         return
 
+    device_index = dist.device.index if dist.device.index is not None else torch.cuda.current_device()
+    kernel = load_minplus(device_index)[name]  # imports CuPy, or raises KernelUnavailable
+
     import cupy
 
-    device_index = dist.device.index if dist.device.index is not None else torch.cuda.current_device()
-    kernel = _module("layered_minplus.cu", device_index).get_function(name)
     grid_x = (n_c + _MINPLUS_TILE_N - 1) // _MINPLUS_TILE_N
     grid_y = (n_sources + _MINPLUS_TILE_M - 1) // _MINPLUS_TILE_M
     # Run on torch's current stream so the kernel is ordered with the surrounding torch ops.

@@ -8,19 +8,25 @@ The fixed point is exactly Dijkstra's result: each distance is the left-to-right
 best path, whatever the order of the relaxations.
 
 The same sweep driver runs on both backends: the CUDA kernel in ``kernels/layered_minplus.cu`` on
-GPU, and its torch twin (``hidden_distances_twin``) anywhere else.
+GPU, and its torch twin (``hidden_distances_twin``) anywhere else. If the kernel cannot be compiled,
+loaded or launched on a GPU (``cuda_kernels.KernelUnavailable``), ``hidden_distances`` warns once
+per device, naming the cause, and uses the twin on that GPU from then on.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 
 from engine.errors import EngineError
+from engine.measures.cuda_kernels import KernelUnavailable
 
 log = logging.getLogger(__name__)
+
+# device -> why the CUDA kernel cannot run there (the twin is used on it; warned once)
+_KERNEL_FALLBACK: dict[str, str] = {}
 
 # Elements of the broadcast temporary (sources x k-chunk x targets) in the torch twin: ~128 MiB in float64.
 _TWIN_TEMP_ELEMENTS = 1 << 24
@@ -106,7 +112,20 @@ def _init_sources(dist: torch.Tensor, first_node: int) -> None:
     dist[:, idx, first_node + idx] = 0
 
 
-def _prepare(weights: Sequence[torch.Tensor], dtype: torch.dtype):
+class _Prepared(NamedTuple):
+    n_networks: int
+    sizes: list[int]
+    offsets: list[int]
+    n_hidden: int
+    lengths: list[torch.Tensor]
+    lengths_t: list[torch.Tensor]
+
+    @property
+    def device(self) -> torch.device:
+        return self.lengths[0].device
+
+
+def _prepare(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> _Prepared:
     stack = _check_weights(weights, dtype)
     sizes = layer_sizes(stack)
     offsets = [0]
@@ -115,7 +134,7 @@ def _prepare(weights: Sequence[torch.Tensor], dtype: torch.dtype):
     lengths = edge_lengths(stack, dtype)
     lengths_t = [b.transpose(1, 2).contiguous() for b in lengths]
     n_hidden = sum(sizes[1:-1])
-    return stack[0].shape[0], sizes, offsets, n_hidden, lengths, lengths_t
+    return _Prepared(stack[0].shape[0], sizes, offsets, n_hidden, lengths, lengths_t)
 
 
 def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -125,7 +144,12 @@ def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = 
     neuron h is node ``n_inputs + h``. +inf where unreachable, 0 to itself. Chunked over sources so
     the broadcast temporaries stay bounded.
     """
-    n_networks, sizes, offsets, n_hidden, lengths, lengths_t = _prepare(weights, dtype)
+    return _twin_distances(_prepare(weights, dtype))
+
+
+def _twin_distances(prepared: _Prepared) -> torch.Tensor:
+    n_networks, sizes, offsets, n_hidden, lengths, lengths_t = prepared
+    dtype = lengths[0].dtype
     n_nodes = offsets[-1]
     out = torch.empty(n_networks, n_hidden, n_nodes, dtype=dtype, device=lengths[0].device)
     widest = max(sizes)
@@ -139,33 +163,69 @@ def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = 
     return out
 
 
-def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """The CUDA-kernel version of ``hidden_distances_twin`` (CUDA tensors, CuPy installed)."""
-    from engine.measures.cuda_kernels import minplus_relax
+def _device_index(device: torch.device) -> int:
+    if device.index is not None:
+        return device.index
+    return torch.cuda.current_device() if device.type == "cuda" else 0
 
-    n_networks, sizes, offsets, n_hidden, lengths, lengths_t = _prepare(weights, dtype)
-    if not lengths[0].is_cuda:
-        raise EngineError("hidden_distances_gpu needs CUDA tensors; use hidden_distances_twin on CPU")
-    dist = torch.empty(n_networks, n_hidden, offsets[-1], dtype=dtype, device=lengths[0].device)
+
+def _device_key(device: torch.device) -> str:
+    return f"{device.type}:{_device_index(device)}"
+
+
+def _kernel_applies(device: torch.device) -> bool:
+    """Whether the CUDA kernel is the one to try for tensors on ``device``."""
+    return device.type == "cuda"
+
+
+def _kernel_distances(prepared: _Prepared, device: torch.device) -> torch.Tensor:
+    """The sweeps with the CUDA kernel; KernelUnavailable if it cannot be compiled, loaded or launched."""
+    from engine.measures import cuda_kernels
+
+    n_networks, sizes, offsets, n_hidden, lengths, lengths_t = prepared
+    # Import, driver, NVRTC and module load fail here, before any work.
+    cuda_kernels.load_minplus(_device_index(device))
+    dist = torch.empty(n_networks, n_hidden, offsets[-1], dtype=lengths[0].dtype, device=device)
     _init_sources(dist, sizes[0])
-    sweeps = _relax_until_stable(dist, lengths, lengths_t, offsets[:-1], minplus_relax)
+    try:
+        sweeps = _relax_until_stable(dist, lengths, lengths_t, offsets[:-1], cuda_kernels.minplus_relax)
+    except cuda_kernels.launch_errors() as e:
+        raise cuda_kernels.launch_failure(e) from e
     log.debug("layered min-plus shortest paths converged in %d sweeps", sweeps)
     return dist
+
+
+def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The CUDA-kernel version of ``hidden_distances_twin`` (CUDA tensors); no fallback: raises
+    ``KernelUnavailable`` if the kernel cannot run."""
+    prepared = _prepare(weights, dtype)
+    device = prepared.device
+    if device.type != "cuda":
+        raise EngineError("hidden_distances_gpu needs CUDA tensors; use hidden_distances_twin on CPU")
+    return _kernel_distances(prepared, device)
+
+
+def kernel_fallback_reason(device: torch.device | str) -> str | None:
+    """Why ``hidden_distances`` uses the torch twin instead of the CUDA kernel on ``device`` (None: it
+    has not had to)."""
+    return _KERNEL_FALLBACK.get(_device_key(torch.device(device)))
 
 
 def hidden_distances(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Distances (N, H, n_nodes) from every hidden neuron to every node of the positive graph.
 
     Weights are the raw signed weights, a list of (N, n_l, n_{l+1}) tensors; edge length = weight
-    where weight > 0. On CUDA tensors the CUDA kernel runs (the torch twin if CuPy is missing),
-    elsewhere the torch twin.
+    where weight > 0. On CUDA tensors the CUDA kernel runs; where it cannot (see the module
+    docstring), and on any other device, the torch twin.
     """
-    device = weights[0].device if len(weights) and isinstance(weights[0], torch.Tensor) else None
-    if device is not None and device.type == "cuda":
+    prepared = _prepare(weights, dtype)
+    device = prepared.device
+    key = _device_key(device)
+    if _kernel_applies(device) and key not in _KERNEL_FALLBACK:
         try:
-            import cupy  # noqa: F401
-        except ImportError:
-            log.warning("CuPy is not installed: shortest paths use the torch twin on the GPU (slower)")
-        else:
-            return hidden_distances_gpu(weights, dtype)
-    return hidden_distances_twin(weights, dtype)
+            return _kernel_distances(prepared, device)
+        except KernelUnavailable as e:
+            _KERNEL_FALLBACK[key] = str(e)
+            log.warning("the CUDA min-plus kernel cannot run on %s: %s. Shortest paths (harmonic centrality) "
+                        "use its torch twin there instead (same results, slower)", key, e)
+    return _twin_distances(prepared)
