@@ -86,6 +86,10 @@ def main(argv=None) -> int:
     summary = {"machine": machine(), "quick": a.quick, "results": results, "failed": failed}
     write_json(summary, out_dir / "summary.json")
     md = markdown(summary)
+    if not a.quick:  # keep the GPU section that python -m benchmarks.gpu_check wrote on a GPU machine
+        from benchmarks.gpu_check import existing_section
+
+        md += existing_section(RESULTS / "RESULTS.md")
     with atomic_path(out_dir / "RESULTS.md") as tmp:
         tmp.write_text(md)
     print(md)
