@@ -31,7 +31,8 @@ from engine.storage import write_json, write_parquet
 log = logging.getLogger("engine")
 
 KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "epoch"],
-        "neurons": ["dataset", "network", "epoch", "layer", "neuron"]}
+        "neurons": ["dataset", "network", "epoch", "layer", "neuron"],
+        "snapshots": ["dataset", "network", "epoch"]}
 
 
 def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
@@ -171,7 +172,8 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
 
         if analysis_cfg is None:
             analysis_cfg, _ = load_run_config(runs[0])
-        result = run_analysis(tables["networks"], tables["neurons"], analysis_cfg) if len(tables["neurons"]) else None
+        result = run_analysis(tables["networks"], tables["neurons"], analysis_cfg, snapshots=tables["snapshots"],
+                              curves=tables["curves"]) if len(tables["neurons"]) else None
         write_report(out, result, analysis_cfg)
     return out
 

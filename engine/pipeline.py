@@ -4,7 +4,8 @@ Work is done in chunks of networks; each finished chunk leaves its tables in ``p
 atomically, a ``.done`` marker last), so a killed run started again with the same command skips
 what it finished. The marker records each part's row count, size and SHA-256: a chunk counts as
 done only when every part is there, unchanged and as long as the plan says (networks: one per
-network; curves: networks x (epochs + 1); neurons: networks x hidden neurons x measured snapshots);
+network; curves: networks x (epochs + 1); neurons: networks x hidden neurons x measured snapshots;
+snapshots: networks x kept snapshot epochs);
 otherwise it is computed again, with one log line saying why. The final tables are merged from the
 parts and checked against the plan before the run reports success.
 
@@ -39,7 +40,7 @@ from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger("engine")
 
-TABLES = ("networks", "curves", "neurons")
+TABLES = ("networks", "curves", "neurons", "snapshots")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class RunSummary:
     chunks_resumed: int
     seconds: dict[str, float] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    conclusion: dict | None = None      # the analysis' conclusion in words (engine.analysis.conclusion)
 
 
 def auto_chunk_size(sizes: Sequence[int], batch: int, device: torch.device) -> int:
@@ -156,15 +158,22 @@ class _Plan:
     epochs: int
     hidden: int       # hidden neurons per network
     snapshots: int    # measured snapshots per network
+    kept: int         # snapshot epochs whose weight and spectral statistics are kept (the last one included)
 
     def rows(self, n: int) -> dict[str, int]:
-        return {"networks": n, "curves": n * (self.epochs + 1), "neurons": n * self.hidden * self.snapshots}
+        return {"networks": n, "curves": n * (self.epochs + 1), "neurons": n * self.hidden * self.snapshots,
+                "snapshots": n * self.kept}
 
 
 def _measured_epochs(cfg: DictConfig, epochs: int) -> list[int]:
     if "measures" not in cfg.stages or not cfg.measures.enabled:
         return []
     return snapshot_epochs(cfg.population.snapshots, epochs)
+
+
+def _kept_epochs(cfg: DictConfig, epochs: int) -> list[int]:
+    """Snapshot epochs whose weights are summarised (statistics, spectra): the snapshots and the last."""
+    return sorted(set(snapshot_epochs(cfg.population.snapshots, epochs)) | {epochs})
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[int],
@@ -179,7 +188,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[
 
     t0 = time.perf_counter()
     data = load_dataset(dcfg.name, resize=dcfg.resize, grayscale=dcfg.grayscale, test_fraction=dcfg.test_fraction,
-                        seed=dcfg.seed, limit_train=dcfg.limit_train, limit_test=dcfg.limit_test, **opts)
+                        seed=dcfg.seed, test_size=dcfg.test_size, limit_train=dcfg.limit_train,
+                        limit_test=dcfg.limit_test, **opts)
     settings = train_settings(cfg)
     sizes = [data.input_dim, *settings.hidden, data.n_classes]
     log.info("dataset %s: %d train, %d test samples, %d inputs, %d classes; MLP %s",
@@ -187,7 +197,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[
              "-".join(map(str, sizes)))
     chunk = cfg.population.chunk_size or auto_chunk_size(sizes, settings.batch_size, device)
     chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
-    plan = _Plan(settings.epochs, sum(settings.hidden), len(_measured_epochs(cfg, settings.epochs)))
+    plan = _Plan(settings.epochs, sum(settings.hidden), len(_measured_epochs(cfg, settings.epochs)),
+                 len(_kept_epochs(cfg, settings.epochs)))
     todo = {}
     for k, part in enumerate(chunks):
         stem = _chunk_stem(run_dir, data.name, part)
@@ -264,7 +275,9 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[
         result = None
         if "analysis" in cfg.stages and len(summary.tables["neurons"]):
             result = run_analysis(summary.tables["networks"], summary.tables["neurons"], cfg.analysis,
-                                  backend="gpu" if device.type == "cuda" else "cpu")
+                                  backend="gpu" if device.type == "cuda" else "cpu",
+                                  snapshots=summary.tables["snapshots"], curves=summary.tables["curves"])
+            summary.conclusion = result.summary.get("conclusion")
         summary.seconds["analysis"] = time.perf_counter() - t
         if "report" in cfg.stages:
             t = time.perf_counter()
@@ -340,13 +353,13 @@ def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
 
 def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], device: torch.device,
                run_dir: Path, seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
-    """Train one chunk, measure its snapshots; return its networks, curves and neurons tables."""
+    """Train one chunk, measure its snapshots; return its networks, curves, neurons and snapshots tables."""
+    from engine.analysis.spectral_stats import spectral_stats
     from engine.analysis.weight_stats import weight_stats
 
-    measured = snapshot_epochs(cfg.population.snapshots, settings.epochs) if "measures" in cfg.stages \
-        and cfg.measures.enabled else []
+    measured = _measured_epochs(cfg, settings.epochs)
     neurons: list[pd.DataFrame] = []
-    extra: dict[str, pd.DataFrame] = {}
+    snapshots: list[pd.DataFrame] = []
     mtime = [0.0]
 
     def on_snapshot(epoch: int, ids: Sequence[int], weights: list[torch.Tensor]) -> None:
@@ -358,11 +371,14 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
 
             save_snapshot(run_dir / "weights" / f"{data.name}_epoch{epoch:03d}_{ids[0]:06d}-{ids[-1]:06d}.safetensors",
                           weights, {"dataset": data.name, "epoch": epoch, "networks": list(map(int, ids))})
-        if epoch == settings.epochs:
-            extra["weights"] = weight_stats(weights)
+        stats = pd.concat([weight_stats(weights), spectral_stats(weights)], axis=1)
+        stats.insert(0, "epoch", epoch)
+        stats.insert(0, "network", list(ids))
+        stats.insert(0, "dataset", data.name)
+        snapshots.append(stats)
         mtime[0] += time.perf_counter() - t
 
-    want = sorted(set(snapshot_epochs(cfg.population.snapshots, settings.epochs)) | {settings.epochs})
+    want = _kept_epochs(cfg, settings.epochs)
     t = time.perf_counter()
     res = train_population(data, settings, part, base_seed=cfg.population.seed, device=device,
                            snapshots=want, on_snapshot=on_snapshot, progress=cfg.progress)
@@ -370,7 +386,8 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
     seconds["measures"] = seconds.get("measures", 0.0) + mtime[0]
 
     nets = pd.DataFrame({"dataset": data.name, "network": res.network_ids, "seed": res.seeds,
-                         **{m: res.final(m) for m in METRICS}, "diverged": res.diverged})
+                         **{m: res.final(m) for m in METRICS}, "diverged": res.diverged,
+                         "test_samples": len(data.y_test)})
     epochs = list(range(settings.epochs + 1))
     curves = pd.DataFrame({
         "dataset": data.name,
@@ -382,9 +399,10 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
         from engine.measures import summarize
 
         nets = nets.merge(summarize(neuron_df), on=["dataset", "network"], how="left")
-    if "weights" in extra:
-        nets = pd.concat([nets, extra["weights"]], axis=1)
-    return {"networks": nets, "curves": curves, "neurons": neuron_df}
+    snapshot_df = pd.concat(snapshots, ignore_index=True)
+    final = snapshot_df[snapshot_df["epoch"] == settings.epochs].drop(columns="epoch")
+    nets = nets.merge(final, on=["dataset", "network"], how="left")
+    return {"networks": nets, "curves": curves, "neurons": neuron_df, "snapshots": snapshot_df}
 
 
 def _measure(cfg: DictConfig, weights: list[torch.Tensor], dataset: str, epoch: int, ids: Sequence[int]) -> pd.DataFrame:

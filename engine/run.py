@@ -38,8 +38,14 @@ def print_summary(summary) -> None:
     if neurons is not None and len(neurons):
         lines.append(f"neurons.parquet: {len(neurons)} rows (epochs {sorted(neurons['epoch'].unique().tolist())})")
     lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.seconds.items()))
-    files = [p.name for p in sorted(Path(summary.run_dir).glob("*")) if p.is_file()]
-    lines.append("outputs: " + ", ".join(files))
+    outputs = [p.name + ("/" if p.is_dir() else "") for p in sorted(Path(summary.run_dir).glob("*"))
+               if p.name not in ("parts", "weights") and not p.name.startswith(".")]
+    lines.append("outputs: " + ", ".join(outputs))
+    report = Path(summary.run_dir) / "report.html"
+    if report.is_file():
+        lines.append(f"report: {report}")
+    for headline in (summary.conclusion or {}).get("datasets", {}).values():
+        lines.append("conclusion: " + headline["headline"])
     print("\n".join(lines), flush=True)
 
 

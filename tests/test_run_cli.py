@@ -26,19 +26,30 @@ def run_engine(*args, cwd=None, timeout=240, check=True):
 
 def test_smoke_run_writes_all_tables(tmp_path):
     out = tmp_path / "run"
-    p = run_engine(*SMALL, "population.save_weights=true", f"hydra.run.dir={out}")
-    assert "test accuracy mean" in p.stdout
+    p = run_engine(*SMALL, "population.save_weights=true", "population.snapshots=[0,2]", f"hydra.run.dir={out}")
+    assert "test accuracy mean" in p.stdout and "\nconclusion: digits: accuracy sd" in p.stdout
     nets = pd.read_parquet(out / "networks.parquet")
     assert len(nets) == 8 and set(nets["network"]) == set(range(8))
-    assert {"seed", "test_acc", "diverged", "strength_l1_mean", "w_l1_std"} <= set(nets.columns)
+    assert {"seed", "test_acc", "diverged", "train_silenced", "strength_l1_mean", "w_l1_std",
+            "ww_l1_alpha", "ww_l2_stable_rank"} <= set(nets.columns)
+    assert (nets["test_samples"] == 450).all()   # digits' held-out quarter
     curves = pd.read_parquet(out / "curves.parquet")
     assert len(curves) == 8 * 3 and curves["epoch"].max() == 2
     neurons = pd.read_parquet(out / "neurons.parquet")
-    assert len(neurons) == 8 * (12 + 8)
+    assert len(neurons) == 8 * (12 + 8) * 2 and set(neurons["epoch"]) == {0, 2}
     assert list(neurons.columns[:5]) == ["dataset", "network", "epoch", "layer", "neuron"]
+    snaps = pd.read_parquet(out / "snapshots.parquet")   # weight and spectral statistics per snapshot
+    assert len(snaps) == 8 * 2 and {"epoch", "w_l2_q50", "ww_l1_log_norm"} <= set(snaps.columns)
+    final = snaps[snaps["epoch"] == 2].sort_values("network")
+    np.testing.assert_allclose(final["ww_l1_alpha"], nets.sort_values("network")["ww_l1_alpha"])
     assert (out / "report.html").exists() and (out / "analysis" / "summary.json").exists()
+    assert (out / "figures" / "early_prediction.png").exists()
+    html = (out / "report.html").read_text()
+    assert html.index("Conclusion") < html.index("How much of performance is predictable") \
+        < html.index("Early prediction") < html.index("Overview")
+    neurons = neurons[neurons["epoch"] == 2]
     # the saved snapshot is a model file engine.inspect reads, and gives the run's own measures back
-    snap, = (out / "weights").glob("*.safetensors")
+    snap, = (out / "weights").glob("*_epoch002_*.safetensors")
     from engine.inspect import main as inspect_main
 
     assert inspect_main([str(snap), "--out", str(out / "again.parquet")]) == 0

@@ -65,6 +65,9 @@ def _spread(ds: str, p: dict[str, Any]) -> str:
 
 def _best_predictor(best: dict[str, Any], pred: dict[str, Any], low: bool) -> str:
     name = FEATURE_SET_NAMES.get(best["feature_set"], best["feature_set"])
+    if best["r2"] <= 0:
+        return (f"No feature set predicts final test accuracy better than its mean (best out-of-fold R^2 "
+                f"{best['r2']:.2f}, {name}).")
     s = (f"The best predictor of final test accuracy is {name} ({best['regressor']}): out-of-fold R^2 "
          f"{best['r2']:.2f}")
     if pred.get("share_of_ceiling") is not None and not low:
@@ -119,7 +122,8 @@ def _headline(ds: str, pred: dict[str, Any], cls: dict[str, Any], verdict: dict[
                      + (f", noise ceiling {pred['ceiling']:.0%}" if pred.get("ceiling") is not None else ""))
     best = pred.get("best") or {}
     if best:
-        parts.append(f"best R^2 {best['r2']:.2f} from {best['feature_set']}")
+        parts.append(f"best R^2 {best['r2']:.2f} from {best['feature_set']}" if best["r2"] > 0
+                     else "no feature set beats the mean accuracy")
     if cls:
         parts.append(f"classes {cls['mean']:.2f} vs chance {cls['chance']:.2f}")
     if verdict:

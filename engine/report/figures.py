@@ -232,7 +232,8 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
         chance = e["chance"].dropna()
         if len(chance):
             ax_c.axhline(float(chance.iloc[0]), color="grey", lw=1, ls=":", label="chance")
-        ax_r.set_ylim(max(-0.2, min(0.0, float(np.nanmin(e["r2"].astype(float))) - 0.05)), 1.02)
+        low = np.nanmin(e["r2"].astype(float).to_numpy()) if e["r2"].notna().any() else 0.0
+        ax_r.set_ylim(max(-1.0, min(0.0, low - 0.05)), 1.02)   # R^2 below -1: off the chart, worse than the mean
         ax_c.set_ylim(0, 1.02)
         for ax, what in ((ax_r, "R^2 of final test accuracy"), (ax_c, "accuracy of the final class")):
             ax.set_xticks(range(len(epochs)), [str(ep) for ep in epochs])
@@ -241,6 +242,6 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
             ax.set_title(ds, fontsize=9)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        ax_c.legend(fontsize=7, loc="lower right")
+        ax_c.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
