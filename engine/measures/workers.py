@@ -1,0 +1,67 @@
+"""Worker processes for CPU work that holds the GIL (SciPy's Dijkstra): one per available core.
+
+One pool per process, started on first use with the ``spawn`` method (a fork of a process that runs
+torch's OpenMP threads can deadlock) and reused for every later batch; about 2 s to start, once.
+Daemonic processes (which may not have children) and code read from stdin run without a pool.
+``ENGINE_WORKERS`` sets the number of processes (1 = no pool, everything in this process). A pool
+that cannot start or breaks is reported once and the work runs in this process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+log = logging.getLogger("engine.measures")
+
+_pool: ProcessPoolExecutor | None = None
+_disabled = False
+
+
+def worker_count() -> int:
+    """Processes to use: ENGINE_WORKERS if set, else the cores this process may run on."""
+    env = os.environ.get("ENGINE_WORKERS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            log.warning("ENGINE_WORKERS=%r is not an integer: using one process per core", env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def process_pool() -> ProcessPoolExecutor | None:
+    """The shared pool, or None where one process is all there is (or a pool failed before)."""
+    global _pool
+    if _disabled or multiprocessing.current_process().daemon or not _spawnable_main():
+        return None
+    n = worker_count()
+    if n < 2:
+        return None
+    if _pool is None:
+        try:
+            _pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+        except Exception as e:  # noqa: BLE001 - e.g. no semaphores in a sandbox
+            pool_failed(e)
+            return None
+    return _pool
+
+
+def _spawnable_main() -> bool:
+    """Spawned workers import the parent's __main__ again: impossible for code read from stdin."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
+def pool_failed(error: BaseException) -> None:
+    """Give up on worker processes for the rest of this process, with one warning."""
+    global _pool, _disabled
+    log.warning("worker processes failed (%s: %s); computing in this process instead", type(error).__name__, error)
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool, _disabled = None, True

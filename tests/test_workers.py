@@ -1,0 +1,60 @@
+"""Worker processes for the GIL-bound Dijkstra: same results as one process, and a broken pool is
+one warning and the work done in this process."""
+
+import logging
+
+import pytest
+import torch
+
+from engine.measures import workers
+from engine.measures.compute import compute_measures
+from engine.population.init import init_population
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool(monkeypatch):
+    monkeypatch.setattr(workers, "_pool", None)
+    monkeypatch.setattr(workers, "_disabled", False)
+    yield
+    if workers._pool is not None:
+        workers._pool.shutdown()
+
+
+def _weights():
+    return init_population([9, 7, 5, 3], list(range(40)))   # 3 tasks of 16 networks
+
+
+def test_worker_processes_give_the_single_process_results(monkeypatch):
+    monkeypatch.setenv("ENGINE_WORKERS", "1")
+    alone = compute_measures(_weights(), ["harmonic_centrality"])
+    assert workers.process_pool() is None
+    monkeypatch.setenv("ENGINE_WORKERS", "2")
+    pooled = compute_measures(_weights(), ["harmonic_centrality"])
+    assert workers._pool is not None          # the pool really ran
+    assert torch.equal(pooled, alone)
+
+
+def test_a_broken_pool_warns_once_and_computes_here(monkeypatch, caplog):
+    monkeypatch.setenv("ENGINE_WORKERS", "1")
+    alone = compute_measures(_weights(), ["harmonic_centrality"])
+
+    class Broken:
+        def map(self, *a, **k):
+            raise OSError("no semaphores here")
+
+        def shutdown(self, **k):
+            pass
+
+    monkeypatch.setenv("ENGINE_WORKERS", "2")
+    monkeypatch.setattr(workers, "_pool", Broken())
+    with caplog.at_level(logging.WARNING, logger="engine.measures"):
+        got = compute_measures(_weights(), ["harmonic_centrality"])
+        again = compute_measures(_weights(), ["harmonic_centrality"])
+    assert torch.equal(got, alone) and torch.equal(again, alone)
+    assert sum("worker processes failed" in r.message for r in caplog.records) == 1
+    assert workers.process_pool() is None     # given up for the rest of the process
+
+
+def test_bad_worker_setting_falls_back_to_the_core_count(monkeypatch):
+    monkeypatch.setenv("ENGINE_WORKERS", "many")
+    assert workers.worker_count() >= 1
