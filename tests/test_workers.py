@@ -1,5 +1,5 @@
-"""Worker processes for the GIL-bound Dijkstra: same results as one process, and a broken pool is
-one warning and the work done in this process."""
+"""Worker processes for the CPU measures: the single-process results, and a broken pool is one
+warning and the work done in this process."""
 
 import logging
 
@@ -21,17 +21,21 @@ def fresh_pool(monkeypatch):
 
 
 def _weights():
-    return init_population([9, 7, 5, 3], list(range(40)))   # 3 tasks of 16 networks
+    return init_population([9, 7, 5, 3], list(range(40)))
 
 
 def test_worker_processes_give_the_single_process_results(monkeypatch):
     monkeypatch.setenv("ENGINE_WORKERS", "1")
-    alone = compute_measures(_weights(), ["harmonic_centrality"])
+    alone = compute_measures(_weights())
     assert workers.process_pool() is None
     monkeypatch.setenv("ENGINE_WORKERS", "2")
-    pooled = compute_measures(_weights(), ["harmonic_centrality"])
+    pooled = compute_measures(_weights())
     assert workers._pool is not None          # the pool really ran
-    assert torch.equal(pooled, alone)
+    # one thread per worker sums some float64 products in another order (current-flow closeness)
+    torch.testing.assert_close(pooled, alone, rtol=1e-8, atol=0, equal_nan=True)
+    monkeypatch.setenv("ENGINE_WORKERS", "3")   # spans of another size: same networks, same values
+    assert torch.equal(compute_measures(_weights(), ["harmonic_centrality", "max_cliques"]),
+                       alone[:, :, [5, 7]])
 
 
 def test_a_broken_pool_warns_once_and_computes_here(monkeypatch, caplog):

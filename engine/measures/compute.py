@@ -10,10 +10,12 @@ import torch
 from engine.errors import EngineError
 from engine.measures.layered_graph import LayeredGraph, validate_weights
 from engine.measures.registry import MEASURES, REGISTRY
+from engine.measures.workers import pool_failed, process_pool, worker_count
 
 log = logging.getLogger("engine.measures")
 
 CPU_CHUNK_BYTES = 1 << 30  # working memory per chunk on CPU
+POOL_MIN_NETWORKS = 16     # fewer networks: worker processes cost more than they save
 
 
 def resolve_measures(measures: Sequence[str] | None) -> list[str]:
@@ -59,7 +61,9 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     weights: L tensors, layer l of shape (N, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one network).
     NaN where a measure is undefined (one warning per measure saying how many networks and why), and
     for every measure of a network with non-finite weights. ``log_subgraph`` returns
-    log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based).
+    log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based);
+    on CPU, spans of networks go to one worker process per core (``engine.measures.workers``: SciPy's
+    Dijkstra holds the GIL, and LAPACK runs single-threaded, see ``engine.measures.threads``).
     """
     names = resolve_measures(measures)
     blocks, nonfinite = validate_weights(weights, dtype)
@@ -75,15 +79,25 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     out = torch.empty(n, sum(sizes[1:-1]), len(names), dtype=dtype, device=device)
     undefined = {name: torch.zeros(n, dtype=torch.bool, device=device) for name in names}
     reasons: dict[str, str] = {}
-    for start in range(0, n, chunk_size):
-        stop = min(n, start + chunk_size)
-        graph = LayeredGraph([b[start:stop] for b in blocks])
-        for k, name in enumerate(names):
-            result = REGISTRY[name].compute(graph, log_subgraph=log_subgraph)
-            out[start:stop, :, k] = result.values
-            if result.undefined is not None and result.undefined.any():
-                undefined[name][start:stop] |= result.undefined
-                reasons[name] = result.reason
+    spans = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
+    pool = process_pool() if device.type == "cpu" and n >= POOL_MIN_NETWORKS else None
+    if pool is not None:  # smaller spans, so that every worker gets several
+        task = max(1, min(chunk_size, -(-n // (4 * worker_count()))))
+        spans = [(s, min(n, s + task)) for s in range(0, n, task)]
+    results = None
+    if pool is not None and len(spans) > 1:
+        try:
+            results = list(pool.map(_measure_span, [[b[s:e] for b in blocks] for s, e in spans],
+                                    [names] * len(spans), [log_subgraph] * len(spans)))
+        except Exception as e:  # noqa: BLE001 - a broken pool (killed worker, no semaphores): compute here
+            pool_failed(e)
+    if results is None:
+        results = (_measure_span([b[s:e] for b in blocks], names, log_subgraph) for s, e in spans)
+    for (start, stop), (values, span_undefined, span_reasons) in zip(spans, results):
+        out[start:stop] = values
+        for name, mask in span_undefined.items():
+            undefined[name][start:stop] |= mask
+        reasons.update(span_reasons)
     if nonfinite.any():
         out[nonfinite] = float("nan")
         log.warning("%d of %d networks have non-finite weights (diverged training?): all their measures "
@@ -93,3 +107,21 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
         if bad.any():
             log.warning("%s is undefined (NaN) for %d of %d networks: %s", name, int(bad.sum()), n, reasons[name])
     return out
+
+
+def _measure_span(blocks: list[torch.Tensor], names: list[str], log_subgraph: bool
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, str]]:
+    """(n, H, M) values of one span of networks, their undefined masks and reasons (run in this
+    process or in a worker process: it reads nothing but its arguments)."""
+    graph = LayeredGraph(blocks)
+    values = torch.empty(blocks[0].shape[0], graph.n_hidden, len(names), dtype=blocks[0].dtype,
+                         device=blocks[0].device)
+    undefined: dict[str, torch.Tensor] = {}
+    reasons: dict[str, str] = {}
+    for k, name in enumerate(names):
+        result = REGISTRY[name].compute(graph, log_subgraph=log_subgraph)
+        values[:, :, k] = result.values
+        if result.undefined is not None and result.undefined.any():
+            undefined[name] = result.undefined
+            reasons[name] = result.reason
+    return values, undefined, reasons

@@ -2,9 +2,8 @@
 
 sum over the other reachable nodes u of 1 / d(v, u), synapse weights used as distances (shortest
 paths may zigzag between layers). Distances come from Dijkstra from the hidden neurons only:
-SciPy's C implementation per network on CPU (networks spread over one worker process per core),
-after dropping the edges that no shortest path can use (``prune_dominated_edges``), and on CUDA the
-batched layered
+SciPy's C implementation per network on CPU, after dropping the edges that no shortest path can use
+(``prune_dominated_edges``), and on CUDA the batched layered
 shortest paths of ``engine.measures.shortest_paths.hidden_distances``.
 """
 
@@ -16,7 +15,6 @@ import numpy as np
 import torch
 
 from engine.measures.layered_graph import LayeredGraph, MeasureValues, validate_weights
-from engine.measures.workers import pool_failed, process_pool
 
 
 def _positive_csr(weights: list[np.ndarray]):
@@ -73,30 +71,12 @@ def _harmonic_one(weights: list[np.ndarray], sources: np.ndarray) -> np.ndarray:
     return inv.sum(1)
 
 
-# Networks per worker task; below 2 tasks' worth the pool's start-up (~2 s, once) is not worth it.
-_TASK_NETWORKS = 16
-
-
-def _chunk(fn, weights: list[list[np.ndarray]], sources: np.ndarray) -> list[np.ndarray]:
-    """fn for each network of a chunk (the unit of work a pool worker receives)."""
-    return [fn(w, sources) for w in weights]
-
-
 def _per_network(graph: LayeredGraph, fn) -> list[np.ndarray]:
-    """fn(weights of one network, hidden node ids) for each network. SciPy's Dijkstra holds the GIL
-    (a thread pool measured no faster on 2 cores), so networks are spread over worker processes,
-    one per available core (``engine.measures.workers``); the results are the same either way."""
+    """fn(weights of one network, hidden node ids) for each network, one after the other: SciPy's
+    Dijkstra holds the GIL, so a thread pool measured no faster on 2 cores (``compute_measures``
+    spreads networks over worker processes instead)."""
     ws = [w.detach().to("cpu", torch.float64).numpy() for w in graph.weights]
-    nets = [[w[k] for w in ws] for k in range(graph.n_networks)]
-    chunks = [nets[s:s + _TASK_NETWORKS] for s in range(0, len(nets), _TASK_NETWORKS)]
-    pool = process_pool() if len(chunks) >= 2 else None
-    if pool is not None:
-        try:
-            parts = list(pool.map(_chunk, [fn] * len(chunks), chunks, [graph.hidden_nodes] * len(chunks)))
-            return [r for part in parts for r in part]
-        except Exception as e:  # noqa: BLE001 - a broken pool (killed worker, no semaphores): serial instead
-            pool_failed(e)
-    return _chunk(fn, nets, graph.hidden_nodes)
+    return [fn([w[k] for w in ws], graph.hidden_nodes) for k in range(graph.n_networks)]
 
 
 def hidden_distances_cpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Worker processes for CPU work that holds the GIL (SciPy's Dijkstra): one per available core.
+"""Worker processes for the CPU measures, one per available core: SciPy's Dijkstra holds the GIL and
+LAPACK runs single-threaded (engine.measures.threads), so processes, not threads, fill the cores.
 
 One pool per process, started on first use with the ``spawn`` method (a fork of a process that runs
 torch's OpenMP threads can deadlock) and reused for every later batch; about 2 s to start, once.
@@ -45,11 +46,22 @@ def process_pool() -> ProcessPoolExecutor | None:
         return None
     if _pool is None:
         try:
-            _pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker)
         except Exception as e:  # noqa: BLE001 - e.g. no semaphores in a sandbox
             pool_failed(e)
             return None
     return _pool
+
+
+def _init_worker() -> None:
+    """A worker is one of ``worker_count()`` processes sharing the cores: one thread each, no pool of
+    its own."""
+    global _disabled
+    _disabled = True
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _spawnable_main() -> bool:
