@@ -61,7 +61,7 @@ class PopulationConfig:
     seed: int = 0                       # network i starts from init seed `seed + i`
     chunk_size: Optional[int] = None    # networks trained at once (null: automatic, by memory)
     shard: Optional[str] = None         # "i/n": train only the i-th of n contiguous blocks of network ids
-    snapshots: Any = "last"             # last | all | none | [epochs]
+    snapshots: Any = "early"            # early (0, 1, last) | last | all | none | [epochs]
     save_weights: bool = False          # write weight snapshots (safetensors) into the run directory
 
 

@@ -6,7 +6,7 @@ import torch
 
 from engine.data.dataset import Dataset
 from engine.errors import EngineError
-from engine.population import TrainSettings, init_network, train_population
+from engine.population import TrainSettings, init_network, snapshot_epochs, train_population
 from engine.population.reference import as_arrays, train_one
 
 
@@ -155,6 +155,7 @@ def test_snapshots_all_epochs_and_bad_settings():
     snaps, cb = collect()
     train_population(data, SETTINGS, range(2), snapshots="all", on_snapshot=cb, progress=False)
     assert sorted(snaps) == [0, 1, 2, 3]
+    assert snapshot_epochs("early", 30) == [0, 1, 30] and snapshot_epochs("early", 0) == [0]
     with pytest.raises(EngineError, match="train.lr"):
         train_population(data, TrainSettings(lr=-1.0), range(2), progress=False)
     with pytest.raises(EngineError, match="snapshots"):

@@ -127,7 +127,9 @@ def test_shards_give_the_same_networks_and_gather_merges_them(tmp_path, launcher
     np.testing.assert_allclose(nets["test_loss"], ref["test_loss"], rtol=1e-5)
     np.testing.assert_allclose(nets["strength_l1_mean"], ref["strength_l1_mean"], rtol=1e-4)
     neurons = pd.read_parquet(gathered / "neurons.parquet")
-    assert len(neurons) == 8 * 20
+    assert len(neurons) == 8 * 20 * 3   # snapshots: early = epochs 0, 1, 2
+    snaps = pd.read_parquet(gathered / "snapshots.parquet")
+    assert len(snaps) == 8 * 3 and sorted(snaps["epoch"].unique()) == [0, 1, 2]
 
 
 def test_missing_data_of_a_sweep_fails_before_any_training(tmp_path):

@@ -18,7 +18,7 @@ from engine.errors import EngineError
 ROOT = Path(__file__).resolve().parents[1]
 # 4 networks of 64-12-8-10 on 200 digits samples, 1 epoch: a run takes a few seconds.
 TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
-        "progress=false"]
+        "population.snapshots=last", "progress=false"]
 HIDDEN = 12 + 8
 
 

@@ -50,7 +50,7 @@ class EarlyConfig:
     Same folds and seeds as the main analysis; fewer estimators, as it runs once per snapshot epoch."""
 
     classifiers: list[str] = field(default_factory=lambda: ["logistic_regression"])
-    regressors: list[str] = field(default_factory=lambda: ["random_forest"])
+    regressors: list[str] = field(default_factory=lambda: ["ridge"])
     feature_sets: list[str] = field(default_factory=lambda: list(EARLY_FEATURE_SETS))
     repeats: int = 1
 

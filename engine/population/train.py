@@ -58,11 +58,15 @@ class PopulationResult:
 
 
 def snapshot_epochs(spec, epochs: int) -> list[int]:
-    """'last' -> [epochs]; 'all' -> 0..epochs; 'none' -> []; a list of ints -> itself (checked)."""
+    """'last' -> [epochs]; 'early' -> [0, 1, epochs] (the random init, after one epoch, the end: what
+    early prediction needs at the least); 'all' -> 0..epochs; 'none' -> []; a list of ints -> itself
+    (checked)."""
     if spec is None or spec == "none":
         return []
     if spec == "last":
         return [epochs]
+    if spec == "early":
+        return sorted({0, min(1, epochs), epochs})
     if spec == "all":
         return list(range(epochs + 1))
     if isinstance(spec, int):
@@ -70,7 +74,7 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
     try:
         out = sorted({int(e) for e in spec})
     except (TypeError, ValueError):
-        raise EngineError(f"population.snapshots={spec!r}: use last, all, none or a list of epochs") from None
+        raise EngineError(f"population.snapshots={spec!r}: use last, early, all, none or a list of epochs") from None
     bad = [e for e in out if not 0 <= e <= epochs]
     if bad:
         raise EngineError(f"population.snapshots has epochs {bad} outside 0..train.epochs={epochs}")
