@@ -1,0 +1,287 @@
+"""The sections of report.html, one function each, in the order the page shows them (``SECTIONS``).
+
+Each function takes a ``ReportInputs`` and returns ``(heading, inner HTML)``, or None when it has
+nothing to show. To add a section, write one such function and put it in ``SECTIONS``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from engine.analysis.run import AnalysisResult
+from engine.report.html import esc, image, page, table
+
+Section = tuple[str, str]
+
+TITLE = "Structure and performance of fully connected networks: analysis report"
+
+
+@dataclass
+class ReportInputs:
+    """What the sections draw from: the run directory, the analysis result and the rendered figures
+    (name -> PNG bytes; a figure without data is absent)."""
+
+    run_dir: Path
+    result: AnalysisResult
+    figures: dict[str, bytes]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.result.summary
+
+    def img(self, name: str) -> str:
+        """The figure as an inline <img>, or "" if it was not drawn."""
+        return image(self.figures[name], name) if name in self.figures else ""
+
+
+def fmt(v: Any, spec: str = ".3f") -> str:
+    """A number formatted with ``spec``; "" for None and non-finite floats."""
+    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def conclusion(r: ReportInputs) -> Section | None:
+    """The conclusion in words, per dataset."""
+    concl = r.summary.get("conclusion", {}).get("datasets", {})
+    if not concl:
+        return None
+    return ("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d['sentences']))}</p>" for d in concl.values()))
+
+
+def predictability(r: ReportInputs) -> Section | None:
+    """The noise ceiling of test accuracy next to the best R² reached."""
+    rows = []
+    for ds, p in r.summary.get("predictability", {}).items():
+        best = p.get("best") or {}
+        rows.append({"dataset": ds, "networks": p["networks"], "test samples": p["test_samples"],
+                     "accuracy min-max": f"{fmt(p['acc_min'])}-{fmt(p['acc_max'])}",
+                     "accuracy sd": fmt(p["acc_sd"], ".4f"), "test-set noise sd": fmt(p["noise_sd"], ".4f"),
+                     "noise ceiling (max R²)": fmt(p["ceiling"], ".3f"),
+                     "best R²": fmt(best.get("r2")), "from": f"{best.get('feature_set', '')} {best.get('regressor', '')}",
+                     "Kendall tau": fmt(best.get("kendall_tau")),
+                     "share of ceiling": fmt(p.get("share_of_ceiling"), ".0%")})
+    if not rows:
+        return None
+    return ("How much of performance is predictable",
+            "<p>Each network's test accuracy is measured on a finite test set, so it carries binomial "
+            "sampling noise (variance acc(1-acc)/n). The noise ceiling is the share of the variance "
+            "between networks that is not this noise: no predictor's R² can exceed it (conservative: "
+            "networks sharing one test set err together on its hard samples).</p>" + table(pd.DataFrame(rows)))
+
+
+def early_prediction(r: ReportInputs) -> Section | None:
+    """Final performance predicted from each snapshot epoch (the figure), or why it did not run."""
+    if "early_prediction" in r.figures:
+        return ("Early prediction: final performance from the structure at each epoch",
+                "<p>Features of each snapshot epoch alone (0 = the random init) predict the <em>final</em> test "
+                "accuracy (R², left) and performance class (right); <code>curve</code> is the trivial "
+                "baseline, the learning curve up to that epoch.</p>" + r.img("early_prediction"))
+    early = r.summary.get("early_prediction", {})
+    if not isinstance(early, dict) or not early:
+        return None
+    why = "; ".join(f"{ds}: {d['skipped']}" for ds, d in early.items() if isinstance(d, dict) and "skipped" in d)
+    if not (why or "skipped" in early):
+        return None
+    return ("Early prediction", f"<p class='note'>Not run: {esc(why or early['skipped'])}</p>")
+
+
+def overview(r: ReportInputs) -> Section:
+    """Counts, performance classes per dataset, notes, accuracy distributions and learning curves."""
+    s = r.summary
+    c = s["counts"]
+    pcs = s["performance_classes"]
+    rows = [{"dataset": ds, "networks": d["networks"], "used": d["used"], "diverged excluded": d["diverged_excluded"],
+             "NaN accuracy excluded": d["nan_accuracy_excluded"],
+             **{f"{n} (n)": d["classes"][n]["count"] for n in pcs["names"]},
+             **{f"{n} acc range": f"{fmt(d['classes'][n]['min_acc'])}-{fmt(d['classes'][n]['max_acc'])}"
+                for n in pcs["names"]}} for ds, d in pcs["datasets"].items()]
+    notes = "".join(f"<li>{esc(n)}</li>" for n in s.get("notes", []))
+    return ("Overview", f"<p>Run directory: <code>{esc(r.run_dir)}</code>; generated "
+            f"{esc(_dt.datetime.now().isoformat(timespec='seconds'))}; analysis backend {esc(s['backend'])}. "
+            f"{c['networks']} networks ({c['networks_used']} analysed) in {len(c['datasets'])} dataset(s), "
+            f"{c['neuron_rows']} neuron rows, snapshot epochs {esc(c['snapshot_epochs'])}.</p>"
+            f"{table(pd.DataFrame(rows))}" + (f"<ul class='note'>{notes}</ul>" if notes else "")
+            + r.img("accuracy_distributions") + r.img("learning_curves"))
+
+
+def verdict(r: ReportInputs) -> Section:
+    """The verdict on 'lower-performing models have higher subgraph centrality', per dataset and layer."""
+    v = r.summary.get("subgraph_verdict", {})
+    rows = [{"dataset": ds, "layer": L, "rho": d["rho"], "p": d["p"], "n": d["n"], "verdict": d["verdict"]}
+            for ds, dd in v.get("datasets", {}).items() for L, d in dd.get("layers", {}).items()]
+    return ("Verdict: subgraph centrality and performance",
+            f"<p class='verdict'>{esc(v.get('text', ''))}</p>" + table(pd.DataFrame(rows)))
+
+
+def classification(r: ReportInputs) -> Section | None:
+    """Cross-validated accuracy of every (feature set, classifier), the best per dataset first."""
+    s = r.summary
+    rows = []
+    for ds, per in s.get("classification", {}).items():
+        for fs, res in per.items():
+            if "skipped" in res:
+                rows.append({"dataset": ds, "feature set": fs, "classifier": "-", "accuracy": "",
+                             "chance": "", "folds x repeats": "", "note": res["skipped"]})
+                continue
+            for name, a in res["classifiers"].items():
+                if "skipped" in a:
+                    rows.append({"dataset": ds, "feature set": fs, "classifier": name, "accuracy": "",
+                                 "chance": "", "folds x repeats": "", "note": a["skipped"]})
+                    continue
+                rows.append({"dataset": ds, "feature set": fs, "classifier": name,
+                             "accuracy": f"{a['mean']:.3f} ± {a['std']:.3f}", "chance": f"{res['chance']:.3f}",
+                             "folds x repeats": f"{res['folds']} x {res['repeats']}", "note": "; ".join(res["notes"])})
+    if not rows:
+        return None
+    best = [{"dataset": ds, "feature set": b["feature_set"], "classifier": b["classifier"],
+             "accuracy": f"{b['mean']:.3f} ± {b['std']:.3f}", "chance": f"{b['chance']:.3f}"}
+            for ds, b in s.get("best_classifier", {}).items() if b]
+    return ("Classification of performance classes",
+            "<h3>Best per dataset</h3>" + table(pd.DataFrame(best)) + r.img("confusion_matrices")
+            + "<h3>All</h3>" + table(pd.DataFrame(rows)))
+
+
+def regression(r: ReportInputs) -> Section | None:
+    """Cross-validated R² and Kendall tau of every (feature set, regressor)."""
+    rows = []
+    for ds, per in r.summary.get("regression", {}).items():
+        for fs, res in per.items():
+            if "skipped" in res:
+                rows.append({"dataset": ds, "feature set": fs, "regressor": "-", "R2": "", "Kendall tau": "",
+                             "note": res["skipped"]})
+                continue
+            for name, a in res["regressors"].items():
+                if "skipped" in a:
+                    continue
+                rows.append({"dataset": ds, "feature set": fs, "regressor": name,
+                             "R2": f"{fmt(a['r2_mean'])} ± {fmt(a['r2_std'])}", "Kendall tau": fmt(a["kendall_tau"]),
+                             "note": f"{res['folds']}-fold x {res['repeats']}"})
+    if not rows:
+        return None
+    return ("Regression of test accuracy", table(pd.DataFrame(rows)))
+
+
+def bag_of_neurons(r: ReportInputs) -> Section | None:
+    """Neuron types per dataset: centroids (raw and z), shares, how k was chosen."""
+    inner = ""
+    for ds, b in r.summary.get("bag_of_neurons", {}).items():
+        if not isinstance(b, dict) or "k" not in b:
+            inner += f"<p>{esc(ds)}: {esc(b.get('skipped', b) if isinstance(b, dict) else b)}</p>"
+            continue
+        cent = pd.DataFrame(b["centroids_raw"], columns=b["measures"])
+        for j, m in enumerate(b["measures"]):
+            cent[f"z {m}"] = [row[j] for row in b["centroids_normalised"]]
+        cent.insert(0, "type", range(b["k"]))
+        cent["share"] = b["type_shares_overall"]
+        inner += (f"<h3>{esc(ds)}</h3><p>k = {b['k']} ({esc(b['k_selection'].get('method', 'auto silhouette'))}), "
+                  f"epoch {b['epoch']}, {b['neurons_used']} neurons typed, {b['nan_dropped']} dropped (NaN); "
+                  f"k-means fitted on {b['fit_sample']} neurons"
+                  f"{' (random subsample)' if b['subsampled'] else ''}. "
+                  f"{esc('; '.join(b['notes']))}</p>" + table(cent))
+    if not inner:
+        return None
+    return ("Bag-of-Neurons", inner + r.img("bon_centroids") + r.img("bon_type_shares"))
+
+
+def correlations(r: ReportInputs) -> Section | None:
+    """Spearman rho of every per-network summary with test accuracy: heat map, table, scatter plots."""
+    corr = r.result.tables.get("correlations")
+    if corr is None or not len(corr):
+        return None
+    top = corr.assign(abs_rho=corr["rho"].abs()).sort_values("abs_rho", ascending=False).drop(columns="abs_rho")
+    scatter = "".join(r.img(k) for k in r.figures if k.startswith("measures_vs_accuracy_"))
+    return ("Correlations with test accuracy (Spearman)", r.img("correlations") + table(top) + scatter)
+
+
+def cross_benchmark(r: ReportInputs) -> Section | None:
+    """Whether the same neuron types recur across benchmarks (Hungarian matching of centroids)."""
+    cb = r.summary.get("cross_benchmark", {})
+    if not cb.get("pairs"):
+        return None
+    rows = [{"a": p["a"], "b": p["b"], "matching (type a -> type b)": ", ".join(f"{i}->{j}" for i, j in p["matching"]),
+             "distances": ", ".join(f"{d:.2f}" for d in p["distances"]), "mean distance": p["mean_distance"],
+             "relative to within-dataset spread": p["relative_to_within"]} for p in cb["pairs"]]
+    return ("Neuron types across benchmarks",
+            f"<p>Centroids compared in {esc(cb['space'])}; Hungarian matching (minimum total Euclidean "
+            "distance). A relative distance well below 1 means the same neuron types recur across "
+            "domains.</p>" + table(pd.DataFrame(rows)))
+
+
+def measure_evolution(r: ReportInputs) -> Section | None:
+    """The measures over the snapshot epochs (figure only)."""
+    if "measure_evolution" not in r.figures:
+        return None
+    return ("Measures over training", r.img("measure_evolution"))
+
+
+def protocol(r: ReportInputs) -> Section:
+    """The project's choices, stated where the paper's protocol is unknown or where we depart from it."""
+    cfg = r.summary.get("config", {})
+    b = cfg.get("bon", {})
+    e = cfg.get("early", {})
+    classes = (f"{esc(cfg.get('classes'))} quantile classes by rank of test accuracy (equal sizes, ties broken by "
+               "row order; 3 classes are named low/medium/high)" if cfg.get("thresholds") is None
+               else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))}")
+    items = [
+        f"Performance classes: per dataset, {classes}. The paper's exact class boundaries are not given.",
+        "Diverged networks (flag <code>diverged</code>) and networks without a finite test accuracy are excluded "
+        "from every part and counted in the overview.",
+        f"Classifiers: {esc(', '.join(map(str, cfg.get('classifiers', []))))} (scikit-learn; cuML on GPU except LDA), parameters "
+        f"{esc(cfg.get('estimator_params', {}))}. Stratified {esc(cfg.get('folds'))}-fold cross-validation repeated "
+        f"{esc(cfg.get('repeats'))} times with different shuffles; a StandardScaler fitted inside each training fold. "
+        "When the smallest class has fewer networks than folds, the fold count drops to that size; classes with "
+        "fewer than 2 networks are left out. Accuracy is mean ± std over all folds of all repeats; chance is the "
+        "majority-class share. The paper's fold count and repetitions are not known.",
+        f"Regression of test accuracy: ridge and random forest, plain {esc(cfg.get('folds'))}-fold x "
+        f"{esc(cfg.get('regression_repeats'))}; R² per fold (mean ± std), Kendall's tau between out-of-fold predictions "
+        "and the truth.",
+        "Feature sets: cn = per-layer mean and std of every measure (networks.parquet); bon = Bag-of-Neurons "
+        "histograms (joint and per layer); weights = per-layer mean, std and 0/25/50/75/100 % quantiles of the raw "
+        "weights (Unterthiner et al. 2020), when present; spectral = per-layer WeightWatcher metrics (power-law "
+        "alpha of the eigenvalue spectrum of WᵀW, weighted alpha, log spectral norm, stable rank, log Frobenius "
+        "norm; Martin & Mahoney 2021), when present; all = their union. Rows with NaN features are dropped "
+        "(counted).",
+        f"Early prediction: for every snapshot epoch, the feature sets of that epoch alone predict the final test "
+        f"accuracy ({esc(', '.join(map(str, e.get('regressors', []))))}) and the final performance class "
+        f"({esc(', '.join(map(str, e.get('classifiers', []))))}), same folds and seeds, {esc(e.get('repeats'))} "
+        "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
+        "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
+        "stops one epoch before the last, whose curve holds the target.",
+        "Noise ceiling: binomial sampling noise of each network's test accuracy, mean acc(1-acc)/n over the "
+        "networks, against the variance of test accuracy between networks (sample variance); the ceiling is "
+        "1 - noise/variance. Networks share one test set, so this noise is an upper bound and the ceiling a "
+        "lower bound.",
+        f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
+        f"reaches 1e89), z-scored over all neurons of the benchmark at the last snapshot epoch; k-means++ with "
+        f"k = {esc(b.get('k'))}, n_init = {esc(b.get('n_init'))}, max_iter = {esc(b.get('max_iter'))} (the paper: k = 6, n_init = "
+        f"100, max_iter = 100), fitted on a random subsample of {esc(b.get('fit_sample'))} neurons when there are more, "
+        "then every neuron assigned to its nearest centroid. Types are numbered by increasing centroid of the first "
+        "measure. Neurons of other snapshot epochs are typed with the same centroids and normalisation. "
+        "k: auto picks the best silhouette (on a subsample) in k_range; inertia is kept for an elbow reading.",
+        f"Correlations: Spearman rho and p-value of every per-network summary with test accuracy, per dataset; "
+        f"significance at alpha = {esc(cfg.get('alpha'))} without multiple-comparison correction. Verdict on 'lower-"
+        "performing models have higher subgraph centrality': per layer, rho < 0 and p < alpha = supported, rho > 0 "
+        "and p < alpha = opposite, otherwise not supported.",
+        "Across benchmarks: centroids compared in each dataset's own z-space (each benchmark normalised on its own "
+        "neurons, as its k-means was), matched one-to-one by the Hungarian algorithm; distances are reported next "
+        "to the mean distance between distinct centroids within a dataset. This absorbs each domain's overall "
+        "scale of weights, but different type proportions alone shift z-space centroids a little.",
+    ]
+    return ("Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+
+
+# The page, top to bottom: the answers first (conclusion, predictability, early prediction), then the details.
+SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
+    conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
+    correlations, cross_benchmark, measure_evolution, protocol)
+
+
+def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes]) -> str:
+    """The whole page: every section of ``SECTIONS`` that has something to show."""
+    inputs = ReportInputs(Path(run_dir), result, figures)
+    return page(TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])

@@ -1,0 +1,98 @@
+"""``write_report``: the report stage's files in a run directory (all written atomically)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from engine.analysis.config import AnalysisConfig
+from engine.analysis.run import AnalysisResult, run_analysis
+from engine.errors import EngineError
+from engine.report.sections import report_html
+from engine.run_dir import load_run, load_run_config
+from engine.storage import atomic_path, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PART_KEYS", "write_report"]
+
+# Parts of the summary written to analysis/<part>.json besides analysis/summary.json.
+PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
+             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "conclusion")
+
+
+def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
+                 cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu") -> Path:
+    """Write the analysis JSON, figures, report.html and typed neurons.parquet; return report.html's path.
+
+    Without ``result`` the analysis is run here on the run's tables, with ``cfg`` (default: the
+    ``analysis`` settings the run recorded)."""
+    run_dir = Path(run_dir)
+    networks, neurons, curves, snapshots = load_run(run_dir)
+    if result is None:
+        if cfg is None:
+            cfg, _ = load_run_config(run_dir)
+        result = run_analysis(networks, neurons, cfg, backend=backend, snapshots=snapshots, curves=curves)
+    summary = result.summary
+
+    adir = run_dir / "analysis"
+    write_json(summary, adir / "summary.json")
+    for key in PART_KEYS:
+        if key in summary:
+            write_json(summary[key], adir / f"{key}.json")
+
+    if result.neuron_types is not None and neurons is not None:
+        if len(result.neuron_types) != len(neurons):
+            raise EngineError(f"neuron types ({len(result.neuron_types)}) do not align with {run_dir}/neurons.parquet "
+                              f"({len(neurons)} rows): run the analysis on this run's own neurons table")
+        write_parquet(neurons.assign(neuron_type=result.neuron_types.to_numpy().astype("int64")),
+                      run_dir / "neurons.parquet")
+
+    figures = write_figures(run_dir / "figures", result, curves)
+    out = run_dir / "report.html"
+    with atomic_path(out) as tmp:
+        tmp.write_text(report_html(run_dir, result, figures), encoding="utf-8")
+    return out
+
+
+def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | None) -> dict[str, bytes]:
+    """Render every figure that has data; write figures/<name>.png; return name -> PNG bytes."""
+    import matplotlib.pyplot as plt
+
+    from engine.report import figures as F
+
+    s = result.summary
+    nets = result.tables.get("networks")
+    corr = result.tables.get("correlations")
+    logm = s.get("config", {}).get("bon", {}).get("log10_measures", ["subgraph_centrality"])
+    makers: list[tuple[str, Any]] = [("accuracy_distributions", lambda: F.accuracy_distributions(nets, s))]
+    for ds in sorted(nets["dataset"].unique()) if nets is not None else []:
+        makers.append((f"measures_vs_accuracy_{_slug(ds)}", lambda ds=ds: F.measures_vs_accuracy(nets, ds, corr, logm)))
+    makers.append(("early_prediction", lambda: F.early_prediction(result.tables.get("early"),
+                                                                   s.get("predictability", {}))))
+    makers += [("bon_centroids", lambda: F.bon_centroids(s)), ("bon_type_shares", lambda: F.bon_type_shares(s)),
+               ("confusion_matrices", lambda: F.confusion_matrices(s)),
+               ("correlations", lambda: F.correlation_heatmap(corr)),
+               ("measure_evolution", lambda: F.measure_evolution(result.tables.get("evolution"))),
+               ("learning_curves", lambda: F.learning_curves(curves))]
+    out: dict[str, bytes] = {}
+    for name, make in makers:
+        fig = make()
+        if fig is None:
+            continue
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        png = buf.getvalue()
+        with atomic_path(fdir / f"{name}.png") as tmp:
+            tmp.write_bytes(png)
+        out[name] = png
+    return out
+
+
+def _slug(name: Any) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
