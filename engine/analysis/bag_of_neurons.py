@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import silhouette_score
 
 from engine.analysis.config import BoNConfig
 from engine.analysis.estimators import make_estimator
@@ -59,8 +60,6 @@ def _kmeans(x: np.ndarray, k: int, cfg: BoNConfig, backend: str, seed: int) -> A
 
 def choose_k(x: np.ndarray, cfg: BoNConfig, backend: str) -> tuple[int, dict[str, Any]]:
     """k with the best silhouette (scored on a subsample) over ``k_range``; inertia kept for the elbow."""
-    from sklearn.metrics import silhouette_score
-
     rng = np.random.default_rng(cfg.seed + 1)
     kmin, kmax = cfg.k_range
     kmax = min(kmax, len(x) - 1)

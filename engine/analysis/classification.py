@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.stats import kendalltau
 from sklearn.metrics import confusion_matrix, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -76,8 +77,6 @@ def _run_tasks(tasks: list[tuple], cfg: AnalysisConfig, backend: str) -> list[np
     n_jobs = 1 if backend == "gpu" else cfg.n_jobs
     if n_jobs == 1 or len(tasks) < 2:
         return [_fit_predict(n, p, backend, x, y, tr, te) for n, p, x, y, tr, te in tasks]
-    from joblib import Parallel, delayed
-
     return Parallel(n_jobs=n_jobs)(delayed(_fit_predict)(n, p, backend, x, y, tr, te)
                                    for n, p, x, y, tr, te in tasks)
 

@@ -11,7 +11,7 @@ import torch
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def avg_neighbor_strength(graph: LayeredGraph, **_) -> MeasureValues:
+def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
     """(N, H) average neighbour degree weighted by the signed synapses."""
     deg, o = graph.signed_degree, graph.offsets
     parts = []

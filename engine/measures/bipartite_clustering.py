@@ -13,7 +13,7 @@ import torch
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def bipartite_clustering(graph: LayeredGraph, **_) -> MeasureValues:
+def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
     """(N, H) Latapy clustering (mode max) of each hidden neuron."""
     p, deg, o = graph.positive_masks, graph.positive_degree, graph.offsets
     last = len(graph.sizes) - 1

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from engine.errors import EngineError
 from engine.measures.layered_graph import LayeredGraph, validate_weights
-from engine.measures.registry import MEASURES, REGISTRY
+from engine.measures.registry import MEASURES, REGISTRY, options_for
 from engine.measures.workers import pool_failed, process_pool, worker_count
 
 log = logging.getLogger("engine.measures")
@@ -66,6 +66,7 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     Dijkstra holds the GIL, and LAPACK runs single-threaded, see ``engine.measures.threads``).
     """
     names = resolve_measures(measures)
+    options = options_for(names, {"log_subgraph": log_subgraph})
     blocks, nonfinite = validate_weights(weights, dtype)
     n = blocks[0].shape[0]
     sizes = [blocks[0].shape[1]] + [b.shape[2] for b in blocks]
@@ -88,11 +89,11 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     if pool is not None and len(spans) > 1:
         try:
             results = list(pool.map(_measure_span, [[b[s:e] for b in blocks] for s, e in spans],
-                                    [names] * len(spans), [log_subgraph] * len(spans)))
+                                    [names] * len(spans), [options] * len(spans)))
         except Exception as e:  # noqa: BLE001 - a broken pool (killed worker, no semaphores): compute here
             pool_failed(e)
     if results is None:
-        results = (_measure_span([b[s:e] for b in blocks], names, log_subgraph) for s, e in spans)
+        results = (_measure_span([b[s:e] for b in blocks], names, options) for s, e in spans)
     for (start, stop), (values, span_undefined, span_reasons) in zip(spans, results):
         out[start:stop] = values
         for name, mask in span_undefined.items():
@@ -109,17 +110,18 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     return out
 
 
-def _measure_span(blocks: list[torch.Tensor], names: list[str], log_subgraph: bool
+def _measure_span(blocks: list[torch.Tensor], names: list[str], options: dict[str, dict[str, Any]]
                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, str]]:
     """(n, H, M) values of one span of networks, their undefined masks and reasons (run in this
-    process or in a worker process: it reads nothing but its arguments)."""
+    process or in a worker process: it reads nothing but its arguments). ``options``: per measure,
+    the options it accepts (``registry.options_for``)."""
     graph = LayeredGraph(blocks)
     values = torch.empty(blocks[0].shape[0], graph.n_hidden, len(names), dtype=blocks[0].dtype,
                          device=blocks[0].device)
     undefined: dict[str, torch.Tensor] = {}
     reasons: dict[str, str] = {}
     for k, name in enumerate(names):
-        result = REGISTRY[name].compute(graph, log_subgraph=log_subgraph)
+        result = REGISTRY[name](graph, **options[name])
         values[:, :, k] = result.values
         if result.undefined is not None and result.undefined.any():
             undefined[name] = result.undefined

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-import engine
+from engine import resources
 from engine.errors import EngineError
 
 # Must match the tile sizes in kernels/layered_minplus.cu.
@@ -32,9 +32,7 @@ _NVRTC_OPTIONS = ("-std=c++17",)
 def kernels_dir() -> Path:
     """The directory of the CUDA sources: ``engine/kernels`` in an installed wheel, else ``kernels/``
     at the repository root (see ``engine.resources``)."""
-    from engine.resources import kernels_dir as _kernels_dir
-
-    return _kernels_dir()
+    return resources.kernels_dir()
 
 
 def kernel_source(filename: str) -> str:
@@ -63,8 +61,9 @@ def _brief(e: BaseException) -> str:
 
 
 def _import_cupy():
+    """CuPy, an optional dependency (the ``kernels`` and ``gpu`` extras), or KernelUnavailable."""
     try:
-        import cupy
+        import cupy  # optional: CuPy is only needed for the CUDA kernel
     except Exception as e:  # ImportError, or CuPy failing to find its own CUDA libraries
         raise KernelUnavailable(f"CuPy cannot be imported ({_brief(e)}); pip install {CUPY_WHEELS}") from e
     return cupy
@@ -72,7 +71,7 @@ def _import_cupy():
 
 def _is_nvrtc_failure(e: BaseException) -> bool:
     """NVRTC's own errors (a compile log, or libnvrtc not loadable), as opposed to loading the module."""
-    from cupy.cuda.compiler import CompileException
+    from cupy.cuda.compiler import CompileException  # optional CuPy, already imported by _import_cupy
 
     return isinstance(e, CompileException) or "nvrtc" in f"{type(e).__name__} {e}".lower()
 
@@ -119,7 +118,7 @@ def load_minplus(device_index: int) -> dict[str, object]:
 
 def launch_errors() -> tuple[type[BaseException], ...]:
     """The exception types of a failed kernel launch (CuPy's CUDA driver and runtime errors)."""
-    from cupy_backends.cuda.api.driver import CUDADriverError
+    from cupy_backends.cuda.api.driver import CUDADriverError  # optional CuPy (after load_minplus imported it)
     from cupy_backends.cuda.api.runtime import CUDARuntimeError
 
     return CUDADriverError, CUDARuntimeError
@@ -131,9 +130,7 @@ def launch_failure(e: BaseException) -> KernelUnavailable:
 
 
 def _to_cupy(tensor: torch.Tensor):
-    import cupy
-
-    return cupy.from_dlpack(tensor)
+    return _import_cupy().from_dlpack(tensor)
 
 
 def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tensor, *, a_offset: int,
@@ -163,8 +160,7 @@ def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tens
 
     device_index = dist.device.index if dist.device.index is not None else torch.cuda.current_device()
     kernel = load_minplus(device_index)[name]  # imports CuPy, or raises KernelUnavailable
-
-    import cupy
+    cupy = _import_cupy()
 
     grid_x = (n_c + _MINPLUS_TILE_N - 1) // _MINPLUS_TILE_N
     grid_y = (n_sources + _MINPLUS_TILE_M - 1) // _MINPLUS_TILE_M
@@ -182,8 +178,7 @@ def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tens
 
 def _cupy_stream(device: torch.device):
     """torch's current CUDA stream as a CuPy stream."""
-    import cupy
-
+    cupy = _import_cupy()
     torch_stream = torch.cuda.current_stream(device)
     if hasattr(cupy.cuda.Stream, "from_external") and hasattr(torch_stream, "__cuda_stream__"):
         return cupy.cuda.Stream.from_external(torch_stream)
@@ -198,7 +193,7 @@ def compile_all_sources(arch: str = "compute_90") -> dict[str, int]:
     Raises EngineError with the NVRTC log if a source does not compile.
     """
     try:
-        from cupy_backends.cuda.libs import nvrtc
+        from cupy_backends.cuda.libs import nvrtc  # optional: NVRTC from the CuPy wheels (the kernels extra)
     except Exception as e:  # ImportError, or the NVRTC shared library not loadable
         raise EngineError(f"NVRTC is not available ({e}); pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12") from e
     sources = sorted(kernels_dir().glob("*.cu"))

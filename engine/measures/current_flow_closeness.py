@@ -11,7 +11,7 @@ from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def current_flow_closeness(graph: LayeredGraph, **_) -> MeasureValues:
+def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
     """(N, H) current-flow closeness of each hidden neuron on the signed graph."""
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.weights, graph.signed_connected)
     n = graph.n_nodes

@@ -13,14 +13,15 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
+from engine.measures import shortest_paths
 from engine.measures.layered_graph import LayeredGraph, MeasureValues, validate_weights
 
 
 def _positive_csr(weights: list[np.ndarray]):
     """Symmetric CSR adjacency of one network's positive graph (weights as distances)."""
-    from scipy.sparse import csr_matrix
-
     sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols, vals = [], [], []
@@ -58,8 +59,6 @@ def prune_dominated_edges(w: np.ndarray, k: int = PRUNE_CANDIDATES) -> np.ndarra
 
 
 def _distances_one(weights: list[np.ndarray], sources: np.ndarray) -> np.ndarray:
-    from scipy.sparse.csgraph import dijkstra
-
     pruned = [prune_dominated_edges(w) for w in weights]
     return dijkstra(_positive_csr(pruned), directed=True, indices=sources)
 
@@ -94,12 +93,10 @@ def use_batched_distances(graph: LayeredGraph) -> bool:
     return graph.device.type == "cuda"
 
 
-def harmonic_centrality(graph: LayeredGraph, **_) -> MeasureValues:
+def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     """(N, H) harmonic centrality of each hidden neuron on the positive graph."""
     if use_batched_distances(graph):
-        from engine.measures.shortest_paths import hidden_distances
-
-        d = hidden_distances(graph.weights, graph.dtype)
+        d = shortest_paths.hidden_distances(graph.weights, graph.dtype)
         zero = torch.zeros((), dtype=d.dtype, device=d.device)
         inv = torch.where(torch.isfinite(d) & (d > 0), 1.0 / torch.where(d > 0, d, 1), zero)
         return MeasureValues(inv.sum(2).to(graph.dtype))

@@ -169,10 +169,6 @@ class LayeredGraph:
         return self.node_sums(self.signed_masks)
 
     @cached_property
-    def positive_strength(self) -> torch.Tensor:
-        return self.node_sums(self.positive_weights)
-
-    @cached_property
     def positive_degree(self) -> torch.Tensor:
         return self.node_sums(self.positive_masks)
 
@@ -204,13 +200,3 @@ class LayeredGraph:
     def positive_connected(self) -> torch.Tensor:
         """(N,) bool: the positive graph is connected."""
         return self.reachable_from_first_node(self.positive_masks).all(1)
-
-    # ---- dense adjacency (fallbacks and small cases) -------------------------------------------------
-    def dense_adjacency(self, blocks: list[torch.Tensor]) -> torch.Tensor:
-        """(N, n_nodes, n_nodes) symmetric adjacency assembled from the layer blocks."""
-        o = self.offsets
-        a = torch.zeros(blocks[0].shape[0], self.n_nodes, self.n_nodes, dtype=blocks[0].dtype, device=self.device)
-        for l, b in enumerate(blocks):
-            a[:, o[l]:o[l + 1], o[l + 1]:o[l + 2]] = b
-            a[:, o[l + 1]:o[l + 2], o[l]:o[l + 1]] = b.transpose(1, 2)
-        return a

@@ -11,7 +11,7 @@ import torch
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def max_cliques(graph: LayeredGraph, **_) -> MeasureValues:
+def max_cliques(graph: LayeredGraph) -> MeasureValues:
     """(N, H) number of maximal cliques containing each hidden neuron."""
     deg = graph.hidden(graph.positive_degree)
     return MeasureValues(torch.where(deg == 0, torch.ones_like(deg), deg))

@@ -15,6 +15,8 @@ from typing import Sequence
 import networkx as nx
 import numpy as np
 
+from engine.errors import EngineError
+
 
 class ReferenceNetwork:
     """The signed and positive networkx graphs of one network, built lazily."""
@@ -120,10 +122,18 @@ def max_cliques(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np
     return _pick(nx.number_of_cliques(net.positive, nodes), nodes)
 
 
+# Every reference by measure name, in the column order of neurons.parquet (engine.measures.registry
+# takes its references from here and checks that the names and the order agree).
+REFERENCES = {f.__name__: f for f in (strength, avg_neighbor_strength, current_flow_closeness, bipartite_clustering,
+                                       subgraph_centrality, harmonic_centrality, second_order_centrality,
+                                       max_cliques)}
+
+
 def networkx_measures(weights: Sequence, measures: Sequence[str] | None = None) -> np.ndarray:
     """(H, M) networkx values of one network's hidden neurons (the slow oracle of compute_measures)."""
-    from engine.measures.registry import MEASURES, REGISTRY
-
     net = ReferenceNetwork(weights)
-    names = list(MEASURES if measures is None else measures)
-    return np.stack([REGISTRY[name].reference(net) for name in names], 1)
+    names = list(REFERENCES if measures is None else measures)
+    unknown = [m for m in names if m not in REFERENCES]
+    if unknown:
+        raise EngineError(f"unknown measure(s) {unknown}: choose from {', '.join(REFERENCES)}")
+    return np.stack([REFERENCES[name](net) for name in names], 1)

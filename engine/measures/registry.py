@@ -1,16 +1,23 @@
-"""The registry of measures: one entry per measure, in the order of neurons.parquet's columns."""
+"""The registry of measures: one entry per measure, in the order of neurons.parquet's columns.
+
+Each entry names the keyword options its compute function accepts (``options``); calling an entry
+with any other option is an EngineError, and ``options_for`` hands each measure only its own.
+The networkx references come from ``engine.measures.reference`` (which does not import this module).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
-from engine.measures import reference
+from engine.errors import EngineError
 from engine.measures.avg_neighbor_strength import avg_neighbor_strength
 from engine.measures.bipartite_clustering import bipartite_clustering
 from engine.measures.current_flow_closeness import current_flow_closeness
 from engine.measures.harmonic_centrality import harmonic_centrality
+from engine.measures.layered_graph import LayeredGraph, MeasureValues
 from engine.measures.max_cliques import max_cliques
+from engine.measures.reference import REFERENCES
 from engine.measures.second_order_centrality import second_order_centrality
 from engine.measures.strength import strength
 from engine.measures.subgraph_centrality import subgraph_centrality
@@ -21,32 +28,55 @@ class Measure:
     name: str
     graph: str  # "signed" (all synapses) or "positive" (synapses > 0, all nodes kept)
     definition: str
-    compute: Callable  # (LayeredGraph, **options) -> MeasureValues, batched over networks
-    reference: Callable  # (ReferenceNetwork, nodes=None) -> np.ndarray, networkx
+    compute: Callable[..., MeasureValues]  # (LayeredGraph, **options) -> MeasureValues, batched over networks
+    options: tuple[str, ...] = ()  # the keyword options ``compute`` accepts besides the graph
+
+    @property
+    def reference(self) -> Callable:
+        """(ReferenceNetwork, nodes=None) -> np.ndarray: the networkx computation (``reference.py``)."""
+        return REFERENCES[self.name]
+
+    def __call__(self, graph: LayeredGraph, **options: Any) -> MeasureValues:
+        """``compute(graph, **options)``; an option this measure does not accept is an EngineError."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(self.options) if self.options else "no options"
+            raise EngineError(f"measure {self.name} has no option(s) {unknown}: it accepts {accepted}")
+        return self.compute(graph, **options)
 
 
 REGISTRY: dict[str, Measure] = {m.name: m for m in [
-    Measure("strength", "signed", "weighted degree: sum of the node's synapse weights",
-            strength, reference.strength),
+    Measure("strength", "signed", "weighted degree: sum of the node's synapse weights", strength),
     Measure("avg_neighbor_strength", "signed",
             'nx.average_neighbor_degree(G, weight="weight"): sum_j w_ij deg_j / s_i (0 if s_i = 0)',
-            avg_neighbor_strength, reference.avg_neighbor_strength),
+            avg_neighbor_strength),
     Measure("current_flow_closeness", "signed",
             'nx.current_flow_closeness_centrality(G, weight="weight"): 1 / sum_w R(v, w)',
-            current_flow_closeness, reference.current_flow_closeness),
+            current_flow_closeness),
     Measure("bipartite_clustering", "positive",
             'nx.bipartite.clustering(G, mode="max"): Latapy clustering over second neighbours',
-            bipartite_clustering, reference.bipartite_clustering),
+            bipartite_clustering),
     Measure("subgraph_centrality", "positive", "nx.subgraph_centrality(G): diag(expm(A)), A binary",
-            subgraph_centrality, reference.subgraph_centrality),
+            subgraph_centrality, options=("log_subgraph",)),
     Measure("harmonic_centrality", "positive",
             'nx.harmonic_centrality(G, distance="weight"): sum of 1 / shortest-path distance',
-            harmonic_centrality, reference.harmonic_centrality),
+            harmonic_centrality),
     Measure("second_order_centrality", "positive",
             "nx.second_order_centrality(G): std of random-walk return times (NaN if disconnected)",
-            second_order_centrality, reference.second_order_centrality),
+            second_order_centrality),
     Measure("max_cliques", "positive", "nx.number_of_cliques(G): maximal cliques containing the node",
-            max_cliques, reference.max_cliques),
+            max_cliques),
 ]}
 
 MEASURES: tuple[str, ...] = tuple(REGISTRY)
+
+OPTIONS: frozenset[str] = frozenset(o for m in REGISTRY.values() for o in m.options)
+
+
+def options_for(names: Sequence[str], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per measure in ``names``, the subset of ``options`` it accepts. An option that no measure
+    accepts is an EngineError (a misspelt option is never dropped silently)."""
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise EngineError(f"unknown measure option(s) {unknown}: the measures accept {sorted(OPTIONS)}")
+    return {name: {k: v for k, v in options.items() if k in REGISTRY[name].options} for name in names}

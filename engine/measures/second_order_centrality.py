@@ -16,7 +16,7 @@ from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def second_order_centrality(graph: LayeredGraph, **_) -> MeasureValues:
+def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     """(N, H) second-order centrality of each hidden neuron (NaN for disconnected positive graphs)."""
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected)
     n = graph.n_nodes

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 
 from engine.errors import EngineError
+from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import KernelUnavailable
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,6 @@ def _kernel_applies(device: torch.device) -> bool:
 
 def _kernel_distances(prepared: _Prepared, device: torch.device) -> torch.Tensor:
     """The sweeps with the CUDA kernel; KernelUnavailable if it cannot be compiled, loaded or launched."""
-    from engine.measures import cuda_kernels
-
     n_networks, sizes, offsets, n_hidden, lengths, lengths_t = prepared
     # Import, driver, NVRTC and module load fail here, before any work.
     cuda_kernels.load_minplus(_device_index(device))

@@ -5,6 +5,6 @@ from __future__ import annotations
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
-def strength(graph: LayeredGraph, **_) -> MeasureValues:
+def strength(graph: LayeredGraph) -> MeasureValues:
     """Signed strength of every hidden neuron, (N, H)."""
     return MeasureValues(graph.hidden(graph.signed_strength))

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 from engine.measures.threads import single_threaded_lapack
@@ -80,7 +82,7 @@ def _log_sc_sides(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (log_small, log_large) if transposed else (log_large, log_small)
 
 
-def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, **_) -> MeasureValues:
+def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False) -> MeasureValues:
     """(N, H) subgraph centrality (or its log) of each hidden neuron."""
     _, _, side, index = _sides(graph)
     b = biadjacency(graph)
@@ -105,9 +107,6 @@ def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, **_) ->
 
 def _log_sc_by_component(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact per-component log SC for one disconnected network (isolated nodes: SC = 1)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
     bn = b.detach().cpu().numpy()
     n_even, n_odd = bn.shape
     # bipartite graph on even (0..n_even-1) and odd (n_even..) nodes

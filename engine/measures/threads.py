@@ -13,18 +13,17 @@ from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 import torch
+from threadpoolctl import ThreadpoolController
 
 _controller = None
 
 
 def _openmp_controller():
     global _controller
-    if _controller is None:
+    if _controller is None:  # made on first use, once torch's OpenMP runtime is loaded
         try:
-            from threadpoolctl import ThreadpoolController
-
             _controller = ThreadpoolController()
-        except Exception:  # noqa: BLE001 - threadpoolctl missing or failing: run as is
+        except Exception:  # noqa: BLE001 - threadpoolctl failing to inspect the libraries: run as is
             _controller = False
     return _controller
 

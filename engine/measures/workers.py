@@ -16,6 +16,8 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+import torch
+
 log = logging.getLogger("engine.measures")
 
 _pool: ProcessPoolExecutor | None = None
@@ -59,8 +61,6 @@ def _init_worker() -> None:
     its own."""
     global _disabled
     _disabled = True
-    import torch
-
     torch.set_num_threads(1)
 
 

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.report.writer import write_report
+from engine.run_dir import load_run_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        from engine.report import load_run_config, write_report
-
         if not args.run_dir.is_dir():
             raise EngineError(f"run directory {args.run_dir} does not exist")
         cfg, run_backend = load_run_config(args.run_dir)

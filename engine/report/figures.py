@@ -1,26 +1,28 @@
-"""The report's figures (matplotlib, Agg): each function returns a Figure or None when it has no data."""
+"""The report's figures: each function returns a matplotlib Figure, or None when it has no data.
+
+Figures are made with ``matplotlib.figure.Figure`` directly, never through pyplot: no global
+backend or figure manager is touched (importing this module changes nothing for a caller that uses
+pyplot itself), and a figure is freed like any object; ``Figure.savefig`` renders with Agg.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from engine.analysis.features import CN_COLUMN, cn_columns  # noqa: E402
-from engine.analysis.performance_classes import eligible_mask  # noqa: E402
+from engine.analysis.features import CN_COLUMN, cn_columns
+from engine.analysis.performance_classes import eligible_mask
 
 
 def _grid(n: int, ncols: int, w: float = 3.2, h: float = 2.6) -> tuple[Figure, np.ndarray]:
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
+    fig = Figure(figsize=(w * ncols, h * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes
@@ -154,7 +156,8 @@ def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
     sig = corr.pivot(index="column", columns="dataset", values="significant")
     order = [c for c in corr["column"].drop_duplicates()]
     rho, sig = rho.loc[order], sig.loc[order]
-    fig, ax = plt.subplots(figsize=(2.0 + 1.1 * rho.shape[1], 1.0 + 0.22 * rho.shape[0]))
+    fig = Figure(figsize=(2.0 + 1.1 * rho.shape[1], 1.0 + 0.22 * rho.shape[0]))
+    ax = fig.subplots()
     im = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for i in range(rho.shape[0]):
         for j in range(rho.shape[1]):
@@ -191,7 +194,8 @@ def learning_curves(curves: pd.DataFrame | None) -> Figure | None:
     """Mean (and 10-90 % band) of test accuracy per epoch, per dataset."""
     if curves is None or len(curves) == 0 or not {"dataset", "epoch", "test_acc"} <= set(curves.columns):
         return None
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig = Figure(figsize=(5.5, 3.5))
+    ax = fig.subplots()
     for ds, g in curves.groupby("dataset"):
         s = g.groupby("epoch")["test_acc"]
         mean, lo, hi = s.mean(), s.quantile(0.1), s.quantile(0.9)
@@ -216,7 +220,8 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
     if early is None or len(early) == 0:
         return None
     datasets = sorted(early["dataset"].unique())
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(9.5, 3.0 * len(datasets)), squeeze=False)
+    fig = Figure(figsize=(9.5, 3.0 * len(datasets)))
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
     for (ax_r, ax_c), ds in zip(axes, datasets):
         e = early[early["dataset"] == ds]
         epochs = sorted(e["epoch"].unique())

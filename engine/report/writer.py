@@ -12,6 +12,7 @@ import pandas as pd
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.run import AnalysisResult, run_analysis
 from engine.errors import EngineError
+from engine.report import figures as F
 from engine.report.sections import report_html
 from engine.run_dir import load_run, load_run_config
 from engine.storage import atomic_path, write_json, write_parquet
@@ -61,10 +62,6 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
 
 def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | None) -> dict[str, bytes]:
     """Render every figure that has data; write figures/<name>.png; return name -> PNG bytes."""
-    import matplotlib.pyplot as plt
-
-    from engine.report import figures as F
-
     s = result.summary
     nets = result.tables.get("networks")
     corr = result.tables.get("correlations")
@@ -86,7 +83,6 @@ def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | Non
             continue
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
         png = buf.getvalue()
         with atomic_path(fdir / f"{name}.png") as tmp:
             tmp.write_bytes(png)

@@ -1,0 +1,94 @@
+"""The shape of the code: package __init__ files only re-export, no import cycle between the measure
+registry and the networkx references, every measure declares its options, reading a run directory
+does not depend on the report, figures leave pyplot alone."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import EngineError
+from engine.measures import MEASURES, REGISTRY, compute_measures
+from engine.measures.layered_graph import LayeredGraph, validate_weights
+from engine.measures.reference import REFERENCES
+from engine.measures.registry import options_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports (``from a.b import c`` gives a.b and a.b.c), at any depth."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+@pytest.mark.parametrize("package", ["analysis", "report", "measures"])
+def test_package_init_only_re_exports(package):
+    tree = ast.parse((ROOT / "engine" / package / "__init__.py").read_text())
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert defined == [], f"engine/{package}/__init__.py defines {defined}: put stage logic in its own module"
+
+
+def test_public_names_importable_where_they_were():
+    from engine.analysis import AnalysisConfig, AnalysisResult, run_analysis  # noqa: F401
+    from engine.report import load_run, load_run_config, write_report  # noqa: F401
+    from engine.run_dir import load_run as lr, load_run_config as lrc
+
+    import engine.report as report
+
+    assert report.load_run is lr and report.load_run_config is lrc
+
+
+def test_reading_a_run_directory_does_not_need_the_report():
+    assert not any(m.startswith(("engine.report", "engine.analysis")) for m in _imports(ROOT / "engine" / "run_dir.py"))
+
+
+def test_reference_does_not_import_the_registry():
+    assert not any(m.startswith("engine.measures.registry") for m in _imports(ROOT / "engine/measures/reference.py"))
+    assert tuple(REFERENCES) == MEASURES          # the same measures, in the column order
+    for name, m in REGISTRY.items():
+        assert m.reference is REFERENCES[name]
+
+
+def test_every_measure_declares_exactly_the_options_it_takes():
+    for name, m in REGISTRY.items():
+        params = inspect.signature(m.compute).parameters
+        kinds = {p.kind for p in params.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, f"{name} takes **kwargs: options would be dropped silently"
+        assert sorted(list(params)[1:]) == sorted(m.options), name
+
+
+def test_an_unknown_option_is_an_error():
+    blocks, _ = validate_weights([torch.rand(2, 4, 3) - 0.3, torch.rand(2, 3, 2) - 0.3], torch.float64)
+    graph = LayeredGraph(blocks)
+    with pytest.raises(EngineError, match="strength has no option"):
+        REGISTRY["strength"](graph, log_subgraph=True)
+    with pytest.raises(EngineError, match="unknown measure option"):
+        options_for(["strength"], {"log_subgrahp": True})
+    assert options_for(["strength", "subgraph_centrality"], {"log_subgraph": True}) == \
+        {"strength": {}, "subgraph_centrality": {"log_subgraph": True}}
+    plain = REGISTRY["subgraph_centrality"](graph).values
+    logged = REGISTRY["subgraph_centrality"](graph, log_subgraph=True).values
+    torch.testing.assert_close(torch.log(plain), logged)
+    got = compute_measures([b for b in blocks], ["strength", "subgraph_centrality"], log_subgraph=True)
+    torch.testing.assert_close(got[:, :, 1], logged)
+
+
+def test_figures_do_not_touch_pyplot():
+    code = ("import sys, engine.report, engine.report.figures\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
