@@ -12,10 +12,99 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-from engine.analysis.features import CN_COLUMN, cn_columns
+from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
 from engine.analysis.performance_classes import eligible_mask
+
+
+# A linear axis squeezes values whose interquartile range is below this share of their full range (a
+# few networks or epochs far out): such an axis is drawn log (all values > 0) or symlog instead.
+# A normal sample of 10^5 values has about 0.15; a log-normal one with sigma 1 (n = 1000) about 0.06.
+TAIL_RATIO = 0.1
+
+
+def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
+    """The scale that shows ``values``: ("linear", {}) when a linear axis spreads their bulk; for a
+    heavy tail (interquartile range < TAIL_RATIO of the range) ("log", {}) if every value is > 0, else
+    ("symlog", {"linthresh": t}): linear within +-t, the magnitude of the interquartile range's ends, so
+    that the bulk is spread linearly, and logarithmic beyond, where the tail is."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3 or np.ptp(v) == 0:
+        return "linear", {}
+    q25, q75 = np.percentile(v, [25, 75])
+    if (q75 - q25) >= TAIL_RATIO * np.ptp(v):
+        return "linear", {}
+    if v.min() > 0:
+        return "log", {}
+    t = max(abs(q25), abs(q75))
+    if t == 0:
+        mags = np.abs(v[v != 0])
+        t = float(np.median(mags)) if mags.size else 1.0
+    return "symlog", {"linthresh": float(t)}
+
+
+def _scaled_axis(ax: Axes, which: str, values: np.ndarray, nbins: int = 4) -> str:
+    """Give the x or y axis of ``ax`` the scale ``axis_scale`` picks for ``values``, with at most about
+    ``nbins`` + 1 labelled ticks so that the labels stay apart; returns the scale."""
+    scale, kwargs = axis_scale(values)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)(scale, **kwargs)
+    if scale == "linear":
+        axis.set_major_locator(MaxNLocator(nbins=nbins))
+        return scale
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = float(v.min()), float(v.max())
+    top = math.ceil(math.log10(max(abs(lo), abs(hi))))
+    if scale == "log":  # 1, 2, 5 x 10^k: powers of ten first, then 5s, then 2s
+        first = math.floor(math.log10(lo))
+        candidates = [(m * 10.0 ** k, (m != 1, m != 5, -k)) for m in (1, 2, 5) for k in range(first, top + 1)]
+    else:  # 0 first, then signed powers of ten from the outermost in
+        first = math.floor(math.log10(kwargs["linthresh"]))
+        candidates = [(0.0, (0, 0))] + [(sg * 10.0 ** k, (1, -k)) for k in range(first, top + 1) for sg in (-1, 1)]
+    axis.set_major_locator(FixedLocator(_spread_ticks(candidates, axis.get_transform(), lo, hi, nbins)))
+    axis.set_major_formatter(FuncFormatter(_power_label))
+    axis.set_minor_formatter(NullFormatter())
+    return scale
+
+
+def _power_label(x: float, _pos: int | None = None) -> str:
+    """0, or x as m x 10^k (m = 1 left out) in mathtext: the labels of the log and symlog ticks."""
+    if x == 0:
+        return "0"
+    k = math.floor(math.log10(abs(x)) + 1e-9)
+    m = round(abs(x) / 10.0 ** k, 6)
+    sign = "-" if x < 0 else ""
+    return f"${sign}10^{{{k}}}$" if m == 1 else f"${sign}{m:g}\\times10^{{{k}}}$"
+
+
+def _spread_ticks(candidates: list[tuple[float, tuple]], transform, lo: float, hi: float, nbins: int) -> list[float]:
+    """The candidate ticks within [lo, hi], taken in order of their priority key, each kept only if it is
+    at least 1 / (nbins + 1) of the axis away from those kept before (log and symlog locators crowd)."""
+    def pos(x: float) -> float:
+        return float(transform.transform(np.array([[x]]))[0, 0])
+
+    gap = abs(pos(hi) - pos(lo)) / (nbins + 1)
+    kept: list[float] = []
+    for x, _ in sorted(candidates, key=lambda c: c[1]):
+        if lo <= x <= hi and all(abs(pos(x) - pos(k)) >= gap for k in kept):
+            kept.append(x)
+    return sorted(kept)
+
+
+def _trend(ax: Axes, x: np.ndarray, y: np.ndarray) -> None:
+    """Least-squares line of y on x as the axis shows x (straight on a log or symlog axis too)."""
+    tr = ax.xaxis.get_transform()
+    tx = tr.transform(x.reshape(-1, 1)).ravel()
+    if np.ptp(tx) == 0 or not np.isfinite(tx).all():
+        return
+    a, b = np.polyfit(tx, y, 1)
+    grid = np.linspace(tx.min(), tx.max(), 50)
+    ax.plot(tr.inverted().transform(grid.reshape(-1, 1)).ravel(), a * grid + b, color="#c44e52", lw=1.5)
 
 
 def _grid(n: int, ncols: int, w: float = 3.2, h: float = 2.6) -> tuple[Figure, np.ndarray]:
@@ -57,7 +146,8 @@ def _plot_values(col: str, v: np.ndarray, log_measures: list[str]) -> tuple[np.n
 
 def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFrame,
                          log_measures: list[str]) -> Figure | None:
-    """Scatter of every per-network measure summary against test accuracy, least-squares trend line."""
+    """Scatter of every per-network measure summary against test accuracy, least-squares trend line.
+    Heavy-tailed summaries get a log or symlog x axis (``axis_scale``), the trend is straight on it."""
     nets = networks[eligible_mask(networks).to_numpy() & (networks["dataset"] == dataset).to_numpy()]
     cols = cn_columns(nets)
     if not cols or len(nets) < 2:
@@ -69,11 +159,11 @@ def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFram
         v, label = _plot_values(col, nets[col].astype(float).to_numpy(), log_measures)
         ok = np.isfinite(v) & np.isfinite(acc)
         ax.scatter(v[ok], acc[ok], s=4, alpha=0.5, color="#4878a8", rasterized=True)
+        scale = _scaled_axis(ax, "x", v[ok])
         if ok.sum() >= 2 and np.ptp(v[ok]) > 0:
-            a, b = np.polyfit(v[ok], acc[ok], 1)
-            xs = np.linspace(v[ok].min(), v[ok].max(), 2)
-            ax.plot(xs, a * xs + b, color="#c44e52", lw=1.5)
+            _trend(ax, v[ok], acc[ok])
         r = rho.get(col, np.nan)
+        label += "" if scale == "linear" else f" ({scale} axis)"
         ax.set_title(f"{label}\nrho={r:+.2f}" if np.isfinite(r) else label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_ylabel("test acc", fontsize=7)
@@ -148,32 +238,79 @@ def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
     return fig
 
 
+def _correlation_blocks(columns: list[str]) -> list[tuple[str, list[str], list[str], dict[str, tuple[str, str]]]]:
+    """Group summary columns into matrices: (title, row labels, column labels, column -> (row, col)).
+    ``{measure}_l{layer}_{mean|std}``: rows = measures, columns = layer and statistic;
+    ``w_l{layer}_{stat}``: rows = statistics, columns = layers; anything else: one row each."""
+    cn: dict[str, tuple[str, str]] = {}
+    w: dict[str, tuple[str, str]] = {}
+    other: dict[str, tuple[str, str]] = {}
+    for c in columns:
+        if m := CN_COLUMN.match(c):
+            cn[c] = (m.group("measure"), f"l{m.group('layer')} {m.group('stat')}")
+        elif m := WEIGHT_COLUMN.match(c):
+            w[c] = (m.group("stat"), f"l{m.group('layer')}")
+        else:
+            other[c] = (c, "rho")
+
+    def order(cells: dict[str, tuple[str, str]], key) -> tuple[list[str], list[str]]:
+        rows = list(dict.fromkeys(r for r, _ in cells.values()))
+        cols = sorted(dict.fromkeys(c for _, c in cells.values()), key=key)
+        return rows, cols
+
+    def layer_stat(col: str) -> tuple[int, str]:
+        layer, _, stat = col.partition(" ")
+        return int(layer[1:]), stat
+
+    blocks = []
+    for title, cells, key in (("measures", cn, layer_stat), ("weights", w, lambda c: int(c[1:])),
+                              ("other", other, str)):
+        if cells:
+            blocks.append((title, *order(cells, key), cells))
+    return blocks
+
+
 def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
-    """Spearman rho of every summary column (rows) with test accuracy, per dataset (columns); * = significant."""
+    """Spearman rho of every per-network summary with test accuracy as matrices, one column of panels per
+    dataset: measures (rows) by layer and statistic (columns), weight statistics (rows) by layer
+    (columns); * = significant."""
     if corr is None or len(corr) == 0:
         return None
-    rho = corr.pivot(index="column", columns="dataset", values="rho")
-    sig = corr.pivot(index="column", columns="dataset", values="significant")
-    order = [c for c in corr["column"].drop_duplicates()]
-    rho, sig = rho.loc[order], sig.loc[order]
-    fig = Figure(figsize=(2.0 + 1.1 * rho.shape[1], 1.0 + 0.22 * rho.shape[0]))
-    ax = fig.subplots()
-    im = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    for i in range(rho.shape[0]):
-        for j in range(rho.shape[1]):
-            r = rho.iat[i, j]
-            if np.isfinite(r):
-                ax.text(j, i, f"{r:+.2f}{'*' if sig.iat[i, j] else ''}", ha="center", va="center", fontsize=6)
-    ax.set_xticks(range(rho.shape[1]), rho.columns, fontsize=8)
-    ax.set_yticks(range(rho.shape[0]), rho.index, fontsize=6)
-    ax.set_title("Spearman rho with test accuracy (* p < alpha)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.05)
-    fig.tight_layout()
+    datasets = sorted(corr["dataset"].unique())
+    blocks = _correlation_blocks(list(corr["column"].drop_duplicates()))
+    width = max(len(cols) for _, _, cols, _ in blocks)
+    fig = Figure(figsize=(2.2 + 0.62 * width * len(datasets), 0.9 + 0.3 * sum(len(r) + 2 for _, r, _, _ in blocks)),
+                 layout="constrained")
+    axes = fig.subplots(len(blocks), len(datasets), squeeze=False,
+                        gridspec_kw={"height_ratios": [len(rows) + 0.8 for _, rows, _, _ in blocks]})
+    im = None
+    for j, ds in enumerate(datasets):
+        d = corr[corr["dataset"] == ds].set_index("column")
+        for i, (title, rows, cols, cells) in enumerate(blocks):
+            ax = axes[i, j]
+            rho = np.full((len(rows), len(cols)), np.nan)
+            sig = np.zeros_like(rho, dtype=bool)
+            for col, (r, c) in cells.items():
+                if col in d.index:
+                    rho[rows.index(r), cols.index(c)] = d.at[col, "rho"]
+                    sig[rows.index(r), cols.index(c)] = bool(d.at[col, "significant"])
+            im = ax.imshow(rho, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+            for (r, c), value in np.ndenumerate(rho):
+                if np.isfinite(value):
+                    ax.text(c, r, f"{value:+.2f}{'*' if sig[r, c] else ''}", ha="center", va="center", fontsize=7,
+                            color="white" if abs(value) > 0.6 else "black")
+            ax.set_xticks(range(len(cols)), cols, fontsize=7)
+            ax.set_yticks(range(len(rows)), rows if j == 0 else [], fontsize=7)
+            ax.tick_params(length=0)
+            ax.set_title(f"{ds}: {title}", fontsize=8)
+    fig.colorbar(im, ax=axes, fraction=0.04, shrink=0.6, label="Spearman rho")
+    fig.suptitle("Spearman rho with test accuracy (* p < alpha)", fontsize=9)
     return fig
 
 
 def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
-    """Mean of every measure over snapshot epochs, one line per (dataset, layer)."""
+    """Mean of every measure over snapshot epochs, one line per (dataset, layer); heavy-tailed means get a
+    log or symlog y axis (``axis_scale``), the snapshot epochs are the x ticks."""
     if evolution is None or len(evolution) == 0:
         return None
     measures = list(evolution["measure"].drop_duplicates())
@@ -182,7 +319,13 @@ def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
         e = evolution[evolution["measure"] == m]
         for (ds, layer), g in e.groupby(["dataset", "layer"]):
             ax.plot(g["epoch"], g["mean"], marker=".", label=f"{ds} l{layer}")
-        ax.set_title(m, fontsize=8)
+        scale = _scaled_axis(ax, "y", e["mean"].to_numpy(dtype=float))
+        epochs = sorted(e["epoch"].unique())
+        if len(epochs) <= 8:
+            ax.set_xticks(epochs, [str(int(x)) for x in epochs])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.set_title(m if scale == "linear" else f"{m} ({scale} axis)", fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=6)
