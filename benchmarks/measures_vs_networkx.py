@@ -1,6 +1,9 @@
 """The eight measures: networkx (the paper's way, engine/measures/reference.py) vs compute_measures,
 side by side in one run, on one paper-size (784-200-100-10) network and on the paper's golden
-network; then compute_measures on a population of paper-size networks.
+network; then compute_measures on a population of paper-size networks. Harmonic centrality (most of
+the engine's CPU time) is also timed against the fastest peers a user would pick, igraph and
+NetworKit (C/C++, when installed: pip install igraph networkit), on the same positive graphs, one
+network after the other as a user would call them, and their values checked against the engine's.
 
     python benchmarks/measures_vs_networkx.py [--quick] [--population 100] [--device cpu]
 
@@ -79,6 +82,70 @@ def networkx_times(weights: list[torch.Tensor], quick: bool) -> dict:
             "total_s": t_build + sum(times.values())}
 
 
+def _positive_edges(weights: list[torch.Tensor], k: int):
+    """(n_nodes, [(u, v)], [length]) of network k's positive graph: synapses > 0, weight as length."""
+    import numpy as np
+
+    sizes = [weights[0].shape[1]] + [w.shape[2] for w in weights]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    edges, lengths = [], []
+    for l, w in enumerate(weights):
+        a = w[k].double().cpu().numpy()
+        i, j = np.nonzero(a > 0)
+        edges += list(zip((i + offsets[l]).tolist(), (j + offsets[l + 1]).tolist()))
+        lengths += a[i, j].tolist()
+    return int(offsets[-1]), edges, lengths, list(range(offsets[1], offsets[-2]))
+
+
+def peer_harmonic(weights: list[torch.Tensor], engine_values: torch.Tensor) -> dict:
+    """Seconds for harmonic centrality of every network in igraph and NetworKit (graph construction
+    timed apart), and their largest relative difference from the engine's values."""
+    import numpy as np
+
+    out: dict = {}
+    n_net = weights[0].shape[0]
+    graphs = [_positive_edges(weights, k) for k in range(n_net)]
+    want = engine_values.double().cpu().numpy()
+    try:
+        import igraph
+    except ImportError:
+        out["igraph"] = {"skipped": "pip install igraph"}
+    else:
+        t_build, gs = timed(lambda: [igraph.Graph(n=n, edges=e, edge_attrs={"weight": w}) for n, e, w, _ in graphs])
+        t, vals = timed(lambda: [g.harmonic_centrality(vertices=h, weights="weight", normalized=False)
+                                 for g, (_, _, _, h) in zip(gs, graphs)])
+        out["igraph"] = {"version": igraph.__version__, "build_s": t_build, "total_s": t,
+                         "max_rel_diff": float(np.max(np.abs(np.asarray(vals) - want) / np.abs(want)))}
+    try:
+        import networkit as nk
+    except ImportError:
+        out["networkit"] = {"skipped": "pip install networkit"}
+    else:
+        nk.setNumberOfThreads(os.cpu_count() or 1)
+
+        def build(n, e, w):
+            g = nk.Graph(n, weighted=True)
+            for (u, v), x in zip(e, w):
+                g.addEdge(u, v, x)
+            return g
+
+        t_build, gs = timed(lambda: [build(n, e, w) for n, e, w, _ in graphs])
+
+        def run_all():  # NetworKit computes every node (no subset); the hidden ones are compared
+            res = []
+            for g, (_, _, _, h) in zip(gs, graphs):
+                hc = nk.centrality.HarmonicCloseness(g, normalized=False)
+                hc.run()
+                res.append(np.asarray(hc.scores())[h])
+            return res
+
+        t, vals = timed(run_all)
+        out["networkit"] = {"version": nk.__version__, "build_s": t_build, "total_s": t, "all_nodes": True,
+                            "threads": nk.getMaxNumberOfThreads(),
+                            "max_rel_diff": float(np.max(np.abs(np.asarray(vals) - want) / np.abs(want)))}
+    return out
+
+
 def engine_times(weights: list[torch.Tensor], device: torch.device, repeats: int = 3) -> dict:
     weights = [w.to(device) for w in weights]
     compute_measures(weights)  # warm-up
@@ -117,17 +184,22 @@ def main() -> None:
         nx_t = networkx_times(weights, args.quick)
         print(f"[{label}] engine ...", flush=True)
         en_t = engine_times(weights, device)
+        harmonic = compute_measures([w.to(device) for w in weights], ["harmonic_centrality"])[:, :, 0]
         results["networks"][label] = {"networkx": nx_t, "engine": en_t,
-                                      "speedup": nx_t["total_s"] / en_t["total_s"]}
+                                      "speedup": nx_t["total_s"] / en_t["total_s"],
+                                      "harmonic_peers": peer_harmonic(weights, harmonic)}
 
     print(f"population of {args.population} paper-size networks ...", flush=True)
     population = [w.to(device) for w in random_network(1, args.population)]
     compute_measures([w[:2] for w in population])  # warm-up
     sync(device)
     t_pop, values = timed(lambda: (compute_measures(population), sync(device))[0])
+    t_harm, harmonic = timed(lambda: (compute_measures(population, ["harmonic_centrality"]), sync(device))[0])
     results["population"] = {"networks": args.population, "total_s": t_pop,
                              "per_network_s": t_pop / args.population,
-                             "nan_fraction": float(torch.isnan(values).float().mean())}
+                             "nan_fraction": float(torch.isnan(values).float().mean()),
+                             "harmonic_s": t_harm,
+                             "harmonic_peers": peer_harmonic(population, harmonic[:, :, 0])}
     write_json(results, args.out)
 
     # Markdown report
@@ -153,6 +225,17 @@ def main() -> None:
     p = results["population"]
     print(f"\nPopulation: {p['networks']} paper-size networks, all 8 measures: {p['total_s']:.1f} s "
           f"({p['per_network_s']:.3f} s per network) on {device}.")
+    print("\nHarmonic centrality against the C/C++ peers (graph construction not counted):\n")
+    print("| case | engine s | peer | peer s | engine speed-up | largest relative difference |")
+    print("|---|---|---|---|---|---|")
+    for label, r in [(k, results["networks"][k]) for k in labels] + [(f"{p['networks']} networks", p)]:
+        en_s = r["engine"]["per_measure_s"]["harmonic_centrality"] if "engine" in r else r["harmonic_s"]
+        for peer, q in r["harmonic_peers"].items():
+            if "skipped" in q:
+                print(f"| {label} | {en_s:.3f} | {peer} | skipped: {q['skipped']} | | |")
+                continue
+            print(f"| {label} | {en_s:.3f} | {peer} {q['version']}{' (all nodes)' if q.get('all_nodes') else ''} | "
+                  f"{q['total_s']:.3f} | {q['total_s'] / en_s:.1f}x | {q['max_rel_diff']:.1e} |")
     print(f"Results: {args.out}")
 
 
