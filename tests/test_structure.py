@@ -92,3 +92,37 @@ def test_figures_do_not_touch_pyplot():
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
 
+
+
+# --- progress bars: only when asked ----------------------------------------------------------------------------
+
+def _weights(n: int, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(n, 6, 5, generator=g, dtype=torch.float64) - 0.3,
+            torch.rand(n, 5, 4, generator=g, dtype=torch.float64) - 0.3,
+            torch.rand(n, 4, 3, generator=g, dtype=torch.float64) - 0.3]
+
+
+@pytest.mark.parametrize("n", [3, 20])   # 20: spans in worker processes, results as they arrive
+def test_measures_progress_only_when_asked(capfd, n):
+    quiet = compute_measures(_weights(n), chunk_size=2)
+    assert capfd.readouterr().err == ""
+    shown = compute_measures(_weights(n), chunk_size=2, progress=True)
+    err = capfd.readouterr().err
+    assert "measures" in err and f"/{n} [" in err
+    torch.testing.assert_close(shown, quiet, equal_nan=True)
+
+
+def test_analysis_progress_only_when_asked(capfd):
+    from engine.analysis import run_analysis
+    from engine.analysis.synthetic import make_population
+
+    nets, neu, _ = make_population(("digits",), networks=24, layer_sizes=(8, 4), epochs=(1, 3), n_types=3, seed=0)
+    cfg = {"folds": 3, "repeats": 1, "n_jobs": 1, "classifiers": ["lda"], "regressors": ["ridge"],
+           "bon": {"k": 3, "n_init": 1}}
+    quiet = run_analysis(nets, neu, cfg)
+    assert capfd.readouterr().err == ""
+    shown = run_analysis(nets, neu, cfg, progress=True)
+    err = capfd.readouterr().err
+    assert "classifiers, regressors digits" in err and "early prediction digits" in err
+    assert shown.summary["classification"] == quiet.summary["classification"]

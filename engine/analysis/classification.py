@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.estimators import make_estimator
 from engine.analysis.features import feature_set_columns
+from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,22 @@ def _fit_predict(name: str, params: dict[str, Any], backend: str, x: np.ndarray,
         return np.asarray(_host(model.predict(x[te])))
 
 
-def _run_tasks(tasks: list[tuple], cfg: AnalysisConfig, backend: str) -> list[np.ndarray]:
-    """Run (name, params, x, y, tr, te) tasks, in parallel processes on CPU (cfg.n_jobs), serially on GPU."""
+def _run_tasks(tasks: list[tuple], cfg: AnalysisConfig, backend: str, progress: bool = False,
+               desc: str = "classifiers") -> list[np.ndarray]:
+    """Run (name, params, x, y, tr, te) tasks, in parallel processes on CPU (cfg.n_jobs), serially on GPU;
+    ``progress``: a bar over the tasks as they finish."""
     n_jobs = 1 if backend == "gpu" else cfg.n_jobs
     if n_jobs == 1 or len(tasks) < 2:
-        return [_fit_predict(n, p, backend, x, y, tr, te) for n, p, x, y, tr, te in tasks]
-    return Parallel(n_jobs=n_jobs)(delayed(_fit_predict)(n, p, backend, x, y, tr, te)
-                                   for n, p, x, y, tr, te in tasks)
+        results = (_fit_predict(n, p, backend, x, y, tr, te) for n, p, x, y, tr, te in tasks)
+    else:  # joblib's generator yields in task order as the results come in
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_fit_predict)(n, p, backend, x, y, tr, te)
+                                                                 for n, p, x, y, tr, te in tasks)
+    out = []
+    with progress_bar(len(tasks), progress, desc, "fit") as bar:
+        for r in results:
+            out.append(r)
+            bar.update()
+    return out
 
 
 def _prepare_classes(y: np.ndarray, cfg: AnalysisConfig) -> tuple[np.ndarray, int, list[str]] | str:
@@ -202,10 +212,11 @@ def regress(x: np.ndarray, acc: np.ndarray, cfg: AnalysisConfig, backend: str = 
 
 
 def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: AnalysisConfig,
-                               backend: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+                               backend: str = "cpu", progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Classification and regression for every feature set on one dataset's eligible networks.
 
-    All folds of all feature sets and estimators go to one parallel batch (cfg.n_jobs processes).
+    All folds of all feature sets and estimators go to one parallel batch (cfg.n_jobs processes);
+    ``progress``: a bar over its fits.
     """
     cls_out: dict[str, Any] = {}
     reg_out: dict[str, Any] = {}
@@ -233,7 +244,8 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
             info["features"] = feat
             pending.append((out, fs, kind, info, len(tasks), len(tasks) + len(t)))
             tasks.extend(t)
-    preds = _run_tasks(tasks, cfg, backend)
+    desc = f"classifiers, regressors {df['dataset'].iloc[0]}" if "dataset" in df and len(df) else "classifiers"
+    preds = _run_tasks(tasks, cfg, backend, progress, desc)
     for out, fs, kind, info, a, b in pending:
         if "skipped" in info:
             out[fs] = info

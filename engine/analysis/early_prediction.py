@@ -25,6 +25,7 @@ from engine.analysis.config import AnalysisConfig
 from engine.analysis.predictability import best_regression
 from engine.measures.table import summarize
 from engine.population.train import METRICS
+from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,14 @@ COLUMNS = ["dataset", "epoch", "feature_set", "r2", "r2_sd", "kendall_tau", "reg
 
 def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types: np.ndarray | None,
                      bon_k: dict[str, int], snapshots: pd.DataFrame | None, curves: pd.DataFrame | None,
-                     cfg: AnalysisConfig, backend: str = "cpu") -> tuple[dict[str, Any], pd.DataFrame]:
+                     cfg: AnalysisConfig, backend: str = "cpu", progress: bool = False
+                     ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Summary per dataset and a tidy table (``COLUMNS``), one row per (dataset, epoch, feature set).
 
     ``nets``: eligible networks with ``performance_class`` and final ``test_acc``; ``neuron_types``:
     the Bag-of-Neurons type of every neurons row (or None); ``bon_k``: its k per dataset;
     ``snapshots``: weight and spectral statistics per network per snapshot epoch (or None).
+    ``progress``: a bar over the snapshot epochs of each dataset.
     """
     sub = dataclasses.replace(cfg, classifiers=cfg.early.classifiers, regressors=cfg.early.regressors,
                               feature_sets=cfg.early.feature_sets, repeats=cfg.early.repeats,
@@ -58,17 +61,19 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
             else None
         base = g[["dataset", "network", "test_acc", "performance_class"]].reset_index(drop=True)
         per_epoch: dict[int, Any] = {}
-        for e in epochs:
-            log.info("analysis: early prediction on %s from epoch %d (%d networks)", ds, e, len(base))
-            frame = _features_at(base, ds, e, neurons, neuron_types, bon_k.get(ds), snapshots,
-                                 curves if last_curve is not None and e < last_curve else None)
-            cls, reg = classification_for_dataset(frame, frame["performance_class"].to_numpy(), sub, backend)
-            per_epoch[e] = {}
-            for fs in sub.feature_sets:
-                row = _row(ds, e, fs, cls.get(fs, {}), reg.get(fs, {}))
-                if row is not None:
-                    rows.append(row)
-                    per_epoch[e][fs] = {k: row[k] for k in COLUMNS[3:]}
+        with progress_bar(len(epochs), progress, f"early prediction {ds}", "epoch") as bar:
+            for e in epochs:
+                log.info("analysis: early prediction on %s from epoch %d (%d networks)", ds, e, len(base))
+                frame = _features_at(base, ds, e, neurons, neuron_types, bon_k.get(ds), snapshots,
+                                     curves if last_curve is not None and e < last_curve else None)
+                cls, reg = classification_for_dataset(frame, frame["performance_class"].to_numpy(), sub, backend)
+                per_epoch[e] = {}
+                for fs in sub.feature_sets:
+                    row = _row(ds, e, fs, cls.get(fs, {}), reg.get(fs, {}))
+                    if row is not None:
+                        rows.append(row)
+                        per_epoch[e][fs] = {k: row[k] for k in COLUMNS[3:]}
+                bar.update()
         summary[ds] = {"epochs": epochs, "by_epoch": per_epoch}
     return summary, pd.DataFrame(rows, columns=COLUMNS)
 

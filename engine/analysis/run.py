@@ -54,8 +54,10 @@ def _check_columns(df: pd.DataFrame, needed: tuple[str, ...], what: str) -> None
 
 def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
                  cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu",
-                 snapshots: pd.DataFrame | None = None, curves: pd.DataFrame | None = None) -> AnalysisResult:
-    """Run every enabled part of the analysis (see the ``engine.analysis`` docstring)."""
+                 snapshots: pd.DataFrame | None = None, curves: pd.DataFrame | None = None,
+                 progress: bool = False) -> AnalysisResult:
+    """Run every enabled part of the analysis (see the ``engine.analysis`` docstring). ``progress``:
+    progress bars over the classifier/regressor fits of each dataset and the early-prediction epochs."""
     cfg = AnalysisConfig.from_mapping(cfg)
     _check_columns(networks, NETWORK_COLUMNS, "networks table")
     if len(networks) == 0:
@@ -112,7 +114,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         t = time.perf_counter()
         for ds, g in nets[eligible_mask(nets).to_numpy()].groupby("dataset", sort=True):
             log.info("analysis: classifiers and regressors on %s (%d networks)", ds, len(g))
-            c, r = classification_for_dataset(g, g["performance_class"].to_numpy(), cfg, backend)
+            c, r = classification_for_dataset(g, g["performance_class"].to_numpy(), cfg, backend, progress)
             if cfg.enabled["classification"]:
                 classification[ds] = c
                 best[ds] = _best(c, names)
@@ -145,7 +147,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         bon_k = {ds: b["k"] for ds, b in bon_summary.items() if isinstance(b, dict) and "k" in b}
         early, early_table = early_prediction(
             used, neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
-            _with_str_dataset(snapshots), _with_str_dataset(curves), cfg, backend)
+            _with_str_dataset(snapshots), _with_str_dataset(curves), cfg, backend, progress)
         timings["early_prediction"] = time.perf_counter() - t
 
     datasets = sorted(nets["dataset"].unique())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -11,6 +11,7 @@ from engine.errors import EngineError
 from engine.measures.layered_graph import LayeredGraph, validate_weights
 from engine.measures.registry import MEASURES, REGISTRY, options_for
 from engine.measures.workers import pool_failed, process_pool, worker_count
+from engine.progress import progress_bar
 
 log = logging.getLogger("engine.measures")
 
@@ -54,7 +55,7 @@ def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) 
 
 def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | None = None, *,
                      dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
-                     chunk_size: int | None = None) -> torch.Tensor:
+                     chunk_size: int | None = None, progress: bool = False) -> torch.Tensor:
     """(N, H, M) measures of every hidden neuron (layer 1 first) of N networks, columns in the order
     of ``measures`` (default: all of MEASURES), on the weights' device, in ``dtype``.
 
@@ -64,6 +65,7 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based);
     on CPU, spans of networks go to one worker process per core (``engine.measures.workers``: SciPy's
     Dijkstra holds the GIL, and LAPACK runs single-threaded, see ``engine.measures.threads``).
+    ``progress``: a progress bar over the networks (off by default).
     """
     names = resolve_measures(measures)
     options = options_for(names, {"log_subgraph": log_subgraph})
@@ -85,20 +87,14 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     if pool is not None:  # smaller spans, so that every worker gets several
         task = max(1, min(chunk_size, -(-n // (4 * worker_count()))))
         spans = [(s, min(n, s + task)) for s in range(0, n, task)]
-    results = None
-    if pool is not None and len(spans) > 1:
-        try:
-            results = list(pool.map(_measure_span, [[b[s:e] for b in blocks] for s, e in spans],
-                                    [names] * len(spans), [options] * len(spans)))
-        except Exception as e:  # noqa: BLE001 - a broken pool (killed worker, no semaphores): compute here
-            pool_failed(e)
-    if results is None:
-        results = (_measure_span([b[s:e] for b in blocks], names, options) for s, e in spans)
-    for (start, stop), (values, span_undefined, span_reasons) in zip(spans, results):
-        out[start:stop] = values
-        for name, mask in span_undefined.items():
-            undefined[name][start:stop] |= mask
-        reasons.update(span_reasons)
+    results = _span_results(blocks, spans, names, options, pool if len(spans) > 1 else None)
+    with progress_bar(n, progress, "measures", "net") as bar:
+        for (start, stop), (values, span_undefined, span_reasons) in zip(spans, results):
+            out[start:stop] = values
+            for name, mask in span_undefined.items():
+                undefined[name][start:stop] |= mask
+            reasons.update(span_reasons)
+            bar.update(stop - start)
     if nonfinite.any():
         out[nonfinite] = float("nan")
         log.warning("%d of %d networks have non-finite weights (diverged training?): all their measures "
@@ -108,6 +104,24 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
         if bad.any():
             log.warning("%s is undefined (NaN) for %d of %d networks: %s", name, int(bad.sum()), n, reasons[name])
     return out
+
+
+def _span_results(blocks: list[torch.Tensor], spans: list[tuple[int, int]], names: list[str],
+                  options: dict[str, dict[str, Any]], pool) -> Iterator[tuple]:
+    """``_measure_span`` of every span, in order, as each is done: from the worker pool (its map yields
+    in order as results arrive) or, without a pool or once it breaks (a killed worker, no semaphores:
+    one warning), computed here from the first span the pool did not deliver."""
+    done = 0
+    if pool is not None:
+        try:
+            for result in pool.map(_measure_span, [[b[s:e] for b in blocks] for s, e in spans],
+                                   [names] * len(spans), [options] * len(spans)):
+                yield result
+                done += 1
+        except Exception as e:  # noqa: BLE001 - a broken pool: compute the rest here
+            pool_failed(e)
+    for s, e in spans[done:]:
+        yield _measure_span([b[s:e] for b in blocks], names, options)
 
 
 def _measure_span(blocks: list[torch.Tensor], names: list[str], options: dict[str, dict[str, Any]]

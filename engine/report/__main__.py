@@ -1,7 +1,8 @@
 """``python -m engine.report RUN_DIR``: analyse a finished run and write its report.
 
 Uses the run's saved config (RUN_DIR/.hydra/config.yaml, key ``analysis``) when present, else the
-defaults. Errors are one line on stderr and exit status 2.
+defaults. Errors are one line on stderr and exit status 2. On a terminal, the analysis shows progress
+bars.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             raise EngineError(f"run directory {args.run_dir} does not exist")
         cfg, run_backend = load_run_config(args.run_dir)
         backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
-        out = write_report(args.run_dir, cfg=cfg, backend=backend)
+        out = write_report(args.run_dir, cfg=cfg, backend=backend, progress=sys.stderr.isatty())
     except EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -27,17 +27,19 @@ PART_KEYS = ("performance_classes", "classification", "best_classifier", "regres
 
 
 def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
-                 cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu") -> Path:
+                 cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu",
+                 progress: bool = False) -> Path:
     """Write the analysis JSON, figures, report.html and typed neurons.parquet; return report.html's path.
 
     Without ``result`` the analysis is run here on the run's tables, with ``cfg`` (default: the
-    ``analysis`` settings the run recorded)."""
+    ``analysis`` settings the run recorded) and ``progress`` bars if asked."""
     run_dir = Path(run_dir)
     networks, neurons, curves, snapshots = load_run(run_dir)
     if result is None:
         if cfg is None:
             cfg, _ = load_run_config(run_dir)
-        result = run_analysis(networks, neurons, cfg, backend=backend, snapshots=snapshots, curves=curves)
+        result = run_analysis(networks, neurons, cfg, backend=backend, snapshots=snapshots, curves=curves,
+                              progress=progress)
     summary = result.summary
 
     adir = run_dir / "analysis"
