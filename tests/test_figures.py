@@ -38,7 +38,8 @@ def test_power_labels():
 
 @pytest.mark.parametrize("values", [np.concatenate([np.linspace(150, 300, 39), [2.3e5]]),
                                     np.concatenate([np.linspace(-0.01, 0.01, 38), [-0.1, 0.33]]),
-                                    np.concatenate([np.linspace(1e3, 1.2e3, 30), [5e3]])])
+                                    np.concatenate([np.linspace(1e3, 1.2e3, 30), [5e3]]),
+                                    np.concatenate([np.linspace(1.1e3, 1.15e3, 30), [1.9e3]])])
 def test_ticks_stay_apart(values):
     fig = Figure()
     ax = fig.subplots()

@@ -66,10 +66,19 @@ def _scaled_axis(ax: Axes, which: str, values: np.ndarray, nbins: int = 4) -> st
     else:  # 0 first, then signed powers of ten from the outermost in
         first = math.floor(math.log10(kwargs["linthresh"]))
         candidates = [(0.0, (0, 0))] + [(sg * 10.0 ** k, (1, -k)) for k in range(first, top + 1) for sg in (-1, 1)]
-    axis.set_major_locator(FixedLocator(_spread_ticks(candidates, axis.get_transform(), lo, hi, nbins)))
-    axis.set_major_formatter(FuncFormatter(_power_label))
+    ticks = _spread_ticks(candidates, axis.get_transform(), lo, hi, nbins)
+    label = _power_label
+    if len(ticks) < 2:  # a narrow range between two powers of ten: plain round numbers instead
+        ticks = [t for t in MaxNLocator(nbins=nbins).tick_values(lo, hi) if lo <= t <= hi]
+        label = _plain_label
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(label))
     axis.set_minor_formatter(NullFormatter())
     return scale
+
+
+def _plain_label(x: float, _pos: int | None = None) -> str:
+    return f"{x:g}"
 
 
 def _power_label(x: float, _pos: int | None = None) -> str:
