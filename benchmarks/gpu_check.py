@@ -310,7 +310,7 @@ def training_step(device: torch.device, n: int, samples: int, loop_n: int, loop_
                   peak_size: int | None) -> dict:
     from engine.population.init import init_population
     from engine.population.mlp import PopulationMLP
-    from engine.population.train import TrainSettings, train_population
+    from engine.population.train import TrainConfig, TrainSettings, train_population
 
     sizes = [784, 200, 100, 10]
     peak = matmul_peak(device, peak_size)
@@ -328,10 +328,10 @@ def training_step(device: torch.device, n: int, samples: int, loop_n: int, loop_
     pop_rate, loop_rate = n * steps / pop_s, loop_n * loop_steps / loop_s  # network-steps per second
     # The whole of train_population (init, evaluations, one epoch) for the projection of a sweep.
     ids = list(range(n))
-    setup_s, _ = _timed(lambda: train_population(data, TrainSettings(epochs=0), ids, device=device,
-                                                 snapshots="none", progress=False), device)
-    one_s, _ = _timed(lambda: train_population(data, TrainSettings(epochs=1), ids, device=device,
-                                               snapshots="none", progress=False), device)
+    setup_s, _ = _timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=0)), ids,
+                                                 device=device, snapshots="none", progress=False), device)
+    one_s, _ = _timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=1)), ids,
+                                               device=device, snapshots="none", progress=False), device)
     out = {"sizes": sizes, "networks": n, "samples": samples, "test_samples": data.n_test, "batch": BATCH,
            "steps": steps, "epoch_steps_s": pop_s, "gflops": flops / pop_s / 1e9,
            "matmul_peak_gflops": peak / 1e9, "fraction_of_peak": flops / pop_s / peak,

@@ -1,166 +1,166 @@
-"""The run's configuration: a structured schema for Hydra plus value checks with one-line errors.
+"""The run's configuration: one schema, the defaults and the rules of every setting.
 
-Hydra checks types against the schema (``population.size=abc`` fails at parse time); ``validate``
-checks values (``population.size=-5``) and names the key and the fix.
+Each config group is one dataclass (Hydra's structured config): the field's default and its rule
+(type, range, choices) stand together (``engine.schema``). The model and train groups live beside the
+training code (``engine.population.train``), the analysis group beside the analysis
+(``engine.analysis.config``); this module has the others and composes them into ``EngineConfig``,
+which Hydra composes from (``register``). The YAML files in ``conf/`` hold only what differs from these
+defaults. ``validate`` checks a whole composed configuration (unknown keys, every value, the rules
+between groups) before any work and returns it as typed objects.
+
+A new setting is one field here (or in its group's dataclass) plus the code that uses it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
-
+from engine.analysis.config import AnalysisConfig
+from engine.backend import BACKENDS
+from engine.data.loader import DATASETS
 from engine.errors import EngineError
-from engine.population.train import TrainSettings
+from engine.population.train import ModelConfig, TrainConfig, snapshot_epochs
+from engine.schema import MEASURE_NAMES, Check, Interval, ListOf, Options, all_measures, build, fail, group, setting
+
+STAGES = ("train", "measures", "analysis", "report")
+SNAPSHOT_NAMES = ("early", "last", "all", "none")
+
+
+def shard_of(text: Any) -> tuple[int, int] | None:
+    """(i, n) of a shard "i/n" (0-based i < n); None for no shard (null, "", "none"). Raises ValueError."""
+    if text in (None, "", "none"):
+        return None
+    if not isinstance(text, str):
+        raise ValueError("write it as i/n, e.g. population.shard=0/4")
+    try:
+        i, n = (int(p) for p in str(text).split("/"))
+    except ValueError:
+        raise ValueError("write it as i/n, e.g. population.shard=0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError("need 0 <= i < n, e.g. population.shard=0/4")
+    return i, n
+
+
+def _shard_text(text: Any) -> Any:
+    shard_of(text)
+    return text
+
+
+def parse_shard(shard: str | None, size: int) -> range:
+    """Network ids of a shard "i/n" (contiguous blocks, 0-based i); all ids when shard is None. A range:
+    nothing is built per network, whatever the population size."""
+    try:
+        parts = shard_of(shard)
+    except ValueError as e:
+        raise EngineError(f"population.shard={shard!r}: {e}") from None
+    if parts is None:
+        return range(size)
+    i, n = parts
+    return range(i * size // n, (i + 1) * size // n)
 
 
 @dataclass
 class DatasetConfig:
-    name: str = "digits"
-    root: Optional[str] = None          # directory of the files (fashion_mnist: Debian's location by default)
-    cache_dir: Optional[str] = None     # download cache (default $ENGINE_DATA_DIR or ~/.cache/engine/data)
-    download: bool = True
-    resize: Optional[int] = 28          # cifar10: side of the grayscale image (28 -> 784 inputs; null = native 32)
-    grayscale: bool = True
-    test_fraction: float = 0.25         # digits: held-out share of the stratified split
-    test_size: Optional[int] = None     # mnist1d: generated test samples (null: the standard 1,000)
-    seed: int = 0                       # digits split / mnist1d generation
-    limit_train: Optional[int] = None   # first k samples only (smoke runs)
-    limit_test: Optional[int] = None
+    name: str = setting("digits", Options(DATASETS))
+    # directory of the files (fashion_mnist: Debian's location by default)
+    root: Optional[str] = setting(None, None, str)
+    # download cache (default $ENGINE_DATA_DIR or ~/.cache/engine/data)
+    cache_dir: Optional[str] = setting(None, None, str)
+    download: bool = setting(True, bool)
+    # cifar10: side of the grayscale image (28 -> 784 inputs; null = native 32)
+    resize: Optional[int] = setting(28, None, Interval(int, 1))
+    grayscale: bool = setting(True, bool)
+    # digits: held-out share of the stratified split
+    test_fraction: float = setting(0.25, Interval(float, 0, 1, closed="neither"))
+    # mnist1d: generated test samples, a positive multiple of 10 (null: the standard 1,000)
+    test_size: Optional[int] = setting(None, None, Interval(int, 10))
+    seed: int = setting(0, Interval(int, 0))                             # digits split / mnist1d generation
+    limit_train: Optional[int] = setting(None, None, Interval(int, 1))   # first k samples only (smoke runs)
+    limit_test: Optional[int] = setting(None, None, Interval(int, 1))
 
-
-@dataclass
-class InitConfig:
-    low: float = -0.9
-    high: float = 0.9
-    layer_streams: str = "shared"       # shared: every layer seeded alike, as the paper's Keras code
-
-
-@dataclass
-class ModelConfig:
-    hidden: list[int] = field(default_factory=lambda: [200, 100])
-    activation: str = "relu"
-    init: InitConfig = field(default_factory=InitConfig)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 100
-    lr: float = 0.01
-    loss: str = "keras"                 # keras: Keras 2.2.4's clipped cross-entropy, as the paper | cross_entropy
-    shuffle: bool = True
-    data_seed: int = 0
+    def check_group(self, key: str) -> None:
+        if self.test_size is not None:
+            if self.name != "mnist1d":
+                raise fail(f"{key}.test_size", self.test_size,
+                           "only mnist1d generates its test set; leave it null for other datasets")
+            if self.test_size % 10:
+                raise fail(f"{key}.test_size", self.test_size,
+                           "use a positive multiple of 10 (MNIST-1D draws equal classes)")
 
 
 @dataclass
 class PopulationConfig:
-    size: int = 1000
-    seed: int = 0                       # network i starts from init seed `seed + i`
-    chunk_size: Optional[int] = None    # networks trained at once (null: automatic, by memory)
-    shard: Optional[str] = None         # "i/n": train only the i-th of n contiguous blocks of network ids
-    snapshots: Any = "early"            # early (0, 1, last) | last | all | none | [epochs]
-    save_weights: bool = False          # write weight snapshots (safetensors) into the run directory
+    size: int = setting(1000, Interval(int, 1))               # networks, differing only in their init seed
+    seed: int = setting(0, Interval(int, 0))                  # network i starts from init seed `seed + i`
+    # networks trained at once (null: as many as fit the memory budget)
+    chunk_size: Optional[int] = setting(None, None, Interval(int, 1))
+    # "i/n": this job trains the i-th of n contiguous blocks of network ids
+    shard: Optional[str] = setting(None, None, Check(_shard_text, "i/n with 0 <= i < n, e.g. 0/4"))
+    # epochs whose weights are measured: early = [0, 1, last] | last | all | none | [0, 10, 30]
+    snapshots: Any = setting("early", Options(SNAPSHOT_NAMES), None, Interval(int, 0), ListOf(Interval(int, 0)))
+    save_weights: bool = setting(False, bool)                 # also write the snapshots as safetensors
 
 
 @dataclass
 class BackendConfig:
-    name: str = "auto"                  # auto | cpu | gpu
+    name: str = setting("auto", Options(BACKENDS))
 
 
 @dataclass
 class MeasuresConfig:
-    enabled: bool = True
-    names: list[str] = field(default_factory=lambda: [
-        "strength", "avg_neighbor_strength", "current_flow_closeness", "bipartite_clustering",
-        "subgraph_centrality", "harmonic_centrality", "second_order_centrality", "max_cliques"])
-    dtype: str = "float64"              # float64 (exact) | float32 (faster)
-    log_subgraph: bool = False          # store log(subgraph centrality) instead of the value
-    chunk_size: Optional[int] = None    # networks per measure batch (null: automatic)
+    enabled: bool = setting(True, bool)
+    names: list[str] = setting(all_measures, MEASURE_NAMES)   # default: every measure of the registry
+    dtype: str = setting("float64", Options(("float64", "float32")))   # float64 (networkx to ~1e-11) | float32
+    log_subgraph: bool = setting(False, bool)                 # store log(subgraph centrality) (values reach 1e89)
+    chunk_size: Optional[int] = setting(None, None, Interval(int, 1))   # networks per measure batch (null: automatic)
 
 
 @dataclass
 class EngineConfig:
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    population: PopulationConfig = field(default_factory=PopulationConfig)
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    measures: MeasuresConfig = field(default_factory=MeasuresConfig)
-    analysis: Any = field(default_factory=dict)
-    stages: list[str] = field(default_factory=lambda: ["train", "measures", "analysis", "report"])
-    progress: bool = True
+    dataset: DatasetConfig = group(DatasetConfig)
+    model: ModelConfig = group(ModelConfig)
+    train: TrainConfig = group(TrainConfig)
+    population: PopulationConfig = group(PopulationConfig)
+    backend: BackendConfig = group(BackendConfig)
+    measures: MeasuresConfig = group(MeasuresConfig)
+    analysis: AnalysisConfig = group(AnalysisConfig)
+    stages: list[str] = setting(lambda: list(STAGES), ListOf(Options(STAGES)))
+    progress: bool = setting(True, bool)
 
-
-STAGES = ("train", "measures", "analysis", "report")
+    def check_group(self, key: str) -> None:
+        """Rules between groups."""
+        pop = self.population
+        if not len(parse_shard(pop.shard, pop.size)):
+            raise fail("population.shard", pop.shard,
+                       f"holds no network of population.size={pop.size}: use fewer shards")
+        snapshot_epochs(pop.snapshots, self.train.epochs)   # epochs within 0..train.epochs
+        if ("measures" in self.stages and self.measures.enabled and "analysis" in self.stages
+                and self.analysis.enabled["bag_of_neurons"]):
+            missing = [m for m in self.analysis.bon.measures if m not in self.measures.names]
+            if missing:
+                raise fail("analysis.bon.measures", self.analysis.bon.measures,
+                           f"needs {missing}, which measures.names={self.measures.names} does not compute: add them "
+                           "there or set analysis.enabled.bag_of_neurons=false")
 
 
 def register() -> None:
-    ConfigStore.instance().store(name="engine_schema", node=EngineConfig)
+    """Give Hydra the schema (``engine_schema`` in conf/config.yaml's defaults list)."""
+    from hydra.core.config_store import ConfigStore
+
+    from engine.schema import hydra_node
+
+    ConfigStore.instance().store(name="engine_schema", node=hydra_node(EngineConfig))
 
 
-def parse_shard(shard: str | None, size: int) -> list[int]:
-    """Network ids of a shard "i/n" (contiguous blocks, 0-based i); all ids when shard is None."""
-    if shard in (None, "", "none"):
-        return list(range(size))
-    try:
-        i, n = (int(p) for p in str(shard).split("/"))
-    except ValueError:
-        raise EngineError(f"population.shard={shard!r}: write it as i/n, e.g. population.shard=0/4") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise EngineError(f"population.shard={shard!r}: need 0 <= i < n")
-    return list(range(i * size // n, (i + 1) * size // n))
+def validate(cfg: Mapping | EngineConfig) -> EngineConfig:
+    """The whole composed configuration (Hydra's, a saved one, a dict), checked before any work: unknown
+    keys (named with the closest known key), every value by its field's rule, the rules between fields
+    and groups. Returns it as typed objects; raises EngineError naming the key."""
+    from engine.schema import plain
 
-
-def validate(cfg: DictConfig) -> None:
-    """Value checks of a composed config; raises EngineError naming the key."""
-    from engine.backend import BACKENDS
-    from engine.data import DATASETS
-    from engine.measures import MEASURES
-    from engine.population.init import LAYER_STREAMS
-    from engine.population.mlp import ACTIVATIONS, LOSSES
-
-    def need(ok: bool, key: str, value: Any, rule: str) -> None:
-        if not ok:
-            raise EngineError(f"{key}={value!r}: {rule}")
-
-    need(cfg.dataset.name in DATASETS, "dataset.name", cfg.dataset.name, f"unknown dataset; use one of {list(DATASETS)}")
-    ts = cfg.dataset.test_size
-    need(ts is None or cfg.dataset.name == "mnist1d", "dataset.test_size", ts,
-         "only mnist1d generates its test set; leave it null for other datasets")
-    need(ts is None or (ts >= 10 and ts % 10 == 0), "dataset.test_size", ts,
-         "use a positive multiple of 10 (MNIST-1D draws equal classes)")
-    need(cfg.population.size >= 1, "population.size", cfg.population.size, "must be a positive integer")
-    need(cfg.population.chunk_size is None or cfg.population.chunk_size >= 1, "population.chunk_size",
-         cfg.population.chunk_size, "must be a positive integer or null")
-    need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
-         list(cfg.model.hidden), "needs at least one hidden layer and positive sizes, e.g. [200,100]")
-    need(cfg.model.activation in ACTIVATIONS, "model.activation", cfg.model.activation, f"use one of {ACTIVATIONS}")
-    need(cfg.model.init.layer_streams in LAYER_STREAMS, "model.init.layer_streams", cfg.model.init.layer_streams,
-         f"use one of {LAYER_STREAMS}")
-    need(cfg.model.init.high > cfg.model.init.low, "model.init.high", cfg.model.init.high, "must exceed model.init.low")
-    need(cfg.train.epochs >= 0, "train.epochs", cfg.train.epochs, "must be >= 0")
-    need(cfg.train.batch_size >= 1, "train.batch_size", cfg.train.batch_size, "must be >= 1")
-    need(cfg.train.lr > 0, "train.lr", cfg.train.lr, "must be > 0")
-    need(cfg.train.loss in LOSSES, "train.loss", cfg.train.loss, f"use one of {LOSSES}")
-    need(cfg.backend.name in BACKENDS, "backend", cfg.backend.name, f"use one of {BACKENDS}")
-    need(cfg.measures.dtype in ("float64", "float32"), "measures.dtype", cfg.measures.dtype, "use float64 or float32")
-    unknown = [m for m in cfg.measures.names if m not in MEASURES]
-    need(not unknown, "measures.names", unknown, f"unknown measure(s); known: {list(MEASURES)}")
-    bad = [s for s in cfg.stages if s not in STAGES]
-    need(not bad, "stages", list(cfg.stages), f"unknown stage(s) {bad}; known: {list(STAGES)}")
-    parse_shard(cfg.population.shard, cfg.population.size)
-
-
-def train_settings(cfg: DictConfig) -> TrainSettings:
-    return TrainSettings(hidden=tuple(int(h) for h in cfg.model.hidden), activation=cfg.model.activation,
-                         init_low=float(cfg.model.init.low), init_high=float(cfg.model.init.high),
-                         layer_streams=cfg.model.init.layer_streams, epochs=int(cfg.train.epochs),
-                         batch_size=int(cfg.train.batch_size), lr=float(cfg.train.lr), loss=cfg.train.loss,
-                         shuffle=bool(cfg.train.shuffle), data_seed=int(cfg.train.data_seed))
-
-
-def to_container(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(cfg, EngineConfig):
+        cfg = plain(cfg)
+        if isinstance(cfg, Mapping):
+            cfg = {k: v for k, v in cfg.items() if k != "hydra"}   # Hydra's own node, when present
+    return build(EngineConfig, cfg, "")

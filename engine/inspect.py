@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from engine.errors import EngineError
+from engine.schema import measure_names
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -38,14 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parse_measures(text: str | None, known: Sequence[str]) -> list[str] | None:
+def _parse_measures(text: str | None) -> list[str] | None:
     if text is None:
         return None
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in known]
-    if unknown or not names:
-        raise EngineError(f"--measures: unknown {', '.join(unknown) or '(empty list)'}; choose from {', '.join(known)}")
-    return names
+    try:
+        return measure_names([m.strip() for m in text.split(",") if m.strip()])
+    except ValueError as e:
+        raise EngineError(f"--measures: {e}") from None
 
 
 def _fmt(x: float) -> str:
@@ -102,7 +102,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from engine.measures import MEASURES, neuron_table
     except ImportError as e:
         raise EngineError(f"engine.measures is not available ({e})") from None
-    measures = _parse_measures(args.measures, list(MEASURES))
+    measures = _parse_measures(args.measures)
     device = resolve_device(args.backend)
     weights = [w.to(device) for w in model.stacked()]
     try:  # snapshots record their epoch; other files are "final weights": -1

@@ -17,6 +17,7 @@ it as it was, and a run that fails before its claim removes what it made.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -26,14 +27,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig
-
 from engine import backend as backend_mod
-from engine.config import parse_shard, to_container, train_settings, validate
+from engine.config import EngineConfig, parse_shard, validate
 from engine.errors import EngineError
 from engine.population.train import METRICS, TrainSettings, snapshot_epochs, train_population
 from engine.storage import atomic_path, write_json, write_parquet
@@ -69,19 +68,17 @@ def auto_chunk_size(sizes: Sequence[int], batch: int, device: torch.device) -> i
     return max(1, int(budget // per_net))
 
 
-def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | None = None) -> RunSummary:
-    """Run every configured stage of ``cfg`` inside ``run_dir``.
+def run(cfg: Mapping | EngineConfig, run_dir: Path, on_claimed: Callable[[Path], None] | None = None) -> RunSummary:
+    """Run every configured stage of ``cfg`` (a composed Hydra config, a mapping or an EngineConfig)
+    inside ``run_dir``. The whole configuration is validated first, before anything else happens.
 
     ``on_claimed(run_dir)`` is called once the run owns the directory (lock held, configuration
     recorded or matched), before any work: the place to write the run's own record (the Hydra entry
     point writes ``.hydra/`` and opens its log file there). A run that fails or is refused before
     that point leaves ``run_dir`` as it found it (what it created itself is removed again).
     """
-    validate(cfg)
+    cfg = validate(cfg)
     ids = parse_shard(cfg.population.shard, cfg.population.size)
-    if not ids:
-        raise EngineError(f"population.shard={cfg.population.shard} of population.size={cfg.population.size} "
-                          "holds no network: use fewer shards")
     device = backend_mod.resolve_device(cfg.backend.name)
     log.info("backend: %s (backend=%s)", backend_mod.describe(device), cfg.backend.name)
     run_dir = Path(run_dir)
@@ -132,9 +129,9 @@ def _exclusive(run_dir: Path) -> Iterator[list[Path]]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _fingerprint(cfg: DictConfig) -> str:
+def _fingerprint(cfg: EngineConfig) -> str:
     """What a run directory's results depend on (chunking changes how, not what, is computed)."""
-    keyed = {k: v for k, v in to_container(cfg).items() if k in ("dataset", "model", "train", "population", "measures")}
+    keyed = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("dataset", "model", "train", "population", "measures")}
     for group in ("population", "measures"):
         keyed[group] = {k: v for k, v in keyed[group].items() if k != "chunk_size"}
     return json.dumps(keyed, sort_keys=True)
@@ -165,18 +162,18 @@ class _Plan:
                 "snapshots": n * self.kept}
 
 
-def _measured_epochs(cfg: DictConfig, epochs: int) -> list[int]:
+def _measured_epochs(cfg: EngineConfig, epochs: int) -> list[int]:
     if "measures" not in cfg.stages or not cfg.measures.enabled:
         return []
     return snapshot_epochs(cfg.population.snapshots, epochs)
 
 
-def _kept_epochs(cfg: DictConfig, epochs: int) -> list[int]:
+def _kept_epochs(cfg: EngineConfig, epochs: int) -> list[int]:
     """Snapshot epochs whose weights are summarised (statistics, spectra): the snapshots and the last."""
     return sorted(set(snapshot_epochs(cfg.population.snapshots, epochs)) | {epochs})
 
 
-def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[int],
+def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: list[int],
                 on_claimed: Callable[[Path], None] | None, claimed: list[bool]) -> RunSummary:
     from engine.data import check_available, load_dataset
 
@@ -190,15 +187,15 @@ def _run_locked(cfg: DictConfig, run_dir: Path, device: torch.device, ids: list[
     data = load_dataset(dcfg.name, resize=dcfg.resize, grayscale=dcfg.grayscale, test_fraction=dcfg.test_fraction,
                         seed=dcfg.seed, test_size=dcfg.test_size, limit_train=dcfg.limit_train,
                         limit_test=dcfg.limit_test, **opts)
-    settings = train_settings(cfg)
-    sizes = [data.input_dim, *settings.hidden, data.n_classes]
+    settings = TrainSettings(cfg.model, cfg.train)
+    sizes = [data.input_dim, *cfg.model.hidden, data.n_classes]
     log.info("dataset %s: %d train, %d test samples, %d inputs, %d classes; MLP %s",
              data.name, len(data.y_train), len(data.y_test), data.input_dim, data.n_classes,
              "-".join(map(str, sizes)))
-    chunk = cfg.population.chunk_size or auto_chunk_size(sizes, settings.batch_size, device)
+    chunk = cfg.population.chunk_size or auto_chunk_size(sizes, cfg.train.batch_size, device)
     chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
-    plan = _Plan(settings.epochs, sum(settings.hidden), len(_measured_epochs(cfg, settings.epochs)),
-                 len(_kept_epochs(cfg, settings.epochs)))
+    epochs = cfg.train.epochs
+    plan = _Plan(epochs, sum(cfg.model.hidden), len(_measured_epochs(cfg, epochs)), len(_kept_epochs(cfg, epochs)))
     todo = {}
     for k, part in enumerate(chunks):
         stem = _chunk_stem(run_dir, data.name, part)
@@ -351,13 +348,14 @@ def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
     return run_dir / "parts" / f"{dataset}_{part[0]:06d}-{part[-1]:06d}"
 
 
-def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], device: torch.device,
+def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int], device: torch.device,
                run_dir: Path, seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
     """Train one chunk, measure its snapshots; return its networks, curves, neurons and snapshots tables."""
     from engine.analysis.spectral_stats import spectral_stats
     from engine.analysis.weight_stats import weight_stats
 
-    measured = _measured_epochs(cfg, settings.epochs)
+    epochs = cfg.train.epochs
+    measured = _measured_epochs(cfg, epochs)
     neurons: list[pd.DataFrame] = []
     snapshots: list[pd.DataFrame] = []
     mtime = [0.0]
@@ -378,7 +376,7 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
         snapshots.append(stats)
         mtime[0] += time.perf_counter() - t
 
-    want = _kept_epochs(cfg, settings.epochs)
+    want = _kept_epochs(cfg, epochs)
     t = time.perf_counter()
     res = train_population(data, settings, part, base_seed=cfg.population.seed, device=device,
                            snapshots=want, on_snapshot=on_snapshot, progress=cfg.progress)
@@ -388,11 +386,11 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
     nets = pd.DataFrame({"dataset": data.name, "network": res.network_ids, "seed": res.seeds,
                          **{m: res.final(m) for m in METRICS}, "diverged": res.diverged,
                          "test_samples": len(data.y_test)})
-    epochs = list(range(settings.epochs + 1))
+    all_epochs = list(range(epochs + 1))
     curves = pd.DataFrame({
         "dataset": data.name,
-        "network": [i for i in res.network_ids for _ in epochs],
-        "epoch": epochs * len(res.network_ids),
+        "network": [i for i in res.network_ids for _ in all_epochs],
+        "epoch": all_epochs * len(res.network_ids),
         **{m: res.curves[m].reshape(-1) for m in METRICS}})
     neuron_df = pd.concat(neurons, ignore_index=True) if neurons else pd.DataFrame()
     if len(neuron_df):
@@ -400,12 +398,12 @@ def _run_chunk(cfg: DictConfig, data, settings: TrainSettings, part: list[int], 
 
         nets = nets.merge(summarize(neuron_df), on=["dataset", "network"], how="left")
     snapshot_df = pd.concat(snapshots, ignore_index=True)
-    final = snapshot_df[snapshot_df["epoch"] == settings.epochs].drop(columns="epoch")
+    final = snapshot_df[snapshot_df["epoch"] == epochs].drop(columns="epoch")
     nets = nets.merge(final, on=["dataset", "network"], how="left")
     return {"networks": nets, "curves": curves, "neurons": neuron_df, "snapshots": snapshot_df}
 
 
-def _measure(cfg: DictConfig, weights: list[torch.Tensor], dataset: str, epoch: int, ids: Sequence[int]) -> pd.DataFrame:
+def _measure(cfg: EngineConfig, weights: list[torch.Tensor], dataset: str, epoch: int, ids: Sequence[int]) -> pd.DataFrame:
     from engine.measures import neuron_table
 
     dtype = torch.float64 if cfg.measures.dtype == "float64" else torch.float32

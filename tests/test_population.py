@@ -6,7 +6,8 @@ import torch
 
 from engine.data.dataset import Dataset
 from engine.errors import EngineError
-from engine.population import TrainSettings, init_network, snapshot_epochs, train_population
+from engine.population import (InitConfig, ModelConfig, TrainConfig, TrainSettings, init_network, snapshot_epochs,
+                               train_population)
 from engine.population.reference import as_arrays, train_one
 
 
@@ -22,7 +23,7 @@ def toy_data(n_train=230, n_test=70, d=12, classes=4, seed=0) -> Dataset:
     return Dataset("toy", xtr, ytr, xte, yte, classes)
 
 
-SETTINGS = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05)
+SETTINGS = TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=3, batch_size=32, lr=0.05))
 
 
 def collect():
@@ -39,12 +40,13 @@ def collect():
 def test_population_equals_independent_training(activation, streams, loss, init):
     """Tolerance: float32 arithmetic in a different order; 1e-4 absolute on weights after 3 epochs."""
     data = toy_data()
-    s = TrainSettings(hidden=(9, 7), epochs=3, batch_size=32, lr=0.05, activation=activation, layer_streams=streams,
-                      loss=loss, init_low=-init, init_high=init)
+    s = TrainSettings(ModelConfig(hidden=[9, 7], activation=activation,
+                                  init=InitConfig(low=-init, high=init, layer_streams=streams)),
+                      TrainConfig(epochs=3, batch_size=32, lr=0.05, loss=loss))
     ids = [0, 1, 2, 3, 4]
     snaps, cb = collect()
     res = train_population(data, s, ids, base_seed=100, snapshots="last", on_snapshot=cb, progress=False)
-    (got_ids, weights), = snaps[s.epochs]
+    (got_ids, weights), = snaps[s.train.epochs]
     assert got_ids == ids
     for k, nid in enumerate(ids):
         ref_w, hist = train_one(data, s, seed=100 + nid)
@@ -120,8 +122,8 @@ def test_chunking_and_subsets_give_the_same_networks():
     train_population(data, SETTINGS, range(6), on_snapshot=a_cb, progress=False)
     b_snaps, b_cb = collect()
     train_population(data, SETTINGS, [4, 5], chunk_size=1, on_snapshot=b_cb, progress=False)
-    full = a_snaps[SETTINGS.epochs][0][1]
-    for (ids, weights) in b_snaps[SETTINGS.epochs]:
+    full = a_snaps[SETTINGS.train.epochs][0][1]
+    for (ids, weights) in b_snaps[SETTINGS.train.epochs]:
         for layer in range(3):
             torch.testing.assert_close(weights[layer][0], full[layer][ids[0]], atol=1e-5, rtol=1e-5)
 
@@ -145,7 +147,7 @@ def test_shared_layer_streams_imitate_keras_seeding():
 
 def test_divergence_is_flagged_not_a_crash():
     data = toy_data()
-    s = TrainSettings(hidden=(9, 7), epochs=2, batch_size=32, lr=1e30)
+    s = TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=2, batch_size=32, lr=1e30))
     res = train_population(data, s, range(3), progress=False)
     assert res.diverged.all()
 
@@ -157,7 +159,7 @@ def test_snapshots_all_epochs_and_bad_settings():
     assert sorted(snaps) == [0, 1, 2, 3]
     assert snapshot_epochs("early", 30) == [0, 1, 30] and snapshot_epochs("early", 0) == [0]
     with pytest.raises(EngineError, match="train.lr"):
-        train_population(data, TrainSettings(lr=-1.0), range(2), progress=False)
+        train_population(data, TrainSettings(train=TrainConfig(lr=-1.0)), range(2), progress=False)
     with pytest.raises(EngineError, match="snapshots"):
         train_population(data, SETTINGS, range(2), snapshots=[99], progress=False)
 

@@ -1,7 +1,8 @@
 """Population training: N MLPs trained together with batched matmuls."""
 
 from engine.population.init import init_network, init_population, network_seed
-from engine.population.train import METRICS, PopulationResult, TrainSettings, snapshot_epochs, train_population
+from engine.population.train import (METRICS, InitConfig, ModelConfig, PopulationResult, TrainConfig, TrainSettings,
+                                     snapshot_epochs, train_population)
 
-__all__ = ["METRICS", "PopulationResult", "TrainSettings", "init_network", "init_population", "network_seed",
-           "snapshot_epochs", "train_population"]
+__all__ = ["METRICS", "InitConfig", "ModelConfig", "PopulationResult", "TrainConfig", "TrainSettings", "init_network",
+           "init_population", "network_seed", "snapshot_epochs", "train_population"]

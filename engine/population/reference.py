@@ -39,9 +39,9 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tenso
 
 def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[torch.Tensor], dict[str, list[float]]]:
     """Train one network alone; returns its final weights (fan_in, fan_out) and per-epoch metrics."""
-    sizes = [data.input_dim, *settings.hidden, data.n_classes]
-    init = init_network(sizes, seed, low=settings.init_low, high=settings.init_high,
-                        layer_streams=settings.layer_streams)
+    model, train = settings.model, settings.train
+    sizes = [data.input_dim, *model.hidden, data.n_classes]
+    init = init_network(sizes, seed, low=model.init.low, high=model.init.high, layer_streams=model.init.layer_streams)
     layers: list[nn.Module] = []
     for i, w in enumerate(init):
         lin = nn.Linear(w.shape[0], w.shape[1], bias=False)
@@ -49,27 +49,27 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
             lin.weight.copy_(w.t())
         layers.append(lin)
         if i < len(init) - 1:
-            layers.append(_ACT[settings.activation]())
+            layers.append(_ACT[model.activation]())
     model = nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=settings.lr)
+    opt = torch.optim.SGD(model.parameters(), lr=train.lr)
     hist: dict[str, list[float]] = {m: [] for m in METRICS}
 
     def evaluate(x, y):
         with torch.no_grad():
             out = model(x)
-            loss, silenced = _loss(out, y, settings.loss)
+            loss, silenced = _loss(out, y, train.loss)
             return loss.mean().item(), (out.argmax(1) == y).double().mean().item(), silenced.double().mean().item()
 
-    for epoch in range(settings.epochs + 1):
+    for epoch in range(train.epochs + 1):
         if epoch == 0:
             tr = evaluate(data.X_train, data.y_train)
         else:
             order = batch_order(data.X_train.shape[0], epoch, settings)
             loss_sum, correct, silenced = 0.0, 0, 0
-            for start in range(0, len(order), settings.batch_size):
-                idx = order[start:start + settings.batch_size]
+            for start in range(0, len(order), train.batch_size):
+                idx = order[start:start + train.batch_size]
                 out = model(data.X_train[idx])
-                per_sample, mask = _loss(out, data.y_train[idx], settings.loss)
+                per_sample, mask = _loss(out, data.y_train[idx], train.loss)
                 loss = per_sample.mean()
                 loss_sum += loss.item() * len(idx)
                 correct += int((out.argmax(1) == data.y_train[idx]).sum())

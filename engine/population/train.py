@@ -12,8 +12,9 @@ import torch
 
 from engine.data.dataset import Dataset
 from engine.errors import EngineError
-from engine.population.init import init_population, network_seed
-from engine.population.mlp import LOSSES, PopulationMLP
+from engine.population.init import LAYER_STREAMS, init_population, network_seed
+from engine.population.mlp import ACTIVATIONS, LOSSES, PopulationMLP
+from engine.schema import Interval, ListOf, Options, check, fail, group, setting
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +24,50 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_silenced")
 SnapshotCallback = Callable[[int, Sequence[int], list[torch.Tensor]], None]
 
 
+# The schema of the model and train config groups (engine.config composes them with the others): each
+# field's default (the paper's values) and rule stand together; engine.schema checks them.
+
+@dataclass
+class InitConfig:
+    low: float = setting(-0.9, Interval(float))
+    high: float = setting(0.9, Interval(float))
+    # shared: every layer seeded alike, as the paper's Keras code | independent: one stream on
+    layer_streams: str = setting("shared", Options(LAYER_STREAMS))
+
+    def check_group(self, key: str) -> None:
+        if not self.high > self.low:
+            raise fail(f"{key}.high", self.high, f"must exceed {key}.low={self.low}")
+
+
+@dataclass
+class ModelConfig:
+    """The paper's MLP: hidden 200, 100; ReLU; softmax output; no biases; init U(-0.9, 0.9)."""
+
+    hidden: list[int] = setting([200, 100], ListOf(Interval(int, 1), min_len=1))   # hidden layer sizes, any depth
+    activation: str = setting("relu", Options(ACTIVATIONS))
+    init: InitConfig = group(InitConfig)
+
+
+@dataclass
+class TrainConfig:
+    """The paper's training: plain SGD, one sample order shared by all networks."""
+
+    epochs: int = setting(30, Interval(int, 0))
+    batch_size: int = setting(100, Interval(int, 1))
+    lr: float = setting(0.01, Interval(float, 0, closed="neither"))
+    # keras: Keras 2.2.4's clipped cross-entropy, as the paper | cross_entropy: torch's
+    loss: str = setting("keras", Options(LOSSES))
+    shuffle: bool = setting(True, bool)
+    data_seed: int = setting(0, Interval(int, 0))  # the sample order of every epoch
+
+
 @dataclass(frozen=True)
 class TrainSettings:
-    """What a population trains with (the paper's values by default)."""
+    """What a population trains with: the model and train groups of the schema (the paper's values by
+    default), e.g. ``TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=3, lr=0.05))``."""
 
-    hidden: tuple[int, ...] = (200, 100)
-    activation: str = "relu"
-    init_low: float = -0.9
-    init_high: float = 0.9
-    layer_streams: str = "shared"
-    epochs: int = 30
-    batch_size: int = 100
-    lr: float = 0.01
-    loss: str = "keras"
-    shuffle: bool = True
-    data_seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass
@@ -83,9 +113,9 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
 
 def batch_order(n: int, epoch: int, settings: TrainSettings) -> torch.Tensor:
     """The sample order of one epoch, shared by every network (reproducible from data_seed)."""
-    if not settings.shuffle:
+    if not settings.train.shuffle:
         return torch.arange(n)
-    gen = torch.Generator().manual_seed(settings.data_seed * 1_000_003 + epoch)
+    gen = torch.Generator().manual_seed(settings.train.data_seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=gen)
 
 
@@ -98,28 +128,29 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     weights at every snapshot epoch, on the device, before training goes on.
     """
     _check(settings, data)
+    model, train = settings.model, settings.train
     device = torch.device(device)
     ids = [int(i) for i in network_ids]
     if not ids:
         raise EngineError("population is empty: population.size must be at least 1")
-    snap = snapshot_epochs(snapshots, settings.epochs)
+    snap = snapshot_epochs(snapshots, train.epochs)
     chunk = len(ids) if not chunk_size else int(chunk_size)
-    sizes = [data.input_dim, *settings.hidden, data.n_classes]
+    sizes = [data.input_dim, *model.hidden, data.n_classes]
     x_tr, y_tr = data.X_train.to(device), data.y_train.to(device)
     x_te, y_te = data.X_test.to(device), data.y_test.to(device)
-    steps_per_epoch = math.ceil(x_tr.shape[0] / settings.batch_size)
-    curves = {m: np.full((len(ids), settings.epochs + 1), np.nan) for m in METRICS}
+    steps_per_epoch = math.ceil(x_tr.shape[0] / train.batch_size)
+    curves = {m: np.full((len(ids), train.epochs + 1), np.nan) for m in METRICS}
     diverged = np.zeros(len(ids), dtype=bool)
-    bar = _progress(len(ids) * settings.epochs * steps_per_epoch, progress)
+    bar = _progress(len(ids) * train.epochs * steps_per_epoch, progress)
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
         rows = slice(start, start + len(part))
         seeds = [network_seed(base_seed, i) for i in part]
-        init = init_population(sizes, seeds, low=settings.init_low, high=settings.init_high,
-                               layer_streams=settings.layer_streams)
-        net = PopulationMLP([w.to(device) for w in init], settings.activation, loss=settings.loss)
+        init = init_population(sizes, seeds, low=model.init.low, high=model.init.high,
+                               layer_streams=model.init.layer_streams)
+        net = PopulationMLP([w.to(device) for w in init], model.activation, loss=train.loss)
         ok = torch.ones(len(part), dtype=torch.bool, device=device)
-        for epoch in range(settings.epochs + 1):
+        for epoch in range(train.epochs + 1):
             if epoch == 0:
                 tr_loss, tr_acc, tr_silenced = net.evaluate(x_tr, y_tr)
             else:
@@ -142,11 +173,12 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
 
 def _train_epoch(net: PopulationMLP, x, y, epoch: int, settings: TrainSettings, bar, n_nets: int):
     order = batch_order(x.shape[0], epoch, settings).to(x.device)
+    batch, lr = settings.train.batch_size, settings.train.lr
     loss_sum = torch.zeros(net.n, dtype=torch.float64, device=x.device)
     counts = torch.zeros(2, net.n, dtype=torch.int64, device=x.device)  # correct, silenced
-    for start in range(0, x.shape[0], settings.batch_size):
-        idx = order[start:start + settings.batch_size]
-        loss, correct, silenced = net.sgd_step(x[idx], y[idx], settings.lr)
+    for start in range(0, x.shape[0], batch):
+        idx = order[start:start + batch]
+        loss, correct, silenced = net.sgd_step(x[idx], y[idx], lr)
         loss_sum += loss.double() * idx.numel()
         counts[0] += correct
         counts[1] += silenced
@@ -164,15 +196,8 @@ def _progress(total: int, enabled: bool):
 
 
 def _check(s: TrainSettings, data: Dataset) -> None:
-    if s.epochs < 0:
-        raise EngineError(f"train.epochs={s.epochs}: must be >= 0")
-    if s.batch_size < 1:
-        raise EngineError(f"train.batch_size={s.batch_size}: must be >= 1")
-    if not s.lr > 0:
-        raise EngineError(f"train.lr={s.lr}: must be > 0")
-    if s.loss not in LOSSES:
-        raise EngineError(f"train.loss={s.loss!r}: use one of {LOSSES}")
-    if not s.hidden or any(h < 1 for h in s.hidden):
-        raise EngineError(f"model.hidden={list(s.hidden)}: needs at least one hidden layer, all sizes >= 1")
+    """The settings by the schema's rules (library callers build TrainSettings without a config), and the data."""
+    check(s.model, "model")
+    check(s.train, "train")
     if data.X_train.ndim != 2 or data.X_train.shape[0] == 0:
         raise EngineError(f"dataset {data.name}: X_train must be a non-empty (n, d) matrix")

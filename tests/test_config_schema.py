@@ -1,0 +1,230 @@
+"""The configuration: one schema (defaults and rules beside each field), YAML files that hold only what
+differs from it, the whole configuration checked before any work, unknown keys named with the closest
+known key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.errors import EngineError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
+        "population.snapshots=last", "progress=false"]
+
+
+def compose(*overrides):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from engine.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def run_engine(*args, timeout=240):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def leaves(cls, prefix=""):
+    """(dotted key, dataclass field) of every setting of a schema group, nested groups walked."""
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if f.metadata.get("group"):
+            yield from leaves(f.metadata["group"], key)
+        else:
+            yield key, f
+
+
+def flat(d, prefix=""):
+    for k, v in (d or {}).items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            yield from flat(v, key)
+        else:
+            yield key, v
+
+
+# ---------------------------------------------------------------- one schema (item 1)
+
+def test_yaml_files_hold_only_what_differs_from_the_schema():
+    """conf/<group>/*.yaml set only values the schema does not already have (a group option's name
+    excepted: it is what the option is)."""
+    from engine.config import EngineConfig
+
+    defaults = dataclasses.asdict(EngineConfig())
+    checked = 0
+    for path in sorted((ROOT / "conf").glob("*/*.yaml")):
+        group = path.parent.name
+        if group not in defaults:   # hydra/, sweep/: not config groups of the schema
+            continue
+        for key, value in flat(yaml.safe_load(path.read_text()) or {}):
+            checked += 1
+            default = dict(flat(defaults[group])).get(key, defaults[group].get(key))
+            assert key == "name" or value != default, f"{path.relative_to(ROOT)}: {key}: {value!r} is the schema's default"
+    top = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())
+    assert set(top) <= {"defaults", "hydra"}, "conf/config.yaml repeats schema defaults"
+    assert checked >= 6   # the dataset and backend options' names
+
+
+def test_composed_defaults_are_the_schema_and_measures_come_from_the_registry():
+    from engine.config import EngineConfig, MeasuresConfig, validate
+    from engine.measures.registry import MEASURES
+
+    assert validate(compose()) == EngineConfig()
+    assert MeasuresConfig().names == list(MEASURES)
+    assert list(compose().measures.names) == list(MEASURES)
+
+
+def test_train_settings_are_the_schema_objects():
+    """No hand-copied field list: what a population trains with is the model and train groups themselves."""
+    from engine.config import validate
+    from engine.population.train import ModelConfig, TrainConfig, TrainSettings
+
+    assert [(f.name, f.type) for f in dataclasses.fields(TrainSettings)] == [("model", "ModelConfig"),
+                                                                             ("train", "TrainConfig")]
+    cfg = validate(compose("train.lr=0.5", "model.hidden=[7]"))
+    s = TrainSettings(cfg.model, cfg.train)
+    assert s.train == TrainConfig(lr=0.5) and s.model == ModelConfig(hidden=[7])
+
+
+def test_a_new_hyper_parameter_is_one_field_of_the_schema(tmp_path):
+    """Adding ``momentum`` to the train group is one declaration (default + rule); Hydra, the validator,
+    unknown-key suggestions and TrainSettings pick it up with nothing else to edit."""
+    from engine.population.train import TrainConfig, TrainSettings
+    from engine.schema import Interval, build, hydra_node, setting
+
+    Train2 = dataclasses.make_dataclass("TrainConfig", [("momentum", float, setting(0.0, Interval(float, 0, 1)))],
+                                        bases=(TrainConfig,))
+    assert build(Train2, {"momentum": 0.9, "lr": 1}, "train") == Train2(momentum=0.9, lr=1.0)
+    with pytest.raises(EngineError, match=r"^train.momentum=2: must be a finite number in \[0, 1\] \(default: 0.0\)$"):
+        build(Train2, {"momentum": 2}, "train")
+    with pytest.raises(EngineError, match="train.momentm: unknown setting; did you mean train.momentum"):
+        build(Train2, {"momentm": 0.5}, "train")
+    from omegaconf import OmegaConf
+
+    assert OmegaConf.structured(hydra_node(Train2)).momentum == 0.0
+    assert TrainSettings(train=Train2(momentum=0.5)).train.momentum == 0.5
+
+
+# ---------------------------------------------------------------- rules beside their fields (item 2)
+
+def test_every_setting_declares_its_rule():
+    from engine.config import EngineConfig
+
+    missing = [key for key, f in leaves(EngineConfig) if not f.metadata.get("rules")]
+    assert not missing, f"settings without a rule: {missing}"
+
+
+def test_library_callers_get_the_schema_rules():
+    """TrainSettings built in code go through the same rules (train_population checks them)."""
+    import torch
+
+    from engine.data.dataset import Dataset
+    from engine.population.train import InitConfig, ModelConfig, TrainConfig, TrainSettings, train_population
+
+    x, y = torch.rand(20, 4), torch.arange(20) % 2
+    data = Dataset("toy", x, y, x, y, 2)
+    for settings, key in [(TrainSettings(train=TrainConfig(lr=float("inf"))), "train.lr=inf"),
+                          (TrainSettings(ModelConfig(hidden=[])), "model.hidden=[]"),
+                          (TrainSettings(ModelConfig(init=InitConfig(low=1.0, high=0.5))), "model.init.high=0.5"),
+                          (TrainSettings(train=TrainConfig(loss="mse")), "train.loss='mse'")]:
+        with pytest.raises(EngineError) as err:
+            train_population(data, settings, range(2), progress=False)
+        assert str(err.value).startswith(key)
+
+
+def test_measure_names_are_checked_in_one_place(capsys):
+    """measures.names, analysis.bon.measures and engine.inspect --measures: one rule, one message."""
+    from engine.analysis.config import AnalysisConfig
+    from engine.config import validate
+    from engine.inspect import main
+
+    reason = "unknown pagerank; choose from strength"
+    with pytest.raises(EngineError, match=f"^measures.names=\\['pagerank'\\]: {reason}"):
+        validate(compose("measures.names=[pagerank]"))
+    with pytest.raises(EngineError, match=f"^analysis.bon.measures=\\['pagerank'\\]: {reason}"):
+        AnalysisConfig.from_mapping({"bon": {"measures": ["pagerank"]}})
+    assert main([str(ROOT / "tests" / "data" / "golden" / "mnist_network1.h5"), "--measures", "pagerank"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --measures: {reason}")
+
+
+# ---------------------------------------------------------------- the whole configuration, before any work (item 3)
+
+@pytest.mark.parametrize("override,message", [
+    ("analysis.folds=abc", "analysis.folds='abc': must be an integer >= 2 (default: 10)"),
+    ("analysis.n_jobs=0", "analysis.n_jobs=0: must be an integer >= 1 or an integer <= -1 (default: -1)"),
+    ("analysis.alpha=5", "analysis.alpha=5: must be a finite number in (0, 1) (default: 0.05)"),
+    ("train.lr=inf", "train.lr=inf: must be a finite number > 0 (default: 0.01)"),
+    ("measures.names=[]", "measures.names=[]: names no measure; choose at least one of strength"),
+    ("population.size=abc", "population.size='abc': must be an integer >= 1 (default: 1000)"),
+    ("dataset.test_fraction=1.5", "dataset.test_fraction=1.5: must be a finite number in (0, 1) (default: 0.25)"),
+    ("analysis.bon.k=1", "analysis.bon.k=1: must be an integer >= 2 or one of auto (default: 6)"),
+    ("analysis.enabled.regression=maybe", "analysis.enabled.regression='maybe': must be true or false"),
+    ("measures.names=[strength]", "analysis.bon.measures=['strength', 'bipartite_clustering', "
+                                  "'subgraph_centrality']: needs ['bipartite_clustering', 'subgraph_centrality']"),
+    ("population.snapshots=[0,99]", "population.snapshots has epochs [99] outside 0..train.epochs=30"),
+])
+def test_bad_values_anywhere_are_one_line_errors_naming_the_key(override, message):
+    with pytest.raises(EngineError) as err:
+        from engine.config import validate
+
+        validate(compose(override))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_pipeline_validates_before_it_makes_anything(tmp_path):
+    from engine.pipeline import run
+
+    with pytest.raises(EngineError, match="analysis.folds"):
+        run(compose(*TINY, "analysis.folds=abc"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_bad_analysis_value_fails_before_training(tmp_path):
+    p = run_engine(*TINY, "analysis.folds=abc", f"hydra.run.dir={tmp_path / 'run'}")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == ["error: analysis.folds='abc': must be an integer >= 2 (default: 10)"]
+    assert "chunk" not in p.stdout and not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- unknown keys (item 4)
+
+@pytest.mark.parametrize("override,message", [
+    ("+train.epoch=5", "train.epoch: unknown setting; did you mean train.epochs?"),
+    ("+dataset.nme=mnist", "dataset.nme: unknown setting; did you mean dataset.name?"),
+    ("+model.hiden=[3]", "model.hiden: unknown setting; did you mean model.hidden?"),
+    ("+model.init.hi=2", "model.init.hi: unknown setting; did you mean model.init.high?"),
+    ("+population.sise=3", "population.sise: unknown setting; did you mean population.size?"),
+    ("+measures.name=[strength]", "measures.name: unknown setting; did you mean measures.names?"),
+    ("+backend.nam=cpu", "backend.nam: unknown setting; did you mean backend.name?"),
+    ("+analysis.foldz=3", "analysis.foldz: unknown setting; did you mean analysis.folds?"),
+    ("+analysis.bon.kk=3", "analysis.bon.kk: unknown setting; did you mean analysis.bon.k?"),
+    ("+analysis.early.repeat=2", "analysis.early.repeat: unknown setting; did you mean analysis.early.repeats?"),
+    ("+analysis.enabled.regresion=false", "analysis.enabled.regresion: unknown key; did you mean regression?"),
+    ("+stage=[train]", "stage: unknown setting; did you mean stages?"),
+])
+def test_unknown_keys_name_the_closest_known_key(override, message):
+    from engine.config import validate
+
+    with pytest.raises(EngineError) as err:
+        validate(compose(override))
+    assert str(err.value) == message
+
+
+def test_cli_unknown_key_is_an_error_before_any_work(tmp_path):
+    p = run_engine(*TINY, "+train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}")
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ["error: train.epoch: unknown setting; did you mean train.epochs?"]
+    assert not (tmp_path / "run").exists()
