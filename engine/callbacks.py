@@ -12,6 +12,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from engine.errors import EngineError, cli_errors
+
 log = logging.getLogger("engine")
 
 
@@ -19,7 +21,6 @@ class GatherCallback(Callback):
     """At the end of a multirun, merge every job's tables into ``<sweep dir>/gathered`` and report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from engine.errors import EngineError
         from engine.gather import gather
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -35,11 +36,13 @@ class OutputDirCheck(Callback):
     Remembers which directories of the run's path did not exist yet (Hydra creates them), so that a run
     that fails before claiming its directory can take them back (``remove_unused_run_dir``)."""
 
+    @cli_errors(exit=True)
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         path = Path(os.path.abspath(str(config.hydra.run.dir)))
         _CREATED[:] = [p for p in (path, *path.parents) if not p.exists()]
         _check_writable(path, "hydra.run.dir")
 
+    @cli_errors(exit=True)
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_writable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
 
@@ -48,7 +51,6 @@ _CREATED: list[Path] = []  # directories of this (single) run's path that it cre
 
 
 def _check_writable(path: Path, key: str) -> None:
-    import sys
     import tempfile
 
     missing = [p for p in (path, *path.parents) if not p.exists()]
@@ -58,9 +60,8 @@ def _check_writable(path: Path, key: str) -> None:
             pass
     except OSError as e:
         _rmdir_empty(missing)
-        print(f"error: cannot write the output directory {path}: {e.strerror or e}; "
-              f"set {key}=<a writable directory>", file=sys.stderr, flush=True)
-        sys.exit(2)
+        raise EngineError(f"cannot write the output directory {path}: {e.strerror or e}; "
+                          f"set {key}=<a writable directory>") from None
 
 
 def _rmdir_empty(dirs) -> None:
@@ -145,20 +146,13 @@ class DataCheck(Callback):
     """Before a multirun's first job: every benchmark it sweeps over must be available (files present or
     downloadable), so a missing data set is one clear error before any training starts."""
 
+    @cli_errors(exit=True)
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        import sys
-
         from engine.data import check_available
-        from engine.errors import EngineError
 
-        names = swept_datasets(config)
         d = config.dataset
-        for name in names:
-            try:
-                check_available(name, root=d.root, cache_dir=d.cache_dir, download=d.download)
-            except EngineError as e:
-                print(f"error: {e}", file=sys.stderr, flush=True)
-                sys.exit(2)
+        for name in swept_datasets(config):
+            check_available(name, root=d.root, cache_dir=d.cache_dir, download=d.download)
 
 
 def swept_datasets(config: DictConfig) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from engine.errors import EngineError
+from engine.errors import EngineError, cli_errors
 from engine.storage import write_json, write_parquet
 
 log = logging.getLogger("engine")
@@ -178,6 +178,7 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     return out
 
 
+@cli_errors()
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.gather", description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="+", type=Path, help="run directories or multirun directories")
@@ -185,11 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-analysis", action="store_true", help="only merge the tables")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        out = gather(a.dirs, a.out, analyse=not a.no_analysis)
-    except EngineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    out = gather(a.dirs, a.out, analyse=not a.no_analysis)
     print(f"gathered into {out}")
     return 0
 

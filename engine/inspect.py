@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from engine.errors import EngineError
+from engine.errors import EngineError, cli_errors
 from engine.schema import measure_names
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
@@ -118,16 +118,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+@cli_errors(OSError)   # OSError: e.g. an unreadable model or output path not caught deeper
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: errors become one line on stderr and exit code 2."""
-    try:
-        return run(argv)
-    except EngineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # e.g. an unreadable model or output path not caught deeper
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run(argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Examples: ``python -m engine.run`` (1,000 digits networks, paper settings),
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -16,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from engine.config import register
-from engine.errors import EngineError
+from engine.errors import EngineError, cli_errors
 from engine.resources import conf_dir
 
 log = logging.getLogger("engine")
@@ -52,6 +51,12 @@ def print_summary(summary) -> None:
 # conf/ beside the package in a clone or editable install, engine/conf inside an installed wheel.
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
+    run_job(cfg)   # (Hydra names the job after the task function's file: this one stays undecorated)
+
+
+@cli_errors(exit=True)
+def run_job(cfg: DictConfig) -> None:
+    """One run: an EngineError is one line on stderr and exit status 2 (``cli_errors``)."""
     from engine.callbacks import open_deferred_logs, remove_unused_run_dir
     from engine.pipeline import run
 
@@ -65,9 +70,8 @@ def main(cfg: DictConfig) -> None:
         summary = run(cfg, run_dir, on_claimed=on_claimed)
     except EngineError as e:
         log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr, flush=True)
         remove_unused_run_dir(run_dir)  # a run refused or failed before its claim leaves no empty directory
-        sys.exit(2)
+        raise
     print_summary(summary)
 
 
