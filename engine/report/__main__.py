@@ -12,11 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.errors import EngineError, cli_errors
 from engine.report.writer import write_report
 from engine.run_dir import load_run_config
 
 
+@cli_errors()
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.report", description="Write the analysis report of a run.")
     ap.add_argument("run_dir", type=Path, help="the Hydra run directory (holds networks.parquet)")
@@ -26,15 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        if not args.run_dir.is_dir():
-            raise EngineError(f"run directory {args.run_dir} does not exist")
-        cfg, run_backend = load_run_config(args.run_dir)
-        backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
-        out = write_report(args.run_dir, cfg=cfg, backend=backend, progress=sys.stderr.isatty())
-    except EngineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not args.run_dir.is_dir():
+        raise EngineError(f"run directory {args.run_dir} does not exist")
+    cfg, run_backend = load_run_config(args.run_dir)
+    backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
+    out = write_report(args.run_dir, cfg=cfg, backend=backend, progress=sys.stderr.isatty())
     print(out)
     return 0
 
