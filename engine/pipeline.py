@@ -23,14 +23,18 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 import torch
+
 from engine import backend as backend_mod
 from engine.config import EngineConfig, parse_shard, validate
 from engine.errors import EngineError
@@ -173,7 +177,7 @@ def _kept_epochs(cfg: EngineConfig, epochs: int) -> list[int]:
     return sorted(set(snapshot_epochs(cfg.population.snapshots, epochs)) | {epochs})
 
 
-def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: list[int],
+def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: range,
                 on_claimed: Callable[[Path], None] | None, claimed: list[bool]) -> RunSummary:
     from engine.data import check_available, load_dataset
 
@@ -193,20 +197,15 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: lis
              data.name, len(data.y_train), len(data.y_test), data.input_dim, data.n_classes,
              "-".join(map(str, sizes)))
     chunk = cfg.population.chunk_size or auto_chunk_size(sizes, cfg.train.batch_size, device)
-    chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
+    chunks = _Chunks(ids, chunk)   # ranges of network ids, made one at a time: nothing per network, per chunk
     epochs = cfg.train.epochs
     plan = _Plan(epochs, sum(cfg.model.hidden), len(_measured_epochs(cfg, epochs)), len(_kept_epochs(cfg, epochs)))
-    todo = {}
-    for k, part in enumerate(chunks):
-        stem = _chunk_stem(run_dir, data.name, part)
-        if Path(f"{stem}.done").exists():
-            todo[k] = _chunk_problem(stem, part, plan.rows(len(part)))
-        else:
-            todo[k] = ""  # never finished: computed, nothing to say
+    _log_estimate(cfg, data, sizes, chunks, device)
+    done = _finished(run_dir, data.name, chunks, plan)   # only the chunks with a .done marker: what is on disk
     if "train" not in cfg.stages:
-        missing = [(k, r) for k, r in todo.items() if r is not None]
-        if missing:
-            k, why = missing[0]
+        k = next((k for k in range(len(chunks)) if done.get(k, "") is not None), None)
+        if k is not None:
+            why = done.get(k, "")
             stem = _chunk_stem(run_dir, data.name, chunks[k])
             raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
                               f"{': ' + why if why else ''}: add train to stages")
@@ -223,9 +222,11 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: lis
 
     summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                          {"data": time.perf_counter() - t0})
+    to_compute = len(chunks) - sum(1 for why in done.values() if why is None)
+    spent = 0.0
     for k, part in enumerate(chunks):
         stem = _chunk_stem(run_dir, data.name, part)
-        why = todo[k]
+        why = done.get(k, "")   # "": never finished, computed with nothing to say
         if why is None:
             summary.chunks_resumed += 1
             log.info("chunk %d/%d (networks %d..%d) already done: resumed", k + 1, len(chunks), part[0], part[-1])
@@ -235,6 +236,8 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: lis
                         part[-1], why)
         else:
             log.info("chunk %d/%d: networks %d..%d", k + 1, len(chunks), part[0], part[-1])
+        t = time.perf_counter()
+        before = dict(summary.seconds)
         Path(f"{stem}.done").unlink(missing_ok=True)
         tables = _run_chunk(cfg, data, settings, part, device, run_dir, summary.seconds)
         marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}}
@@ -245,6 +248,13 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: lis
         with atomic_path(f"{stem}.done") as tmp:
             tmp.write_text(json.dumps(marker))
         summary.chunks_done += 1
+        spent += time.perf_counter() - t
+        left = to_compute - summary.chunks_done
+        log.info("chunk %d/%d done in %s (training %s, measures %s)%s", k + 1, len(chunks),
+                 _duration(time.perf_counter() - t),
+                 *(_duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in ("train", "measures")),
+                 f"; about {_duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
+                 if left else "")
 
     t = time.perf_counter()
     for name in TABLES:
@@ -335,12 +345,96 @@ def _check_tables(tables: dict[str, pd.DataFrame], ids: Sequence[int], plan: _Pl
     short = [f"{name}: {len(tables[name])} rows, the plan needs {expected[name]}" for name in TABLES
              if len(tables[name]) != expected[name]]
     nets = tables["networks"]
-    if not short and len(nets) and sorted(nets["network"].tolist()) != list(ids):
+    if not short and len(nets) and not np.array_equal(np.sort(nets["network"].to_numpy()), np.asarray(ids)):
         short.append(f"networks: ids {sorted(set(ids) - set(nets['network']))[:5]} missing or duplicated")
     if short:
         raise EngineError(f"the merged tables of {dataset} do not match the plan ({len(ids)} networks x "
                           f"{plan.hidden} hidden neurons x {plan.snapshots} snapshot(s), {plan.epochs} epoch(s)): "
                           + "; ".join(short))
+
+
+class _Chunks(Sequence):
+    """The chunks of a run: contiguous ranges of ``size`` network ids, each made when asked for (a range
+    of ids costs the same whatever the population size)."""
+
+    def __init__(self, ids: range, size: int):
+        self.ids, self.size = ids, size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.ids) / self.size)
+
+    def __getitem__(self, k: int) -> range:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        return self.ids[k * self.size:(k + 1) * self.size]
+
+    def index_of(self, first: int, last: int) -> int | None:
+        """The chunk whose networks are first..last, if there is one."""
+        k, off = divmod(first - self.ids.start, self.size)
+        if off or not 0 <= k < len(self) or self[k][-1] != last:
+            return None
+        return k
+
+
+def _finished(run_dir: Path, dataset: str, chunks: _Chunks, plan: "_Plan") -> dict[int, str | None]:
+    """{chunk: None if done and intact, else why it is computed again} for the chunks with a ``.done``
+    marker in ``parts/`` (found by listing the directory: as many as the finished chunks, not the planned ones)."""
+    pattern = re.compile(rf"{re.escape(dataset)}_(\d+)-(\d+)\.done")
+    out: dict[int, str | None] = {}
+    for marker in (run_dir / "parts").glob(f"{dataset}_*.done"):
+        m = pattern.fullmatch(marker.name)
+        k = chunks.index_of(int(m[1]), int(m[2])) if m else None
+        if k is not None:
+            part = chunks[k]
+            out[k] = _chunk_problem(_chunk_stem(run_dir, dataset, part), part, plan.rows(len(part)))
+    return out
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
+
+
+def _step_rate(cfg: EngineConfig, sizes: list[int], n_nets: int, device: torch.device, seconds: float = 0.3) -> float:
+    """Network-steps per second of this code on this device: SGD steps of ``n_nets`` networks of the run's
+    shape, at least 3 and about ``seconds`` of them (a short probe on random data)."""
+    from engine.population.init import init_population
+    from engine.population.mlp import PopulationMLP
+
+    net = PopulationMLP([w.to(device) for w in init_population(sizes, list(range(n_nets)))], cfg.model.activation,
+                        loss=cfg.train.loss)
+    x = torch.rand(cfg.train.batch_size, sizes[0], device=device)
+    y = torch.randint(0, sizes[-1], (cfg.train.batch_size,), device=device)
+    net.sgd_step(x, y, cfg.train.lr)   # warm-up
+    steps, t0 = 0, time.perf_counter()
+    while True:
+        net.sgd_step(x, y, cfg.train.lr)
+        steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if steps >= 3 and time.perf_counter() - t0 >= seconds:
+            return n_nets * steps / (time.perf_counter() - t0)
+
+
+def _log_estimate(cfg: EngineConfig, data, sizes: list[int], chunks: _Chunks, device: torch.device) -> None:
+    """Before any training: the run's work (training FLOPs from the layer sizes, epochs and samples) and
+    its time at the rate this code reaches now on this device (``_step_rate``). Measures are timed after
+    the first chunk: the log gives every chunk's time and what is left."""
+    from engine.population.train import train_flops
+
+    n, chunk = len(chunks.ids), min(chunks.size, len(chunks.ids))
+    per_net = train_flops(sizes, len(data.y_train), len(data.y_test), cfg.train.epochs)
+    w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    step_flops = cfg.train.batch_size * (6 * sum(w) - 2 * w[0])      # one SGD step of one network
+    probe = min(chunk, 256 if device.type == "cuda" else 16)   # CPU: about one cache block of paper-size networks
+    rate = _step_rate(cfg, sizes, probe, device) * step_flops
+    log.info("plan: %d network(s) in %d chunk(s) of up to %d; training %.3g GFLOP per network (%d epoch(s) of "
+             "%d samples), %.3g TFLOP in all: about %s at the %.1f GFLOP/s this code reached just now on this "
+             "device (measures come on top: each chunk's time is logged when it is done)",
+             n, len(chunks), chunk, per_net / 1e9, cfg.train.epochs, len(data.y_train), per_net * n / 1e12,
+             _duration(per_net * n / rate), rate / 1e9)
 
 
 def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:

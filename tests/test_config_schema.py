@@ -263,3 +263,43 @@ def test_every_command_line_uses_the_decorator():
     for fn in (run.run_job, inspect.main, gather.main, callbacks.OutputDirCheck.on_run_start,
                callbacks.OutputDirCheck.on_multirun_start, callbacks.DataCheck.on_multirun_start):
         assert fn.__code__ is wrapper_code, fn.__qualname__
+
+
+# ---------------------------------------------------------------- huge populations (item 6)
+
+def test_an_absurd_population_starts_fast_in_bounded_memory(tmp_path, caplog):
+    """100 million networks: validation and planning make nothing per network (chunks are ranges made one at a
+    time, finished chunks are found by listing parts/), and the plan states the work and time up front.
+    stages=[measures] stops the run right after planning, before any training."""
+    import logging
+    import time
+    import tracemalloc
+
+    from engine.pipeline import run
+
+    cfg = compose(*TINY, "population.size=100000000", "stages=[measures]")
+    tracemalloc.start()
+    t = time.perf_counter()
+    try:
+        with caplog.at_level(logging.INFO, logger="engine"), \
+                pytest.raises(EngineError, match="skips training but chunk digits_000000-"):
+            run(cfg, tmp_path / "run")
+        seconds, peak = time.perf_counter() - t, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seconds < 30 and peak < 50e6, (seconds, peak)
+    assert "plan: 100000000 network(s) in " in caplog.text and " TFLOP in all: about " in caplog.text
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_chunk_states_its_time_and_what_is_left(tmp_path, caplog):
+    import logging
+
+    from engine.pipeline import run
+
+    with caplog.at_level(logging.INFO, logger="engine"):
+        run(compose(*TINY, "population.chunk_size=2", "stages=[train]"), tmp_path / "run")
+    text = caplog.text
+    assert text.index("plan: 4 network(s) in 2 chunk(s) of up to 2; training ") < text.index("chunk 1/2: networks 0..1")
+    assert "chunk 1/2 done in " in text and "left for 1 chunk(s) at this pace" in text
+    assert "chunk 2/2 done in " in text

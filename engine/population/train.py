@@ -111,6 +111,16 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
     return out
 
 
+def train_flops(sizes: Sequence[int], n_train: int, n_test: int, epochs: int) -> int:
+    """Floating-point operations of training one network of layer ``sizes``: per training sample and
+    epoch a forward pass (2W), weight gradients (2W) and input gradients of every layer but the first
+    (2(W - W0)); evaluations at every epoch on the test set and, at epoch 0, on the training set (2W per
+    sample). W: the synapses, W0: those of the first layer."""
+    w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    W = sum(w)
+    return epochs * n_train * (6 * W - 2 * w[0]) + (epochs + 1) * n_test * 2 * W + n_train * 2 * W
+
+
 def batch_order(n: int, epoch: int, settings: TrainSettings) -> torch.Tensor:
     """The sample order of one epoch, shared by every network (reproducible from data_seed)."""
     if not settings.train.shuffle:
