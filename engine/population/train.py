@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_silenced")
 
+# A network is flagged ``diverged`` when, at any epoch, a loss or weight is not finite, or its largest
+# |weight| (over all layers) exceeds EXPLODED times the larger of 1 and its largest |weight| at init.
+# The weights, not the loss: the Keras loss is capped at -log(1e-7) = 16.1, so an exploded network's
+# loss looks like a merely bad one's. Trained networks stay within a few times their init scale (the
+# paper's settings: at most 1.4x on digits, Fashion-MNIST and MNIST-1D, with either loss); numerically
+# exploded ones (cross_entropy at lr 0.5 to 10) reach 1e3 to 1e24 times it, their measures numerically
+# meaningless. The floor of 1 keeps a tiny init (|w| << 1) that grows to ordinary weights from counting.
+EXPLODED = 1e3
+
 # on_snapshot(epoch, network_ids, weights) with weights[l] of shape (n, fan_in, fan_out) on the device
 SnapshotCallback = Callable[[int, Sequence[int], list[torch.Tensor]], None]
 
@@ -72,7 +81,7 @@ class TrainSettings:
 
 @dataclass
 class PopulationResult:
-    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init.
+    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init. ``diverged``: see EXPLODED.
 
     ``train_silenced``: share of the epoch's training samples that gave no gradient (the Keras
     clip; 0 for cross_entropy); at epoch 0, the share the initial weights would silence."""
@@ -160,13 +169,14 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
                                layer_streams=model.init.layer_streams)
         net = PopulationMLP([w.to(device) for w in init], model.activation, loss=train.loss)
         ok = torch.ones(len(part), dtype=torch.bool, device=device)
+        limit = EXPLODED * _largest_weight(net).clamp(min=1.0)
         for epoch in range(train.epochs + 1):
             if epoch == 0:
                 tr_loss, tr_acc, tr_silenced = net.evaluate(x_tr, y_tr)
             else:
                 tr_loss, tr_acc, tr_silenced = _train_epoch(net, x_tr, y_tr, epoch, settings, bar, len(part))
             te_loss, te_acc, _ = net.evaluate(x_te, y_te)
-            ok &= net.finite() & torch.isfinite(tr_loss) & torch.isfinite(te_loss)
+            ok &= net.finite() & torch.isfinite(tr_loss) & torch.isfinite(te_loss) & (_largest_weight(net) <= limit)
             for name, value in zip(METRICS, (tr_loss, tr_acc, te_loss, te_acc, tr_silenced)):
                 curves[name][rows, epoch] = value.cpu().numpy()
             if epoch in snap and on_snapshot is not None:
@@ -176,9 +186,19 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     if bar is not None:
         bar.close()
     if diverged.any():
-        log.warning("%d of %d networks diverged (non-finite loss or weights): flagged in the results",
-                    int(diverged.sum()), len(ids))
+        log.warning("%d of %d networks diverged (a non-finite loss or weight, or weights grown past %gx their "
+                    "initial scale): flagged in the results", int(diverged.sum()), len(ids), EXPLODED)
     return PopulationResult(ids, [network_seed(base_seed, i) for i in ids], curves, diverged, snap)
+
+
+def _largest_weight(net: PopulationMLP) -> torch.Tensor:
+    """(N,) the largest |weight| of each network over all layers (NaN where a weight is NaN)."""
+    out = None
+    for w in (net.w0.view(net.n, -1), *(d.flatten(1) for d in net.deep)):
+        lo, hi = torch.aminmax(w, dim=1)
+        big = torch.maximum(hi, -lo)
+        out = big if out is None else torch.maximum(out, big)
+    return out
 
 
 def _train_epoch(net: PopulationMLP, x, y, epoch: int, settings: TrainSettings, bar, n_nets: int):
