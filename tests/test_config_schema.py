@@ -119,6 +119,13 @@ def test_a_new_hyper_parameter_is_one_field_of_the_schema(tmp_path):
     assert TrainSettings(train=Train2(momentum=0.5)).train.momentum == 0.5
 
 
+def test_checking_a_configuration_does_not_load_the_analysis_stack():
+    p = subprocess.run([sys.executable, "-c", "import sys, engine.config; "
+                        "print(sorted(m for m in ('engine.analysis', 'sklearn') if m in sys.modules))"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
 # ---------------------------------------------------------------- rules beside their fields (item 2)
 
 def test_every_setting_declares_its_rule():
