@@ -122,6 +122,7 @@ class MeasuresConfig:
 
 CLASSIFIERS = ("logistic_regression", "svm", "random_forest", "knn", "lda")
 REGRESSORS = ("ridge", "random_forest")
+SCALERS = ("winsorized", "standard")
 FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all")
 # early prediction adds the learning curve so far: the trivial baseline structure has to beat
 EARLY_FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all", "curve")
@@ -204,6 +205,10 @@ class AnalysisConfig:
     seed: int = setting(0, Interval(int, 0))
     # significance level for correlations and the verdict
     alpha: float = setting(0.05, Interval(float, 0, 1, closed="neither"))
+    # feature scaling fitted inside each training fold: winsorized (z-scores of each feature clipped to
+    # its 1-99 % range: heavy-tailed measures such as harmonic centrality reach 10+ sd and would let
+    # one network steer a linear model) or standard (plain z-scores)
+    scaler: str = setting("winsorized", Options(SCALERS))
     # processes fitting folds in parallel on CPU (-1 = all cores, 1 = serial; joblib's convention)
     n_jobs: int = setting(-1, Interval(int, 1), Interval(int, None, -1))
     classifiers: list[str] = setting(lambda: list(CLASSIFIERS), ListOf(Options(CLASSIFIERS)))

@@ -168,7 +168,8 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     write_json({"runs": [str(r) for r in runs]}, out / "gathered.json")
     if analyse:
         from engine.analysis import run_analysis
-        from engine.report import load_run_config, write_report
+        from engine.report import write_report
+        from engine.run_dir import load_run_config
 
         if analysis_cfg is None:
             analysis_cfg, _ = load_run_config(runs[0])

@@ -283,12 +283,13 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
         if "analysis" in cfg.stages and len(summary.tables["neurons"]):
             result = run_analysis(summary.tables["networks"], summary.tables["neurons"], cfg.analysis,
                                   backend="gpu" if device.type == "cuda" else "cpu",
-                                  snapshots=summary.tables["snapshots"], curves=summary.tables["curves"])
+                                  snapshots=summary.tables["snapshots"], curves=summary.tables["curves"],
+                                  progress=cfg.progress)
             summary.conclusion = result.summary.get("conclusion")
         summary.seconds["analysis"] = time.perf_counter() - t
         if "report" in cfg.stages:
             t = time.perf_counter()
-            write_report(run_dir, result, cfg.analysis)
+            write_report(run_dir, result, cfg.analysis, progress=cfg.progress)
             summary.seconds["report"] = time.perf_counter() - t
     write_json({"dataset": summary.dataset, "device": summary.device, "networks": summary.n_networks,
                 "chunks_run": summary.chunks_done, "chunks_resumed": summary.chunks_resumed,
@@ -503,4 +504,4 @@ def _measure(cfg: EngineConfig, weights: list[torch.Tensor], dataset: str, epoch
     dtype = torch.float64 if cfg.measures.dtype == "float64" else torch.float32
     return neuron_table(weights, dataset=dataset, epoch=epoch, network_ids=list(ids),
                         measures=list(cfg.measures.names), dtype=dtype, log_subgraph=cfg.measures.log_subgraph,
-                        chunk_size=cfg.measures.chunk_size)
+                        chunk_size=cfg.measures.chunk_size, progress=cfg.progress)

@@ -78,16 +78,19 @@ def _best_predictor(best: dict[str, Any], pred: dict[str, Any], low: bool) -> st
 
 
 def _against_baselines(reg: dict[str, Any]) -> str:
-    """Complex-network features against the weight-statistics and spectral baselines, by best R^2."""
+    """Complex-network features against each baseline (weight statistics, spectral metrics), by best R^2."""
     r2 = {fs: best_regression(reg, [fs]).get("r2") for fs in ("cn", "weights", "spectral")}
     if r2["cn"] is None:
         return ""
-    base = [f"{FEATURE_SET_NAMES[fs]} {r2[fs]:.2f}" for fs in ("weights", "spectral") if r2[fs] is not None]
-    if not base:
+    parts = []
+    for fs in ("weights", "spectral"):
+        if r2[fs] is None:
+            continue
+        how = "beat" if r2["cn"] > r2[fs] + 0.02 else "trail" if r2["cn"] < r2[fs] - 0.02 else "match"
+        parts.append(f"{how} the {FEATURE_SET_NAMES[fs]} ({r2[fs]:.2f})")
+    if not parts:
         return ""
-    best_base = max(r for fs, r in r2.items() if fs != "cn" and r is not None)
-    how = "beat" if r2["cn"] > best_base + 0.02 else "trail" if r2["cn"] < best_base - 0.02 else "match"
-    return f"Complex-network measures (R^2 {r2['cn']:.2f}) {how} the baselines ({', '.join(base)})."
+    return f"Complex-network measures (R^2 {r2['cn']:.2f}) " + " and ".join(parts) + "."
 
 
 def _early(early: dict[str, Any]) -> str:

@@ -233,7 +233,8 @@ def protocol(r: ReportInputs) -> Section:
         "from every part and counted in the overview.",
         f"Classifiers: {esc(', '.join(map(str, cfg.get('classifiers', []))))} (scikit-learn; cuML on GPU except LDA), parameters "
         f"{esc(cfg.get('estimator_params', {}))}. Stratified {esc(cfg.get('folds'))}-fold cross-validation repeated "
-        f"{esc(cfg.get('repeats'))} times with different shuffles; a StandardScaler fitted inside each training fold. "
+        f"{esc(cfg.get('repeats'))} times with different shuffles; features scaled inside each training fold "
+        f"({'z-scores of each feature clipped to its training-fold 1-99 % range: the measures have tails of 10+ sd that would let single networks steer the linear models' if cfg.get('scaler') == 'winsorized' else 'z-scores (StandardScaler)'}). "
         "When the smallest class has fewer networks than folds, the fold count drops to that size; classes with "
         "fewer than 2 networks are left out. Accuracy is mean ± std over all folds of all repeats; chance is the "
         "majority-class share. The paper's fold count and repetitions are not known.",
