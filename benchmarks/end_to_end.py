@@ -44,8 +44,13 @@ def main(argv=None) -> dict:
     n = a.networks or (200 if a.quick else 1000)
     with tempfile.TemporaryDirectory() as tmp:
         wall, stats = timed_run([f"population.size={n}"], Path(tmp) / "run")
+        summary = json.loads((Path(tmp) / "run" / "analysis" / "summary.json").read_text())
+    # what the default run found (README: "What structure says about performance")
+    findings = {k: summary.get(k) for k in ("counts", "predictability", "early_prediction", "subgraph_verdict",
+                                            "best_classifier", "regression", "conclusion")}
     out = {"benchmark": "end_to_end", "machine": machine(), "networks": n, "wall_s": wall,
-           "stages_s": stats.get("seconds", {}), "device": stats.get("device"), "target_s": 300 if n == 1000 else None}
+           "stages_s": stats.get("seconds", {}), "device": stats.get("device"), "target_s": 300 if n == 1000 else None,
+           "findings": findings}
     write_json(out, RESULTS / f"end_to_end{'_quick' if a.quick else ''}.json")
     print(f"python -m engine.run population.size={n}: {wall:.1f} s wall; stages: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in out["stages_s"].items()))

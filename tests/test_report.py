@@ -123,3 +123,16 @@ def test_cli_missing_dir_is_one_clear_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "engine.report", str(run)], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "folds" in p.stderr
+
+
+def test_values_from_configuration_and_data_are_escaped(tmp_path):
+    """HTML injection (issue 9): a dataset name from the data and values from the configuration land in
+    report.html as text, never as markup."""
+    bad = "<script>alert(1)</script>"
+    run = make_run(tmp_path, epochs=(2,), datasets=(bad,))
+    cfg = json.loads(json.dumps(FAST))
+    cfg["estimator_params"] = {"knn": {"n_neighbors": 3, "metric": "<script>alert(2)</script>"}}
+    cfg["bon"]["log10_measures"] = ["subgraph_centrality", "<img src=x onerror=alert(3)>"]
+    text = check_html(write_report(run, cfg=cfg))                 # asserts no "<script" in the page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "alert(2)" in text
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(3)&gt;" in text
