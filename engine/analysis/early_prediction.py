@@ -55,7 +55,7 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
         epochs = _snapshot_epochs(ds, neurons, snapshots)
         if len(epochs) < 2:
             summary[ds] = {"skipped": f"snapshots at {len(epochs)} epoch(s): early prediction needs several "
-                                      "(population.snapshots, e.g. [0, 1, 5, 30])"}
+                                      "(population.snapshots=early, or a list such as [0, 1, 5, 30])"}
             continue
         last_curve = int(curves.loc[curves["dataset"] == ds, "epoch"].max()) if curves is not None and len(curves) \
             else None
