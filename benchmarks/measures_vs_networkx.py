@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, sync  # noqa: E402
 from engine.measures import MEASURES, REGISTRY, compute_measures  # noqa: E402
+from engine.measures.compute import POOL_MIN_NETWORKS  # noqa: E402
 from engine.measures.reference import ReferenceNetwork  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
@@ -191,7 +192,7 @@ def main() -> None:
 
     print(f"population of {args.population} paper-size networks ...", flush=True)
     population = [w.to(device) for w in random_network(1, args.population)]
-    compute_measures([w[:2] for w in population])  # warm-up
+    compute_measures([w[:POOL_MIN_NETWORKS] for w in population])  # warm-up, worker processes started
     sync(device)
     t_pop, values = timed(lambda: (compute_measures(population), sync(device))[0])
     t_harm, harmonic = timed(lambda: (compute_measures(population, ["harmonic_centrality"]), sync(device))[0])

@@ -313,6 +313,10 @@ def test_noise_ceiling_formula_and_low_spread_warning():
     assert tight["ceiling"] < 0.2
     words = conclusion({"predictability": {"digits": dict(tight, best={})}})["text"]
     assert "no feature can predict" in words
+    # a large test set: the ceiling is near, not at, 100 % and the words must not round it up
+    wide = noise_ceiling(acc, 10000)
+    assert 0.995 < wide["ceiling"] < 1
+    assert f"at most {wide['ceiling']:.1%} of the variance" in conclusion({"predictability": {"d": dict(wide, best={})}})["text"]
 
 
 def _curves(nets: pd.DataFrame, epochs: int, seed: int = 0) -> pd.DataFrame:

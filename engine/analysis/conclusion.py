@@ -56,7 +56,7 @@ def _spread(ds: str, p: dict[str, Any]) -> str:
     if p.get("ceiling") is None:
         return s + "; the test-set size is unknown, so its sampling noise is not estimated."
     s += (f"; a test set of {p['test_samples']} samples adds sampling noise of sd {p['noise_sd']:.3f}, so at most "
-          f"{p['ceiling']:.0%} of the variance between networks can be predicted by anything.")
+          f"{_percent(p['ceiling'])} of the variance between networks can be predicted by anything.")
     if p["ceiling"] < LOW_CEILING:
         s += (" The networks differ little more than the test set's noise: no feature can predict their ranking "
               "here; use a larger test set or a setting with more real spread (e.g. train.loss=keras).")
@@ -122,7 +122,7 @@ def _headline(ds: str, pred: dict[str, Any], cls: dict[str, Any], verdict: dict[
     parts = []
     if pred.get("acc_sd") is not None:
         parts.append(f"accuracy sd {pred['acc_sd']:.3f}"
-                     + (f", noise ceiling {pred['ceiling']:.0%}" if pred.get("ceiling") is not None else ""))
+                     + (f", noise ceiling {_percent(pred['ceiling'])}" if pred.get("ceiling") is not None else ""))
     best = pred.get("best") or {}
     if best:
         parts.append(f"best R^2 {best['r2']:.2f} from {best['feature_set']}" if best["r2"] > 0
@@ -132,3 +132,8 @@ def _headline(ds: str, pred: dict[str, Any], cls: dict[str, Any], verdict: dict[
     if verdict:
         parts.append(f"subgraph claim {verdict['verdict']}")
     return f"{ds}: " + "; ".join(parts) if parts else ds
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage; one decimal near 100 %, where rounding would claim the whole."""
+    return f"{share:.1%}" if 0.995 <= share < 1 else f"{share:.0%}"
