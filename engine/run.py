@@ -7,6 +7,7 @@ Examples: ``python -m engine.run`` (1,000 digits networks, paper settings),
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 
 from engine.config import register
 from engine.errors import EngineError, cli_errors
+from engine.overrides import check_overrides
 from engine.resources import conf_dir
 
 log = logging.getLogger("engine")
@@ -93,5 +95,14 @@ def write_record(cfg: DictConfig, run_dir: Path) -> None:
             tmp.write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
+@cli_errors()
+def check_command_line(argv: list[str]) -> int:
+    """The overrides' keys and config-group options, before Hydra: a typo is one line, exit status 2."""
+    check_overrides(argv, conf_dir())
+    return 0
+
+
 if __name__ == "__main__":
+    if check_command_line(sys.argv[1:]):
+        sys.exit(2)
     main()

@@ -188,7 +188,7 @@ class DictOf(Rule):
                     k = first_accepting(self.keys, k)
                 except Invalid:
                     known = [str(o) for r in self.keys if isinstance(r, Options) for o in r.values]
-                    near = _closest(str(k), known)
+                    near = closest(str(k), known)
                     raise Invalid("unknown key" + (f"; did you mean {near}?" if near else
                                                    f"; known: {', '.join(known)}" if known else ""), at=k) from None
             if self.values:
@@ -280,7 +280,7 @@ def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
-def _closest(name: str, known: Iterable[str]) -> str | None:
+def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name`` (difflib), or None."""
     near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return near[0] if near else None
@@ -337,7 +337,7 @@ def build(cls: type, given: Any, key: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in given:
         if name not in fields:
-            near = _closest(str(name), fields)
+            near = closest(str(name), fields)
             hint = f"did you mean {_join(key, near)}?" if near else f"known keys of {key or 'the configuration'}: " \
                 + ", ".join(fields)
             raise EngineError(f"{_join(key, str(name))}: unknown setting; {hint}")

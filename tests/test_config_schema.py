@@ -231,6 +231,47 @@ def test_unknown_keys_name_the_closest_known_key(override, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("args,message", [
+    (["train.epoch=5"], "train.epoch: unknown setting; did you mean train.epochs?"),
+    (["analysis.bon.kk=3"], "analysis.bon.kk: unknown setting; did you mean analysis.bon.k?"),
+    (["dataset=mnsit"], "dataset=mnsit: no such option; did you mean dataset=mnist? "
+                        "(options: cifar10, digits, fashion_mnist, kmnist, mnist, mnist1d)"),
+    (["-m", "dataset=digits,fashon_mnist"], "dataset=fashon_mnist: no such option; did you mean "
+                                            "dataset=fashion_mnist? (options: cifar10, digits, fashion_mnist, "
+                                            "kmnist, mnist, mnist1d)"),
+    (["+sweep=smok"], "sweep=smok: no such option; did you mean sweep=smoke? "
+                      "(options: full, paper_fashion, paper_mnist, smoke)"),
+    (["zzz=1"], "zzz: unknown setting; known keys of the configuration: dataset, model, train, population, "
+                "backend, measures, analysis, stages, progress"),
+])
+def test_overrides_are_checked_before_hydra(args, message):
+    """Hydra's own report for these is many lines and points at '+' (train.epoch=5: 'To append to your
+    config use +train.epoch=5'), not at the typo."""
+    from engine.overrides import check_overrides
+    from engine.resources import conf_dir
+
+    with pytest.raises(EngineError) as err:
+        check_overrides(args, conf_dir())
+    assert str(err.value) == message
+
+
+def test_overrides_left_to_hydra_and_the_schema_pass():
+    from engine.overrides import check_overrides
+    from engine.resources import conf_dir
+
+    check_overrides(["-m", "--cfg", "job", "dataset=digits,mnist1d", "backend=cpu", "train.epochs=3",
+                     "population.shard=0/2,1/2", "hydra.run.dir=x", "hydra/launcher=joblib", "+sweep=smoke",
+                     "+train.newkey=1", "dataset=choice(digits,mnist1d)", "analysis.estimator_params.svm.C=2",
+                     "~analysis.bon", "progress=false", "measures.names=[strength]"], conf_dir())
+
+
+def test_cli_unknown_key_without_plus_is_one_line(tmp_path):
+    p = run_engine(*TINY, "train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}")
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ["error: train.epoch: unknown setting; did you mean train.epochs?"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_unknown_key_is_an_error_before_any_work(tmp_path):
     p = run_engine(*TINY, "+train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}")
     assert p.returncode == 2

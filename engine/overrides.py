@@ -1,0 +1,69 @@
+"""Command-line overrides checked before Hydra composes them: a misspelt key or config-group option is
+one line naming it and the closest known name, exit status 2, where Hydra would print a multi-line
+report (``Could not override 'train.epoch'. To append to your config use +train.epoch=5 ...``) that
+points at ``+`` instead of at the typo.
+
+Only what the engine's schema and ``conf/`` decide is checked: Hydra's own keys (``hydra.*``, groups
+with a ``/`` such as ``hydra/launcher``), flags and appended keys (``+key=``, which the schema checks
+after composition) and sweep expressions (``choice(...)``, ``range(...)``) are left to Hydra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Sequence
+
+from engine.config import EngineConfig
+from engine.errors import EngineError
+from engine.schema import closest
+
+_PLAIN_OPTIONS = re.compile(r"[A-Za-z0-9_\-]+(,[A-Za-z0-9_\-]+)*")   # name, or a comma sweep of names
+
+
+def check_overrides(args: Sequence[str], conf: Path) -> None:
+    """Raise EngineError for the first override in ``args`` that names an unknown setting or config-group
+    option (``conf``: the Hydra config directory, whose sub-directories are the groups)."""
+    groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra"}
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue                          # Hydra's flags (-m, --cfg job, -cn NAME, ...)
+        key, value = arg.split("=", 1)
+        appended = key.startswith("+")
+        key = key.lstrip("+~").split("@", 1)[0]
+        if not key or key.startswith("hydra") or "/" in key:
+            continue
+        if key in groups:
+            _check_option(key, value, conf / key)
+        elif not appended:
+            _check_key(key)
+
+
+def _check_option(group: str, value: str, folder: Path) -> None:
+    if not _PLAIN_OPTIONS.fullmatch(value):
+        return                                # a sweep expression, null, or a path: Hydra's to judge
+    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    for option in value.split(","):
+        if option not in options:
+            near = closest(option, options)
+            raise EngineError(f"{group}={option}: no such option"
+                              + (f"; did you mean {group}={near}?" if near else "")
+                              + f" (options: {', '.join(options)})")
+
+
+def _check_key(key: str) -> None:
+    cls: type | None = EngineConfig
+    path: list[str] = []
+    for name in key.split("."):
+        if cls is None:
+            return                            # inside a free-form mapping (e.g. analysis.estimator_params)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in fields:
+            near = closest(name, fields)
+            where = ".".join(path)
+            hint = (f"did you mean {'.'.join([*path, near])}?" if near
+                    else f"known keys of {where or 'the configuration'}: {', '.join(fields)}")
+            raise EngineError(f"{'.'.join([*path, name])}: unknown setting; {hint}")
+        path.append(name)
+        cls = fields[name].metadata.get("group")
