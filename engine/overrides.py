@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from engine.config import EngineConfig
 from engine.errors import EngineError
-from engine.schema import closest
+from engine.schema import closest, default_of
 
 _PLAIN_OPTIONS = re.compile(r"[A-Za-z0-9_\-]+(,[A-Za-z0-9_\-]+)*")   # name, or a comma sweep of names
 
@@ -37,7 +38,7 @@ def check_overrides(args: Sequence[str], conf: Path) -> None:
         if key in groups:
             _check_option(key, value, conf / key)
         elif not appended:
-            _check_key(key)
+            _check_key(key, value)
 
 
 def _check_option(group: str, value: str, folder: Path) -> None:
@@ -52,18 +53,30 @@ def _check_option(group: str, value: str, folder: Path) -> None:
                               + f" (options: {', '.join(options)})")
 
 
-def _check_key(key: str) -> None:
-    cls: type | None = EngineConfig
+def _check_key(key: str, value: str) -> None:
+    node: Any = EngineConfig                  # a schema group, then (inside a mapping setting) its default
     path: list[str] = []
     for name in key.split("."):
-        if cls is None:
-            return                            # inside a free-form mapping (e.g. analysis.estimator_params)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        if name not in fields:
-            near = closest(name, fields)
-            where = ".".join(path)
-            hint = (f"did you mean {'.'.join([*path, near])}?" if near
-                    else f"known keys of {where or 'the configuration'}: {', '.join(fields)}")
-            raise EngineError(f"{'.'.join([*path, name])}: unknown setting; {hint}")
+        if isinstance(node, type):
+            fields = {f.name: f for f in dataclasses.fields(node)}
+            if name not in fields:
+                near = closest(name, fields)
+                where = ".".join(path)
+                hint = (f"did you mean {'.'.join([*path, near])}?" if near
+                        else f"known keys of {where or 'the configuration'}: {', '.join(fields)}")
+                raise EngineError(f"{'.'.join([*path, name])}: unknown setting; {hint}")
+            f = fields[name]
+            node = f.metadata.get("group") or default_of(f)
+        elif isinstance(node, Mapping):       # e.g. analysis.enabled, analysis.estimator_params.svm
+            if name not in node:
+                near = closest(name, [str(k) for k in node])
+                where = ".".join(path)
+                if near:
+                    raise EngineError(f"{where}.{name}: not a key of {where}; did you mean {where}.{near}?")
+                has = f"has {', '.join(map(str, node))}" if node else "is empty"
+                raise EngineError(f"{where}.{name}: a new key ({where} {has} by default); add it with "
+                                  f"+{key}={value}")
+            node = node[name]
+        else:
+            return                            # a plain value: Hydra and the schema judge the rest
         path.append(name)
-        cls = fields[name].metadata.get("group")

@@ -270,7 +270,7 @@ def group(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"group": cls})
 
 
-def _default(f: dataclasses.Field) -> Any:
+def default_of(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
@@ -300,7 +300,7 @@ def plain(value: Any) -> Any:
 def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
     rules = f.metadata.get("rules", ())
     if f.metadata.get("merge") and isinstance(value, Mapping):
-        value = {**_default(f), **value}
+        value = {**default_of(f), **value}
     if not rules:
         return value
     try:
@@ -314,7 +314,7 @@ def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
 
 
 def _shown_default(f: dataclasses.Field) -> str:
-    d = _default(f)
+    d = default_of(f)
     return "null" if d is None else str(d).lower() if isinstance(d, bool) else str(d)
 
 

@@ -243,6 +243,10 @@ def test_unknown_keys_name_the_closest_known_key(override, message):
                       "(options: full, paper_fashion, paper_mnist, smoke)"),
     (["zzz=1"], "zzz: unknown setting; known keys of the configuration: dataset, model, train, population, "
                 "backend, measures, analysis, stages, progress"),
+    (["analysis.enabled.regresion=false"], "analysis.enabled.regresion: not a key of analysis.enabled; did you "
+                                           "mean analysis.enabled.regression?"),
+    (["analysis.estimator_params.svm.C=2"], "analysis.estimator_params.svm.C: a new key (analysis.estimator_params."
+                                            "svm has kernel by default); add it with +analysis.estimator_params.svm.C=2"),
 ])
 def test_overrides_are_checked_before_hydra(args, message):
     """Hydra's own report for these is many lines and points at '+' (train.epoch=5: 'To append to your
@@ -261,7 +265,8 @@ def test_overrides_left_to_hydra_and_the_schema_pass():
 
     check_overrides(["-m", "--cfg", "job", "dataset=digits,mnist1d", "backend=cpu", "train.epochs=3",
                      "population.shard=0/2,1/2", "hydra.run.dir=x", "hydra/launcher=joblib", "+sweep=smoke",
-                     "+train.newkey=1", "dataset=choice(digits,mnist1d)", "analysis.estimator_params.svm.C=2",
+                     "+train.newkey=1", "dataset=choice(digits,mnist1d)", "+analysis.estimator_params.svm.C=2",
+                     "analysis.estimator_params.svm.kernel=linear", "analysis.enabled.regression=false",
                      "~analysis.bon", "progress=false", "measures.names=[strength]"], conf_dir())
 
 
