@@ -4,8 +4,10 @@ report (``Could not override 'train.epoch'. To append to your config use +train.
 points at ``+`` instead of at the typo.
 
 Only what the engine's schema and ``conf/`` decide is checked: Hydra's own keys (``hydra.*``, groups
-with a ``/`` such as ``hydra/launcher``), flags and appended keys (``+key=``, which the schema checks
-after composition) and sweep expressions (``choice(...)``, ``range(...)``) are left to Hydra.
+with a ``/`` such as ``hydra/launcher``), flags, appended keys (``+key=``, which the schema checks
+after composition), keys new to a mapping setting, sweep expressions (``choice(...)``) and, when the
+command line names other config directories (``-cd``, ``hydra.searchpath``), config-group options
+are left to Hydra.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from engine.config import EngineConfig
 from engine.errors import EngineError
 from engine.schema import closest, default_of
 
+_OTHER_CONFIGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "hydra.searchpath",
+                  "+hydra.searchpath", "++hydra.searchpath"}
 _PLAIN_OPTIONS = re.compile(r"[A-Za-z0-9_\-]+(,[A-Za-z0-9_\-]+)*")   # name, or a comma sweep of names
 
 
@@ -27,6 +31,8 @@ def check_overrides(args: Sequence[str], conf: Path) -> None:
     """Raise EngineError for the first override in ``args`` that names an unknown setting or config-group
     option (``conf``: the Hydra config directory, whose sub-directories are the groups)."""
     groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra"}
+    if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args):
+        groups = set()                        # options may come from the user's own config directories
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
             continue                          # Hydra's flags (-m, --cfg job, -cn NAME, ...)
@@ -38,7 +44,7 @@ def check_overrides(args: Sequence[str], conf: Path) -> None:
         if key in groups:
             _check_option(key, value, conf / key)
         elif not appended:
-            _check_key(key, value)
+            _check_key(key)
 
 
 def _check_option(group: str, value: str, folder: Path) -> None:
@@ -53,7 +59,7 @@ def _check_option(group: str, value: str, folder: Path) -> None:
                               + f" (options: {', '.join(options)})")
 
 
-def _check_key(key: str, value: str) -> None:
+def _check_key(key: str) -> None:
     node: Any = EngineConfig                  # a schema group, then (inside a mapping setting) its default
     path: list[str] = []
     for name in key.split("."):
@@ -73,9 +79,7 @@ def _check_key(key: str, value: str) -> None:
                 where = ".".join(path)
                 if near:
                     raise EngineError(f"{where}.{name}: not a key of {where}; did you mean {where}.{near}?")
-                has = f"has {', '.join(map(str, node))}" if node else "is empty"
-                raise EngineError(f"{where}.{name}: a new key ({where} {has} by default); add it with "
-                                  f"+{key}={value}")
+                return                        # a new key (+key=...), or one a sweep file added: Hydra's
             node = node[name]
         else:
             return                            # a plain value: Hydra and the schema judge the rest

@@ -245,8 +245,6 @@ def test_unknown_keys_name_the_closest_known_key(override, message):
                 "backend, measures, analysis, stages, progress"),
     (["analysis.enabled.regresion=false"], "analysis.enabled.regresion: not a key of analysis.enabled; did you "
                                            "mean analysis.enabled.regression?"),
-    (["analysis.estimator_params.svm.C=2"], "analysis.estimator_params.svm.C: a new key (analysis.estimator_params."
-                                            "svm has kernel by default); add it with +analysis.estimator_params.svm.C=2"),
 ])
 def test_overrides_are_checked_before_hydra(args, message):
     """Hydra's own report for these is many lines and points at '+' (train.epoch=5: 'To append to your
@@ -266,8 +264,11 @@ def test_overrides_left_to_hydra_and_the_schema_pass():
     check_overrides(["-m", "--cfg", "job", "dataset=digits,mnist1d", "backend=cpu", "train.epochs=3",
                      "population.shard=0/2,1/2", "hydra.run.dir=x", "hydra/launcher=joblib", "+sweep=smoke",
                      "+train.newkey=1", "dataset=choice(digits,mnist1d)", "+analysis.estimator_params.svm.C=2",
+                     "analysis.estimator_params.svm.C=2",
                      "analysis.estimator_params.svm.kernel=linear", "analysis.enabled.regression=false",
                      "~analysis.bon", "progress=false", "measures.names=[strength]"], conf_dir())
+    check_overrides(["-cd", "my_configs", "dataset=my_data"], conf_dir())   # options from the user's configs
+    check_overrides(["hydra.searchpath=[file://my_configs]", "dataset=my_data"], conf_dir())
 
 
 def test_cli_unknown_key_without_plus_is_one_line(tmp_path):
