@@ -2,7 +2,8 @@
 
 Work is done in chunks of networks; each finished chunk leaves its tables in ``parts/`` (written
 atomically, a ``.done`` marker last), so a killed run started again with the same command skips
-what it finished. The marker records each part's row count, size and SHA-256: a chunk counts as
+what it finished. The marker records each part's row count, size and SHA-256 (and the size and
+SHA-256 of its weight files, with ``population.save_weights``): a chunk counts as
 done only when every part is there, unchanged and as long as the plan says (networks: one per
 network; curves: networks x (epochs + 1); neurons: networks x hidden neurons x measured snapshots;
 snapshots: networks x kept snapshot epochs);
@@ -240,11 +241,16 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
         before = dict(summary.seconds)
         Path(f"{stem}.done").unlink(missing_ok=True)
         tables = _run_chunk(cfg, data, settings, part, device, run_dir, summary.seconds)
-        marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}}
+        marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}, "weights": {}}
         for name, df in tables.items():
             path = write_parquet(df, f"{stem}.{name}.parquet")
             marker["rows"][name] = len(df)
             marker["files"][name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
+            for epoch in _kept_epochs(cfg, cfg.train.epochs):
+                path = _weights_path(run_dir, data.name, epoch, part)
+                marker["weights"][str(path.relative_to(run_dir))] = {"bytes": path.stat().st_size,
+                                                                     "sha256": _sha256(path)}
         with atomic_path(f"{stem}.done") as tmp:
             tmp.write_text(json.dumps(marker))
         summary.chunks_done += 1
@@ -337,6 +343,13 @@ def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) ->
             return f"{where} is not a readable Parquet file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         if rows != expected[name]:
             return f"{where} holds {rows} rows, the plan needs {expected[name]}"
+    run_dir = stem.parent.parent
+    for name, want in (marker.get("weights") or {}).items():
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
+            return f"{name} changed since it was written (size or SHA-256 differs)"
     return None
 
 
@@ -443,6 +456,11 @@ def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
     return run_dir / "parts" / f"{dataset}_{part[0]:06d}-{part[-1]:06d}"
 
 
+def _weights_path(run_dir: Path, dataset: str, epoch: int, part: Sequence[int]) -> Path:
+    """One chunk's stacked weights at one snapshot epoch (``population.save_weights``)."""
+    return run_dir / "weights" / f"{dataset}_epoch{epoch:03d}_{part[0]:06d}-{part[-1]:06d}.safetensors"
+
+
 def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int], device: torch.device,
                run_dir: Path, seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
     """Train one chunk, measure its snapshots; return its networks, curves, neurons and snapshots tables."""
@@ -462,8 +480,8 @@ def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int]
         if cfg.population.save_weights:
             from engine.weights_io import save_snapshot
 
-            save_snapshot(run_dir / "weights" / f"{data.name}_epoch{epoch:03d}_{ids[0]:06d}-{ids[-1]:06d}.safetensors",
-                          weights, {"dataset": data.name, "epoch": epoch, "networks": list(map(int, ids))})
+            save_snapshot(_weights_path(run_dir, data.name, epoch, ids), weights,
+                          {"dataset": data.name, "epoch": epoch, "networks": list(map(int, ids))})
         stats = pd.concat([weight_stats(weights), spectral_stats(weights)], axis=1)
         stats.insert(0, "epoch", epoch)
         stats.insert(0, "network", list(ids))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from engine.errors import EngineError
@@ -111,6 +112,30 @@ def test_damaged_parts_are_computed_again(tmp_path, engine_run):
     summary, text = engine_run(out)
     assert "chunk 1/2 (networks 0..1) is computed again: its marker digits_000000-000001.done is damaged" in text
     assert (summary.chunks_done, summary.chunks_resumed) == (1, 1)
+
+
+def test_missing_or_damaged_weight_files_are_computed_again(tmp_path, engine_run):
+    """population.save_weights: the run never reads its weight files back, so the chunk marker records
+    them and resume checks them like the parts."""
+    out = tmp_path / "run"
+    engine_run(out, "population.save_weights=true")
+    weights = out / "weights"
+    first, second = weights / "digits_epoch001_000000-000001.safetensors", weights / "digits_epoch001_000002-000003.safetensors"
+    from engine.weights_io import load_snapshot
+
+    kept = [w.clone() for w in load_snapshot(second)[0]]   # (the file is memory-mapped)
+    first.unlink()
+    second.write_bytes(second.read_bytes()[:-8] + b"\0" * 8)
+    summary, text = engine_run(out, "population.save_weights=true")
+    assert ("chunk 1/2 (networks 0..1) is computed again: weights/digits_epoch001_000000-000001.safetensors is "
+            "missing") in text
+    assert ("chunk 2/2 (networks 2..3) is computed again: weights/digits_epoch001_000002-000003.safetensors "
+            "changed since it was written") in text
+    assert first.is_file()
+    for a, b in zip(load_snapshot(second)[0], kept):   # the same networks, written again
+        assert torch.equal(a, b)
+    summary, _ = engine_run(out, "population.save_weights=true")
+    assert (summary.chunks_done, summary.chunks_resumed) == (0, 2)
 
 
 def test_damaged_parts_through_the_cli(tmp_path):
