@@ -101,3 +101,6 @@ def test_only_numpy_arrays_cross_the_process_boundary(monkeypatch):
     monkeypatch.setattr(workers, "_pool", InProcess())
     torch.testing.assert_close(compute_measures(_weights()), alone, rtol=1e-8, atol=0, equal_nan=True)
     assert np.ndarray in crossed
+    trained = [w.clone().requires_grad_(True) for w in _weights()]   # e.g. straight from a model
+    torch.testing.assert_close(compute_measures(trained), alone, rtol=1e-8, atol=0, equal_nan=True)
+    assert isinstance(workers._pool, InProcess)   # computed through the pool, not given up on

@@ -73,7 +73,7 @@ def validate_weights(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.
             raise EngineError(f"layer shapes do not chain: weights[{l - 1}] is {tuple(blocks[l - 1].shape)} "
                               f"(n_{l} = {blocks[l - 1].shape[2]}) but weights[{l}] is {tuple(w.shape)} "
                               f"(n_{l} = {w.shape[1]}); the fan-out of a layer must equal the fan-in of the next")
-    blocks = [w.to(dtype) for w in blocks]
+    blocks = [w.detach().to(dtype) for w in blocks]   # measures are not differentiated
     bad = torch.zeros(n, dtype=torch.bool, device=blocks[0].device)
     for w in blocks:
         bad |= ~torch.isfinite(w).flatten(1).all(1)
