@@ -112,6 +112,25 @@ def test_cli_uses_saved_config(tmp_path):
     check_html(run / "report.html")
 
 
+def test_cli_resolves_the_backend_as_the_run_does(tmp_path):
+    """A run saved with backend=auto is reported with the backend it resolves to (as the run records it),
+    and --backend gpu without a GPU is one line."""
+    import torch
+
+    run = make_run(tmp_path, epochs=(2,), datasets=("digits",),
+                   config={"backend": {"name": "auto"}, "analysis": dict(FAST, classes=2)})
+    p = subprocess.run([sys.executable, "-m", "engine.report", str(run)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads((run / "analysis" / "summary.json").read_text())
+    assert summary["backend"] == ("gpu" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        p = subprocess.run([sys.executable, "-m", "engine.report", str(run), "--backend", "gpu"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+            "error: backend=gpu but no CUDA GPU is visible to torch: use backend=cpu or backend=auto"]
+
+
 def test_cli_missing_dir_is_one_clear_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "engine.report", str(tmp_path / "missing")], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)

@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.backend import resolve_device
 from engine.errors import EngineError, cli_errors
 from engine.report.writer import write_report
 from engine.run_dir import load_run_config
@@ -22,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.report", description="Write the analysis report of a run.")
     ap.add_argument("run_dir", type=Path, help="the Hydra run directory (holds networks.parquet)")
     ap.add_argument("--backend", choices=["cpu", "gpu", "auto"], default=None,
-                    help="estimators: cuML on gpu/auto where it imports, else scikit-learn "
-                         "(default: the run's backend, else cpu)")
+                    help="estimators: cuML on a CUDA GPU where it imports, else scikit-learn; auto takes the GPU "
+                         "when there is one (default: the run's backend, else cpu)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         raise EngineError(f"run directory {args.run_dir} does not exist")
     cfg, run_backend = load_run_config(args.run_dir)
     backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
+    backend = "gpu" if resolve_device(backend).type == "cuda" else "cpu"   # resolved as the run resolves it
     out = write_report(args.run_dir, cfg=cfg, backend=backend, progress=sys.stderr.isatty())
     print(out)
     return 0
