@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from engine.config import EngineConfig
 from engine.errors import EngineError
-from engine.schema import closest, default_of
+from engine.schema import closest, default_of, unknown_setting
 
 _OTHER_CONFIGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "hydra.searchpath",
                   "+hydra.searchpath", "++hydra.searchpath"}
@@ -66,11 +66,7 @@ def _check_key(key: str) -> None:
         if isinstance(node, type):
             fields = {f.name: f for f in dataclasses.fields(node)}
             if name not in fields:
-                near = closest(name, fields)
-                where = ".".join(path)
-                hint = (f"did you mean {'.'.join([*path, near])}?" if near
-                        else f"known keys of {where or 'the configuration'}: {', '.join(fields)}")
-                raise EngineError(f"{'.'.join([*path, name])}: unknown setting; {hint}")
+                raise unknown_setting(".".join(path), name, fields)
             f = fields[name]
             node = f.metadata.get("group") or default_of(f)
         elif isinstance(node, Mapping):       # e.g. analysis.enabled, analysis.estimator_params.svm

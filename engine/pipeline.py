@@ -245,12 +245,11 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
         for name, df in tables.items():
             path = write_parquet(df, f"{stem}.{name}.parquet")
             marker["rows"][name] = len(df)
-            marker["files"][name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            marker["files"][name] = _file_record(path)
         if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
-            for epoch in _kept_epochs(cfg, cfg.train.epochs):
+            for epoch in _kept_epochs(cfg, epochs):
                 path = _weights_path(run_dir, data.name, epoch, part)
-                marker["weights"][str(path.relative_to(run_dir))] = {"bytes": path.stat().st_size,
-                                                                     "sha256": _sha256(path)}
+                marker["weights"][str(path.relative_to(run_dir))] = _file_record(path)
         with atomic_path(f"{stem}.done") as tmp:
             tmp.write_text(json.dumps(marker))
         summary.chunks_done += 1
@@ -311,6 +310,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _file_record(path: Path) -> dict[str, int | str]:
+    """What a chunk's marker keeps of one file it wrote."""
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _changed(path: Path, record: dict) -> bool:
+    """Whether ``path`` differs from its ``_file_record`` (the size first: no hashing when it differs)."""
+    return path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256")
+
+
 def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) -> str | None:
     """None if the chunk's ``.done`` marker and parts are intact and as long as the plan says; else why not."""
     import pyarrow.parquet as pq
@@ -335,7 +344,7 @@ def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) ->
             return f"{where} is missing"
         want = files.get(name)
         if want is not None:  # markers of this version record size and checksum
-            if path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
+            if _changed(path, want):
                 return f"{where} changed since it was written (size or SHA-256 differs)"
         try:
             rows = pq.read_metadata(path).num_rows
@@ -348,7 +357,7 @@ def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) ->
         path = run_dir / name
         if not path.is_file():
             return f"{name} is missing"
-        if path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
+        if _changed(path, want):
             return f"{name} changed since it was written (size or SHA-256 differs)"
     return None
 

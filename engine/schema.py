@@ -286,6 +286,15 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     return near[0] if near else None
 
 
+def unknown_setting(key: str, name: str, known: Iterable[str]) -> EngineError:
+    """The error for ``key.name`` where the group ``key`` has only the settings ``known``."""
+    known = list(known)
+    near = closest(name, known)
+    hint = f"did you mean {_join(key, near)}?" if near else f"known keys of {key or 'the configuration'}: " \
+        + ", ".join(known)
+    return EngineError(f"{_join(key, name)}: unknown setting; {hint}")
+
+
 def plain(value: Any) -> Any:
     """OmegaConf containers as plain dicts and lists (values resolved); anything else unchanged."""
     try:
@@ -337,10 +346,7 @@ def build(cls: type, given: Any, key: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in given:
         if name not in fields:
-            near = closest(str(name), fields)
-            hint = f"did you mean {_join(key, near)}?" if near else f"known keys of {key or 'the configuration'}: " \
-                + ", ".join(fields)
-            raise EngineError(f"{_join(key, str(name))}: unknown setting; {hint}")
+            raise unknown_setting(key, str(name), fields)
     values = {}
     for name, value in given.items():
         f, sub = fields[name], _join(key, name)
