@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, matmul_peak, sync  # noqa: E402
 from benchmarks.measures_vs_networkx import PAPER, random_network  # noqa: E402
-from benchmarks.train_population import flops_per_step  # noqa: E402
+from engine.population.train import flops_per_step  # noqa: E402
 from engine.storage import atomic_path, write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

@@ -21,15 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import best_time, machine, matmul_peak, sync  # noqa: E402
 from engine.population.init import init_population  # noqa: E402
 from engine.population.mlp import PopulationMLP  # noqa: E402
+from engine.population.train import flops_per_step  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def flops_per_step(sizes: list[int], batch: int) -> int:
-    """Per network and step: forward 2BW, weight grads 2BW, input grads 2B(W - W0) (none for the data)."""
-    w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    return batch * (6 * sum(w) - 2 * w[0])
 
 
 def steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:

@@ -445,14 +445,12 @@ def _log_estimate(cfg: EngineConfig, data, sizes: list[int], chunks: _Chunks, de
     """Before any training: the run's work (training FLOPs from the layer sizes, epochs and samples) and
     its time at the rate this code reaches now on this device (``_step_rate``). Measures are timed after
     the first chunk: the log gives every chunk's time and what is left."""
-    from engine.population.train import train_flops
+    from engine.population.train import flops_per_step, train_flops
 
     n, chunk = len(chunks.ids), min(chunks.size, len(chunks.ids))
     per_net = train_flops(sizes, len(data.y_train), len(data.y_test), cfg.train.epochs)
-    w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    step_flops = cfg.train.batch_size * (6 * sum(w) - 2 * w[0])      # one SGD step of one network
     probe = min(chunk, 256 if device.type == "cuda" else 16)   # CPU: about one cache block of paper-size networks
-    rate = _step_rate(cfg, sizes, probe, device) * step_flops
+    rate = _step_rate(cfg, sizes, probe, device) * flops_per_step(sizes, cfg.train.batch_size)
     log.info("plan: %d network(s) in %d chunk(s) of up to %d; training %.3g GFLOP per network (%d epoch(s) of "
              "%d samples), %.3g TFLOP in all: about %s at the %.1f GFLOP/s this code reached just now on this "
              "device (measures come on top: each chunk's time is logged when it is done)",

@@ -120,14 +120,20 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
     return out
 
 
-def train_flops(sizes: Sequence[int], n_train: int, n_test: int, epochs: int) -> int:
-    """Floating-point operations of training one network of layer ``sizes``: per training sample and
-    epoch a forward pass (2W), weight gradients (2W) and input gradients of every layer but the first
-    (2(W - W0)); evaluations at every epoch on the test set and, at epoch 0, on the training set (2W per
-    sample). W: the synapses, W0: those of the first layer."""
+def flops_per_step(sizes: Sequence[int], batch: int) -> int:
+    """Floating-point operations of one SGD step of one network of layer ``sizes`` on ``batch`` samples:
+    a forward pass (2BW), weight gradients (2BW) and input gradients of every layer but the first
+    (2B(W - W0); none for the data). W: the synapses, W0: those of the first layer."""
     w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    W = sum(w)
-    return epochs * n_train * (6 * W - 2 * w[0]) + (epochs + 1) * n_test * 2 * W + n_train * 2 * W
+    return batch * (6 * sum(w) - 2 * w[0])
+
+
+def train_flops(sizes: Sequence[int], n_train: int, n_test: int, epochs: int) -> int:
+    """Floating-point operations of training one network of layer ``sizes``: ``flops_per_step`` over every
+    training sample of every epoch, and evaluations (a forward pass, 2W per sample) at every epoch on the
+    test set and, at epoch 0, on the training set."""
+    W = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return epochs * flops_per_step(sizes, n_train) + (epochs + 1) * n_test * 2 * W + n_train * 2 * W
 
 
 def batch_order(n: int, epoch: int, settings: TrainSettings) -> torch.Tensor:
