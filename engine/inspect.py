@@ -1,13 +1,19 @@
-"""Inspect one trained model file: the eight measures of its hidden neurons, as a table.
+"""Measure a researcher's own trained networks: one model file, or a population of them.
 
-    python -m engine.inspect MODEL [--out FILE.parquet|FILE.csv] [--dtype float64|float32]
-                             [--measures a,b,...] [--log-subgraph] [--backend auto|cpu|gpu]
+    python -m engine.inspect MODEL [--out FILE.parquet|FILE.csv]
+    python -m engine.inspect DIR|"GLOB"|FILE... --out OUT_DIR [--dataset NAME]
+        options: [--layers a,b,c] [--orientation in_out|out_in] [--key NAME] [--dtype float64|float32]
+                 [--measures a,b,...] [--log-subgraph] [--backend auto|cpu|gpu]
 
-MODEL is a Keras .h5, a PyTorch state_dict (.pt/.pth), a .safetensors file (including this
-project's weight snapshots) or an .npz of weight matrices (see ``engine.weights_io``). Prints the
-layer sizes and, per hidden layer, the mean and standard deviation of each measure; with --out,
-writes one row per hidden neuron (columns dataset, network, epoch, layer, neuron, <measures>).
-Errors are one line on stderr and exit code 2.
+A file's format is told by its content: Keras ``.keras``/``.h5``/``.weights.h5``, anything
+``torch.save`` wrote (a state_dict, a checkpoint dict, a Lightning ``.ckpt``), ``.safetensors`` (this
+project's weight snapshots too) or ``.npz`` (``engine.networks`` says how order and orientation are
+known). One file: prints its layers, how their order was known, what is not part of the graph and,
+per hidden layer, the mean and std of each measure; ``--out`` writes one row per hidden neuron.
+Several files: OUT_DIR gets neurons.parquet (a ``network`` id per network, with its ``file``),
+networks.parquet (per network: file, layers, feature summaries, weight and spectral baselines) and
+failed.csv (files that could not be read, with one-line reasons); ``python -m engine.analyze OUT_DIR
+--accuracies ACC.csv`` then analyses them as a run. Errors are one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -29,9 +35,18 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine.inspect",
-                                description="Complex-network measures of the hidden neurons of a trained MLP.")
-    p.add_argument("model", help="weight file: .h5/.hdf5 (Keras), .pt/.pth (state_dict), .safetensors, .npz")
-    p.add_argument("--out", help="write the per-neuron table here (.parquet or .csv)")
+                                description="Complex-network measures of the hidden neurons of trained MLPs.")
+    p.add_argument("model", nargs="+", help="a model file; or a directory, a quoted glob pattern or several files "
+                                            "(a population: needs --out DIR)")
+    p.add_argument("--out", help="one file: write its per-neuron table here (.parquet or .csv); a population: the "
+                                 "output directory")
+    p.add_argument("--dataset", help="a population's name (the dataset column; default: the directory's name)")
+    p.add_argument("--layers", help="the weight layers in forward order, comma-separated (where the file does not "
+                                    "record the order)")
+    p.add_argument("--orientation", choices=("in_out", "out_in"),
+                   help="how matrices are stored: rows = inputs (in_out) or outputs (out_in); default: by the format "
+                        "(PyTorch weight out_in, Keras kernel in_out)")
+    p.add_argument("--key", help="in a checkpoint holding several dicts of tensors, the model's")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64", help="compute precision (default float64)")
     p.add_argument("--measures", help="comma-separated subset of the measures (default: all eight)")
     p.add_argument("--log-subgraph", action="store_true", help="report log(subgraph_centrality) (values reach 1e89)")
@@ -52,11 +67,15 @@ def _fmt(x: float) -> str:
     return "nan" if math.isnan(x) else f"{x:.6g}"
 
 
-def summary_text(model, table, measures: Sequence[str], path: Path) -> str:
-    """Layer sizes, ignored biases and per-hidden-layer mean/std of each measure, as plain text."""
-    lines = [f"{path.name}: {model.source_format}, {model.n_networks} network(s), layers "
-             f"{'-'.join(str(n) for n in model.layer_sizes)}",
-             f"biases ignored: {', '.join(model.biases_ignored) if model.biases_ignored else 'none'}"]
+def summary_text(network, table, measures: Sequence[str], path: Path) -> str:
+    """Layer sizes, how the order was known, what is not part of the graph, and per-hidden-layer
+    mean/std of each measure, as plain text."""
+    lines = [f"{path.name}: {network.source_format}, {network.n_networks} network(s), layers "
+             f"{'-'.join(str(n) for n in network.layer_sizes)} ({', '.join(network.layer_names)})",
+             f"order: {network.order}",
+             f"not part of the graph: {network.describe_not_in_graph()}"]
+    if network.pruned:
+        lines.append(f"pruned (weight_orig * weight_mask): {', '.join(network.pruned)}")
     layers = sorted(int(l) for l in table["layer"].unique())
     header = ["measure"] + [f"l{l} {stat}" for l in layers for stat in ("mean", "std")]
     rows = []
@@ -83,38 +102,64 @@ def write_table(table, out: Path) -> Path:
     return out
 
 
+def _is_population(sources: list[str]) -> bool:
+    from engine.networks.detect import tensorflow_kind
+
+    if len(sources) > 1:
+        return True
+    p = Path(sources[0])
+    return (p.is_dir() and tensorflow_kind(p) is None) or (not p.exists() and any(c in sources[0] for c in "*?["))
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """The CLI without the error handling (raises EngineError)."""
     args = _parser().parse_args(argv)
+    measures = _parse_measures(args.measures)
+    options = dict(orientation=args.orientation, layers=args.layers, key=args.key)
+    if _is_population(args.model):
+        return _run_population(args, measures, options)
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix not in OUTPUT_SUFFIXES:
         raise EngineError(f"--out {out}: unsupported table format {out.suffix!r}; use a .parquet or .csv file name")
 
-    from engine.backend import resolve_device
-    from engine.weights_io import load_model
+    from engine.measures import MEASURES
+    from engine.networks import read_network
+    from engine.networks.measure import measure_network
 
-    model_path = Path(args.model)
-    model = load_model(model_path)
-    if len(model.weights) < 2:
-        raise EngineError(f"{model_path}: a single weight matrix {tuple(model.weights[0].shape)} has no hidden "
-                          "layer, so there are no hidden neurons to measure")
-    try:
-        from engine.measures import MEASURES, neuron_table
-    except ImportError as e:
-        raise EngineError(f"engine.measures is not available ({e})") from None
-    measures = _parse_measures(args.measures)
-    device = resolve_device(args.backend)
-    weights = [w.to(device) for w in model.stacked()]
-    try:  # snapshots record their epoch; other files are "final weights": -1
-        epoch = int(model.metadata.get("epoch", -1))
-    except (TypeError, ValueError):
-        epoch = -1
-    table = neuron_table(weights, dataset=model_path.stem, epoch=epoch, measures=measures,
-                         dtype=DTYPES[args.dtype], log_subgraph=args.log_subgraph)
-    print(summary_text(model, table, measures or list(MEASURES), model_path))
+    model_path = Path(args.model[0])
+    network = read_network(model_path, **options)
+    table = measure_network(network, measures, name=model_path.stem, dtype=DTYPES[args.dtype],
+                            log_subgraph=args.log_subgraph, backend=args.backend)
+    print(summary_text(network, table, measures or list(MEASURES), model_path))
     if out is not None:
         write_table(table, out)
         print(f"wrote {len(table)} rows to {out}")
+    return 0
+
+
+def _run_population(args, measures, options) -> int:
+    from engine.networks.population import measure_files, write_population
+
+    if not args.out:
+        raise EngineError(f"{' '.join(args.model)}: a population of files needs --out DIR (the directory that gets "
+                          "neurons.parquet, networks.parquet and failed.csv)")
+    out = Path(args.out)
+    if out.suffix in OUTPUT_SUFFIXES or out.is_file():
+        raise EngineError(f"--out {out}: a population of files is written to a directory (neurons.parquet, "
+                          "networks.parquet, failed.csv), not to one table file")
+    measured = measure_files(args.model if len(args.model) > 1 else args.model[0], measures, dataset=args.dataset,
+                             dtype=DTYPES[args.dtype], log_subgraph=args.log_subgraph, backend=args.backend,
+                             progress=sys.stderr.isatty(), **options)
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    write_population(measured, out, settings)
+    nets = measured.networks
+    by_arch = nets.groupby("layers").size()
+    print(f"measured {len(nets)} network(s) from {nets['file'].nunique()} file(s) into {out}: "
+          + ", ".join(f"{n} of {arch}" for arch, n in by_arch.items()))
+    if len(measured.failed):
+        print(f"{len(measured.failed)} file(s) not measured (listed in {out / 'failed.csv'}):")
+        for row in measured.failed.itertuples():
+            print(f"  {row.file}: {row.reason}")
     return 0
 
 

@@ -528,5 +528,5 @@ def _measure(cfg: EngineConfig, weights: list[torch.Tensor], dataset: str, epoch
 
     dtype = torch.float64 if cfg.measures.dtype == "float64" else torch.float32
     return neuron_table(weights, dataset=dataset, epoch=epoch, network_ids=list(ids),
-                        measures=list(cfg.measures.names), dtype=dtype, log_subgraph=cfg.measures.log_subgraph,
+                        measures=list(cfg.measures.names), orientation="in_out", dtype=dtype, log_subgraph=cfg.measures.log_subgraph,
                         chunk_size=cfg.measures.chunk_size, progress=cfg.progress)

@@ -27,7 +27,7 @@ def random_weights(sizes, n=1, seed=0, low=-0.9, high=0.9) -> list[np.ndarray]:
 
 def assert_matches_networkx(weights: list[np.ndarray], measures=MEASURES, rtol=RTOL, nodes=None, **kwargs):
     """compute_measures on the batch vs the networkx reference of each network; NaN must match."""
-    got = compute_measures([torch.as_tensor(w) for w in weights], measures, **kwargs).numpy()
+    got = compute_measures([torch.as_tensor(w) for w in weights], measures, orientation="in_out", **kwargs).numpy()
     for k in range(weights[0].shape[0]):
         net = ReferenceNetwork([w[k] for w in weights])
         rows = np.arange(len(net.hidden_nodes)) if nodes is None else np.asarray(nodes)

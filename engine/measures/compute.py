@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError
-from engine.measures.layered_graph import LayeredGraph, validate_weights
+from engine.measures.layered_graph import LayeredGraph, orient_weights, validate_weights
 from engine.measures.registry import MEASURES, REGISTRY, options_for
 from engine.measures.workers import pool_failed, process_pool, worker_count
 from engine.progress import progress_bar
@@ -55,12 +55,16 @@ def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) 
 
 
 def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | None = None, *,
-                     dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
+                     orientation: str | None = None, dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
                      chunk_size: int | None = None, progress: bool = False) -> torch.Tensor:
     """(N, H, M) measures of every hidden neuron (layer 1 first) of N networks, columns in the order
     of ``measures`` (default: all of MEASURES), on the weights' device, in ``dtype``.
 
-    weights: L tensors, layer l of shape (N, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one network).
+    weights: L tensors, layer l of shape (N, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one network): rows
+    are the layer's inputs. ``orientation``: "in_out" (that), "out_in" (rows are outputs, as PyTorch's
+    ``nn.Linear.weight``: transposed here) or None, which takes in_out where only that reading of the
+    shapes chains and refuses where they also chain as out_in (square layers: say which). A model:
+    ``engine.measure_network``.
     NaN where a measure is undefined (one warning per measure saying how many networks and why), and
     for every measure of a network with non-finite weights. ``log_subgraph`` returns
     log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based);
@@ -70,7 +74,7 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     """
     names = resolve_measures(measures)
     options = options_for(names, {"log_subgraph": log_subgraph})
-    blocks, nonfinite = validate_weights(weights, dtype)
+    blocks, nonfinite = validate_weights(orient_weights(weights, orientation), dtype)
     n = blocks[0].shape[0]
     sizes = [blocks[0].shape[1]] + [b.shape[2] for b in blocks]
     device = blocks[0].device

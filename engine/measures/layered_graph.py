@@ -28,6 +28,42 @@ class MeasureValues:
     reason: str = ""
 
 
+ORIENTATIONS = ("in_out", "out_in")
+
+
+def orient_weights(weights: Sequence, orientation: str | None) -> Sequence:
+    """The weights as (..., fan_in, fan_out). ``orientation``: "in_out" (rows = a layer's inputs, this
+    project's convention), "out_in" (rows = its outputs, PyTorch's ``nn.Linear.weight``: transposed
+    here) or None: in_out where only that reading of the shapes chains; refused where the shapes also
+    chain as out_in (e.g. square layers), or only as out_in."""
+    if orientation == "in_out":
+        return weights
+    if orientation == "out_in":
+        return [w.transpose(-1, -2) if isinstance(w, torch.Tensor) else np.swapaxes(np.asarray(w), -1, -2)
+                for w in weights]
+    if orientation is not None:
+        raise EngineError(f"orientation={orientation!r}: use 'in_out' (rows = a layer's inputs) or 'out_in' (rows = "
+                          "its outputs, as PyTorch's nn.Linear.weight)")
+    if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence) or len(weights) < 2:
+        return weights   # validate_weights says what is wrong
+    try:
+        shapes = [tuple(w.shape) for w in weights]
+    except AttributeError:
+        return weights
+    if any(len(s) not in (2, 3) for s in shapes):
+        return weights
+    in_out = all(a[-1] == b[-2] for a, b in zip(shapes, shapes[1:]))
+    out_in = all(a[-2] == b[-1] for a, b in zip(shapes, shapes[1:]))
+    if in_out and out_in:
+        raise EngineError(f"weight shapes {shapes} chain both as (fan_in, fan_out) and as PyTorch's (out, in): give "
+                          "orientation='in_out' or 'out_in' (or measure the nn.Module itself with "
+                          "engine.measure_network)")
+    if out_in:
+        raise EngineError(f"weight shapes {shapes} chain only as PyTorch's (out, in) (nn.Linear.weight): give "
+                          "orientation='out_in', or measure the nn.Module itself with engine.measure_network")
+    return weights
+
+
 def validate_weights(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Check shapes, cast to ``dtype``; return the 3-D blocks and an (N,) mask of networks with
     non-finite weights (their blocks are replaced by ones so the batch still computes)."""

@@ -99,9 +99,12 @@ def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False) -> Meas
         return MeasureValues(log_values)
     values = torch.exp(log_values)
     if torch.isinf(values).any():
-        log.warning("subgraph_centrality overflows %s (values up to e^%.0f) for %d networks: "
-                    "use log_subgraph=True or dtype=torch.float64", graph.dtype,
-                    float(log_values.max()), int(torch.isinf(values).any(1).sum()))
+        wider = (" or compute in float64 (measures.dtype=float64; --dtype float64; dtype=torch.float64)"
+                 if graph.dtype != torch.float64 else "")
+        log.warning("subgraph_centrality overflows %s (values up to e^%.0f) for %d networks: report its log "
+                    "(in a run measures.log_subgraph=true; in engine.inspect --log-subgraph; in Python "
+                    "log_subgraph=True)%s", graph.dtype, float(log_values.max()),
+                    int(torch.isinf(values).any(1).sum()), wider)
     return MeasureValues(values)
 
 

@@ -10,6 +10,7 @@ import torch
 
 from engine.errors import EngineError
 from engine.measures.compute import compute_measures, resolve_measures
+from engine.measures.layered_graph import orient_weights
 from engine.measures.registry import MEASURES
 
 KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
@@ -17,15 +18,17 @@ KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
 
 def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
                  network_ids: Sequence[int] | None = None, measures: Sequence[str] | None = None,
-                 dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
+                 orientation: str | None = None, dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
                  chunk_size: int | None = None, progress: bool = False) -> pd.DataFrame:
     """One row per hidden neuron per network (neurons.parquet schema): dataset, network, epoch,
     layer (1 = first hidden layer), neuron (0-based within its layer), then the measures as float64.
     With ``log_subgraph`` the subgraph_centrality column holds log values (``df.attrs`` says so).
+    ``orientation``: as in ``compute_measures``.
     ``progress``: a progress bar over the networks (off by default)."""
     names = resolve_measures(measures)
-    values = compute_measures(weights, names, dtype=dtype, log_subgraph=log_subgraph, chunk_size=chunk_size,
-                              progress=progress)
+    weights = orient_weights(weights, orientation)
+    values = compute_measures(weights, names, orientation="in_out", dtype=dtype, log_subgraph=log_subgraph,
+                              chunk_size=chunk_size, progress=progress)
     n, h, _ = values.shape
     ids = np.arange(n) if network_ids is None else np.asarray(list(network_ids), dtype=np.int64)
     if ids.shape != (n,):

@@ -1,0 +1,103 @@
+"""Networks held in memory: a ``torch.nn.Module``, a state_dict, a list of weight matrices.
+
+A module's Linear layers are taken in the order its forward pass calls them (traced once with
+forward hooks, on a batch of zeros, in eval mode, without gradients; the module's modes are restored),
+never in the order they were defined.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from engine.errors import EngineError
+from engine.networks.layers import Network, Order, Param, assemble
+
+FORWARD_ORDER = "the order the forward pass calls them (traced)"
+
+
+def module_network(model: torch.nn.Module, *, layers=None, orientation=None, example_input: Any = None) -> Network:
+    """The network of an ``nn.Module`` whose forward pass is a chain of ``nn.Linear`` layers."""
+    where = type(model).__name__
+    named = dict(model.named_modules())
+    linears = [n for n, m in named.items() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise EngineError(f"{where}: has no nn.Linear layer; a fully connected network is needed")
+    if layers is not None:
+        called = [n for n in named if _own_tensors(named[n])]   # every layer; ``layers`` picks and orders
+        order = Order("none")
+    else:
+        called = _trace(model, named, linears, example_input, where)
+        shared = sorted({n for n in called if called.count(n) > 1 and isinstance(named[n], torch.nn.Linear)})
+        if shared:
+            raise EngineError(f"{where}: nn.Linear {shared} is called more than once in the forward pass (shared "
+                              "weights); a chain of distinct layers is needed")
+        called = list(dict.fromkeys(called))
+        foreign = [f"{n} ({type(named[n]).__name__})" for n in called if not isinstance(named[n], torch.nn.Linear)
+                   and any(t.dim() >= 2 for t in _own_tensors(named[n]).values())]
+        if foreign:
+            raise EngineError(f"{where}: its forward pass uses layers that are not fully connected: "
+                              f"{', '.join(foreign)}; a chain of nn.Linear layers is needed")
+        order = Order("recorded", FORWARD_ORDER)
+    params: list[Param] = []
+    for name in called:
+        for leaf, t in _own_tensors(named[name]).items():
+            params.append(Param(f"{name}.{leaf}" if name else leaf, name or "(model)", leaf, t,
+                                "out_in" if leaf in ("weight", "weight_orig") else None))
+    net = assemble(where, params, order, "torch.nn.Module", orientation=orientation, layers=layers)
+    unused = [n for n in linears if n not in called]
+    for n in unused:
+        net.not_in_graph.setdefault(n, []).append("not called in forward")
+    return net
+
+
+def _own_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's own parameters and persistent buffers, as its state_dict lists them."""
+    out = {k: v for k, v in module._parameters.items() if v is not None}
+    skip = getattr(module, "_non_persistent_buffers_set", set())
+    out.update({k: v for k, v in module._buffers.items() if v is not None and k not in skip})
+    return {k: v.detach() for k, v in out.items()}
+
+
+def _trace(model: torch.nn.Module, named: dict[str, torch.nn.Module], linears: list[str], example_input: Any,
+           where: str) -> list[str]:
+    """Names of the modules with tensors of their own, in the order the forward pass calls them."""
+    calls: list[str] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=n: calls.append(name))
+             for n, m in named.items() if _own_tensors(m)]
+    modes = {m: m.training for m in model.modules()}
+    first = next(iter(model.parameters()))
+    if example_input is not None:
+        tries = [example_input]
+    else:
+        sizes = list(dict.fromkeys(named[n].in_features for n in linears))
+        tries = [torch.zeros(2, s, dtype=first.dtype, device=first.device) for s in sizes]
+    errors = []
+    try:
+        model.eval()
+        with torch.no_grad():
+            for x in tries:
+                calls.clear()
+                try:
+                    model(x)
+                    break
+                except Exception as e:  # noqa: BLE001 - any failure of the user's forward: try the next input
+                    errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            else:
+                raise EngineError(f"{where}: cannot run its forward pass to find the order of its Linear layers "
+                                  f"({errors[-1]}); give example_input=<a batch the model accepts>, or the order "
+                                  f"with layers=[...] (its Linear layers: {', '.join(linears)})")
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, mode in modes.items():
+            m.train(mode)
+    return calls
+
+
+def arrays_network(weights: Sequence[Any], *, orientation=None, layers=None) -> Network:
+    """A list of weight matrices (or (N, fan_in, fan_out) stacks), in forward order."""
+    params = [Param(str(k), str(k), "", w, None) for k, w in enumerate(weights)]
+    return assemble("weights", params, Order("recorded", "as given"), "arrays", orientation=orientation,
+                    layers=layers, allow_stacks=True)
