@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.errors import EngineError
-from engine.weights_io import load_model
+from engine.networks import read_network as load_model
 
 
 def inspect(capsys, *argv) -> str:
@@ -108,20 +108,24 @@ def test_torch_files_that_are_not_torch_files(tmp_path, capsys):
     torch.save(torch.nn.Linear(3, 2).state_dict(), tmp_path / "ok.pt")
     truncated.write_bytes((tmp_path / "ok.pt").read_bytes()[:300])
     assert "a damaged or truncated zip archive" in inspect(capsys, truncated)
-    other_zip = tmp_path / "arrays.pt"
+    other_zip = tmp_path / "arrays.pt"   # formats by content: an .npz named .pt is read as one
     np.savez(tmp_path / "arrays.npz", W0=np.ones((3, 2)))
     other_zip.write_bytes((tmp_path / "arrays.npz").read_bytes())
+    assert "(3, 2) has no hidden layer" in inspect(capsys, other_zip)
+    other_zip.write_bytes(b"PK\x05\x06" + b"\x00" * 18)   # an empty zip archive
     assert "a zip archive, but not one written by torch.save" in inspect(capsys, other_zip)
-    module = tmp_path / "module.pt"  # still the truth for a pickled module
+    module = tmp_path / "module.pt"  # a pickled module is read without its code: one layer, no hidden neurons
     torch.save(torch.nn.Linear(2, 2), module)
-    assert "pickled Python objects" in inspect(capsys, module)
+    assert "has no hidden layer" in inspect(capsys, module)
 
 
 def test_a_directory_is_not_reported_missing(tmp_path, capsys):
     d = tmp_path / "model.h5"
     d.mkdir()
-    assert f"{d}: is a directory, not a model file" in inspect(capsys, d)
-    assert "is a directory" in inspect(capsys, tmp_path)
+    with pytest.raises(EngineError, match=f"{d}: is a directory, not a model file"):
+        load_model(d)
+    assert "a population of files needs --out DIR" in inspect(capsys, d)   # a directory is a population
+    assert f"{d}: no model files found" in inspect(capsys, d, "--out", tmp_path / "out")
     assert "no such file" in inspect(capsys, tmp_path / "missing.h5")
 
 

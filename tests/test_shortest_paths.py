@@ -121,7 +121,7 @@ def test_golden_network_paper_size():
     path = GOLDEN / "mnist_network1.h5"
     if not path.is_file():
         pytest.skip(f"golden network not found at {path} (set ENGINE_GOLDEN_DIR)")
-    from engine.weights_io import load_model
+    from engine.networks import read_network as load_model
 
     weights = load_model(path).stacked()
     got = hidden_distances_twin(weights, torch.float64)[0].numpy()

@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import save_file
 
 from engine.errors import EngineError
-from engine.weights_io import LoadedModel, load_model, load_snapshot, save_snapshot
+from engine.networks import Network as LoadedModel, read_network as load_model
+from engine.weights_io import load_snapshot, save_snapshot
 
 GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parent / "data" / "golden"))
 REPO = Path(__file__).resolve().parents[1]
@@ -63,23 +64,23 @@ def test_keras_h5_full_model_with_biases(tmp_path):
     model = load_model(path)
     assert_weights(model, ws)
     assert model.layer_names == ["dense_1", "dense_2", "dense_3"]
-    assert model.biases_ignored == [f"dense_{k}/dense_{k}/bias:0" for k in (1, 2, 3)]
+    assert model.not_in_graph == {f"dense_{k}": ["bias"] for k in (1, 2, 3)}
     assert model.source_format == "keras-h5" and model.n_networks == 1 and model.layer_sizes == list(SIZES)
 
 
 def test_keras_h5_layer_order(tmp_path):
     ws = keras_weights(sizes=(3, 4, 5, 2))
-    # The layer_names attribute decides the order, whatever the names.
+    # Without a model config the file records no order the engine trusts: these shapes fit one order.
     path = tmp_path / "attr.h5"
     write_keras_h5(path, ws, ["zeta", "alpha", "mid"])
     assert_weights(load_model(path), ws)
-    # Without it: natural order (dense_2 before dense_10), here in a save_weights() file (root level).
+    # Likewise without the layer_names attribute, here in a save_weights() file (root level).
     path = tmp_path / "natural.hdf5"
     write_keras_h5(path, ws, ["dense_2", "dense_9", "dense_10"], layer_names_attr=False, full_model=False,
                    with_bias=False)
     model = load_model(path)
     assert_weights(model, ws)
-    assert model.biases_ignored == []
+    assert model.not_in_graph == {}
 
 
 def test_keras3_weights_h5(tmp_path):
@@ -92,7 +93,7 @@ def test_keras3_weights_h5(tmp_path):
         f.create_group("optimizer/vars")
     model = load_model(path)
     assert_weights(model, ws)
-    assert model.layer_names == ["dense", "dense_1", "dense_2"] and len(model.biases_ignored) == 3
+    assert model.layer_names == ["dense", "dense_1", "dense_2"] and len(model.not_in_graph) == 3
 
 
 def test_golden_h5_reads():
@@ -115,9 +116,9 @@ def test_torch_state_dict_of_sequential(tmp_path):
     model = load_model(path)
     # nn.Linear keeps (out, in): the loader returns (fan_in, fan_out).
     assert_weights(model, [net[i].weight.detach().T.numpy() for i in (0, 2, 4)])
-    assert model.layer_names == ["0.weight", "2.weight", "4.weight"]
-    assert model.biases_ignored == ["0.bias", "2.bias", "4.bias"]
-    assert model.source_format == "torch-state-dict"
+    assert model.layer_names == ["0", "2", "4"]
+    assert model.describe_not_in_graph() == "0: bias; 2: bias; 4: bias"
+    assert model.source_format == "torch"
 
 
 def test_torch_named_layers_and_checkpoint_dict(tmp_path):
@@ -127,7 +128,7 @@ def test_torch_named_layers_and_checkpoint_dict(tmp_path):
     torch.save({"epoch": 3, "state_dict": state}, path)
     model = load_model(path)
     assert_weights(model, [w.T.numpy() for w in ws])
-    assert model.layer_names == ["fc1.weight", "layers.0.weight", "out.weight"]
+    assert model.layer_names == ["fc1", "layers.0", "out"]
 
 
 # --- safetensors ------------------------------------------------------------------------------------
@@ -136,7 +137,11 @@ def test_safetensors_per_layer_matrices(tmp_path):
     ws = keras_weights()
     path = tmp_path / "m.safetensors"
     save_file({f"layer{i + 1}": torch.from_numpy(w) for i, w in enumerate(ws)}, str(path))
-    model = load_model(path)
+    # Names that say no orientation, in a file that records no order: read backwards, the same
+    # matrices transposed chain too, so the orientation must be given.
+    with pytest.raises(EngineError, match="--orientation"):
+        load_model(path)
+    model = load_model(path, orientation="in_out")
     assert_weights(model, ws)
     assert model.source_format == "safetensors"
     # PyTorch-named tensors are (out, in), like a state_dict.
@@ -145,7 +150,7 @@ def test_safetensors_per_layer_matrices(tmp_path):
                "2.weight": torch.from_numpy(ws[1].T.copy()), "4.weight": torch.from_numpy(ws[2].T.copy())}, str(path))
     model = load_model(path)
     assert_weights(model, ws)
-    assert model.biases_ignored == ["0.bias"]
+    assert model.not_in_graph == {"0": ["bias"]}
 
 
 def test_snapshot_round_trip(tmp_path):
@@ -185,11 +190,14 @@ def test_npz_layouts(tmp_path):
     np.savez(tmp_path / "w.npz", W0=ws[0], b0=np.zeros(5), W1=ws[1], b1=np.zeros(4), W2=ws[2])
     model = load_model(tmp_path / "w.npz")
     assert_weights(model, ws)
-    assert model.biases_ignored == ["b0", "b1"]
-    # layer2 before layer10 (natural order), stacked 3-D populations kept 3-D.
+    assert model.describe_not_in_graph() == "b0, b1"
+    # Listed out of order: the one order whose shapes chain; stacked 3-D populations kept 3-D. (Read
+    # backwards, transposed, they would chain too: the orientation must be given.)
     ws3 = [np.stack([w, w + 1]) for w in keras_weights(sizes=(3, 4, 2))]
     np.savez(tmp_path / "stack.npz", layer10=ws3[1], layer2=ws3[0])
-    model = load_model(tmp_path / "stack.npz")
+    with pytest.raises(EngineError, match="--orientation"):
+        load_model(tmp_path / "stack.npz")
+    model = load_model(tmp_path / "stack.npz", orientation="in_out")
     assert_weights(model, ws3)
     assert model.n_networks == 2
 
@@ -224,15 +232,14 @@ def test_unreadable_files(tmp_path):
         (tmp_path / name).write_bytes(b"this is not a model file")
         with pytest.raises(EngineError, match="x\\."):
             load_model(tmp_path / name)
-    with pytest.raises(EngineError, match="unknown model file type '.onnx'"):
+    with pytest.raises(EngineError, match="m.onnx: not a model file this engine reads"):
         (tmp_path / "m.onnx").write_bytes(b"")
         load_model(tmp_path / "m.onnx")
     with pytest.raises(EngineError, match="no such file"):
         load_model(tmp_path / "missing.h5")
-    # A whole pickled module is refused by weights_only loading: ask for the state_dict.
-    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
-    with pytest.raises(EngineError, match="state_dict"):
-        load_model(tmp_path / "module.pt")
+    # A whole pickled module is read without running its code (its class is never imported).
+    torch.save(torch.nn.Linear(2, 3), tmp_path / "module.pt")
+    assert load_model(tmp_path / "module.pt").layer_sizes == [2, 3]
 
 
 # --- the inspect CLI ------------------------------------------------------------------------------------
@@ -282,7 +289,7 @@ def test_inspect_csv_subset_and_errors(tmp_path, capsys):
     out = tmp_path / "tiny.csv"
     assert main([str(model_path), "--out", str(out), "--measures", "strength,max_cliques", "--dtype", "float32"]) == 0
     printed = capsys.readouterr().out
-    assert "biases ignored: 0.bias, 2.bias, 4.bias" in printed
+    assert "not part of the graph: 0: bias; 2: bias; 4: bias" in printed and "order: numeric indices" in printed
     table = pd.read_csv(out)
     assert list(table.columns) == ["dataset", "network", "epoch", "layer", "neuron", "strength", "max_cliques"]
     assert len(table) == 9 and table["layer"].tolist() == [1] * 5 + [2] * 4

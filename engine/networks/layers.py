@@ -99,7 +99,8 @@ class Network:
 
     def describe_not_in_graph(self) -> str:
         """``"fc1: bias; bn1: weight, bias, ..."`` or ``"nothing"``."""
-        parts = [f"{m}: {', '.join(leaves)}" for m, leaves in self.not_in_graph.items() if leaves]
+        parts = [f"{m}: {', '.join(leaves)}" if m else ", ".join(leaves) for m, leaves in self.not_in_graph.items()
+                 if leaves]
         return "; ".join(parts) if parts else "nothing"
 
 
@@ -214,8 +215,8 @@ def assemble(where: str, params: Sequence[Param], order: Order, source_format: s
         matrices = []
         for p in group:
             t = as_tensor(p.value)
-            if t.dim() <= 1:
-                not_in_graph.setdefault(module, []).append(p.leaf or p.name)
+            if t.dim() <= 1:   # an array named by itself (b0 in an .npz) is listed by its name
+                not_in_graph.setdefault(module if p.leaf else "", []).append(p.leaf or p.name)
                 continue
             if t.dim() > (3 if allow_stacks else 2):
                 raise EngineError(f"{where}: {p.name!r} is a {t.dim()}-D {t.dtype} array {tuple(t.shape)}, not a "
@@ -262,7 +263,7 @@ def chains(shapes: Sequence[tuple[int, int, int]]) -> bool:
 def _choose(where: str, cands: list[_Candidate], order: Order, orientation: str | None, layers: list[str] | None,
             contents: str) -> tuple[list[_Candidate], str]:
     """The synapse layers in forward order, and how that order is known."""
-    generic = orientation is None and any(c.orientation is None for c in cands)
+    generic = orientation is None and len(cands) > 1 and any(c.orientation is None for c in cands)
     if layers is not None:
         shared: dict[str, list[_Candidate]] = {}
         for c in cands:
