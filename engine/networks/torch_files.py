@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from engine.errors import EngineError
-from engine.networks.layers import Network, Order, Param, assemble, split_name, torch_orientation
+from engine.networks.layers import Network, Order, Param, assemble, torch_orientation
 
 STATE_DICT_ORDER = "the state_dict's order (modules in the order they were registered)"
 _FOREIGN = "__engine_foreign__"
@@ -39,7 +39,7 @@ def state_dict_network(where: str, state: Mapping[str, Any], *, orientation=None
     """The network of a state_dict (names -> tensors, in the model's registration order)."""
     params = []
     for name, value in state.items():
-        module, leaf = split_name(str(name))
+        module, leaf = str(name).rsplit(".", 1) if "." in str(name) else ("", str(name))
         params.append(Param(str(name), module, leaf, value, torch_orientation(leaf)))
     return assemble(where, params, Order("recorded", STATE_DICT_ORDER, numeric_names=True), source_format,
                     orientation=orientation, layers=layers)
