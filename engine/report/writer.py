@@ -34,7 +34,8 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     Without ``result`` the analysis is run here on the run's tables, with ``cfg`` (default: the
     ``analysis`` settings the run recorded) and ``progress`` bars if asked."""
     run_dir = Path(run_dir)
-    networks, neurons, curves, snapshots = load_run(run_dir)
+    run = load_run(run_dir)
+    networks, neurons, curves, snapshots = run.networks, run.neurons, run.curves, run.snapshots
     if result is None:
         if cfg is None:
             cfg, _ = load_run_config(run_dir)
@@ -55,11 +56,24 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
         write_parquet(neurons.assign(neuron_type=result.neuron_types.to_numpy().astype("int64")),
                       run_dir / "neurons.parquet")
 
+    write_figure_tables(adir, result)
     figures = write_figures(run_dir / "figures", result, curves)
     out = run_dir / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(report_html(run_dir, result, figures), encoding="utf-8")
     return out
+
+
+def write_figure_tables(adir: Path, result: AnalysisResult) -> None:
+    """analysis/<name>.parquet for every table a figure is drawn from (the run's curves.parquet is
+    already there; the rest of the figures come from summary.json), so that any figure can be redrawn
+    from files (``engine.load_run(run_dir).analysis``)."""
+    names = {"networks": "networks", "correlations": "correlations", "evolution": "evolution",
+             "early": "early_prediction"}
+    for key, name in names.items():
+        table = result.tables.get(key)
+        if table is not None and len(table.columns):
+            write_parquet(table, adir / f"{name}.parquet")
 
 
 def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | None) -> dict[str, bytes]:
