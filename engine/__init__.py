@@ -12,10 +12,10 @@ The Python API:
 
 __version__ = "0.1.0"
 
-from engine.analyze import analyze
 from engine.errors import EngineError
 from engine.measures import MEASURES, compute_measures, neuron_table
 from engine.networks import Network, read_network
+from engine.networks.accuracies import analyze
 from engine.networks.measure import measure_network
 from engine.networks.population import MeasuredFiles, measure_files, write_population
 from engine.run_dir import RunTables, load_run
