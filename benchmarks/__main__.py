@@ -40,6 +40,7 @@ BENCHMARKS = {
                  [], ["analysis_quick.json"], ["analysis.json"]),
     "end_to_end": ("end_to_end.py", ["--quick"], [], ["end_to_end_quick.json"], ["end_to_end.json"]),
     "sharding": ("sharding.py", ["--quick"], [], ["sharding_quick.json"], ["sharding.json"]),
+    "inspect_files": ("inspect_files.py", ["--quick"], [], ["inspect_files_quick.json"], ["inspect_files.json"]),
 }
 
 
@@ -126,6 +127,11 @@ def markdown(summary: dict) -> str:
         s = r["sharding"]
         lines.append(f"| sharding | {s['networks']} networks: 2 shards (joblib) + gather vs one run | "
                      f"{s['ratio']:.2f}x ({s['two_shards_joblib_s']:.0f} s vs {s['unsharded_s']:.0f} s) |")
+    if "inspect_files" in r:
+        i = r["inspect_files"]
+        lines.append(f"| own files | `engine.inspect` on {i['networks']} paper-size `.pt` files vs a run's measures "
+                     f"stage, per network | {i['ratio']:.2f}x ({i['measure_files_per_network_s']:.3f} s vs "
+                     f"{i['run_per_network_s']:.3f} s; the whole command {i['inspect_per_network_s']:.3f} s) |")
     if summary["failed"]:
         lines.append(f"\nFailed: {', '.join(summary['failed'])}")
     return "\n".join(lines) + "\n"

@@ -22,3 +22,11 @@ def test_measure_rows_include_harmonic_peers_and_skip_missing_ones():
     assert "| measures | golden: harmonic centrality vs igraph 1.0 | 2.5x (0.100 s vs 0.250 s; values within 3e-15) |" in md
     assert "| measures | 100 paper-size networks: harmonic centrality vs igraph 1.0 | 4.0x" in md
     assert "networkit" not in md   # not installed: no row, no made-up figure
+
+
+def test_own_files_row():
+    summary = _summary()
+    summary["results"] = {"inspect_files": {"networks": 200, "ratio": 1.05, "measure_files_per_network_s": 0.105,
+                                            "run_per_network_s": 0.1, "inspect_per_network_s": 0.12}}
+    assert ("| own files | `engine.inspect` on 200 paper-size `.pt` files vs a run's measures stage, per network | "
+            "1.05x (0.105 s vs 0.100 s; the whole command 0.120 s) |") in markdown(summary)

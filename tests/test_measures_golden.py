@@ -59,9 +59,13 @@ def test_float64_reproduces_the_paper(golden):
     np.testing.assert_array_equal(got[:, MEASURES.index("max_cliques")], expected[:, 7])
 
 
-def test_float32_mode_error_is_bounded(golden):
+def test_float32_mode_error_is_bounded(golden, caplog):
     weights, expected = golden
-    got = compute_measures(weights, dtype=torch.float32)[0].double().numpy()
+    with caplog.at_level("WARNING", logger="engine.measures"):
+        got = compute_measures(weights, dtype=torch.float32)[0].double().numpy()
+    # the overflow warning names the setting in every interface, and float64 only where it is not in use
+    warned = next(r.getMessage() for r in caplog.records if "overflows" in r.getMessage())
+    assert "measures.log_subgraph=true" in warned and "--log-subgraph" in warned and "float64" in warned
     errors = relative_errors(got, expected)
     print("\nfloat32 max relative error vs the paper:", {k: f"{v:.1e}" for k, v in errors.items()})
     for name, bound in FLOAT32_BOUNDS.items():
