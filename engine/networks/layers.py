@@ -176,7 +176,7 @@ def check_orientation(orientation: str | None) -> str | None:
     return orientation
 
 
-@dataclass
+@dataclass(eq=False)
 class _Candidate:
     name: str
     aliases: tuple[str, ...]
@@ -204,14 +204,12 @@ def assemble(where: str, params: Sequence[Param], order: Order, source_format: s
     pruned: list[str] = []
     for module, group in by_module.items():
         leaves = {p.leaf: p for p in group}
-        used: set[str] = set()
         if "weight_orig" in leaves and "weight_mask" in leaves:  # torch.nn.utils.prune: the model computes with both
             orig, mask = leaves["weight_orig"], leaves["weight_mask"]
             masked = as_tensor(orig.value) * as_tensor(mask.value).to(as_tensor(orig.value).dtype)
             group = [Param(f"{module}.weight", module, "weight", masked, orig.orientation or "out_in")] + \
                     [p for p in group if p.leaf not in ("weight_orig", "weight_mask", "weight")]
             pruned.append(module)
-            used.add("weight_mask")
         matrices = []
         for p in group:
             t = as_tensor(p.value)
