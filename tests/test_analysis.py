@@ -73,6 +73,32 @@ def test_estimator_factory_cpu_and_gpu_fallback():
         make_estimator("deep_net")
 
 
+def test_gpu_backend_without_cuml_fits_in_parallel(monkeypatch):
+    """backend=gpu fits serially only where an estimator is cuML's; scikit-learn's (no cuML, or LDA)
+    use analysis.n_jobs processes as on the CPU."""
+    from engine.analysis import classification as cl
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, n_jobs, **_):
+            seen.append(n_jobs)
+
+        def __call__(self, tasks):
+            return (f(*a, **k) for f, a, k in tasks)
+
+    monkeypatch.setattr(cl, "Parallel", Recorder)
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.repeat([0, 1], 20)
+    tasks = [("lda", {}, x, y, np.arange(0, 40, 2), np.arange(1, 40, 2))] * 2
+    cfg = AnalysisConfig.from_mapping({"n_jobs": 2})
+    out = cl._run_tasks(tasks, cfg, "gpu")
+    assert seen == [2] and len(out) == 2 and out[0].shape == (20,)
+    monkeypatch.setattr(cl, "estimator_class", lambda name, backend: type("SVC", (), {"__module__": "cuml.svm"}))
+    seen.clear()
+    cl._run_tasks(tasks, cfg, "gpu")
+    assert seen == []   # cuML: serial, no process pool
+
+
 # ---------------------------------------------------------------- performance classes
 
 def test_quantile_classes_equal_sizes_and_diverged_excluded():
