@@ -43,6 +43,18 @@ def feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np
                                         "rows_with_nan_dropped": int((~rows).sum())}
 
 
+def _undefined_features(fs: str, columns: list[str], feat: dict[str, int], n: int) -> str | None:
+    """Why a feature set gives nothing to learn from (every column undefined, or every network has an
+    undefined value), in words; None if it has usable rows and columns."""
+    if feat["columns"] == 0:
+        return (f"feature set {fs!r} is undefined for these networks: all {len(columns)} of its columns (e.g. "
+                f"{columns[0]}) are NaN for every network, as statistics of layers too small for them are "
+                "(e.g. a standard deviation or spectral metric of a 1-neuron layer)")
+    if feat["rows_with_nan_dropped"] >= n:
+        return f"feature set {fs!r} is undefined for these networks: every network has a NaN in it"
+    return None
+
+
 def _params(cfg: AnalysisConfig, name: str, n_train: int) -> dict[str, Any]:
     p = dict(cfg.estimator_params.get(name, {}))
     if name in _FOREST_NAMES:
@@ -271,6 +283,11 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
             reg_out[fs] = {"skipped": why}
             continue
         x, rows, feat = feature_matrix(df, cols)
+        undefined = _undefined_features(fs, cols, feat, len(df))
+        if undefined:
+            cls_out[fs] = {"skipped": undefined, "features": feat}
+            reg_out[fs] = {"skipped": undefined, "features": feat}
+            continue
         jobs = []
         if cfg.enabled.get("classification", True):
             jobs.append((cls_out, "cls", *_classification_tasks(x, labels[rows], cfg)))

@@ -22,8 +22,18 @@ LOW_CEILING = 0.2
 def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
     """{"datasets": {ds: {"sentences": [...], "headline": str}}, "text": all sentences}."""
     out: dict[str, Any] = {"datasets": {}}
+    caveats = summary.get("caveats") or {}
     for ds, pred in summary.get("predictability", {}).items():
-        sentences = [_spread(ds, pred)]
+        sentences = [f"{ds} is incomplete: {caveats[ds]}."] if ds in caveats else []
+        sentences.append(_spread(ds, pred))
+        if pred.get("no_spread"):
+            sentences.append(f"With no spread of test accuracy to explain ({pred['no_spread']}), regression, "
+                             "performance classes, classification, correlations with accuracy and early prediction "
+                             "are undefined, and none was computed.")
+            out["datasets"][ds] = {"sentences": sentences,
+                                   "headline": _incomplete(ds, caveats) + ": no spread of test accuracy beyond the "
+                                               "test set's noise, nothing to predict"}
+            continue
         low = pred.get("ceiling") is not None and pred["ceiling"] < LOW_CEILING
         reg = summary.get("regression", {}).get(ds, {})
         best = pred.get("best") or {}
@@ -43,7 +53,8 @@ def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
         verdict = summary.get("subgraph_verdict", {}).get("datasets", {}).get(ds)
         if verdict:
             sentences.append(_verdict(verdict))
-        out["datasets"][ds] = {"sentences": [s for s in sentences if s], "headline": _headline(ds, pred, cls, verdict)}
+        out["datasets"][ds] = {"sentences": [s for s in sentences if s],
+                               "headline": _headline(_incomplete(ds, caveats), pred, cls, verdict)}
     out["text"] = " ".join(s for d in out["datasets"].values() for s in d["sentences"])
     return out
 
@@ -132,6 +143,10 @@ def _headline(ds: str, pred: dict[str, Any], cls: dict[str, Any], verdict: dict[
     if verdict:
         parts.append(f"subgraph claim {verdict['verdict']}")
     return f"{ds}: " + "; ".join(parts) if parts else ds
+
+
+def _incomplete(ds: str, caveats: dict[str, str]) -> str:
+    return f"{ds} (INCOMPLETE: networks missing)" if ds in caveats else ds
 
 
 def _percent(share: float) -> str:

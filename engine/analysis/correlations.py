@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,12 +41,16 @@ def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "column", "rho", "p", "n", "significant"])
 
 
-def subgraph_verdict(table: pd.DataFrame, alpha: float) -> dict[str, Any]:
-    """Verdict on the subgraph-centrality claim per dataset and layer, with a sentence in words."""
+def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Verdict on the subgraph-centrality claim per dataset and layer, with a sentence in words.
+    ``undefined``: datasets without a spread of test accuracy (not testable; the reason is kept)."""
     out: dict[str, Any] = {"claim": "lower-performing models have higher subgraph centrality "
                                     "(negative Spearman rho of mean subgraph centrality with test accuracy)",
                            "alpha": alpha, "datasets": {}}
     sentences = []
+    for ds, why in sorted((undefined or {}).items()):
+        out["datasets"][ds] = {"verdict": "not testable", "layers": {}, "why": why}
+        sentences.append(f"{ds}: not testable ({why}).")
     for ds, g in table.groupby("dataset", sort=True):
         layers = {}
         for _, row in g.iterrows():

@@ -1,19 +1,30 @@
-"""How much of the spread of test accuracy any predictor could explain: the test set's noise ceiling.
+"""How much of the spread of test accuracy any predictor could explain: the test set's noise ceiling, and
+the one rule that decides whether there is a spread to explain at all.
 
-A network's test accuracy is measured on a finite test set of n samples, so it carries sampling noise
-of variance about acc (1 - acc) / n (binomial) around the accuracy the network would have on the
-whole data distribution. Across the networks of a population the measured variance is the variance
-of the true accuracies plus the mean noise variance, so no predictor, however good, can explain more
-than the share of the measured variance that is not noise:
+A network's test accuracy is measured on a finite test set of n samples, so it carries binomial
+sampling noise around the accuracy p it would have on the whole data distribution. Across the networks
+of a population the measured variance is the variance of the true accuracies plus the mean noise
+variance mean_i[p_i (1 - p_i)] / n, so no predictor, however good, can explain more than the share of
+the measured variance that is not noise:
 
-    ceiling = 1 - mean_i[acc_i (1 - acc_i) / n] / var_i(acc_i)
+    ceiling = 1 - noise / var_i(acc_i),   noise = m (1 - m) / n,   m = mean_i(acc_i)
 
-(the reliability of classical test theory; an R^2 of out-of-fold predictions is bounded by it).
-The binomial noise treats test samples as independent draws for every network; networks that share
-one test set err together on its hard samples, which makes the noise between networks smaller, so
-this ceiling is conservative (the true ceiling is at least as high). With 360 test images and
-networks within 1.5 points of each other (digits with torch's cross-entropy) the ceiling is near 0:
-nothing is predictable, whatever the features.
+(the reliability of classical test theory; an R^2 of out-of-fold predictions is bounded by it). The
+noise is the binomial variance of a network at the population's mean accuracy: since
+mean_i[p_i (1 - p_i)] = m (1 - m) - var_i(p_i), it is at least the mean noise, never less, and it is
+not zero when single networks score 0 or 1 (a network's own acc (1 - acc) / n would call a network
+that got its one test sample right noiseless). The variance is the population's (divided by the number
+of networks), the one m (1 - m) is consistent with: with a test set of one sample every accuracy is 0
+or 1, the variance is exactly m (1 - m) and the ceiling exactly 0 (``acc_sd``, the spread reported, is
+the usual sample standard deviation). The binomial noise treats test
+samples as independent draws for every network; networks that share one test set err together on its
+hard samples, which makes the noise between networks smaller, so this ceiling is conservative (the
+true ceiling is at least as high).
+
+No spread (``no_spread``): when every network has the same test accuracy, or the variance between
+networks is no larger than the noise (ceiling 0), there is nothing a predictor could explain:
+regression, performance classes, classification, correlations with accuracy and early prediction are
+undefined for that dataset, and the analysis computes none of them and says so.
 """
 
 from __future__ import annotations
@@ -26,29 +37,48 @@ import pandas as pd
 
 def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
     """Spread of ``acc`` (one dataset's eligible networks), its binomial sampling noise on a test set of
-    ``test_samples`` samples, and the share of its variance that is not noise."""
+    ``test_samples`` samples, the share of its variance that is not noise, and ``no_spread``: why there is
+    no spread to explain (None when there is one). See the module's docstring for the rules.
+
+    Examples
+    --------
+    >>> out = noise_ceiling([0.0, 1.0, 1.0, 0.0], test_samples=1)   # one test sample: all noise
+    >>> out["noise_sd"], out["ceiling"], out["no_spread"][:72]
+    (0.5, 0.0, 'the spread of test accuracy between networks (population sd 0.500) is no')
+    >>> noise_ceiling([0.8, 0.8, 0.8], 100)["no_spread"]
+    'every network has the same test accuracy (0.800)'
+    """
     acc = np.asarray(acc, dtype=float)
     acc = acc[np.isfinite(acc)]
     out: dict[str, Any] = {"networks": int(acc.size), "test_samples": int(test_samples) if test_samples else None,
                            "acc_min": None, "acc_max": None, "acc_mean": None, "acc_sd": None,
-                           "noise_sd": None, "ceiling": None}
+                           "noise_sd": None, "ceiling": None, "no_spread": None}
     if acc.size < 2:
+        out["no_spread"] = f"{acc.size} network(s): a spread of test accuracy needs at least 2"
         return out
-    var = float(acc.var(ddof=1))
-    out.update(acc_min=float(acc.min()), acc_max=float(acc.max()), acc_mean=float(acc.mean()), acc_sd=var ** 0.5)
+    mean = float(acc.mean())
+    var = float(np.mean((acc - mean) ** 2))   # the population's variance: the one m (1 - m) is consistent with
+    out.update(acc_min=float(acc.min()), acc_max=float(acc.max()), acc_mean=mean, acc_sd=float(acc.std(ddof=1)))
     if test_samples:
-        noise_var = float(np.mean(acc * (1 - acc)) / test_samples)
+        noise_var = mean * (1 - mean) / test_samples
         out["noise_sd"] = noise_var ** 0.5
         out["ceiling"] = max(0.0, 1.0 - noise_var / var) if var > 0 else 0.0
+    if float(acc.max()) == float(acc.min()):
+        out["no_spread"] = f"every network has the same test accuracy ({mean:.3f})"
+    elif out["ceiling"] is not None and out["ceiling"] <= 0:
+        out["no_spread"] = (f"the spread of test accuracy between networks (population sd {var ** 0.5:.3f}) is no "
+                            f"larger than the sampling noise of a test set of {test_samples} sample(s) "
+                            f"(sd {out['noise_sd']:.3f})")
     return out
 
 
-def predictability(networks: pd.DataFrame, regression: dict[str, Any]) -> dict[str, Any]:
-    """Per dataset: the noise ceiling of test accuracy next to the best cross-validated R^2 and Kendall
-    tau reached (over feature sets and regressors) and the share of the ceiling that R^2 is.
+def predictability(networks: pd.DataFrame, regression: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per dataset: the noise ceiling of test accuracy (and ``no_spread``, see ``noise_ceiling``) next to
+    the best cross-validated R^2 and Kendall tau reached (over feature sets and regressors) and the share
+    of the ceiling that R^2 is.
 
     ``networks``: the eligible networks (``test_acc``; ``test_samples`` when the run recorded it).
-    ``regression``: the analysis' regression results, dataset -> feature set -> regressors.
+    ``regression``: the analysis' regression results, dataset -> feature set -> regressors (None: none yet).
     """
     out: dict[str, Any] = {}
     for ds, g in networks.groupby("dataset", sort=True):
@@ -56,7 +86,7 @@ def predictability(networks: pd.DataFrame, regression: dict[str, Any]) -> dict[s
         if "test_samples" in g and g["test_samples"].notna().any():
             n_test = int(g["test_samples"].dropna().iloc[0])
         entry = noise_ceiling(g["test_acc"].to_numpy(), n_test)
-        best = best_regression(regression.get(str(ds), {}))
+        best = best_regression((regression or {}).get(str(ds), {}))
         entry["best"] = best
         if best and entry["ceiling"] and best.get("r2") is not None:
             entry["share_of_ceiling"] = best["r2"] / entry["ceiling"]
@@ -77,3 +107,11 @@ def best_regression(per_feature_set: dict[str, Any], feature_sets: list[str] | N
                 best = {"feature_set": fs, "regressor": name, "r2": r["r2_mean"], "r2_sd": r["r2_std"],
                         "kendall_tau": r["kendall_tau"]}
     return best
+
+
+def without_spread(networks: pd.DataFrame) -> dict[str, str]:
+    """The one rule every part of the analysis reads: per dataset of ``networks`` (its eligible networks)
+    that has no spread of test accuracy to explain, why (``noise_ceiling``'s ``no_spread``). Regression,
+    performance classes, classification, correlations with accuracy and early prediction are not computed
+    for these datasets."""
+    return {ds: e["no_spread"] for ds, e in predictability(networks).items() if e["no_spread"]}

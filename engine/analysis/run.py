@@ -19,8 +19,8 @@ from engine.analysis.correlations import spearman_table, subgraph_verdict
 from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
 from engine.analysis.early_prediction import early_prediction
-from engine.analysis.performance_classes import assign_classes, eligible_mask
-from engine.analysis.predictability import predictability
+from engine.analysis.performance_classes import assign_classes, eligible_mask, eligible_rows
+from engine.analysis.predictability import predictability, without_spread
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,16 @@ def _check_columns(df: pd.DataFrame, needed: tuple[str, ...], what: str) -> None
 def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
                  cfg: AnalysisConfig | Mapping[str, Any] | None = None, backend: str = "cpu",
                  snapshots: pd.DataFrame | None = None, curves: pd.DataFrame | None = None,
-                 progress: bool = False) -> AnalysisResult:
+                 progress: bool = False, caveats: Mapping[str, str] | None = None) -> AnalysisResult:
     """Run every enabled part of the analysis (see the ``engine.analysis`` docstring). ``progress``:
-    progress bars over the classifier/regressor fits of each dataset and the early-prediction epochs."""
+    progress bars over the classifier/regressor fits of each dataset and the early-prediction epochs.
+    ``caveats``: per dataset, what the caller knows is wrong with its tables (e.g. a gather that left out
+    networks): kept in the summary's notes and stated first in its conclusion.
+
+    Diverged networks are left out of every part, figures included (the result's tables hold only the
+    networks analysed). A dataset without a spread of test accuracy beyond the test set's noise
+    (``predictability.without_spread``) gets no classes, classification, regression, correlations or
+    early prediction, and the summary says why."""
     cfg = AnalysisConfig.from_mapping(cfg)
     _check_columns(networks, NETWORK_COLUMNS, "networks table")
     if len(networks) == 0:
@@ -69,15 +76,22 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     if "diverged" not in nets:
         nets["diverged"] = False
 
+    caveats = {str(k): str(v) for k, v in (caveats or {}).items()}
+    notes += [f"{ds} is incomplete: {text}" for ds, text in caveats.items()]
+    ok = eligible_mask(nets).to_numpy()
+    undefined = without_spread(nets[ok])   # the one rule: no spread, nothing to learn about accuracy
+    notes += [f"{ds}: no classes, classification, regression, correlations or early prediction: {why}"
+              for ds, why in undefined.items()]
+    learn = ok & ~nets["dataset"].isin(list(undefined)).to_numpy()
     t = time.perf_counter()
-    classes, class_summary = assign_classes(nets, cfg)
+    classes, class_summary = assign_classes(nets, cfg, undefined)
     nets["performance_class"] = classes.to_numpy()
     names = class_summary["names"]
+    notes += [d["note"] for d in class_summary["datasets"].values() if d.get("note")]
     timings["performance_classes"] = time.perf_counter() - t
-    ok = eligible_mask(nets).to_numpy()
     n_div = int(nets["diverged"].fillna(False).astype(bool).sum())
     if n_div:
-        notes.append(f"{n_div} diverged networks excluded from every part of the analysis")
+        notes.append(f"{n_div} diverged networks excluded from every part of the analysis, figures included")
 
     # Bag-of-Neurons first: its histograms are a feature set of the classifiers
     neuron_types = None
@@ -88,7 +102,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         _check_columns(neurons, NEURON_COLUMNS, "neurons table")
         if not pd.api.types.is_string_dtype(neurons["dataset"]):
             neurons = neurons.assign(dataset=neurons["dataset"].astype(str))
-        evolution = _evolution(neurons, cfg)
+        evolution = _evolution(eligible_rows(neurons, nets), cfg)   # diverged networks left out
     if cfg.enabled["bag_of_neurons"]:
         if neurons is None or len(neurons) == 0:
             bon_summary = {"skipped": "no neurons table"}
@@ -112,7 +126,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     best: dict[str, Any] = {}
     if cfg.enabled["classification"] or cfg.enabled["regression"]:
         t = time.perf_counter()
-        for ds, g in nets[eligible_mask(nets).to_numpy()].groupby("dataset", sort=True):
+        for ds, g in nets[learn].groupby("dataset", sort=True):
             log.info("analysis: classifiers and regressors on %s (%d networks)", ds, len(g))
             c, r = classification_for_dataset(g, g["performance_class"].to_numpy(), cfg, backend, progress)
             if cfg.enabled["classification"]:
@@ -129,16 +143,15 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     verdict: dict[str, Any] = {"text": "correlations disabled"}
     if cfg.enabled["correlations"]:
         t = time.perf_counter()
-        corr = spearman_table(nets[eligible_mask(nets).to_numpy()], cfg.alpha)
-        verdict = subgraph_verdict(corr, cfg.alpha)
+        corr = spearman_table(nets[learn], cfg.alpha)
+        verdict = subgraph_verdict(corr, cfg.alpha, undefined)
         timings["correlations"] = time.perf_counter() - t
 
     cross: dict[str, Any] = {"skipped": "disabled"}
     if cfg.enabled["cross_benchmark"]:
         cross = cross_benchmark(centroids) if centroids else {"skipped": "no Bag-of-Neurons centroids"}
 
-    used = nets[eligible_mask(nets).to_numpy()]
-    predictable = predictability(used, regression)
+    predictable = predictability(nets[ok], regression)
 
     early: dict[str, Any] = {"skipped": "disabled"}
     early_table = pd.DataFrame()
@@ -146,8 +159,9 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         t = time.perf_counter()
         bon_k = {ds: b["k"] for ds, b in bon_summary.items() if isinstance(b, dict) and "k" in b}
         early, early_table = early_prediction(
-            used, neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
+            nets[learn], neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
             _with_str_dataset(snapshots), _with_str_dataset(curves), cfg, backend, progress)
+        early.update({ds: {"skipped": why} for ds, why in undefined.items()})
         timings["early_prediction"] = time.perf_counter() - t
 
     datasets = sorted(nets["dataset"].unique())
@@ -171,6 +185,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         "predictability": predictable,
         "early_prediction": early,
         "notes": notes,
+        "caveats": caveats,
         "timings_s": timings,
     }
     summary["conclusion"] = conclusion(summary)

@@ -206,7 +206,7 @@ def bon_centroids(summary: dict[str, Any]) -> Figure | None:
 def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
     """Share of each neuron type among the neurons of each performance class (grouped bars)."""
     bon = {ds: v for ds, v in summary.get("bag_of_neurons", {}).items()
-           if isinstance(v, dict) and v.get("type_shares_per_class")}
+           if isinstance(v, dict) and any(s["all"] is not None for s in (v.get("type_shares_per_class") or {}).values())}
     if not bon:
         return None
     fig, axes = _grid(len(bon), 2, 5.0, 3.0)
