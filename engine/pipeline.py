@@ -39,6 +39,7 @@ import torch
 from engine import backend as backend_mod
 from engine.config import EngineConfig, parse_shard, validate
 from engine.errors import EngineError
+from engine.paths import exists, path_problem
 from engine.population.train import METRICS, TrainSettings, snapshot_epochs, train_population
 from engine.storage import atomic_path, write_json, write_parquet
 
@@ -87,10 +88,17 @@ def run(cfg: Mapping | EngineConfig, run_dir: Path, on_claimed: Callable[[Path],
     device = backend_mod.resolve_device(cfg.backend.name)
     log.info("backend: %s (backend=%s)", backend_mod.describe(device), cfg.backend.name)
     run_dir = Path(run_dir)
-    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # ours to remove if we fail early
+    problem = path_problem(run_dir)
+    if problem not in (None, "does not exist"):   # a file, a link loop, a name too long, ...
+        raise EngineError(f"cannot use the run directory {run_dir}: it {problem}; choose another (hydra.run.dir)")
+    created = [p for p in (run_dir, *run_dir.parents) if not exists(p)]  # ours to remove if we fail early
     claimed: list[bool] = []
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EngineError(f"cannot make the run directory {run_dir}: {e.strerror or e}; choose another "
+                              "(hydra.run.dir)") from None
         with _exclusive(run_dir) as made:
             try:
                 return _run_locked(cfg, run_dir, device, ids, on_claimed, claimed)

@@ -51,7 +51,15 @@ def snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[str
     except (KeyError, ValueError) as e:
         raise EngineError(f"{path}: damaged engine snapshot ({e!r} missing or invalid); keys "
                           f"{sorted(tensors)}") from None
-    _check_stack(weights)
+    if not isinstance(metadata, dict):
+        raise EngineError(f"{path}: damaged engine snapshot (its metadata is a JSON {type(metadata).__name__}, not a "
+                          "mapping of dataset, epoch and networks); write it with engine.weights_io.save_snapshot")
+    try:
+        _check_stack(weights)
+    except EngineError as e:
+        raise EngineError(f"{path}: {e}") from None
+    if not weights[0].shape[0]:
+        raise EngineError(f"{path}: the snapshot holds no network (its layers have 0 networks)")
     return weights, metadata
 
 

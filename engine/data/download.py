@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.paths import path_problem
 from engine.storage import atomic_path
 
 DOWNLOAD_TIMEOUT_S = 60.0  # per network operation (connect, each read), not for the whole file
@@ -117,6 +118,12 @@ def fetch(name: str, *, root: str | os.PathLike | None = None, cache_dir: str | 
         raise EngineError(f"no download source named {name!r}; known: {', '.join(sorted(table))}")
     source = table[name]
     directory = source_directory(source, root=root, cache_dir=cache_dir)
+    given = ("dataset.root", root) if root is not None else ("dataset.cache_dir", cache_dir)
+    for where in (directory, directory.parent) if root is None else (directory,):
+        problem = path_problem(where)
+        if problem and problem != "does not exist":   # a file where a directory belongs, a link loop, ...
+            raise EngineError(f"{name}: {where} {problem}: set {given[0]} to a directory that holds (or may receive) "
+                              f"the {name} files" + (" or leave it null for the default cache" if given[1] else ""))
     paths = {f.name: directory / f.name for f in source.files}
     missing = [f for f in source.files if not paths[f.name].exists()]
     for f in source.files:
@@ -237,6 +244,6 @@ def _manual_instructions(source: RemoteSource, files: list[RemoteFile], director
         algorithm, expected = f.checksum
         lines.append(f"  {directory / f.name}  ({algorithm} {expected}; from "
                      + " or ".join(m.rstrip("/") + "/" + f.name for m in source.mirrors) + ")")
-    hint = f"  e.g. curl -fLo {directory / files[0].name} {source.mirrors[0].rstrip('/')}/{files[0].name}"
+    hint = f"  e.g. curl -fL --create-dirs -o {directory / files[0].name} {source.mirrors[0].rstrip('/')}/{files[0].name}"
     where = f"\n  Homepage: {source.homepage}" if source.homepage else ""
     return "\n".join(lines) + "\n" + hint + where + "\n  (or set dataset.root to a directory that holds them)"

@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.data.dataset import Dataset
 from engine.data.idx import IDX_FILES, dataset_from_idx_files, find_idx_file
 from engine.errors import EngineError
+from engine.paths import path_problem
 
 # Where Debian's `dataset-fashion-mnist` package installs the files (checked with `dpkg -c`).
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -16,10 +17,15 @@ DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 def fashion_mnist_files(root: str | os.PathLike | None = None) -> dict[str, Path]:
     """The four IDX files in ``root`` (default: the Debian location), or an EngineError saying how to get them."""
     directory = Path(root) if root is not None else DEFAULT_ROOT
-    found = {key: find_idx_file(directory, name) for key, name in IDX_FILES.items()}
+    problem = path_problem(directory)
+    if problem and problem != "does not exist":   # a file, a link loop, ...: not "missing"
+        raise EngineError(f"dataset.root={directory} {problem}: set dataset.root to the directory that holds "
+                          f"{', '.join(IDX_FILES.values())}")
+    found = {key: find_idx_file(directory, name) for key, name in IDX_FILES.items()} if not problem else \
+        dict.fromkeys(IDX_FILES)
     missing = [IDX_FILES[key] for key, path in found.items() if path is None]
     if missing:
-        where = (f"directory {directory} does not exist" if not directory.is_dir()
+        where = (f"directory {directory} {problem}" if problem
                  else f"directory {directory} lacks {', '.join(missing)}")
         raise EngineError(
             f"Fashion-MNIST files not found: {where}. Install them with "
