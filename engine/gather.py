@@ -12,6 +12,12 @@ computed (chunk sizes, backend, progress, weight files, data locations, the anal
 stages, whose settings the gathered analysis takes anew) and, between benchmarks, in the benchmark
 (``dataset.*``: runs of one benchmark must agree on those too). Anything else (epochs, hidden sizes,
 seeds, learning rate, measures, snapshots, ...) is an error naming the keys that differ.
+
+Every network the runs planned (ids 0..population.size-1 of each benchmark) must be there: a shard that
+was not run, or whose run stopped before its merge, is an error naming it (and the command that
+finishes an unfinished run); ``--allow-missing`` analyses what there is and the report says what is
+missing. ``OUT/gathered.json`` records the runs, the analysis settings and the protocol, so that
+``python -m engine.report OUT`` rebuilds the same numbers.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from engine.errors import EngineError, cli_errors
+from engine.paths import path_problem, require_directory
+from engine.run_dir import unfinished_run
 from engine.storage import write_json, write_parquet
 
 log = logging.getLogger("engine")
@@ -35,16 +43,31 @@ KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "ep
         "snapshots": ["dataset", "network", "epoch"]}
 
 
-def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
-    runs: list[Path] = []
+def scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """The finished runs (a ``networks.parquet``) and the unfinished ones (a claimed ``parts/config.json``
+    but no ``networks.parquet``: stopped before their merge, or still running) under ``dirs``; earlier
+    gathers' outputs and anything under ``exclude`` are left out."""
+    finished: list[Path] = []
+    unfinished: list[Path] = []
     for d in dirs:
-        d = Path(d)
-        if not d.is_dir():
-            raise EngineError(f"{d} is not a directory: pass run directories or a multirun directory")
-        found = sorted({p.parent for p in d.rglob("networks.parquet")
-                        if (exclude is None or exclude not in p.parents) and not _is_gathered(p.parent)})
-        runs += [r for r in found if r not in runs]
+        d = require_directory(d, "", "pass run directories or a multirun directory")
+
+        def kept(r: Path) -> bool:
+            return (exclude is None or (r != exclude and exclude not in r.parents)) and not _is_gathered(r)
+
+        finished += [r for r in sorted({p.parent for p in d.rglob("networks.parquet")}) if kept(r) and r not in finished]
+        claims = sorted({p.parent.parent for p in d.rglob("config.json") if p.parent.name == "parts"})
+        unfinished += [r for r in claims if kept(r) and not (r / "networks.parquet").is_file() and r not in unfinished]
+    return finished, unfinished
+
+
+def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
+    """The finished run directories under ``dirs`` (see ``scan_runs``); an EngineError if there is none."""
+    dirs = list(dirs)
+    runs, unfinished = scan_runs(dirs, exclude)
     if not runs:
+        if unfinished:
+            raise EngineError(f"no finished run under {', '.join(map(str, dirs))}: {unfinished_run(unfinished[0])}")
         raise EngineError(f"no networks.parquet under {', '.join(map(str, dirs))}: nothing to gather")
     return runs
 
@@ -155,28 +178,144 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, analyse: bool = True) -> Path:
+def missing_networks(runs: Sequence[Path], unfinished: Sequence[Path], networks: pd.DataFrame) -> dict[str, str]:
+    """Per benchmark whose merged ``networks`` lack some of the networks its runs planned (ids
+    0..population.size-1): which ones, by shard where the runs were sharded, and which unfinished run
+    directories hold them. Runs that recorded no settings are not checked (their plan is unknown)."""
+    plans: dict[str, dict[str, Any]] = {}
+    for run in [*runs, *unfinished]:
+        s = run_settings(run) or {}
+        ds, size = s.get("dataset.name"), s.get("population.size")
+        if ds is None or not isinstance(size, int):
+            continue
+        plan = plans.setdefault(str(ds), {"size": size, "shards": set(), "unfinished": []})
+        plan["size"] = max(plan["size"], size)
+        if s.get("population.shard") not in (None, "", "none"):
+            plan["shards"].add(str(s["population.shard"]).split("/")[-1])
+        if run in unfinished:
+            plan["unfinished"].append(run)
+    out: dict[str, str] = {}
+    for ds, plan in sorted(plans.items()):
+        size = plan["size"]
+        have = set(networks.loc[networks["dataset"].astype(str) == ds, "network"].astype(int)) if len(networks) \
+            else set()
+        missing = sorted(set(range(size)) - have)
+        if not missing:
+            continue
+        n = int(next(iter(plan["shards"]))) if len(plan["shards"]) == 1 else None
+        gaps = []
+        for first, last in _ranges(missing):
+            shards = [i for i in range(n) if first <= i * size // n and (i + 1) * size // n - 1 <= last] if n else []
+            covered = sum((i + 1) * size // n - i * size // n for i in shards) if n else 0
+            what = f"networks {first}..{last}" if first != last else f"network {first}"
+            if shards and covered == last - first + 1:
+                what = ", ".join(f"shard {i}/{n}" for i in shards) + f" ({what})"
+            gaps.append(what)
+        text = (f"{len(missing)} of the {size} planned networks (population.size={size}) are missing: "
+                + "; ".join(gaps))
+        for run in plan["unfinished"]:
+            text += f"; {unfinished_run(run)}"
+        out[ds] = text
+    return out
+
+
+def _ranges(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive ids."""
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+def _check_out(out: Path, dirs: Sequence[Path]) -> None:
+    """The output directory must not be one of the directories gathered, nor a run's directory (its tables
+    would be overwritten), and must be a directory or not exist yet."""
+    problem = path_problem(out)
+    if problem and problem != "does not exist":
+        raise EngineError(f"--out {out} {problem}; pass a directory for the gathered tables")
+    target = out.resolve()
+    for d in dirs:
+        if Path(d).resolve() == target:
+            raise EngineError(f"--out {out} is a directory being gathered: its tables would be overwritten by the "
+                              f"merge; choose another output directory, e.g. --out {Path(d) / 'gathered'}")
+    if (out / "parts" / "config.json").is_file() or ((out / "networks.parquet").is_file() and not _is_gathered(out)):
+        raise EngineError(f"--out {out} is the directory of a run: its tables would be overwritten by the merge; "
+                          f"choose another output directory, e.g. --out {out / 'gathered'}")
+
+
+def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, analyse: bool = True,
+           allow_missing: bool = False) -> Path:
+    """Merge the runs under ``dirs`` into ``out`` (default ``dirs[0]/gathered``), then analyse and report
+    them with ``analysis_cfg`` (default: the first run's recorded analysis settings), which
+    ``gathered.json`` records with the runs, so that ``engine.report OUT`` rebuilds the same numbers.
+
+    A benchmark whose planned networks are not all there (a shard missing or unfinished) is an EngineError
+    naming them, unless ``allow_missing``: then the analysis goes on and its notes and conclusion say
+    which networks are missing."""
     dirs = [Path(d) for d in dirs]
     out = Path(out) if out else dirs[0] / "gathered"
-    runs = find_runs(dirs, exclude=out)
+    for d in dirs:
+        require_directory(d, "", "pass run directories or a multirun directory")
+    _check_out(out, dirs)
+    runs, unfinished = scan_runs(dirs, exclude=out)
+    if not runs:
+        find_runs(dirs, exclude=out)   # the error that says why
     check_same_protocol(runs)
-    log.info("gathering %d run(s) into %s", len(runs), out)
     tables = merge_tables(runs)
+    missing = missing_networks(runs, unfinished, tables["networks"])
+    if missing and not allow_missing:
+        raise EngineError("incomplete population: " + " | ".join(f"{ds}: {t}" for ds, t in missing.items())
+                          + " | finish the missing runs "
+                          "and gather again, or pass --allow-missing to analyse the networks there are (the "
+                          "report then says which are missing)")
+    log.info("gathering %d run(s) into %s", len(runs), out)
+    for ds, text in missing.items():
+        log.warning("gathering an incomplete population (--allow-missing): %s: %s", ds, text)
     for name, df in tables.items():
         if len(df):
             write_parquet(df, out / f"{name}.parquet")
-    write_json({"runs": [str(r) for r in runs]}, out / "gathered.json")
+    record: dict[str, Any] = {"runs": [str(r) for r in runs], "missing": missing, "protocol": protocol_of(runs)}
     if analyse:
         from engine.analysis import run_analysis
+        from engine.analysis.config import AnalysisConfig
         from engine.report import write_report
         from engine.run_dir import load_run_config
 
         if analysis_cfg is None:
             analysis_cfg, _ = load_run_config(runs[0])
+        analysis_cfg = AnalysisConfig.from_mapping(analysis_cfg)
+        record.update(analysis=analysis_cfg.to_dict(), backend="cpu")
+        write_json(record, out / "gathered.json")
         result = run_analysis(tables["networks"], tables["neurons"], analysis_cfg, snapshots=tables["snapshots"],
-                              curves=tables["curves"]) if len(tables["neurons"]) else None
+                              curves=tables["curves"], caveats=missing) if len(tables["neurons"]) else None
         write_report(out, result, analysis_cfg)
+    else:
+        write_json(record, out / "gathered.json")
     return out
+
+
+def protocol_of(runs: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Per benchmark, the settings that made its population (dataset, model, train, population without the
+    shard, measures), nested as in the configuration, from the first run of that benchmark that recorded them."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        s = run_settings(run)
+        if not s or str(s.get("dataset.name")) in out:
+            continue
+        nested: dict[str, Any] = {}
+        for key, value in s.items():
+            group, _, name = key.partition(".")
+            if group in PROTOCOL_GROUPS and name and key != "population.shard":
+                nested.setdefault(group, {})[name] = value
+        out[str(s.get("dataset.name"))] = nested
+    return out
+
+
+# The configuration groups that shape a population (what the report's Protocol section states).
+PROTOCOL_GROUPS = ("dataset", "model", "train", "population", "measures")
 
 
 @cli_errors()
@@ -185,9 +324,12 @@ def main(argv=None) -> int:
     p.add_argument("dirs", nargs="+", type=Path, help="run directories or multirun directories")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: FIRST_DIR/gathered)")
     p.add_argument("--no-analysis", action="store_true", help="only merge the tables")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="gather even when planned networks are missing (a shard not run or not finished); the "
+                        "report and its conclusion then say which networks are missing")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = gather(a.dirs, a.out, analyse=not a.no_analysis)
+    out = gather(a.dirs, a.out, analyse=not a.no_analysis, allow_missing=a.allow_missing)
     print(f"gathered into {out}")
     return 0
 

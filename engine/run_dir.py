@@ -14,8 +14,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from engine.errors import EngineError
+from engine.paths import require_directory
 
-__all__ = ["RunTables", "load_run", "load_run_config"]
+__all__ = ["RunTables", "gather_caveats", "load_protocol", "load_run", "load_run_config", "unfinished_run"]
 
 # The tables every report figure is drawn from, written by the report stage (engine.report.writer).
 ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
@@ -83,11 +84,13 @@ def load_run(run_dir: str | Path) -> RunTables:
     >>> len(tables.networks), tables.neurons, tables.summary
     (1, None, None)
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise EngineError(f"run directory {run_dir} does not exist (pass the Hydra run directory of a finished run)")
+    run_dir = require_directory(run_dir, "run directory", "pass the Hydra run directory of a run "
+                                "(outputs/<dataset>/<date_time>) or the output directory of engine.gather")
     nets_path = run_dir / "networks.parquet"
     if not nets_path.is_file():
+        unfinished = unfinished_run(run_dir)
+        if unfinished:
+            raise EngineError(unfinished)
         raise EngineError(f"{nets_path} is missing: is {run_dir} a run directory of `python -m engine.run`?")
     summary = None
     summary_path = run_dir / "analysis" / "summary.json"
@@ -100,6 +103,24 @@ def load_run(run_dir: str | Path) -> RunTables:
     return RunTables(run_dir, _read(nets_path), _read(run_dir / "neurons.parquet"), _read(run_dir / "curves.parquet"),
                      _read(run_dir / "snapshots.parquet"), _full_config(run_dir), summary,
                      {k: v for k, v in analysis.items() if v is not None})
+
+
+def unfinished_run(run_dir: Path) -> str | None:
+    """Why ``run_dir`` is a run of ``python -m engine.run`` that has not finished (it claimed the directory,
+    ``parts/config.json``, but never wrote its merged ``networks.parquet``: killed, or still running), with
+    the command that finishes it; None if it is no such run."""
+    if not (run_dir / "parts" / "config.json").is_file() or (run_dir / "networks.parquet").is_file():
+        return None
+    done = len(list((run_dir / "parts").glob("*.done")))
+    command = "its command again"
+    try:
+        overrides = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
+        args = [str(o) for o in overrides if not str(o).startswith("hydra.run.dir=")]
+        command = "`python -m engine.run " + " ".join([*args, f"hydra.run.dir={run_dir}"]) + "`"
+    except Exception:   # no record (a library call of engine.pipeline.run): the generic advice
+        pass
+    return (f"{run_dir} is a run that has not finished (no networks.parquet; parts/ holds {done} finished "
+            f"chunk(s)): it was stopped, or is still running; run {command} to resume and finish it")
 
 
 def _full_config(run_dir: Path) -> dict[str, Any] | None:
@@ -129,13 +150,63 @@ def _read(path: Path) -> pd.DataFrame | None:
 
 
 def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The ``analysis`` section and ``backend`` of the run's saved Hydra config, or (None, None)."""
-    path = Path(run_dir) / ".hydra" / "config.yaml"
-    if not path.is_file():
+    """The ``analysis`` settings and ``backend`` that made the directory's results: a run's saved Hydra
+    config (``.hydra/config.yaml``), else the record of the gather that wrote the directory
+    (``gathered.json``), else the settings the last analysis recorded in ``analysis/summary.json``,
+    else (None, None)."""
+    container = _full_config(Path(run_dir))
+    if container is None:
+        record = _gather_record(Path(run_dir)) or {}
+        if record.get("analysis") is not None:
+            return record["analysis"], record.get("backend")
+        summary = _json(Path(run_dir) / "analysis" / "summary.json") or {}
+        if isinstance(summary.get("config"), dict):
+            return summary["config"], summary.get("backend")
         return None, None
-    container = _container(path)
     backend = container.get("backend")
     if isinstance(backend, dict):  # the engine's config group: backend: {name: auto|cpu|gpu}
         backend = backend.get("name")
     backend = backend if isinstance(backend, str) else None
     return container.get("analysis"), backend
+
+
+def load_protocol(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
+    """Per benchmark, the settings that made the directory's population (``dataset``, ``model``, ``train``,
+    ``population``, ``measures``): from a run's record (``.hydra/config.yaml``, else its claim
+    ``parts/config.json``) or a gather's (``gathered.json``); None where none is recorded."""
+    run_dir = Path(run_dir)
+    groups = ("dataset", "model", "train", "population", "measures")
+    container = _full_config(run_dir)
+    if container is None and (run_dir / "parts" / "config.json").is_file():
+        try:
+            container = json.loads((run_dir / "parts" / "config.json").read_text())
+        except (OSError, ValueError):
+            container = None
+    if isinstance(container, dict):
+        nested = {g: container[g] for g in groups if isinstance(container.get(g), dict)}
+        name = (nested.get("dataset") or {}).get("name")
+        return {str(name): nested} if nested else None
+    record = _gather_record(run_dir)
+    protocol = (record or {}).get("protocol")
+    return protocol if isinstance(protocol, dict) and protocol else None
+
+
+def gather_caveats(run_dir: str | Path) -> dict[str, str]:
+    """What the gather that wrote ``run_dir`` left out (per benchmark, its missing networks), or {}."""
+    missing = (_gather_record(Path(run_dir)) or {}).get("missing")
+    return dict(missing) if isinstance(missing, dict) else {}
+
+
+def _gather_record(run_dir: Path) -> dict[str, Any] | None:
+    return _json(run_dir / "gathered.json", "gather the runs again")
+
+
+def _json(path: Path, fix: str = "rebuild it") -> dict[str, Any] | None:
+    """A JSON object the engine wrote, None if absent; a damaged one is an EngineError saying how to fix it."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise EngineError(f"cannot read {path} ({e}); {fix}") from None
+    return record if isinstance(record, dict) else None

@@ -298,13 +298,14 @@ def test_gather_merges_shards_and_benchmarks_of_one_protocol(tmp_path):
     fake_run(sweep / "job0", "population.shard=0/2", "population.chunk_size=1", "backend=cpu")
     fake_run(sweep / "job1", "population.shard=1/2", "measures.chunk_size=3", "progress=true", "analysis.folds=5",
              "stages=[train,measures,analysis]", networks=(2, 3))
-    fake_run(sweep / "job2", "dataset=mnist1d", "dataset.limit_train=300", "dataset.cache_dir=/elsewhere")
+    fake_run(sweep / "job2", "dataset=mnist1d", "dataset.limit_train=300", "dataset.cache_dir=/elsewhere",
+             networks=(0, 1, 2, 3))   # unsharded: all population.size=4 networks
     assert gather_cli(sweep) == 0
     nets = pd.read_parquet(sweep / "gathered" / "networks.parquet")
-    assert len(nets) == 6 and set(nets["dataset"]) == {"digits", "mnist1d"}
+    assert len(nets) == 8 and set(nets["dataset"]) == {"digits", "mnist1d"}
     # a later gather of the same directory does not take the earlier gather's output for a run
     assert gather_cli(sweep, "--out", tmp_path / "again") == 0
-    assert len(pd.read_parquet(tmp_path / "again" / "networks.parquet")) == 6
+    assert len(pd.read_parquet(tmp_path / "again" / "networks.parquet")) == 8
 
 
 def test_gather_refuses_a_run_that_computed_no_measures_beside_one_that_did(tmp_path, capsys):

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from engine.backend import resolve_device
-from engine.errors import EngineError, cli_errors
+from engine.errors import cli_errors
+from engine.paths import require_directory
 from engine.report.writer import write_report
 from engine.run_dir import load_run_config
 
@@ -28,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    if not args.run_dir.is_dir():
-        raise EngineError(f"run directory {args.run_dir} does not exist")
+    require_directory(args.run_dir, "run directory", "pass the Hydra run directory of a run "
+                      "(outputs/<dataset>/<date_time>) or the output directory of engine.gather")
     cfg, run_backend = load_run_config(args.run_dir)
     backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
     backend = "gpu" if resolve_device(backend).type == "cuda" else "cpu"   # resolved as the run resolves it

@@ -30,6 +30,7 @@ class ReportInputs:
     run_dir: Path
     result: AnalysisResult
     figures: dict[str, bytes]
+    protocol: dict[str, dict[str, Any]] | None = None   # per dataset, the settings that made the population
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -64,14 +65,13 @@ def predictability(r: ReportInputs) -> Section | None:
                      "noise ceiling (max R²)": fmt(p["ceiling"], ".3f"),
                      "best R²": fmt(best.get("r2")), "from": f"{best.get('feature_set', '')} {best.get('regressor', '')}",
                      "Kendall tau": fmt(best.get("kendall_tau")),
-                     "share of ceiling": fmt(p.get("share_of_ceiling"), ".0%")})
+                     "share of ceiling": fmt(p.get("share_of_ceiling"), ".0%"),
+                     "note": p.get("no_spread") or ""})
     if not rows:
         return None
     return ("How much of performance is predictable",
-            "<p>Each network's test accuracy is measured on a finite test set, so it carries binomial "
-            "sampling noise (variance acc(1-acc)/n). The noise ceiling is the share of the variance "
-            "between networks that is not this noise: no predictor's R² can exceed it (conservative: "
-            "networks sharing one test set err together on its hard samples).</p>" + table(pd.DataFrame(rows)))
+            f"<p>Each network's test accuracy is measured on a finite test set, so it carries binomial "
+            f"sampling noise. {NOISE_RULE} {NO_SPREAD_RULE}</p>" + table(pd.DataFrame(rows)))
 
 
 def early_prediction(r: ReportInputs) -> Section | None:
@@ -219,15 +219,70 @@ def measure_evolution(r: ReportInputs) -> Section | None:
     return ("Measures over training", r.img("measure_evolution"))
 
 
+NOISE_RULE = ("the test-set noise is the binomial variance m(1-m)/n of a network at the population's mean test "
+              "accuracy m on n test samples (at least the mean noise of the networks, never zero for a tiny test "
+              "set), against the population variance of test accuracy between networks; the noise ceiling, "
+              "1 - noise/variance, is the share of that variance no predictor's R² can exceed (conservative: "
+              "networks sharing one test set err together on its hard samples). With a test set of one sample "
+              "every accuracy is 0 or 1 and the ceiling is exactly 0.")
+NO_SPREAD_RULE = ("Where every network has the same test accuracy, or the variance between networks is no larger "
+                  "than the noise, there is no spread to explain: regression, performance classes, classification, "
+                  "correlations with accuracy and early prediction are undefined for that dataset, and none is "
+                  "computed.")
+# Settings that change how, not what, is computed: left out of the population's protocol.
+_HOW_NOT_WHAT = {"dataset.root", "dataset.cache_dir", "dataset.download", "population.chunk_size",
+                 "population.save_weights", "population.shard", "measures.chunk_size"}
+_LOSS_WORDS = {"keras": "the paper's Keras loss (softmax probabilities clipped to [1e-7, 1 - 1e-7]: saturated "
+                        "samples give no gradient)",
+               "cross_entropy": "torch's cross-entropy (every sample trains: not the paper's loss)"}
+
+
+def population_settings(protocol: dict[str, dict[str, Any]] | None) -> list[str]:
+    """Protocol items: per dataset, every setting that shaped its population (data, model and init, loss,
+    training, population, measures), as the run or gather recorded them."""
+    if not protocol:
+        return ["Population: the settings that trained it are not recorded in this directory (no "
+                "<code>.hydra/config.yaml</code>, <code>parts/config.json</code> or <code>gathered.json</code>)."]
+    items = []
+    for ds, groups in sorted(protocol.items()):
+        parts = []
+        for group in ("dataset", "model", "train", "population", "measures"):
+            flat: dict[str, Any] = {}
+
+            def walk(node: Any, key: str) -> None:
+                if isinstance(node, dict) and node:
+                    for k, v in node.items():
+                        walk(v, f"{key}.{k}")
+                elif key not in _HOW_NOT_WHAT:
+                    flat[key] = node
+
+            walk(groups.get(group) or {}, group)
+            if flat:
+                shown = []
+                for key, value in flat.items():
+                    text = f"<code>{esc(key)}={esc(value)}</code>"
+                    if key == "train.loss" and value in _LOSS_WORDS:
+                        text += f" ({esc(_LOSS_WORDS[value])})"
+                    shown.append(text)
+                parts.append(", ".join(shown))
+        items.append(f"Population of {esc(ds)}: " + "; ".join(parts) + ".")
+    return items
+
+
 def protocol(r: ReportInputs) -> Section:
-    """The project's choices, stated where the paper's protocol is unknown or where we depart from it."""
+    """The settings that made the population, then the project's choices, stated where the paper's protocol is
+    unknown or where we depart from it."""
     cfg = r.summary.get("config", {})
     b = cfg.get("bon", {})
     e = cfg.get("early", {})
-    classes = (f"{esc(cfg.get('classes'))} quantile classes by rank of test accuracy (equal sizes, ties broken by "
-               "row order; 3 classes are named low/medium/high)" if cfg.get("thresholds") is None
-               else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))}")
+    classes = (f"{esc(cfg.get('classes'))} quantile classes of test accuracy: in order of increasing accuracy, rank r "
+               "of N networks goes to class floor(r classes / N) (equal sizes up to one); tied accuracies are never "
+               "split: all networks of one accuracy take the class of their group's middle rank, so classes can "
+               "differ in size, and a class is empty where ties cover it (the overview notes say so); 3 classes "
+               "are named low/medium/high" if cfg.get("thresholds") is None
+               else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))} (a network at a threshold goes up)")
     items = [
+        *population_settings(r.protocol),
         f"Performance classes: per dataset, {classes}. The paper's exact class boundaries are not given.",
         "Diverged networks (flag <code>diverged</code>) and networks without a finite test accuracy are excluded "
         "from every part and counted in the overview.",
@@ -253,10 +308,8 @@ def protocol(r: ReportInputs) -> Section:
         "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
         "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
         "stops one epoch before the last, whose curve holds the target.",
-        "Noise ceiling: binomial sampling noise of each network's test accuracy, mean acc(1-acc)/n over the "
-        "networks, against the variance of test accuracy between networks (sample variance); the ceiling is "
-        "1 - noise/variance. Networks share one test set, so this noise is an upper bound and the ceiling a "
-        "lower bound.",
+        f"Noise ceiling: {NOISE_RULE}",
+        f"No spread: {NO_SPREAD_RULE}",
         f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
         f"reaches 1e89), z-scored over all neurons of the benchmark at the last snapshot epoch; k-means++ with "
         f"k = {esc(b.get('k'))}, n_init = {esc(b.get('n_init'))}, max_iter = {esc(b.get('max_iter'))} (the paper: k = 6, n_init = "
@@ -282,7 +335,9 @@ SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
     correlations, cross_benchmark, measure_evolution, protocol)
 
 
-def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes]) -> str:
-    """The whole page: every section of ``SECTIONS`` that has something to show."""
-    inputs = ReportInputs(Path(run_dir), result, figures)
+def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes],
+                protocol: dict[str, dict[str, Any]] | None = None) -> str:
+    """The whole page: every section of ``SECTIONS`` that has something to show. ``protocol``: per dataset,
+    the settings that made its population (``engine.run_dir.load_protocol``), for the Protocol section."""
+    inputs = ReportInputs(Path(run_dir), result, figures, protocol)
     return page(TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])

@@ -10,11 +10,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.performance_classes import eligible_rows
 from engine.analysis.run import AnalysisResult, run_analysis
 from engine.errors import EngineError
 from engine.report import figures as F
 from engine.report.sections import report_html
-from engine.run_dir import load_run, load_run_config
+from engine.run_dir import gather_caveats, load_protocol, load_run, load_run_config
 from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     """Write the analysis JSON, figures, report.html and typed neurons.parquet; return report.html's path.
 
     Without ``result`` the analysis is run here on the run's tables, with ``cfg`` (default: the
-    ``analysis`` settings the run recorded) and ``progress`` bars if asked."""
+    ``analysis`` settings that made the directory's results: the run's record, or the gather's) and
+    ``progress`` bars if asked. The Protocol section states the settings that made the population, as the
+    directory recorded them."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     networks, neurons, curves, snapshots = run.networks, run.neurons, run.curves, run.snapshots
@@ -40,7 +43,7 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
         if cfg is None:
             cfg, _ = load_run_config(run_dir)
         result = run_analysis(networks, neurons, cfg, backend=backend, snapshots=snapshots, curves=curves,
-                              progress=progress)
+                              progress=progress, caveats=gather_caveats(run_dir))
     summary = result.summary
 
     adir = run_dir / "analysis"
@@ -57,10 +60,10 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
                       run_dir / "neurons.parquet")
 
     write_figure_tables(adir, result)
-    figures = write_figures(run_dir / "figures", result, curves)
+    figures = write_figures(run_dir / "figures", result, eligible_rows(curves, result.tables["networks"]))
     out = run_dir / "report.html"
     with atomic_path(out) as tmp:
-        tmp.write_text(report_html(run_dir, result, figures), encoding="utf-8")
+        tmp.write_text(report_html(run_dir, result, figures, load_protocol(run_dir)), encoding="utf-8")
     return out
 
 
