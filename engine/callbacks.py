@@ -1,4 +1,5 @@
-"""Hydra callbacks (output directory and data checks before any work, gather at the end of a multirun)
+"""Hydra callbacks (output directory, every job's configuration and data checked before any work, gather at
+the end of a multirun)
 and the run directory's bookkeeping around Hydra: the job log file opened only once the run has
 claimed its directory, and no empty run directory left behind by a run that failed before its claim."""
 
@@ -7,12 +8,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from engine.errors import EngineError, cli_errors
+from engine.paths import exists, path_problem
 
 log = logging.getLogger("engine")
 
@@ -38,22 +40,39 @@ class OutputDirCheck(Callback):
 
     @cli_errors(exit=True)
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        path = Path(os.path.abspath(str(config.hydra.run.dir)))
-        _CREATED[:] = [p for p in (path, *path.parents) if not p.exists()]
+        from engine.schema import resolved
+
+        resolved(config)   # an interpolation that cannot be resolved (the run directory's too): one line, no directory
+        path = Path(os.path.abspath(_resolved_dir(config, "hydra.run.dir")))
+        _CREATED[:] = [p for p in (path, *path.parents) if not exists(p)]
         _check_writable(path, "hydra.run.dir")
 
     @cli_errors(exit=True)
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _check_writable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
+        _check_writable(Path(_resolved_dir(config, "hydra.sweep.dir")), "hydra.sweep.dir")
 
 
 _CREATED: list[Path] = []  # directories of this (single) run's path that it created, deepest first
 
 
+def _resolved_dir(config: DictConfig, key: str) -> str:
+    """The directory setting ``key`` of Hydra's node, resolved; an EngineError naming it if it cannot be."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return str(OmegaConf.select(config, key))
+    except OmegaConfBaseException as e:
+        raise EngineError(f"{key} cannot be resolved ({str(e).splitlines()[0]}); give a plain directory") from None
+
+
 def _check_writable(path: Path, key: str) -> None:
     import tempfile
 
-    missing = [p for p in (path, *path.parents) if not p.exists()]
+    problem = path_problem(path)
+    if problem not in (None, "does not exist"):   # a file, a link loop, a name too long, under a file...
+        raise EngineError(f"cannot use the output directory {path}: it {problem}; set {key}=<a writable directory>")
+    missing = [p for p in (path, *path.parents) if not exists(p)]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
@@ -142,26 +161,78 @@ def open_deferred_logs() -> None:
                 handler.open()
 
 
-class DataCheck(Callback):
-    """Before a multirun's first job: every benchmark it sweeps over must be available (files present or
-    downloadable), so a missing data set is one clear error before any training starts."""
+class SweepCheck(Callback):
+    """Before a multirun's first job: every job's configuration, composed as its launcher will compose it,
+    passes the schema (``engine.config.validate``), and every benchmark the jobs use has its data (present
+    or downloadable), so that a bad value in any job, or missing data, is one line and exit status 2
+    before any job starts. The jobs are enumerated as Hydra's basic sweeper does (``hydra.sweeper.params``
+    and the command line's sweeps; any launcher); other sweepers choose their jobs as they go, and only
+    their first configuration is checked here."""
 
     @cli_errors(exit=True)
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from engine.config import validate
         from engine.data import check_available
 
-        d = config.dataset
-        for name in swept_datasets(config):
-            check_available(name, root=d.root, cache_dir=d.cache_dir, download=d.download)
+        checked: set[tuple] = set()
+
+        def check(i: int, overrides: list[str], job: DictConfig) -> None:
+            try:
+                cfg = validate(job)
+            except EngineError as e:
+                raise EngineError(f"job {i} ({' '.join(overrides) or 'no overrides'}): {e}; no job was started") \
+                    from None
+            d = cfg.dataset
+            key = (d.name, d.root, d.cache_dir, d.download)
+            if key not in checked:
+                checked.add(key)
+                check_available(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download)
+
+        for_each_job(config, check)
 
 
-def swept_datasets(config: DictConfig) -> list[str]:
-    """The dataset names a multirun will use: from `dataset=a,b` overrides or hydra.sweeper.params."""
-    values: list[str] = []
-    params = config.hydra.sweeper.get("params") or {}
-    for key, val in list(params.items()) + [tuple(o.split("=", 1)) for o in config.hydra.overrides.task
-                                             if "=" in o]:
-        key = key.lstrip("+~")
-        if key in ("dataset", "dataset.name"):
-            values += [v.strip() for v in str(val).split(",") if v.strip()]
-    return list(dict.fromkeys(values)) or [config.dataset.name]
+def for_each_job(config: DictConfig, check: Callable[[int, list[str], DictConfig], None]) -> int:
+    """Call ``check(number, its swept overrides, composed configuration)`` for every job of the multirun ``config``, in
+    the order the jobs will run; returns their count. Jobs are enumerated as Hydra's basic sweeper does
+    (``hydra.sweeper.params`` and the command line) and composed as the launchers compose them (the config
+    loader's ``load_sweep_config``, the job's number set, Hydra's job config current while ``check`` runs);
+    for other sweepers, which choose jobs as they go, ``check`` sees the multirun's own configuration once.
+    A job that cannot be composed is an EngineError naming it."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
+    if not sweeper.endswith("BasicSweeper") or not GlobalHydra.instance().is_initialized():
+        check(0, [], config)
+        return 1
+    loader = GlobalHydra.instance().config_loader()
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    # as written: an override's own interpolation is the job's to resolve (and to refuse, naming it)
+    arguments = [f"{k}={v}" for k, v in params.items()] + OmegaConf.to_container(config.hydra.overrides.task,
+                                                                                  resolve=False)
+    try:
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
+    except Exception as e:  # noqa: BLE001 - Hydra's parser and sweeper raise several types
+        raise EngineError(f"the sweep cannot be expanded: {str(e).splitlines()[0]}") from None
+    previous = HydraConfig.instance().cfg
+    try:
+        for i, overrides in enumerate(jobs):
+            try:
+                job = loader.load_sweep_config(config, list(overrides))
+            except Exception as e:  # noqa: BLE001 - composition errors come in several types
+                raise EngineError(f"job {i} ({' '.join(o for o in overrides if o.split('=', 1)[0] in swept)}) "
+                                  "cannot be composed: "
+                                  f"{str(e).splitlines()[0]}; no job was started") from None
+            with open_dict(job):
+                job.hydra.job.id = job.hydra.job.num = i
+            HydraConfig.instance().set_config(job)   # ${hydra:...} resolves as in the job
+            check(i, [o for o in overrides if o.split("=", 1)[0] in swept], job)
+    finally:
+        HydraConfig.instance().cfg = previous
+    return len(jobs)

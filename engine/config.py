@@ -276,10 +276,10 @@ def validate(cfg: Mapping | EngineConfig) -> EngineConfig:
     """The whole composed configuration (Hydra's, a saved one, a dict), checked before any work: unknown
     keys (named with the closest known key), every value by its field's rule, the rules between fields
     and groups. Returns it as typed objects; raises EngineError naming the key."""
-    from engine.schema import plain
+    from engine.schema import resolved
 
     if not isinstance(cfg, EngineConfig):
-        cfg = plain(cfg)
+        cfg = resolved(cfg)   # without Hydra's own node, when present
         if isinstance(cfg, Mapping):
-            cfg = {k: v for k, v in cfg.items() if k != "hydra"}   # Hydra's own node, when present
+            cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     return build(EngineConfig, cfg, "")

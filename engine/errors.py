@@ -13,15 +13,20 @@ class EngineError(Exception):
 
 
 EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130   # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+INTERRUPTED = ("interrupted (Ctrl-C): every file is written whole or not at all, so nothing half-written is left; "
+               "run the same command again")
 
 
-def cli_errors(*also: type[BaseException], exit: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def cli_errors(*also: type[BaseException], exit: bool = False,
+               interrupted: str = INTERRUPTED) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator for every command line's entry point: an EngineError (or one of ``also``, e.g. OSError)
-    becomes the one line ``error: <message>`` on stderr and exit status 2, never a traceback.
+    becomes the one line ``error: <message>`` on stderr and exit status 2, never a traceback; Ctrl-C
+    (KeyboardInterrupt) becomes the one line ``interrupted``, which says how to go on, and exit status 130.
 
-    ``main(argv) -> int`` functions return 2 (``sys.exit(main())`` exits with it); with ``exit=True``
-    the wrapper raises SystemExit(2) instead, for Hydra task functions and callbacks, whose return
-    value nobody reads."""
+    ``main(argv) -> int`` functions return the status (``sys.exit(main())`` exits with it); with
+    ``exit=True`` the wrapper raises SystemExit instead, for Hydra task functions and callbacks, whose
+    return value nobody reads."""
     catch = (EngineError, *also)
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,9 +36,13 @@ def cli_errors(*also: type[BaseException], exit: bool = False) -> Callable[[Call
                 return fn(*args, **kwargs)
             except catch as e:
                 print(f"error: {e}", file=sys.stderr, flush=True)
-                if exit:
-                    raise SystemExit(EXIT_CODE) from None
-                return EXIT_CODE
+                code = EXIT_CODE
+            except KeyboardInterrupt:
+                print(interrupted, file=sys.stderr, flush=True)
+                code = INTERRUPTED_EXIT_CODE
+            if exit:
+                raise SystemExit(code) from None
+            return code
 
         return wrapper
 

@@ -6,19 +6,37 @@ Examples: ``python -m engine.run`` (1,000 digits networks, paper settings),
 
 from __future__ import annotations
 
-import logging
+import signal
 import sys
-from pathlib import Path
 
-import hydra
-import numpy as np
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from engine.errors import INTERRUPTED_EXIT_CODE
 
-from engine.config import register
-from engine.errors import EngineError, cli_errors
-from engine.overrides import check_overrides
-from engine.resources import conf_dir
+# Ctrl-C at every moment is one line and exit status 130 (``RESUME``): while the libraries below load, by
+# this handler; from then on by ``cli_errors`` and the ``__main__`` block, as KeyboardInterrupt.
+RESUME = ("interrupted (Ctrl-C): every finished chunk is kept (files are written whole or not at all); run the "
+          "same command again to resume the run")
+
+
+def _interrupted_at_start(signum, frame) -> None:
+    print(RESUME, file=sys.stderr, flush=True)
+    raise SystemExit(INTERRUPTED_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted_at_start)
+
+import logging  # noqa: E402 - after the start-up handler, on purpose
+from pathlib import Path  # noqa: E402
+
+import hydra  # noqa: E402
+import numpy as np  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from engine.config import register  # noqa: E402
+from engine.errors import EngineError, cli_errors  # noqa: E402
+from engine.overrides import check_overrides  # noqa: E402
+from engine.resources import conf_dir  # noqa: E402
 
 log = logging.getLogger("engine")
 register()
@@ -56,7 +74,7 @@ def main(cfg: DictConfig) -> None:
     run_job(cfg)   # (Hydra names the job after the task function's file: this one stays undecorated)
 
 
-@cli_errors(exit=True)
+@cli_errors(exit=True, interrupted=RESUME)
 def run_job(cfg: DictConfig) -> None:
     """One run: an EngineError is one line on stderr and exit status 2 (``cli_errors``)."""
     from engine.callbacks import open_deferred_logs, remove_unused_run_dir
@@ -95,7 +113,7 @@ def write_record(cfg: DictConfig, run_dir: Path) -> None:
             tmp.write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
-@cli_errors()
+@cli_errors(interrupted=RESUME)
 def check_command_line(argv: list[str]) -> int:
     """The overrides' keys and config-group options, before Hydra: a typo is one line, exit status 2."""
     check_overrides(argv, conf_dir())
@@ -103,6 +121,12 @@ def check_command_line(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if check_command_line(sys.argv[1:]):
-        sys.exit(2)
-    main()
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C is KeyboardInterrupt again
+    try:
+        status = check_command_line(sys.argv[1:])
+        if status:
+            sys.exit(status)
+        main()
+    except KeyboardInterrupt:   # in Hydra's own code, around the job (inside it, cli_errors answers)
+        print(RESUME, file=sys.stderr, flush=True)
+        sys.exit(INTERRUPTED_EXIT_CODE)

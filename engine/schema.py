@@ -302,8 +302,58 @@ def plain(value: Any) -> Any:
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         return value
     if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            return OmegaConf.to_container(value, resolve=True)
+        except OmegaConfBaseException as e:
+            raise _unresolvable(value, e) from None
     return value
+
+
+def resolved(cfg: Any, skip: tuple[str, ...] = ("hydra",)) -> Any:
+    """A composed configuration as plain dicts and lists, every interpolation resolved, without the top-level
+    keys ``skip`` (Hydra's own node, which needs Hydra's runtime); anything that is not an OmegaConf mapping
+    is returned as ``plain`` returns it. An interpolation that cannot be resolved is an EngineError naming
+    its key."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(cfg, DictConfig):
+        return plain(cfg)
+    out = {}
+    for key in cfg.keys():
+        if key in skip:
+            continue
+        try:
+            node = cfg[key]
+            out[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        except OmegaConfBaseException as e:
+            raise _unresolvable(cfg, e) from None
+    return out
+
+
+def _unresolvable(cfg: Any, error: Exception) -> EngineError:
+    """The one-line error for an interpolation that cannot be resolved (an unset environment variable, a
+    key that does not exist, a value that refers back to itself), naming the key and its value as written."""
+    from omegaconf import OmegaConf
+
+    key = str(getattr(error, "full_key", "") or "")
+    raw: Any = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split(".") if key else []:
+        raw = raw.get(part) if isinstance(raw, Mapping) else None
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    for prefix in ("KeyError raised while resolving interpolation: ", "ValueError raised while resolving interpolation: "):
+        reason = reason.removeprefix(prefix)
+    reason = reason.strip('"')
+    if "Environment variable" in reason:
+        hint = "set that environment variable, or give a default: ${oc.env:NAME,default}"
+    elif "Recursive" in reason:
+        hint = "the value refers back to itself: give a plain value"
+    else:
+        hint = "give a plain value, or interpolate a key that exists (${group.key})"
+    shown = f"{key}={raw!r}" if key else "the configuration"
+    return EngineError(f"{shown}: cannot be resolved ({reason}); {hint}")
 
 
 def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
@@ -319,7 +369,25 @@ def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
             shown = "" if e.value is Invalid._NO else f"={e.value!r}"
             raise EngineError(f"{key}.{e.at}{shown}: {e}") from None
         why = str(e) or f"must be {describe(rules)}"
-        raise EngineError(f"{key}={value!r}: {why}{_with_default(f)}") from None
+        raise EngineError(f"{key}={value!r}: {why}{_with_default(f)}{_string_hint(rules, value)}") from None
+
+
+def _string_hint(rules: tuple[Rule, ...], value: Any) -> str:
+    """A hint for a string that the rules would accept as the number, boolean or list it spells (values
+    from ``${oc.env:NAME}`` are always strings)."""
+    if not isinstance(value, str):
+        return ""
+    import yaml
+
+    try:
+        decoded = yaml.safe_load(value)
+        if isinstance(decoded, str):
+            return ""
+        first_accepting(rules, decoded)
+    except (yaml.YAMLError, Invalid):
+        return ""
+    return ("; it is the string " + repr(value) + ", as every value of ${oc.env:NAME} is: write "
+            "'${oc.decode:${oc.env:NAME}}' (quoted on the command line) to read it as a number, boolean or list")
 
 
 def _shown_default(f: dataclasses.Field) -> str:

@@ -316,7 +316,7 @@ def test_every_command_line_uses_the_decorator():
 
     wrapper_code = cli_errors()(lambda: 0).__code__
     for fn in (run.run_job, inspect.main, gather.main, callbacks.OutputDirCheck.on_run_start,
-               callbacks.OutputDirCheck.on_multirun_start, callbacks.DataCheck.on_multirun_start):
+               callbacks.OutputDirCheck.on_multirun_start, callbacks.SweepCheck.on_multirun_start):
         assert fn.__code__ is wrapper_code, fn.__qualname__
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -62,6 +63,9 @@ def _init_worker() -> None:
     global _disabled
     _disabled = True
     torch.set_num_threads(1)
+    # Ctrl-C reaches the whole process group: the parent answers it in one line and ends the pool; a
+    # worker's own KeyboardInterrupt would only print a traceback per process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _spawnable_main() -> bool:
