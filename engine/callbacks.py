@@ -40,9 +40,6 @@ class OutputDirCheck(Callback):
 
     @cli_errors(exit=True)
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from engine.schema import resolved
-
-        resolved(config)   # an interpolation that cannot be resolved (the run directory's too): one line, no directory
         path = Path(os.path.abspath(_resolved_dir(config, "hydra.run.dir")))
         _CREATED[:] = [p for p in (path, *path.parents) if not exists(p)]
         _check_writable(path, "hydra.run.dir")
@@ -56,13 +53,18 @@ _CREATED: list[Path] = []  # directories of this (single) run's path that it cre
 
 
 def _resolved_dir(config: DictConfig, key: str) -> str:
-    """The directory setting ``key`` of Hydra's node, resolved; an EngineError naming it if it cannot be."""
+    """The directory setting ``key`` of Hydra's node, resolved; if it cannot be, an EngineError naming the
+    run's setting at the root of it (e.g. dataset.name, which the default run directory uses), else ``key``.
+    (The run's other settings are resolved inside the job, where ``${hydra:...}`` resolves.)"""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
+
+    from engine.schema import resolved
 
     try:
         return str(OmegaConf.select(config, key))
     except OmegaConfBaseException as e:
+        resolved(config)   # raises naming the setting, when the cause is one of the run's settings
         raise EngineError(f"{key} cannot be resolved ({str(e).splitlines()[0]}); give a plain directory") from None
 
 

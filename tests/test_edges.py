@@ -279,6 +279,15 @@ def test_a_rebuilt_report_of_a_gather_uses_the_gathers_analysis_settings(tmp_pat
     again = json.loads((out / "analysis" / "summary.json").read_text())
     first.pop("timings_s"), again.pop("timings_s")
     assert again == first
+    # a gather that recorded no settings (an older one): the settings its results were made with
+    record = json.loads((out / "gathered.json").read_text())
+    (out / "gathered.json").write_text(json.dumps({k: v for k, v in record.items() if k not in ("analysis", "backend")}))
+    from engine.report.__main__ import main as report_main
+
+    assert report_main([str(out)]) == 0
+    third = json.loads((out / "analysis" / "summary.json").read_text())
+    third.pop("timings_s")
+    assert third == first
 
 
 def test_gather_out_may_not_be_a_directory_it_gathers(tmp_path):
@@ -408,6 +417,14 @@ def test_an_unresolvable_interpolation_is_one_line_and_leaves_no_directory(tmp_p
     p = engine_cli("engine.run", *TINY, override, f"hydra.run.dir={tmp_path / 'out' / 'run'}")
     assert words in one_error_line(p)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_setting_that_interpolates_hydras_own_node_still_runs(tmp_path):
+    """The checks before the job resolve what the run directory needs; ${hydra:...} in a run's setting resolves
+    inside the job, as before."""
+    p = engine_cli("engine.run", *TINY, "stages=[train]", "dataset.cache_dir=${hydra:runtime.output_dir}/cache",
+                   f"hydra.run.dir={tmp_path / 'r'}")
+    assert p.returncode == 0, p.stderr
 
 
 def test_an_environment_value_is_a_string_and_the_error_says_how_to_decode_it(tmp_path):

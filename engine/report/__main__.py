@@ -1,8 +1,9 @@
 """``python -m engine.report RUN_DIR``: analyse a finished run and write its report.
 
-Uses the run's saved config (RUN_DIR/.hydra/config.yaml, key ``analysis``) when present, else the
-defaults. Errors are one line on stderr and exit status 2. On a terminal, the analysis shows progress
-bars.
+Analyses with the settings that made RUN_DIR's results (``engine.run_dir.load_run_config``: the run's
+.hydra/config.yaml, a gather's gathered.json, else the last analysis/summary.json), else the defaults, so
+that a rebuilt report has the same numbers. Errors are one line on stderr and exit status 2 (Ctrl-C: one
+line, 130). On a terminal, the analysis shows progress bars.
 """
 
 from __future__ import annotations
