@@ -13,12 +13,29 @@ The Python API:
 __version__ = "0.1.0"
 
 from engine.errors import EngineError
-from engine.measures import MEASURES, compute_measures, neuron_table
-from engine.networks import Network, read_network
-from engine.networks.accuracies import analyze
-from engine.networks.measure import measure_network
-from engine.networks.population import MeasuredFiles, measure_files, write_population
-from engine.run_dir import RunTables, load_run
+
+# Each name of the API and the module that defines it, imported when first used (PEP 562): a command line
+# (python -m engine.run, ...) starts without loading torch and the measures first, so that it answers
+# Ctrl-C during its start-up itself (one line), and commands that need less load less.
+_EXPORTS = {"MEASURES": "engine.measures", "compute_measures": "engine.measures", "neuron_table": "engine.measures",
+            "Network": "engine.networks", "read_network": "engine.networks", "analyze": "engine.networks.accuracies",
+            "measure_network": "engine.networks.measure", "MeasuredFiles": "engine.networks.population",
+            "measure_files": "engine.networks.population", "write_population": "engine.networks.population",
+            "RunTables": "engine.run_dir", "load_run": "engine.run_dir"}
 
 __all__ = ["EngineError", "MEASURES", "MeasuredFiles", "Network", "RunTables", "analyze", "compute_measures",
            "load_run", "measure_files", "measure_network", "neuron_table", "read_network", "write_population"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

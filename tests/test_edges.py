@@ -370,18 +370,25 @@ def test_model_files_with_no_network_or_bad_snapshot_metadata_name_the_file(tmp_
     import torch
     from safetensors.torch import save_file
 
-    from engine.weights_io import load_model, load_snapshot
+    from engine import read_network
+    from engine.weights_io import load_snapshot
 
     npz = tmp_path / "empty.npz"
     np.savez(npz, a=np.zeros((0, 4, 3), np.float32), b=np.zeros((0, 3, 2), np.float32))
     with pytest.raises(EngineError, match=f"{npz}: holds no network"):
-        load_model(npz)
+        read_network(npz)
     snap = tmp_path / "snap.safetensors"
     save_file({"layer1": torch.zeros(2, 4, 3), "layer2": torch.zeros(2, 3, 2)}, str(snap),
               metadata={"format": "engine.snapshot/1", "n_layers": "2", "metadata": "[1, 2]"})
-    for load in (load_model, load_snapshot):
+    for load in (read_network, load_snapshot):
         with pytest.raises(EngineError, match=f"{snap}: damaged engine snapshot .*not a mapping"):
             load(snap)
+    loop = tmp_path / "loop.pt"
+    loop.symlink_to(loop)
+    (tmp_path / "file").write_text("x")
+    for path, words in ((loop, "is a symbolic link loop"), (tmp_path / "file" / "model.pt", "lies under")):
+        with pytest.raises(EngineError, match=f"{path}: {words}"):   # was: "no such file"
+            read_network(path)
 
 
 # --- the command line: checked first, stopped cleanly ------------------------------------------------------------

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.paths import path_problem
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 TF_TABLE_MAGIC = 0xDB4775248B80FB57   # the footer of a TensorFlow checkpoint's .index (a LevelDB-style table)
@@ -98,10 +99,11 @@ def check_file(path: Path) -> None:
         raise EngineError(f"{path}: {tf}")
     if path.is_dir():
         raise EngineError(f"{path}: is a directory, not a model file")
-    if not path.exists():
+    problem = path_problem(path, "file")   # a symbolic-link loop, a path under a file, ... are called that
+    if problem == "does not exist":
         raise EngineError(f"{path}: no such file")
-    if not path.is_file():
-        raise EngineError(f"{path}: not a regular file")
+    if problem:
+        raise EngineError(f"{path}: {problem}")
     try:
         with open(path, "rb"):
             pass

@@ -231,6 +231,8 @@ def assemble(where: str, params: Sequence[Param], order: Order, source_format: s
         raise EngineError(f"{where}: no weight matrices found; {contents}; {EXPECTED}")
     if len({c.tensor.dim() for c in candidates}) > 1:
         raise EngineError(f"{where}: mixes 2-D and 3-D weight arrays: {describe(listing)}; {EXPECTED}")
+    if any(0 in c.tensor.shape for c in candidates):
+        raise EngineError(f"{where}: holds no network (an empty weight array: {describe(listing)}); {EXPECTED}")
 
     chosen, how = _choose(where, candidates, order, orientation, parse_layers(layers), contents)
     for c in candidates:
