@@ -237,11 +237,41 @@ def relative_differences(got: torch.Tensor, ref: torch.Tensor, names: list[str])
 def shortest_path_code(device: torch.device) -> str:
     """Which code computed the shortest paths of harmonic centrality on ``device``."""
     if device.type != "cuda":
-        return "SciPy Dijkstra (the CPU path; the CUDA kernel runs only on CUDA tensors)"
+        from engine.measures.condensed_paths import compiled_kernel
+
+        how = "compiled with Numba" if compiled_kernel() is not None else "NumPy/SciPy twin (Numba missing)"
+        return f"condensed pruned shortest paths, {how} (the CPU path; the CUDA kernels run only on CUDA tensors)"
     from engine.measures.shortest_paths import kernel_fallback_reason
 
     reason = kernel_fallback_reason(device)
-    return "CUDA kernel kernels/layered_minplus.cu (CuPy, NVRTC)" if reason is None else f"torch twin: {reason}"
+    return "CUDA kernels kernels/condensed_minplus.cu (CuPy, NVRTC)" if reason is None else f"torch twin: {reason}"
+
+
+def harmonic_step(device: torch.device, weights: list[torch.Tensor], n_cpu: int) -> dict:
+    """Harmonic centrality alone, float64: the dense path (the CUDA kernels on a GPU) on every network,
+    its torch twin on the same device on a few, and the CPU method (condensed, pruned, Numba) on
+    ``n_cpu``; the largest relative difference of the device's values from the CPU's."""
+    from engine.measures import condensed_paths, shortest_paths
+
+    cpu = torch.device("cpu")
+    # the dense twin on a CPU costs ~1.5 s per paper-size network: a CPU-mode run times only two
+    n = weights[0].shape[0] if device.type == "cuda" else min(2, weights[0].shape[0])
+    n_twin, n_cpu = min(n, 16 if device.type == "cuda" else 1), min(n_cpu, weights[0].shape[0])
+    on_device = [w[:n].to(device) for w in weights]
+    shortest_paths.harmonic_centrality([w[:1] for w in on_device])  # warm-up: kernel compile, allocator
+    dense_s, values = _timed(lambda: shortest_paths.harmonic_centrality(on_device), device)
+    twin_s, _ = _timed(lambda: shortest_paths.harmonic_centrality_twin([w[:n_twin] for w in on_device]), device)
+    cpu_s, cpu_values = _timed(lambda: condensed_paths.harmonic([w[:n_cpu].double().numpy() for w in weights]), cpu)
+    common = min(n, n_cpu)
+    ref = torch.as_tensor(cpu_values[:common])
+    rel = float(((values[:common].cpu() - ref).abs() / ref.abs().clamp_min(1e-300)).max()) if common else 0.0
+    out = {"networks": n, "dense_s": dense_s, "networks_per_s": n / dense_s, "code": shortest_path_code(device),
+           "twin_networks": n_twin, "twin_s": twin_s, "twin_networks_per_s": n_twin / twin_s,
+           "cpu_networks": n_cpu, "cpu_s": cpu_s, "cpu_networks_per_s": n_cpu / cpu_s, "max_rel_diff_vs_cpu": rel}
+    print(f"  harmonic centrality: {out['networks_per_s']:.1f} networks/s ({out['code'].split(' (')[0]}); "
+          f"twin on {device} {out['twin_networks_per_s']:.2f}/s; CPU {out['cpu_networks_per_s']:.1f}/s; "
+          f"largest relative difference {rel:.1e}", flush=True)
+    return out
 
 
 def measures_step(device: torch.device, n: int, n_cpu: int) -> dict:
@@ -271,6 +301,7 @@ def measures_step(device: torch.device, n: int, n_cpu: int) -> dict:
               f"CPU {n_cpu / cpu_s:.2f} networks/s; largest relative difference "
               f"{max(d['max_rel_diff'] for d in out[label]['vs_cpu'].values()):.1e}", flush=True)
     out["shortest_paths"] = shortest_path_code(device)
+    out["harmonic"] = harmonic_step(device, weights, n_cpu)
     # What crosses to the host per snapshot: the (N, H, 8) measure values, as float64 (neuron_table).
     hidden = sum(PAPER[1:-1])
     out["host_bytes_per_1000_networks_per_snapshot"] = 1000 * hidden * len(names) * 8
@@ -478,6 +509,12 @@ def markdown(result: dict) -> str:
                          f"({r['total_s']:.1f} s); CPU {r['cpu']['networks_per_s']:.2f} networks/s "
                          f"({r['speedup_vs_cpu']:.1f}x); largest relative difference from the CPU "
                          f"{worst[1]['max_rel_diff']:.1e} ({worst[0]}) | {target} |")
+        if "harmonic" in m:
+            h = m["harmonic"]
+            lines.append(f"| harmonic centrality, {h['networks']} paper-size networks, float64 | "
+                         f"{h['networks_per_s']:.1f} networks/s ({h['dense_s']:.2f} s); its torch twin on the same device "
+                         f"{h['twin_networks_per_s']:.2f} networks/s; the CPU method {h['cpu_networks_per_s']:.1f} networks/s; "
+                         f"largest relative difference from the CPU {h['max_rel_diff_vs_cpu']:.1e} | |")
     t = result.get("training")
     if t:
         tt = tg.get("training_fraction_of_peak")

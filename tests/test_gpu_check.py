@@ -41,7 +41,10 @@ def test_cpu_quick_runs_every_step_and_leaves_the_gpu_results_alone(tmp_path):
         assert m[label]["networks_per_s"] > 0 and m[label]["cpu"]["networks_per_s"] > 0
         for diff in m[label]["vs_cpu"].values():  # both sides are the CPU here 
             assert diff == {"max_rel_diff": 0.0, "nonfinite_mismatches": 0}
-    assert m["float32"]["log_subgraph"] and "SciPy" in m["shortest_paths"]
+    assert m["float32"]["log_subgraph"] and "Numba" in m["shortest_paths"]
+    h = m["harmonic"]
+    assert h["networks"] == 1 and h["networks_per_s"] > 0 and h["cpu_networks_per_s"] > 0
+    assert h["max_rel_diff_vs_cpu"] < 1e-12  # the dense twin against the CPU method, same networks
 
     t = r["training"]
     assert t["sizes"] == [784, 200, 100, 10] and t["batch"] == 100 and t["steps"] == 5

@@ -74,7 +74,7 @@ def test_installed_wheel_finds_its_configs_and_kernels(installed, tmp_path):
     code = ("import engine, engine.resources as r\n"
             "from engine.measures.cuda_kernels import kernels_dir, kernel_source\n"
             "print(engine.__file__); print(r.conf_dir()); print(kernels_dir())\n"
-            "print(len(kernel_source('layered_minplus.cu')))\n")
+            "print(len(kernel_source('condensed_minplus.cu')))\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(installed), capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -83,7 +83,7 @@ def test_installed_wheel_finds_its_configs_and_kernels(installed, tmp_path):
     assert Path(module).resolve().parent == pkg
     assert Path(conf) == pkg / "conf" and (Path(conf) / "config.yaml").is_file()
     assert Path(kernels) == pkg / "kernels"
-    assert int(size) == len((ROOT / "kernels" / "layered_minplus.cu").read_text())
+    assert int(size) == len((ROOT / "kernels" / "condensed_minplus.cu").read_text())
 
 
 def test_installed_wheel_runs_the_smoke_sweep_from_another_directory(installed, tmp_path):

@@ -1,10 +1,14 @@
-"""Layered min-plus shortest paths: the torch twin against SciPy's Dijkstra, the CUDA sources
-against NVRTC (no GPU needed), a numpy mirror of the kernel's tiling against the twin, and the
-kernel itself against the twin on a GPU."""
+"""Dense condensed shortest paths (the GPU path of harmonic centrality): the torch twin against
+SciPy's Dijkstra and the CPU method, the CUDA sources against NVRTC (no GPU needed), a NumPy mirror of
+the kernels' block and thread index math against the twin, the kernels themselves against the twin
+on a GPU, and the fallback to the twin when the kernels cannot run."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +19,11 @@ from scipy.sparse.csgraph import dijkstra
 
 import engine
 from engine.errors import EngineError
-from engine.measures import shortest_paths
-from engine.measures.shortest_paths import hidden_distances, hidden_distances_twin
+from engine.measures import condensed_paths, cuda_kernels, shortest_paths
+from engine.measures.shortest_paths import (harmonic_centrality_twin, hidden_distances, hidden_distances_twin)
 
 GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parent / "data" / "golden"))
+RTOL = 1e-13  # float sums of the same shortest paths, added in another order
 
 
 def random_weights(sizes, n_networks=2, seed=0, low=-0.9, high=0.9):
@@ -42,6 +47,14 @@ def scipy_distances(weights: list[np.ndarray]) -> np.ndarray:
     return dijkstra(upper, directed=False, indices=np.arange(offsets[1], offsets[-2]))
 
 
+def assert_same_distances(got: np.ndarray, want: np.ndarray, rtol: float = RTOL) -> None:
+    """Same reachability (inf) and zeros; finite distances within rtol."""
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_array_equal(got == 0, want == 0)
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=0)
+
+
 SHAPES = {
     "one hidden": ((6, 5, 3), 3),
     "three hidden": ((7, 6, 5, 4, 3), 2),
@@ -59,9 +72,15 @@ def test_twin_equals_dijkstra(name):
     n_hidden, n_nodes = sum(sizes[1:-1]), sum(sizes)
     assert got.shape == (n, n_hidden, n_nodes) and got.dtype == torch.float64
     for k in range(n):
-        want = scipy_distances([w[k].numpy() for w in weights])
-        # Same float additions along the same best paths: bit-identical, inf where unreachable.
-        np.testing.assert_array_equal(got[k].numpy(), want)
+        assert_same_distances(got[k].numpy(), scipy_distances([w[k].numpy() for w in weights]))
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_twin_harmonic_equals_the_cpu_method(name):
+    sizes, n = SHAPES[name]
+    weights = random_weights(sizes, n, seed=len(name) + 1, low=-0.5, high=0.9)
+    np.testing.assert_allclose(harmonic_centrality_twin(weights).numpy(),
+                               condensed_paths.harmonic([w.numpy() for w in weights]), rtol=1e-12, atol=0)
 
 
 def test_disconnected_positive_graph_has_inf():
@@ -70,7 +89,7 @@ def test_disconnected_positive_graph_has_inf():
     got = hidden_distances_twin(weights)
     assert torch.isinf(got).any()
     for k in range(3):
-        np.testing.assert_array_equal(got[k].numpy(), scipy_distances([w[k].numpy() for w in weights]))
+        assert_same_distances(got[k].numpy(), scipy_distances([w[k].numpy() for w in weights]))
     # No positive weight at all: every hidden neuron reaches only itself.
     neg = [-w.abs() for w in weights]
     d = hidden_distances_twin(neg)
@@ -78,6 +97,7 @@ def test_disconnected_positive_graph_has_inf():
     idx = torch.arange(d.shape[1])
     expected[:, idx, 8 + idx] = 0
     assert torch.equal(d, expected)
+    assert torch.equal(harmonic_centrality_twin(neg), torch.zeros(3, 11, dtype=torch.float64))
 
 
 def test_float32_twin_close_to_float64():
@@ -88,21 +108,15 @@ def test_float32_twin_close_to_float64():
     assert torch.equal(torch.isinf(d32), torch.isinf(d64))
     finite = torch.isfinite(d64)
     torch.testing.assert_close(d32[finite].double(), d64[finite], rtol=1e-5, atol=1e-6)
-
-
-def test_matches_the_measures_scipy_reference():
-    harmonic = pytest.importorskip("engine.measures.harmonic_centrality")
-    if not hasattr(harmonic, "hidden_distances_cpu"):
-        pytest.skip("engine.measures.harmonic_centrality.hidden_distances_cpu not written yet")
-    for sizes, n in SHAPES.values():
-        weights = random_weights(sizes, n, seed=11)
-        torch.testing.assert_close(hidden_distances_twin(weights), harmonic.hidden_distances_cpu(weights, torch.float64),
-                                   rtol=1e-13, atol=0)
+    h32 = harmonic_centrality_twin([w.float() for w in weights], torch.float32)
+    assert h32.dtype == torch.float32
+    torch.testing.assert_close(h32.double(), harmonic_centrality_twin(weights), rtol=1e-5, atol=0)
 
 
 def test_dispatch_and_input_checks():
     weights = random_weights((5, 4, 3), n_networks=1)
     assert torch.equal(hidden_distances(weights), hidden_distances_twin(weights))
+    assert torch.equal(shortest_paths.harmonic_centrality(weights), harmonic_centrality_twin(weights))
     # 2-D matrices are one network.
     assert torch.equal(hidden_distances([w[0] for w in weights]), hidden_distances_twin(weights))
     with pytest.raises(EngineError, match="do not chain"):
@@ -113,11 +127,14 @@ def test_dispatch_and_input_checks():
         hidden_distances(weights, torch.float16)
     with pytest.raises(EngineError, match="floating tensor"):
         hidden_distances([weights[0].long(), weights[1]])
+    with pytest.raises(EngineError, match="CUDA tensors"):
+        shortest_paths.hidden_distances_gpu(weights)
 
 
 @pytest.mark.slow
 def test_golden_network_paper_size():
-    """The paper's MNIST network (784-200-100-10): twin vs Dijkstra on a few hidden sources' rows."""
+    """The paper's MNIST network (784-200-100-10): twin vs Dijkstra, and its harmonic centrality vs
+    the CPU method."""
     path = GOLDEN / "mnist_network1.h5"
     if not path.is_file():
         pytest.skip(f"golden network not found at {path} (set ENGINE_GOLDEN_DIR)")
@@ -125,8 +142,9 @@ def test_golden_network_paper_size():
 
     weights = load_model(path).stacked()
     got = hidden_distances_twin(weights, torch.float64)[0].numpy()
-    want = scipy_distances([w[0].numpy() for w in weights])
-    np.testing.assert_array_equal(got, want)
+    assert_same_distances(got, scipy_distances([w[0].double().numpy() for w in weights]))
+    np.testing.assert_allclose(harmonic_centrality_twin(weights).numpy(),
+                               condensed_paths.harmonic([w.double().numpy() for w in weights]), rtol=1e-12)
 
 
 # --- the CUDA sources -----------------------------------------------------------------------------
@@ -146,13 +164,26 @@ def test_every_cuda_source_compiles_with_nvrtc():
 
     ptx = compile_all_sources("compute_90")
     assert set(ptx) == {p.name for p in kernels_dir().glob("*.cu")}
-    assert "layered_minplus.cu" in ptx and all(size > 0 for size in ptx.values())
+    assert "condensed_minplus.cu" in ptx and all(size > 0 for size in ptx.values())
+
+
+def test_the_compiled_module_has_every_kernel_the_launchers_call():
+    _nvrtc_or_skip()
+    from cupy_backends.cuda.libs import nvrtc
+
+    source = cuda_kernels.kernel_source(cuda_kernels.MINPLUS_SOURCE)
+    prog = nvrtc.createProgram(source, cuda_kernels.MINPLUS_SOURCE, (), ())
+    try:
+        nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", "-std=c++17"])
+        ptx = nvrtc.getPTX(prog).decode() if isinstance(nvrtc.getPTX(prog), bytes) else nvrtc.getPTX(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+    for name in cuda_kernels.MINPLUS_FUNCTIONS:
+        assert re.search(rf"\.entry\s+{name}\s*\(", ptx), f"kernel {name} missing from the PTX"
 
 
 def test_nvrtc_failure_reports_the_log(tmp_path, monkeypatch):
     _nvrtc_or_skip()
-    from engine.measures import cuda_kernels
-
     (tmp_path / "broken.cu").write_text('extern "C" __global__ void k(float* x) { x[0] = undefined_name; }\n')
     monkeypatch.setattr(cuda_kernels, "kernels_dir", lambda: tmp_path)
     with pytest.raises(EngineError, match="broken.cu does not compile(.|\n)*undefined_name"):
@@ -160,124 +191,218 @@ def test_nvrtc_failure_reports_the_log(tmp_path, monkeypatch):
 
 
 def test_missing_kernels_directory_is_a_clear_error(tmp_path, monkeypatch):
-    from engine.measures import cuda_kernels
-
     monkeypatch.setattr(engine, "__file__", str(tmp_path / "engine" / "__init__.py"))
     with pytest.raises(EngineError, match="kernel sources not found"):
         cuda_kernels.kernels_dir()
 
 
-def test_kernel_launcher_refuses_cpu_tensors():
-    from engine.measures.cuda_kernels import minplus_relax
-
-    dist = torch.zeros(1, 2, 5, dtype=torch.float64)
-    with pytest.raises(EngineError, match="CUDA tensors only"):
-        minplus_relax(dist, torch.zeros(1, 2, 3, dtype=torch.float64), torch.zeros(1, dtype=torch.int32),
-                      a_offset=0, c_offset=2)
+def test_kernel_launchers_refuse_cpu_tensors_and_bad_shapes():
+    d = torch.zeros(1, 32, 32, dtype=torch.float64)
+    with pytest.raises(EngineError, match="CUDA tensors"):
+        cuda_kernels.minplus_update(d, d, d)
     with pytest.raises(EngineError, match="float32 and float64"):
-        minplus_relax(dist.half(), dist.half(), torch.zeros(1, dtype=torch.int32), a_offset=0, c_offset=2)
+        cuda_kernels.minplus_update(d.half(), d.half(), d.half())
+    with pytest.raises(EngineError, match="same dtype|dtype torch.float64"):
+        cuda_kernels.minplus_reciprocal(d, d.float())
+    with pytest.raises(EngineError, match="CUDA tensors"):
+        cuda_kernels.fw_diag(d, 0)
+    with pytest.raises(EngineError, match="CUDA tensors"):
+        cuda_kernels.fw_panels(d, 0)
 
 
-# A numpy mirror of kernels/layered_minplus.cu's block/thread index math (staging of the A and B
-# tiles, the 4x4 micro-tiles, the bounds checks, the compare-and-write). It lets CPU-only CI check
-# the tiling against the twin; keep it in step with the .cu (tile constants below).
-TILE_M, TILE_N, TILE_K, THREADS, MICRO = 64, 64, 16, 16, 4
+# A NumPy mirror of kernels/condensed_minplus.cu's block and thread index math (the A and B tile
+# staging, the 4x4 micro-tiles, bounds and skip checks, the fixed-order reciprocal sums, the
+# Floyd-Warshall blocks and panels) and of its launchers in engine/measures/cuda_kernels.py. It
+# lets CPU-only CI check the kernels' indexing against the twin; keep it in step with the .cu.
+TILE_M, TILE_N, TILE_K, THREADS, MICRO, FW = 64, 64, 16, 16, 4, 32
 
 
-def _relax_like_the_kernel(dist, lengths, changed, *, a_offset, c_offset):
-    d = dist.numpy().reshape(-1)
-    b = lengths.numpy().reshape(-1)
-    batch, n_sources, n_nodes = dist.shape
-    _, n_k, n_c = lengths.shape
+def _flat(t: torch.Tensor) -> tuple[np.ndarray, int]:
+    """The whole storage of ``t`` as a flat NumPy view (writes go through) and t's offset in it."""
+    n = t.untyped_storage().nbytes() // t.element_size()
+    return torch.as_strided(t, (n,), (1,), 0).numpy(), t.storage_offset()
+
+
+def _mirror_tile(a, a0, lda, b, b0, ldb, m, n, k_len, row0, col0, dtype):
+    """minplus_tile: (256 threads, 4, 4) accumulators of one block tile."""
     tid = np.arange(THREADS * THREADS)
     tx, ty = tid % THREADS, tid // THREADS
-    for bz in range(batch):
-        d_base, b_base = bz * n_sources * n_nodes, bz * n_k * n_c
-        for by in range(-(-n_sources // TILE_M)):
-            for bx in range(-(-n_c // TILE_N)):
-                row0, col0 = by * TILE_M, bx * TILE_N
-                acc = np.full((tid.size, MICRO, MICRO), np.inf, d.dtype)
-                for k0 in range(0, n_k, TILE_K):
-                    a_tile = np.full((TILE_K, TILE_M + 1), np.nan, d.dtype)
-                    b_tile = np.full((TILE_K, TILE_N), np.nan, d.dtype)
-                    for r in range(TILE_M * TILE_K // tid.size):
-                        e = tid + r * tid.size
-                        m, k = e // TILE_K, e % TILE_K
-                        ok = (row0 + m < n_sources) & (k0 + k < n_k)
-                        src = d_base + a_offset + (row0 + m) * n_nodes + k0 + k
-                        a_tile[k, m] = np.where(ok, d[np.where(ok, src, 0)], np.inf)
-                    for r in range(TILE_K * TILE_N // tid.size):
-                        e = tid + r * tid.size
-                        k, n = e // TILE_N, e % TILE_N
-                        ok = (k0 + k < n_k) & (col0 + n < n_c)
-                        src = b_base + (k0 + k) * n_c + col0 + n
-                        b_tile[k, n] = np.where(ok, b[np.where(ok, src, 0)], np.inf)
-                    for k in range(TILE_K):
-                        av = np.stack([a_tile[k, ty + i * THREADS] for i in range(MICRO)], 1)
-                        bv = np.stack([b_tile[k, tx + j * THREADS] for j in range(MICRO)], 1)
-                        acc = np.fmin(acc, av[:, :, None] + bv[:, None, :])
-                for i in range(MICRO):
-                    gm = row0 + ty + i * THREADS
-                    for j in range(MICRO):
-                        gn = col0 + tx + j * THREADS
-                        ok = (gm < n_sources) & (gn < n_c)
-                        slot = d_base + gm * n_nodes + c_offset + gn
-                        t = np.nonzero(ok)[0]
-                        lower = acc[t, i, j] < d[slot[t]]
-                        d[slot[t][lower]] = acc[t, i, j][lower]
-                        if lower.any():
-                            changed[0] = 1
+    acc = np.full((tid.size, MICRO, MICRO), np.inf, dtype)
+    for k0 in range(0, k_len, TILE_K):
+        a_tile = np.full((TILE_K, TILE_M + 1), np.nan, dtype)
+        b_tile = np.full((TILE_K, TILE_N), np.nan, dtype)
+        for r in range(TILE_M * TILE_K // tid.size):
+            e = tid + r * tid.size
+            mm, kk = e // TILE_K, e % TILE_K
+            ok = (row0 + mm < m) & (k0 + kk < k_len)
+            src = a0 + (row0 + mm) * lda + k0 + kk
+            a_tile[kk, mm] = np.where(ok, a[np.where(ok, src, 0)], np.inf)
+        for r in range(TILE_K * TILE_N // tid.size):
+            e = tid + r * tid.size
+            kk, nn = e // TILE_N, e % TILE_N
+            ok = (k0 + kk < k_len) & (col0 + nn < n)
+            src = b0 + (k0 + kk) * ldb + col0 + nn
+            b_tile[kk, nn] = np.where(ok, b[np.where(ok, src, 0)], np.inf)
+        for kk in range(TILE_K):
+            av = np.stack([a_tile[kk, ty + i * THREADS] for i in range(MICRO)], 1)
+            bv = np.stack([b_tile[kk, tx + j * THREADS] for j in range(MICRO)], 1)
+            acc = np.fmin(acc, av[:, :, None] + bv[:, None, :])
+    return acc, tx, ty
+
+
+class MirrorOps:
+    @staticmethod
+    def minplus_update(c, a, b, skip=(0, 0)):
+        (cf, c0), (af, a0), (bf, b0) = _flat(c), _flat(a), _flat(b)
+        batch, m, n = c.shape
+        k_len = a.shape[2]
+        for z in range(batch):
+            for by in range(-(-m // TILE_M)):
+                for bx in range(-(-n // TILE_N)):
+                    row0, col0 = by * TILE_M, bx * TILE_N
+                    acc, tx, ty = _mirror_tile(af, a0 + z * a.stride(0), a.stride(1), bf, b0 + z * b.stride(0),
+                                               b.stride(1), m, n, k_len, row0, col0, cf.dtype)
+                    for i in range(MICRO):
+                        gm = row0 + ty + i * THREADS
+                        for j in range(MICRO):
+                            gn = col0 + tx + j * THREADS
+                            ok = (gm < m) & ~((gm >= skip[0]) & (gm < skip[1])) & (gn < n) & \
+                                ~((gn >= skip[0]) & (gn < skip[1]))
+                            t = np.nonzero(ok)[0]
+                            slot = c0 + z * c.stride(0) + gm[t] * c.stride(1) + gn[t]
+                            lower = acc[t, i, j] < cf[slot]
+                            cf[slot[lower]] = acc[t, i, j][lower]
+
+    @staticmethod
+    def minplus_reciprocal(a, b):
+        (af, a0), (bf, b0) = _flat(a), _flat(b)
+        batch, m, k_len = a.shape
+        n = b.shape[2]
+        tiles = -(-n // TILE_N)
+        partial = np.zeros((batch, m, tiles), af.dtype)
+        for z in range(batch):
+            for by in range(-(-m // TILE_M)):
+                for bx in range(tiles):
+                    row0, col0 = by * TILE_M, bx * TILE_N
+                    acc, tx, ty = _mirror_tile(af, a0 + z * a.stride(0), a.stride(1), bf, b0 + z * b.stride(0),
+                                               b.stride(1), m, n, k_len, row0, col0, af.dtype)
+                    row_sums = np.zeros((TILE_M, THREADS), af.dtype)
+                    for i in range(MICRO):
+                        s = np.zeros(tx.size, af.dtype)
+                        for j in range(MICRO):
+                            d = acc[:, i, j]
+                            ok = (col0 + tx + j * THREADS < n) & (d > 0) & np.isfinite(d)
+                            with np.errstate(divide="ignore"):
+                                s = np.where(ok, s + np.asarray(1, af.dtype) / d, s)
+                        row_sums[ty + i * THREADS, tx] = s
+                    for row in range(TILE_M):
+                        if row0 + row < m:
+                            total = np.asarray(0, af.dtype)
+                            for t in range(THREADS):
+                                total = total + row_sums[row, t]
+                            partial[z, row0 + row, bx] = total
+        return torch.from_numpy(partial).sum(2)
+
+    @staticmethod
+    def fw_diag(d, k0):
+        df, _ = _flat(d)
+        n = d.shape[1]
+        i, j = np.meshgrid(np.arange(FW), np.arange(FW), indexing="ij")
+        for z in range(d.shape[0]):
+            addr = z * d.stride(0) + (k0 + i) * n + k0 + j
+            blk = df[addr].copy()
+            for k in range(FW):
+                v = blk[:, k:k + 1] + blk[k:k + 1, :]
+                blk = np.where(v < blk, v, blk)
+            df[addr] = blk
+
+    @staticmethod
+    def fw_panels(d, k0):
+        df, _ = _flat(d)
+        n = d.shape[1]
+        i, j = np.meshgrid(np.arange(FW), np.arange(FW), indexing="ij")
+        for z in range(d.shape[0]):
+            for by in range(2):
+                for bx in range(n // FW):
+                    t0 = bx * FW
+                    if t0 == k0:
+                        continue
+                    r0, c0 = (k0, t0) if by == 0 else (t0, k0)
+                    diag = df[z * d.stride(0) + (k0 + i) * n + k0 + j].copy()
+                    addr = z * d.stride(0) + (r0 + i) * n + c0 + j
+                    tile = df[addr].copy()
+                    for k in range(FW):
+                        v = diag[:, k:k + 1] + tile[k:k + 1, :] if by == 0 else tile[:, k:k + 1] + diag[k:k + 1, :]
+                        tile = np.where(v < tile, v, tile)
+                    df[addr] = tile
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_kernel_tiling_mirror_equals_twin(dtype):
-    weights = random_weights((9, 70, 66, 5), n_networks=2, seed=7)  # 136 sources: 3 row tiles, 2 col tiles
-    n_networks, sizes, offsets, n_hidden, lengths, lengths_t = shortest_paths._prepare(weights, dtype)
-    dist = torch.empty(n_networks, n_hidden, offsets[-1], dtype=dtype)
-    shortest_paths._init_sources(dist, sizes[0])
-    shortest_paths._relax_until_stable(dist, lengths, lengths_t, offsets[:-1], _relax_like_the_kernel)
-    assert torch.equal(dist, hidden_distances_twin(weights, dtype))
+@pytest.mark.parametrize("sizes,n", [((9, 70, 66, 5), 2),   # 136 hidden: 5 Floyd-Warshall blocks, 3 row tiles
+                                     ((20, 40, 3), 2),      # one hidden layer: inputs and outputs hop in it
+                                     ((1, 1, 1), 1)])
+def test_kernel_mirror_equals_twin(dtype, sizes, n):
+    weights = random_weights(sizes, n_networks=n, seed=7, low=-0.6, high=0.9)
+    prepared = shortest_paths._prepare(weights, dtype)
+    assert torch.equal(shortest_paths._distances(prepared, MirrorOps), shortest_paths._distances(prepared,
+                                                                                                 shortest_paths.TwinOps))
+    torch.testing.assert_close(shortest_paths._harmonic(prepared, MirrorOps),
+                               shortest_paths._harmonic(prepared, shortest_paths.TwinOps),
+                               rtol=1e-14 if dtype == torch.float64 else 1e-6, atol=0)
 
 
-# --- the kernel on a GPU ----------------------------------------------------------------------------
+def test_mirror_skip_range_and_strided_views():
+    """minplus_update on views (leading dimension > columns) leaves the skipped rows and columns and
+    every entry outside the view untouched, as the twin does."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.rand(2, 96, 96, generator=g, dtype=torch.float64)
+    a = torch.rand(2, 70, 20, generator=g, dtype=torch.float64)
+    b = torch.rand(2, 20, 80, generator=g, dtype=torch.float64) - 0.2
+    got, want = base.clone(), base.clone()
+    MirrorOps.minplus_update(got[:, 5:75, 10:90], a, b, (30, 50))
+    shortest_paths.TwinOps.minplus_update(want[:, 5:75, 10:90], a, b, (30, 50))
+    assert torch.equal(got, want) and not torch.equal(got, base)
+
+
+# --- the kernels on a GPU ---------------------------------------------------------------------------
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("sizes,n", [((6, 5, 3), 3), ((7, 6, 5, 4, 3), 2), ((1, 1, 1), 2), ((9, 70, 66, 5), 4),
-                                     ((784, 200, 100, 10), 2)])
-def test_gpu_kernel_equals_twin(dtype, sizes, n):
+                                     ((20, 40, 3), 2), ((784, 200, 100, 10), 2)])
+def test_gpu_kernels_equal_twin(dtype, sizes, n):
     pytest.importorskip("cupy")
-    from engine.measures.shortest_paths import hidden_distances_gpu
+    from engine.measures.shortest_paths import harmonic_centrality_gpu, hidden_distances_gpu
 
     weights = [w.cuda() for w in random_weights(sizes, n, seed=sum(sizes))]
     got = hidden_distances_gpu(weights, dtype)
     assert got.is_cuda and got.dtype == dtype
-    # Only additions and minima: bit-identical to the twin (run on the CPU).
-    assert torch.equal(got.cpu(), hidden_distances_twin([w.cpu() for w in weights], dtype))
+    cpu = [w.cpu() for w in weights]
+    # Additions and minima only: bit-identical to the twin (run on the CPU).
+    assert torch.equal(got.cpu(), hidden_distances_twin(cpu, dtype))
     assert torch.equal(hidden_distances(weights, dtype), got)  # the public entry point takes the kernel path
+    h = harmonic_centrality_gpu(weights, dtype)
+    torch.testing.assert_close(h.cpu(), harmonic_centrality_twin(cpu, dtype),
+                               rtol=1e-13 if dtype == torch.float64 else 1e-5, atol=0)
+    assert shortest_paths.kernel_fallback_reason(weights[0].device) is None
 
 
 @pytest.mark.gpu
-def test_gpu_kernel_disconnected():
+def test_gpu_kernels_disconnected():
     pytest.importorskip("cupy")
-    from engine.measures.shortest_paths import hidden_distances_gpu
+    from engine.measures.shortest_paths import harmonic_centrality_gpu, hidden_distances_gpu
 
     weights = random_weights((8, 70, 5, 4), n_networks=3, seed=3, low=-0.9, high=0.2)
     got = hidden_distances_gpu([w.cuda() for w in weights]).cpu()
     assert torch.isinf(got).any()
     assert torch.equal(got, hidden_distances_twin(weights))
+    torch.testing.assert_close(harmonic_centrality_gpu([w.cuda() for w in weights]).cpu(),
+                               harmonic_centrality_twin(weights), rtol=1e-13, atol=0)
 
 
-# --- the kernel cannot run: one warning, then the torch twin ---------------------------------------
-# Each way the compiled kernel can fail at run time is simulated on CPU tensors sent down
+# --- the kernels cannot run: one warning, then the torch twin --------------------------------------
+# Each way the compiled kernels can fail at run time is simulated on CPU tensors sent down
 # hidden_distances' kernel path: the error CuPy raises there is raised at the point where CuPy would.
-
-import logging  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-
-from engine.measures import cuda_kernels  # noqa: E402
-
 
 @pytest.fixture
 def kernel_path(monkeypatch):
@@ -294,7 +419,7 @@ def _falls_back_once(caplog, reason: str) -> None:
         second = hidden_distances(weights)
     want = hidden_distances_twin(weights)
     assert torch.equal(first, want) and torch.equal(second, want)
-    warned = [r.getMessage() for r in caplog.records if "min-plus kernel cannot run" in r.getMessage()]
+    warned = [r.getMessage() for r in caplog.records if "min-plus kernels cannot run" in r.getMessage()]
     assert len(warned) == 1, warned
     assert re.search(reason, warned[0]) and "torch twin" in warned[0] and "\n" not in warned[0]
     assert re.search(reason, shortest_paths.kernel_fallback_reason("cpu"))
@@ -344,20 +469,20 @@ def test_fallback_on_an_nvrtc_compile_error(kernel_path, monkeypatch, caplog):
             self.code, self.options = code, options
 
         def compile(self):
-            prog = nvrtc.createProgram(self.code, "layered_minplus.cu", (), ())
+            prog = nvrtc.createProgram(self.code, "condensed_minplus.cu", (), ())
             try:
                 nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", *self.options])
             except nvrtc.NVRTCError:
-                raise CompileException(nvrtc.getProgramLog(prog), self.code, "layered_minplus.cu", self.options) from None
+                raise CompileException(nvrtc.getProgramLog(prog), self.code, "condensed_minplus.cu", self.options) from None
             finally:
                 nvrtc.destroyProgram(prog)
             raise AssertionError("the broken source compiled")
 
-    broken = cuda_kernels.kernel_source("layered_minplus.cu").replace("positive_infinity<T>();", "undefined_name;", 1)
+    broken = cuda_kernels.kernel_source("condensed_minplus.cu").replace("positive_infinity<T>();", "undefined_name;", 1)
     monkeypatch.setattr(cuda_kernels, "kernel_source", lambda filename: broken)
     monkeypatch.setattr(cupy.cuda, "Device", _Device)
     monkeypatch.setattr(cupy, "RawModule", RawModule)
-    _falls_back_once(caplog, r"NVRTC cannot compile layered_minplus.cu for CUDA device 0 \(CompileException: "
+    _falls_back_once(caplog, r"NVRTC cannot compile condensed_minplus.cu for CUDA device 0 \(CompileException: "
                              r".*undefined_name")
 
 
@@ -392,15 +517,18 @@ def test_fallback_when_a_launch_fails_midway(kernel_path, monkeypatch, caplog):
     monkeypatch.setattr(cuda_kernels, "_module", lambda filename, index, names: dict.fromkeys(names))
     launches = []
 
-    def launch(dist, lengths, changed, *, a_offset, c_offset):
-        # A few launches do their work, then one fails: the partly relaxed distances are discarded.
-        launches.append(1)
-        if len(launches) > 3:
-            raise _driver_error(CUDADriverError, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources "
-                                                 "requested for launch")
-        shortest_paths._minplus_relax_torch(dist, lengths, changed, a_offset=a_offset, c_offset=c_offset)
+    def launching(name):
+        # A few launches do their work, then one fails: the partly computed distances are discarded.
+        def launch(*args):
+            launches.append(name)
+            if len(launches) > 3:
+                raise _driver_error(CUDADriverError, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources "
+                                                     "requested for launch")
+            return getattr(shortest_paths.TwinOps, name)(*args)
+        return launch
 
-    monkeypatch.setattr(cuda_kernels, "minplus_relax", launch)
+    for name in ("minplus_update", "minplus_reciprocal", "fw_diag", "fw_panels"):
+        monkeypatch.setattr(cuda_kernels, name, launching(name))
     _falls_back_once(caplog, r"failed to launch \(CUDADriverError: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES")
     assert len(launches) == 4  # the second call went straight to the twin
 

@@ -4,10 +4,14 @@ Tensors stay on the device: torch -> CuPy by DLPack (zero copy), kernels run on 
 stream. ``compile_all_sources`` compiles every ``.cu`` with NVRTC alone, which needs no GPU, so
 CPU-only CI proves the GPU sources at least compile.
 
-Whatever stops the compiled kernel at run time (CuPy missing or not importable, a driver older than
+Whatever stops the compiled kernels at run time (CuPy missing or not importable, a driver older than
 CuPy's CUDA, an NVRTC error, a module that does not load, a failed launch) is raised as
 ``KernelUnavailable`` naming the stage and the cause; ``engine.measures.shortest_paths`` then falls
-back to the kernel's torch twin with one warning.
+back to the kernels' torch twin with one warning.
+
+The launchers check shapes, dtypes and devices and take torch tensors (views included: a pointer
+and the strides are passed); ``engine.measures.shortest_paths`` documents what each kernel computes
+and runs the same phases with torch operations as the twin.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import torch
 from engine import resources
 from engine.errors import EngineError
 
-# Must match the tile sizes in kernels/layered_minplus.cu.
-_MINPLUS_TILE_M = 64
-_MINPLUS_TILE_N = 64
+# Must match the tile sizes in kernels/condensed_minplus.cu.
+MINPLUS_TILE_M = 64
+MINPLUS_TILE_N = 64
+FW_BLOCK = 32
 _MINPLUS_BLOCK = (16, 16, 1)
+_FW_THREADS = (FW_BLOCK, FW_BLOCK, 1)
 _MAX_GRID_Z = 65535
 _NVRTC_OPTIONS = ("-std=c++17",)
 
@@ -49,8 +55,10 @@ class KernelUnavailable(EngineError):
 
 # CuPy ships one wheel per CUDA major version; it must match what the driver supports.
 CUPY_WHEELS = "cupy-cuda12x for CUDA 12, cupy-cuda13x for CUDA 13"
-MINPLUS_SOURCE = "layered_minplus.cu"
-MINPLUS_FUNCTIONS = {torch.float64: "minplus_relax_f64", torch.float32: "minplus_relax_f32"}
+MINPLUS_SOURCE = "condensed_minplus.cu"
+_KERNELS = ("minplus_update", "minplus_reciprocal", "fw_diag", "fw_panels")
+_SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
+MINPLUS_FUNCTIONS = tuple(f"{k}_{s}" for k in _KERNELS for s in _SUFFIX.values())
 
 
 def _brief(e: BaseException) -> str:
@@ -113,7 +121,7 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
 
 def load_minplus(device_index: int) -> dict[str, object]:
     """Compile and load the min-plus kernels on a device (cached); KernelUnavailable if they cannot be."""
-    return _module(MINPLUS_SOURCE, int(device_index), tuple(MINPLUS_FUNCTIONS.values()))
+    return _module(MINPLUS_SOURCE, int(device_index), MINPLUS_FUNCTIONS)
 
 
 def launch_errors() -> tuple[type[BaseException], ...]:
@@ -126,54 +134,113 @@ def launch_errors() -> tuple[type[BaseException], ...]:
 
 def launch_failure(e: BaseException) -> KernelUnavailable:
     """The KernelUnavailable for an exception of ``launch_errors()`` raised by a launch."""
-    return KernelUnavailable(f"the min-plus kernel failed to launch ({_brief(e)})")
+    return KernelUnavailable(f"the min-plus kernels failed to launch ({_brief(e)})")
 
 
 def _to_cupy(tensor: torch.Tensor):
     return _import_cupy().from_dlpack(tensor)
 
 
-def minplus_relax(dist: torch.Tensor, lengths: torch.Tensor, changed: torch.Tensor, *, a_offset: int,
-                  c_offset: int) -> None:
-    """One min-plus relaxation of a layer block, in place on CUDA tensors.
+def _check_operands(name: str, dtype: torch.dtype, *tensors: torch.Tensor) -> int:
+    """Same dtype (float32 or float64), all on one CUDA device, rows contiguous; returns the device index."""
+    if dtype not in _SUFFIX:
+        raise EngineError(f"{name} supports float32 and float64, got {dtype}")
+    if any(t.dtype != dtype for t in tensors):
+        raise EngineError(f"{name}: every operand must have dtype {dtype}, got {[t.dtype for t in tensors]}")
+    if not all(t.is_cuda for t in tensors) or len({t.device for t in tensors}) != 1:
+        raise EngineError(f"{name} runs on CUDA tensors (all on one device) only; use the torch twin on CPU")
+    if any(t.dim() != 3 or (t.shape[2] > 1 and t.stride(2) != 1) for t in tensors):
+        raise EngineError(f"{name} needs (batch, rows, columns) tensors with contiguous rows")
+    index = tensors[0].device.index
+    return index if index is not None else torch.cuda.current_device()
 
-    ``dist`` (B, S, n_nodes): columns ``c_offset .. c_offset + n_c`` are lowered to
-    ``min(dist[..., c], min_k dist[..., a_offset + k] + lengths[:, k, c])``; ``lengths`` (B, n_k, n_c)
-    holds +inf where there is no edge. ``changed`` (int32, 1 element) is set to 1 if anything decreased.
-    """
-    name = MINPLUS_FUNCTIONS.get(dist.dtype)
-    if name is None:
-        raise EngineError(f"minplus_relax supports float32 and float64, got {dist.dtype}")
-    if lengths.dtype != dist.dtype or changed.dtype != torch.int32:
-        raise EngineError("minplus_relax: lengths must have the distances' dtype and changed must be int32")
-    if not (dist.is_cuda and lengths.is_cuda and changed.is_cuda):
-        raise EngineError("minplus_relax runs on CUDA tensors only; use the torch twin on CPU")
-    if not (dist.is_contiguous() and lengths.is_contiguous()):
-        raise EngineError("minplus_relax needs contiguous tensors")
-    batch, n_sources, n_nodes = dist.shape
-    _, n_k, n_c = lengths.shape
-    if lengths.shape[0] != batch or a_offset + n_k > n_nodes or c_offset + n_c > n_nodes:
-        raise EngineError(f"minplus_relax: shapes do not fit: dist {tuple(dist.shape)}, lengths "
-                          f"{tuple(lengths.shape)}, a_offset {a_offset}, c_offset {c_offset}")
-    if batch == 0 or n_sources == 0 or n_c == 0 or n_k == 0:
-        return
 
-    device_index = dist.device.index if dist.device.index is not None else torch.cuda.current_device()
-    kernel = load_minplus(device_index)[name]  # imports CuPy, or raises KernelUnavailable
+def _launch(name: str, dtype: torch.dtype, device_index: int, grid_xy: tuple[int, int], block, batch: int,
+            args_of) -> None:
+    """Launch kernel ``name`` over ``batch`` networks in chunks of at most 65535 (grid.z's limit);
+    ``args_of(b0, b1)`` gives the arguments of the chunk's launch."""
+    kernel = load_minplus(device_index)[f"{name}_{_SUFFIX[dtype]}"]  # imports CuPy, or raises KernelUnavailable
     cupy = _import_cupy()
-
-    grid_x = (n_c + _MINPLUS_TILE_N - 1) // _MINPLUS_TILE_N
-    grid_y = (n_sources + _MINPLUS_TILE_M - 1) // _MINPLUS_TILE_M
-    # Run on torch's current stream so the kernel is ordered with the surrounding torch ops.
-    with cupy.cuda.Device(device_index), _cupy_stream(dist.device):
-        changed_cp = _to_cupy(changed)
-        # grid.z is limited to 65535: launch over batch chunks.
+    device = torch.device("cuda", device_index)
+    # Run on torch's current stream so the kernels are ordered with the surrounding torch ops.
+    with cupy.cuda.Device(device_index), _cupy_stream(device):
         for b0 in range(0, batch, _MAX_GRID_Z):
             b1 = min(batch, b0 + _MAX_GRID_Z)
-            kernel((grid_x, grid_y, b1 - b0), _MINPLUS_BLOCK,
-                   (_to_cupy(dist[b0:b1]), _to_cupy(lengths[b0:b1]), changed_cp,
-                    cupy.int32(n_sources), cupy.int32(n_nodes), cupy.int32(a_offset), cupy.int32(n_k),
-                    cupy.int32(c_offset), cupy.int32(n_c)))
+            kernel((*grid_xy, b1 - b0), block, args_of(b0, b1))
+
+
+def _i64(x: int):
+    return _import_cupy().int64(x)
+
+
+def _i32(x: int):
+    return _import_cupy().int32(x)
+
+
+def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tuple[int, int] = (0, 0)) -> None:
+    """``c = min(c, a (x) b)`` in place, per network: (a (x) b)[i, j] = min_k a[i, k] + b[k, j].
+
+    ``c`` (batch, m, n), ``a`` (batch, m, k), ``b`` (batch, k, n): CUDA tensors or views of them
+    with contiguous rows; the rows and the columns of ``c`` in ``range(*skip)`` are left alone, and
+    ``a`` and ``b`` must not overlap the entries written.
+    """
+    device_index = _check_operands("minplus_update", c.dtype, c, a, b)
+    batch, m, n = c.shape
+    k = a.shape[2]
+    if a.shape[:2] != (batch, m) or b.shape != (batch, k, n):
+        raise EngineError(f"minplus_update: shapes do not fit: c {tuple(c.shape)}, a {tuple(a.shape)}, "
+                          f"b {tuple(b.shape)}")
+    if batch == 0 or m == 0 or n == 0 or k == 0:
+        return
+    grid = (-(-n // MINPLUS_TILE_N), -(-m // MINPLUS_TILE_M))
+    _launch("minplus_update", c.dtype, device_index, grid, _MINPLUS_BLOCK, batch, lambda b0, b1: (
+        _to_cupy(c[b0:b1]), _i64(c.stride(1)), _i64(c.stride(0)), _to_cupy(a[b0:b1]), _i64(a.stride(1)),
+        _i64(a.stride(0)), _to_cupy(b[b0:b1]), _i64(b.stride(1)), _i64(b.stride(0)), _i32(m), _i32(n), _i32(k),
+        _i32(skip[0]), _i32(skip[1])))
+
+
+def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(batch, m): per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0,
+    without storing a (x) b (one partial sum per 64 columns, added up here)."""
+    device_index = _check_operands("minplus_reciprocal", a.dtype, a, b)
+    batch, m, k = a.shape
+    n = b.shape[2]
+    if b.shape[:2] != (batch, k):
+        raise EngineError(f"minplus_reciprocal: shapes do not fit: a {tuple(a.shape)}, b {tuple(b.shape)}")
+    tiles = -(-n // MINPLUS_TILE_N)
+    partial = torch.zeros(batch, m, max(tiles, 1), dtype=a.dtype, device=a.device)
+    if batch == 0 or m == 0 or n == 0 or k == 0:
+        return partial.sum(2)
+    _launch("minplus_reciprocal", a.dtype, device_index, (tiles, -(-m // MINPLUS_TILE_M)), _MINPLUS_BLOCK, batch,
+            lambda b0, b1: (_to_cupy(partial[b0:b1]), _to_cupy(a[b0:b1]), _i64(a.stride(1)), _i64(a.stride(0)),
+                            _to_cupy(b[b0:b1]), _i64(b.stride(1)), _i64(b.stride(0)), _i32(m), _i32(n), _i32(k)))
+    return partial.sum(2)
+
+
+def _check_square(name: str, d: torch.Tensor) -> int:
+    device_index = _check_operands(name, d.dtype, d)
+    if not d.is_contiguous() or d.shape[1] != d.shape[2] or d.shape[1] % FW_BLOCK:
+        raise EngineError(f"{name} needs contiguous (batch, n, n) distances with n a multiple of {FW_BLOCK}, "
+                          f"got {tuple(d.shape)}")
+    return device_index
+
+
+def fw_diag(d: torch.Tensor, k0: int) -> None:
+    """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + 32)`` of every (n, n) matrix of ``d``."""
+    device_index = _check_square("fw_diag", d)
+    batch, n, _ = d.shape
+    if batch:
+        _launch("fw_diag", d.dtype, device_index, (1, 1), _FW_THREADS, batch,
+                lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
+
+
+def fw_panels(d: torch.Tensor, k0: int) -> None:
+    """The row and column panels of block ``[k0, k0 + 32)``, relaxed through its closed diagonal block."""
+    device_index = _check_square("fw_panels", d)
+    batch, n, _ = d.shape
+    if batch:
+        _launch("fw_panels", d.dtype, device_index, (n // FW_BLOCK, 2), _FW_THREADS, batch,
+                lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
 
 
 def _cupy_stream(device: torch.device):
