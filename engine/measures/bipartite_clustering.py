@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.measures.layered_graph import LayeredGraph, MeasureValues, binary_product
 
 
 def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
@@ -22,13 +22,13 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
         deg_u = deg[:, o[l]:o[l + 1]]
         total = torch.zeros_like(deg_u)
         count = torch.zeros_like(deg_u)
-        common_same = torch.bmm(p[l - 1].transpose(1, 2), p[l - 1]) + torch.bmm(p[l], p[l].transpose(1, 2))
+        common_same = binary_product(p[l - 1].transpose(1, 2), p[l - 1]) + binary_product(p[l], p[l].transpose(1, 2))
         common_same.diagonal(dim1=1, dim2=2).zero_()  # u is not its own second neighbour
         pairs = [(common_same, l)]
         if l + 2 <= last:
-            pairs.append((torch.bmm(p[l], p[l + 1]), l + 2))
+            pairs.append((binary_product(p[l], p[l + 1]), l + 2))
         if l - 2 >= 0:
-            pairs.append((torch.bmm(p[l - 2], p[l - 1]).transpose(1, 2), l - 2))
+            pairs.append((binary_product(p[l - 2], p[l - 1]).transpose(1, 2), l - 2))
         for common, k in pairs:
             deg_v = deg[:, o[k]:o[k + 1]]
             larger = torch.maximum(deg_u.unsqueeze(2), deg_v.unsqueeze(1)).clamp_min(1)

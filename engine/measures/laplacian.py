@@ -25,12 +25,18 @@ from engine.measures.threads import single_threaded_lapack
 PIVOT_RTOL = 1e-3
 
 
-def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor],
-                             usable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], usable: torch.Tensor, *,
+                             input_diag: bool = True, definite: bool = False
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For the Laplacian diag(strength) - A(blocks) (strength: the blocks' node sums), grounded at
     the last node: diag(X), X 1 (both (N, n_nodes), 0 at the grounded node) and an (N,) bool `ok`
     (False where the grounded Laplacian is singular or a network was not `usable`, e.g.
     disconnected; those rows are NaN).
+
+    ``input_diag=False`` leaves diag(X) of the input nodes NaN (it is the one costly part of the
+    elimination, 784 x 200 x 200 multiply-adds on a paper-size network, and only the trace of X
+    needs it). ``definite=True`` says the grounded Laplacian is positive definite where `usable`
+    (positive weights, connected): a Cholesky inverse, half the work of LU, with LU where it fails.
 
     Always computed in float64, whatever the graph's dtype: the closeness sums cancel heavily
     (float32 solves lost ~1e-3 relative accuracy on the golden network), and this step is cheap."""
@@ -48,18 +54,19 @@ def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor],
         return diag, rowsum, ok
     k = len(idx)
     strength = strength[idx]
-    w0_all = blocks[0][idx]
-    s0_all = strength[:, :n0]
+    w0 = blocks[0][idx]
+    s0 = strength[:, :n0]
 
-    # Inputs sorted by |strength|: the first r stay in the dense system, the rest are eliminated.
+    # The r inputs of smallest |strength| per network stay in the dense system, the rest are
+    # eliminated (their rows of K = D^-1 W0 below; a kept input's row is 0).
     scale = strength.abs().amax(1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
-    small = s0_all.abs() <= PIVOT_RTOL * scale
-    r = int(small.sum(1).max())
-    order = torch.argsort(s0_all.abs(), dim=1, descending=False)
-    kept, elim = order[:, :r], order[:, r:]
-    s_kept, s_elim = s0_all.gather(1, kept), s0_all.gather(1, elim)
-    w_kept = w0_all.gather(1, kept.unsqueeze(2).expand(-1, -1, n1))
-    w_elim = w0_all.gather(1, elim.unsqueeze(2).expand(-1, -1, n1))
+    r = int((s0.abs() <= PIVOT_RTOL * scale).sum(1).max())
+    eliminated = torch.ones(k, n0, dtype=torch.bool, device=device)
+    kept = torch.argsort(s0.abs(), dim=1)[:, :r]
+    eliminated.scatter_(1, kept, False)
+    inv_s = torch.where(eliminated, 1.0 / torch.where(eliminated, s0, 1), 0)
+    k_mat = inv_s.unsqueeze(2) * w0  # K = D^-1 W0, (k, n0, n1)
+    w_kept = w0.gather(1, kept.unsqueeze(2).expand(-1, -1, n1))
 
     # Dense system: [kept inputs (r), layers 1..L without the grounded last node].
     base = o[1]
@@ -71,35 +78,41 @@ def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor],
         system[:, a1:b1, a0:a1] = -blocks[l][idx].transpose(1, 2)
     system[:, :r, r:r + n1] = -w_kept
     system[:, r:r + n1, :r] = -w_kept.transpose(1, 2)
-    system.diagonal(dim1=1, dim2=2).add_(torch.cat([s_kept, strength[:, base:]], 1))
+    system.diagonal(dim1=1, dim2=2).add_(torch.cat([s0.gather(1, kept), strength[:, base:]], 1))
     system = system[:, :-1, :-1]
-    inv_s = 1.0 / s_elim
-    k_mat = inv_s.unsqueeze(2) * w_elim  # K = D^-1 W0 for the eliminated inputs (layer-1 columns)
-    system[:, r:r + n1, r:r + n1] -= torch.bmm(w_elim.transpose(1, 2), k_mat)  # Schur complement
-    with single_threaded_lapack(device):
-        y, info = torch.linalg.inv_ex(system)
+    system[:, r:r + n1, r:r + n1] -= torch.bmm(w0.transpose(1, 2), k_mat)  # Schur complement
+    y, info = _inverse(system, definite)
 
     k_sum = torch.zeros(k, m, dtype=dtype, device=device)
     k_sum[:, r:r + n1] = k_mat.sum(1)  # K^T 1
-    rhs = (k_sum + 1).unsqueeze(2)
-    x1_sys = torch.bmm(y, rhs).squeeze(2)  # X 1 on the dense system's nodes
-    ky = torch.bmm(k_mat, y[:, r:r + n1, :])  # K Y
-    diag_elim = inv_s + (ky[:, :, r:r + n1] * k_mat).sum(2)  # diag(D^-1 + K Y K^T)
-    x1_elim = inv_s + torch.bmm(ky, rhs).squeeze(2)  # D^-1 1 + K Y (K^T 1 + 1)
+    x1_sys = torch.bmm(y, (k_sum + 1).unsqueeze(2)).squeeze(2)  # X 1 on the dense system's nodes
     y_diag = y.diagonal(dim1=1, dim2=2)
-
-    diag_in = torch.empty(k, n0, dtype=dtype, device=device)
-    x1_in = torch.empty_like(diag_in)
-    diag_in.scatter_(1, kept, y_diag[:, :r])
-    diag_in.scatter_(1, elim, diag_elim)
+    # Eliminated inputs: X 1 = D^-1 1 + K Y (K^T 1 + 1), diag X = diag(D^-1 + K Y K^T); K's columns are layer 1's.
+    x1_in = inv_s + torch.bmm(k_mat, x1_sys[:, r:r + n1].unsqueeze(2)).squeeze(2)
     x1_in.scatter_(1, kept, x1_sys[:, :r])
-    x1_in.scatter_(1, elim, x1_elim)
+    if input_diag:
+        diag_in = inv_s + (torch.bmm(k_mat, y[:, r:r + n1, r:r + n1]) * k_mat).sum(2)
+        diag_in.scatter_(1, kept, y_diag[:, :r])
+    else:
+        diag_in = torch.full((k, n0), float("nan"), dtype=dtype, device=device)
     zero = torch.zeros(k, 1, dtype=dtype, device=device)
     diag[idx] = torch.cat([diag_in, y_diag[:, r:], zero], 1)
     rowsum[idx] = torch.cat([x1_in, x1_sys[:, r:], zero], 1)
     ok[idx] = info == 0
 
-    ok &= torch.isfinite(diag).all(1) & torch.isfinite(rowsum).all(1)
+    computed = slice(None) if input_diag else slice(n0, None)
+    ok &= torch.isfinite(diag[:, computed]).all(1) & torch.isfinite(rowsum).all(1)
     diag[~ok] = float("nan")
     rowsum[~ok] = float("nan")
     return diag, rowsum, ok
+
+
+def _inverse(system: torch.Tensor, definite: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverses of a batch of matrices and an info code per matrix (0: fine), single-threaded on
+    CPU; by Cholesky where ``definite`` (LU for the matrices where it fails), else by LU."""
+    with single_threaded_lapack(system.device):
+        if definite:
+            factor, info = torch.linalg.cholesky_ex(system)
+            if not bool((info != 0).any()):
+                return torch.cholesky_inverse(factor), info
+        return torch.linalg.inv_ex(system)

@@ -118,6 +118,15 @@ def validate_weights(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.
     return blocks, bad
 
 
+def binary_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for 0/1 matrices (counts of common neighbours), in a's dtype. On CPU the product runs in
+    float32, twice as fast and exact: every partial sum is an integer below 2^24. (Not on CUDA, where
+    float32 products may use TF32, exact only to 2^11.)"""
+    if a.device.type == "cpu" and a.dtype == torch.float64 and a.shape[-1] < 2**24:
+        return (a.float() @ b.float()).to(a.dtype)
+    return a @ b
+
+
 @dataclass
 class LayeredGraph:
     """The signed and positive layered graphs of N networks, with the blocks the measures share."""

@@ -18,7 +18,9 @@ from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     """(N, H) second-order centrality of each hidden neuron (NaN for disconnected positive graphs)."""
-    diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected)
+    # only hidden diagonals are needed; a connected positive graph's grounded Laplacian is definite
+    diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected,
+                                                input_diag=False, definite=True)
     n = graph.n_nodes
     pinv_diag = diag - 2 * rowsum / n + rowsum.sum(1, keepdim=True) / n**2  # L+_ii
     d_max = graph.node_sums([w.to(torch.float64) for w in graph.positive_weights]).amax(1, keepdim=True)

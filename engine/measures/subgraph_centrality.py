@@ -19,7 +19,7 @@ import torch
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.measures.layered_graph import LayeredGraph, MeasureValues, binary_product
 from engine.measures.threads import single_threaded_lapack
 
 log = logging.getLogger("engine.measures")
@@ -31,10 +31,25 @@ def _log_sinh(x: torch.Tensor) -> torch.Tensor:
 
 
 def _log_sc(u: torch.Tensor, log_weight: torch.Tensor) -> torch.Tensor:
-    """log(1 + sum_k u_ik^2 exp(log_weight_k)) for u (..., rows, k) and log_weight (..., k)."""
-    terms = 2 * torch.log(u.abs()) + log_weight.unsqueeze(-2)
-    one = torch.zeros(terms.shape[:-1] + (1,), dtype=terms.dtype, device=terms.device)  # log 1
-    return torch.logsumexp(torch.cat([one, terms], -1), -1)
+    """log(1 + sum_k u_ik^2 exp(log_weight_k)) for u (..., rows, k) and log_weight (..., k).
+
+    One matrix product instead of an exp and a log per entry: the weights are scaled by the largest,
+    m, so log SC = m + log(e^-m + u^2 exp(log_weight - m)). A term that underflows there is below
+    tiny / eps of the largest weight, invisible next to any row whose sum is not itself that small;
+    the rows whose sum is (a node far from every dominant mode) are summed term by term in the log
+    domain instead."""
+    m = log_weight.amax(-1, keepdim=True).clamp_min(0)  # (..., 1); >= 0 so the 1 scales down too
+    scaled = torch.exp(log_weight - m)
+    total = (u * u) @ scaled.unsqueeze(-1)  # (..., rows, 1)
+    total = total.squeeze(-1) + torch.exp(-m)
+    out = m + torch.log(total)
+    info = torch.finfo(total.dtype)
+    small = total < info.tiny / info.eps * u.shape[-1]
+    if small.any():
+        terms = 2 * torch.log(u.abs()) + log_weight.unsqueeze(-2)
+        one = torch.zeros(terms.shape[:-1] + (1,), dtype=terms.dtype, device=terms.device)  # log 1
+        out = torch.where(small, torch.logsumexp(torch.cat([one, terms], -1), -1), out)
+    return out
 
 
 def _sides(graph: LayeredGraph) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
@@ -62,8 +77,10 @@ def biadjacency(graph: LayeredGraph) -> torch.Tensor:
     return b
 
 
-def _log_sc_sides(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log SC of the row nodes and of the column nodes of biadjacency b (..., rows, cols).
+def _log_sc_sides(b: torch.Tensor, rows: torch.Tensor | None = None,
+                  cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """log SC of the row nodes and of the column nodes of biadjacency b (..., rows, cols); only of
+    the row and column indices ``rows`` and ``cols`` where given.
 
     The SVD comes from the eigendecomposition of the smaller Gram matrix (G = B^T B if cols <= rows):
     G = V diag(s^2) V^T. Small side: 1 + sum_k V_jk^2 (cosh s_k - 1). Large side, with U S = B V:
@@ -71,27 +88,34 @@ def _log_sc_sides(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     tends to 1/2). A batched symmetric eigh is several times faster than a batched SVD on CPU."""
     transposed = b.shape[-1] > b.shape[-2]
     tall = b.transpose(-1, -2) if transposed else b  # (..., large, small)
+    large_sel, small_sel = (cols, rows) if transposed else (rows, cols)
+    gram = binary_product(tall.transpose(-1, -2), tall)
     with single_threaded_lapack(b.device):
-        lam, v = torch.linalg.eigh(tall.transpose(-1, -2) @ tall)
+        lam, v = torch.linalg.eigh(gram)
     s = lam.clamp_min(0).sqrt()
     log_cosh_m1 = math.log(2.0) + 2 * _log_sinh(s / 2)  # cosh s - 1 = 2 sinh^2(s / 2)
     tiny = s < 1e-4
     log_ratio = torch.where(tiny, torch.log(0.5 + s * s / 24), log_cosh_m1 - 2 * torch.log(torch.where(tiny, 1, s)))
-    log_small = _log_sc(v, log_cosh_m1)
-    log_large = _log_sc(tall @ v, log_ratio)
+    log_small = _log_sc(v if small_sel is None else v[..., small_sel, :], log_cosh_m1)
+    log_large = _log_sc((tall if large_sel is None else tall[..., large_sel, :]) @ v, log_ratio)
     return (log_small, log_large) if transposed else (log_large, log_small)
 
 
 def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False) -> MeasureValues:
     """(N, H) subgraph centrality (or its log) of each hidden neuron."""
-    _, _, side, index = _sides(graph)
+    _, counts, side, index = _sides(graph)
     b = biadjacency(graph)
-    log_even, log_odd = _log_sc_sides(b)
-    for net in (~graph.positive_connected).nonzero().squeeze(1).tolist():
-        log_even[net], log_odd[net] = _log_sc_by_component(b[net])
     hidden = graph.hidden_nodes
     side_h = torch.as_tensor(side[hidden], device=graph.device)
     index_h = torch.as_tensor(index[hidden], device=graph.device)
+    # only the hidden neurons' rows and columns (the inputs are most of the even side)
+    rows = torch.as_tensor(index[hidden][side[hidden] == 0], device=graph.device)
+    cols = torch.as_tensor(index[hidden][side[hidden] == 1], device=graph.device)
+    log_even = torch.zeros(graph.n_networks, counts[0], dtype=graph.dtype, device=graph.device)
+    log_odd = torch.zeros(graph.n_networks, counts[1], dtype=graph.dtype, device=graph.device)
+    log_even[:, rows], log_odd[:, cols] = _log_sc_sides(b, rows, cols)
+    for net in (~graph.positive_connected).nonzero().squeeze(1).tolist():
+        log_even[net], log_odd[net] = _log_sc_by_component(b[net])
     n_even = log_even.shape[1]
     both = torch.cat([log_even, log_odd], 1)
     log_values = both[:, index_h + side_h * n_even]
