@@ -140,13 +140,15 @@ def markdown(summary: dict) -> str:
 def _measure_rows(res: dict):
     for name, g in res.get("networks", {}).items():
         est = " (networkx partly estimated from subsamples)" if g["networkx"].get("estimated") else ""
-        yield (f"{name}: all 8 measures vs networkx",
+        threads = f", {g['threads']} thread" if "threads" in g else ""
+        yield (f"{name}: all 8 measures vs networkx{threads}",
                f"{g['speedup']:.0f}x ({g['engine']['total_s']:.3f} s vs {g['networkx']['total_s']:.1f} s){est}")
         yield from _harmonic_peer_rows(name, g["engine"]["per_measure_s"]["harmonic_centrality"],
                                        g.get("harmonic_peers", {}))
     pop = res.get("population")
     if isinstance(pop, dict):
-        yield f"{pop['networks']} paper-size networks, all 8 measures", f"{pop['total_s']:.1f} s"
+        workers = f", {pop['worker_processes']} worker processes" if "worker_processes" in pop else ""
+        yield f"{pop['networks']} paper-size networks, all 8 measures{workers}", f"{pop['total_s']:.1f} s"
         if "harmonic_s" in pop:
             yield from _harmonic_peer_rows(f"{pop['networks']} paper-size networks", pop["harmonic_s"],
                                            pop.get("harmonic_peers", {}))
@@ -156,8 +158,9 @@ def _harmonic_peer_rows(name: str, engine_s: float, peers: dict):
     """Harmonic centrality against the C/C++ libraries a user would pick (skipped when not installed)."""
     for peer, p in peers.items():
         if "total_s" in p:
-            yield (f"{name}: harmonic centrality vs {peer} {p['version']}",
-                   f"{p['total_s'] / engine_s:.1f}x ({engine_s:.3f} s vs {p['total_s']:.3f} s; "
+            threads = f" ({p['threads']} thread{'s' if p['threads'] != 1 else ''})" if "threads" in p else ""
+            yield (f"{name}: harmonic centrality vs {peer} {p['version']}{threads}",
+                   f"{p['total_s'] / engine_s:.1f}x ({engine_s:.4f} s vs {p['total_s']:.3f} s; "
                    f"values within {p['max_rel_diff']:.0e})")
 
 

@@ -19,7 +19,7 @@ def _summary() -> dict:
 def test_measure_rows_include_harmonic_peers_and_skip_missing_ones():
     md = markdown(_summary())
     assert "| measures | golden: all 8 measures vs networkx | 300x (0.200 s vs 60.0 s) |" in md
-    assert "| measures | golden: harmonic centrality vs igraph 1.0 | 2.5x (0.100 s vs 0.250 s; values within 3e-15) |" in md
+    assert "| measures | golden: harmonic centrality vs igraph 1.0 | 2.5x (0.1000 s vs 0.250 s; values within 3e-15) |" in md
     assert "| measures | 100 paper-size networks: harmonic centrality vs igraph 1.0 | 4.0x" in md
     assert "networkit" not in md   # not installed: no row, no made-up figure
 

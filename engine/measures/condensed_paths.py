@@ -6,7 +6,7 @@ synapses and *hops* a-x-b through one leaf x (an input, or an output), of length
 On that condensed graph of the hidden neurons alone:
 
 1. **Bound.** All-pairs path lengths U on a thin subgraph (each leaf's ``K_BOUND`` lightest
-   positive edges, each neuron's ``K_HIDDEN`` lightest synapses): a few relaxation sweeps; every
+   positive edges, each neuron's ``K_HIDDEN`` lightest synapses), ``BOUND_SWEEPS`` relaxation sweeps; every
    entry is the length of a real path, an upper bound of the distance.
 2. **Prune.** An edge longer than some path between its ends lies on no shortest path (replace it by
    the path), so dropping every such edge at once changes no distance. Leaf edge (x, a) goes when
@@ -44,7 +44,7 @@ log = logging.getLogger("engine.measures")
 
 K_BOUND = 3        # lightest edges per leaf (input or output) in the bound graph
 K_HIDDEN = 3       # lightest synapses per hidden neuron in the bound graph
-BOUND_SWEEPS = 3   # relaxation sweeps for the bounds (any number gives valid bounds; 3 measured best)
+BOUND_SWEEPS = 1   # relaxation sweeps for the bounds (any number gives valid bounds; 1-2 measured best)
 SLACK_RTOL = 1e-9  # an edge is dropped only if longer than a known path by more than this, relatively
 _SLACK = 1.0 + SLACK_RTOL
 
