@@ -136,6 +136,12 @@ def test_isolated_and_disconnected():
     assert not harmonic_compiled(negative).any() and not harmonic_numpy(negative).any()
 
 
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(condensed_paths).failed == 0
+
+
 def test_docstring_example_and_layout():
     w1 = np.array([[[1.0, 2.0]]])
     w2 = np.array([[[1.0], [-1.0]]])

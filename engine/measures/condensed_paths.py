@@ -104,11 +104,18 @@ def harmonic(weights: Sequence[np.ndarray]) -> np.ndarray:
     EngineError
         If the relaxation does not converge (it always does on finite weights).
 
+    References
+    ----------
+    M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539 (harmonic
+    centrality); R. Bellman, "On a routing problem", Q. Appl. Math. 16 (1958) 87 (the relaxation).
+
     Examples
     --------
+    One input joined to two hidden neurons (weights 1 and 2), one output joined to the first:
+
     >>> w1 = np.array([[[1.0, 2.0]]]); w2 = np.array([[[1.0], [-1.0]]])
-    >>> harmonic([w1, w2])  # hidden 0: input at 1, output at 1, hidden 1 at 3 (via the input)
-    array([[2.33333333, 0.83333333]])
+    >>> harmonic([w1, w2])  # 1/1 + 1/1 + 1/3 and 1/2 + 1/3 + 1/4 (the second neuron's paths go via the input)
+    array([[2.33333333, 1.08333333]])
     """
     kernel = compiled_kernel()
     if kernel is None:

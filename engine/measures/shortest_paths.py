@@ -299,9 +299,40 @@ def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = t
 
 
 def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """(N, H) harmonic centrality of the hidden neurons on the positive graph, in ``dtype``: the sum
-    of 1 / d(v, u) over the other reachable nodes u (networkx's ``harmonic_centrality`` with
-    ``distance="weight"``). Kernels on CUDA tensors (the twin where they cannot run), twin elsewhere."""
+    """Harmonic centrality of the hidden neurons on the positive graph, dense and batched.
+
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor
+        L >= 2 raw weight blocks, block l of shape (N, n_l, n_{l+1}) (2-D: one network), all on one
+        device. Edge length = weight where the weight is > 0; no edge otherwise.
+    dtype : torch.dtype
+        float64 (default) or float32: the precision of the distances and sums.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, H) on the weights' device: for each hidden neuron v (layer order), the sum of
+        1 / d(v, u) over the other nodes u it reaches, networkx's ``harmonic_centrality`` with
+        ``distance="weight"``. CUDA kernels on CUDA tensors (their torch twin where they cannot
+        run, with one warning), the twin elsewhere.
+
+    Raises
+    ------
+    EngineError
+        If the weights do not chain, are not floating point, or ``dtype`` is not supported.
+
+    References
+    ----------
+    R. W. Floyd, "Algorithm 97: Shortest path", Comm. ACM 5 (1962) 345; G. Venkataraman, S. Sahni,
+    S. Mukhopadhyaya, "A blocked all-pairs shortest-paths algorithm", J. Exp. Algorithmics 8 (2003).
+
+    Examples
+    --------
+    >>> w1 = torch.tensor([[1.0, 2.0]]); w2 = torch.tensor([[1.0], [-1.0]])
+    >>> harmonic_centrality([w1, w2])
+    tensor([[2.3333, 1.0833]], dtype=torch.float64)
+    """
     return _run(weights, dtype, _harmonic)
 
 
