@@ -41,7 +41,8 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
     """Train one network alone; returns its final weights (fan_in, fan_out) and per-epoch metrics."""
     model, train = settings.model, settings.train
     sizes = [data.input_dim, *model.hidden, data.n_classes]
-    init = init_network(sizes, seed, low=model.init.low, high=model.init.high, layer_streams=model.init.layer_streams)
+    init = init_network(sizes, seed, low=model.init.low, high=model.init.high, layer_streams=model.init.layer_streams,
+                        rewire=model.init.rewire)
     layers: list[nn.Module] = []
     for i, w in enumerate(init):
         lin = nn.Linear(w.shape[0], w.shape[1], bias=False)

@@ -14,6 +14,7 @@ from engine.data.dataset import Dataset
 from engine.errors import EngineError
 from engine.population.init import LAYER_STREAMS, init_population, network_seed
 from engine.population.mlp import ACTIVATIONS, LOSSES, PopulationMLP
+from engine.population.rewire import REWIRES, strength_variance
 from engine.schema import Interval, ListOf, Options, check, fail, group, setting
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class InitConfig:
     high: float = setting(0.9, Interval(float))
     # shared: every layer seeded alike, as the paper's Keras code | independent: one stream on
     layer_streams: str = setting("shared", Options(LAYER_STREAMS))
+    # none: the paper's init | pa: each layer's values moved between its synapses by preferential
+    # attachment (Scabini, De Baets & Bruno 2024), which lowers the variance of neuronal strength
+    rewire: str = setting("none", Options(REWIRES))
 
     def check_group(self, key: str) -> None:
         if not self.high > self.low:
@@ -91,6 +95,8 @@ class PopulationResult:
     curves: dict[str, np.ndarray]
     diverged: np.ndarray
     snapshot_epochs: list[int] = field(default_factory=list)
+    # (N,) variance of neuronal strength of the initial weights (engine.population.rewire.strength_variance)
+    init_strength_var: np.ndarray | None = None
 
     def final(self, metric: str) -> np.ndarray:
         return self.curves[metric][:, -1]
@@ -166,14 +172,16 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     steps_per_epoch = math.ceil(x_tr.shape[0] / train.batch_size)
     curves = {m: np.full((len(ids), train.epochs + 1), np.nan) for m in METRICS}
     diverged = np.zeros(len(ids), dtype=bool)
+    init_var = np.full(len(ids), np.nan)
     bar = _progress(len(ids) * train.epochs * steps_per_epoch, progress)
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
         rows = slice(start, start + len(part))
         seeds = [network_seed(base_seed, i) for i in part]
         init = init_population(sizes, seeds, low=model.init.low, high=model.init.high,
-                               layer_streams=model.init.layer_streams)
-        net = PopulationMLP([w.to(device) for w in init], model.activation, loss=train.loss)
+                               layer_streams=model.init.layer_streams, rewire=model.init.rewire, device=device)
+        init_var[rows] = strength_variance(init).cpu().numpy()
+        net = PopulationMLP(init, model.activation, loss=train.loss)
         ok = torch.ones(len(part), dtype=torch.bool, device=device)
         limit = EXPLODED * _largest_weight(net).clamp(min=1.0)
         for epoch in range(train.epochs + 1):
@@ -194,7 +202,7 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     if diverged.any():
         log.warning("%d of %d networks diverged (a non-finite loss or weight, or weights grown past %gx their "
                     "initial scale): flagged in the results", int(diverged.sum()), len(ids), EXPLODED)
-    return PopulationResult(ids, [network_seed(base_seed, i) for i in ids], curves, diverged, snap)
+    return PopulationResult(ids, [network_seed(base_seed, i) for i in ids], curves, diverged, snap, init_var)
 
 
 def _largest_weight(net: PopulationMLP) -> torch.Tensor:
