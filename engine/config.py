@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from engine.arms import arm_config, parse_arms
 from engine.backend import BACKENDS
 from engine.data.loader import DATASETS
 from engine.errors import EngineError
@@ -101,6 +102,11 @@ class PopulationConfig:
     # epochs whose weights are measured: early = [0, 1, last] | last | all | none | [0, 10, 30]
     snapshots: Any = setting("early", Options(SNAPSHOT_NAMES), None, Interval(int, 0), ListOf(Interval(int, 0)))
     save_weights: bool = setting(False, bool)                 # also write the snapshots as safetensors
+    # paired populations: the same ids and seeds trained once per arm, e.g. [rewire=none, rewire=pa]
+    # (engine.arms); the first arm is the reference of the paired analysis. null: one population
+    compare: Optional[list[str]] = setting(None, None, Check(lambda v: parse_arms(v) and list(v),
+                                                             "a list of at least 2 arms of key=value settings, "
+                                                             "e.g. [rewire=none, rewire=pa]"))
 
 
 @dataclass
@@ -254,6 +260,8 @@ class EngineConfig:
             raise fail("population.shard", pop.shard,
                        f"holds no network of population.size={pop.size}: use fewer shards")
         snapshot_epochs(pop.snapshots, self.train.epochs)   # epochs within 0..train.epochs
+        for arm in parse_arms(pop.compare) if pop.compare else ():
+            arm_config(self, arm)                           # every arm's settings by the schema's rules
         if ("measures" in self.stages and self.measures.enabled and "analysis" in self.stages
                 and self.analysis.enabled["bag_of_neurons"]):
             missing = [m for m in self.analysis.bon.measures if m not in self.measures.names]

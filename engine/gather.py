@@ -166,6 +166,8 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
             out[name] = pd.DataFrame()
             continue
         df = pd.concat(frames, ignore_index=True)
+        if "arm" in df.columns:   # paired runs (population.compare): one row per arm, arms in their first order
+            keys = [keys[0], "arm", *keys[1:]]
         dup = df.duplicated(subset=keys, keep=False)
         if dup.any():
             first = df[dup].drop_duplicates()
@@ -174,7 +176,12 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
                 raise EngineError(f"{name}: the same rows differ between runs (e.g. {bad}); "
                                   "were the shards run with different settings?")
             df = df.drop_duplicates(subset=keys)
-        out[name] = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        if "arm" in df.columns:   # the reference arm (the first of population.compare) stays first
+            arms = pd.Categorical(df["arm"], categories=list(dict.fromkeys(df["arm"])))
+            df = df.loc[df[keys].assign(arm=arms).sort_values(keys, kind="stable").index]
+        else:
+            df = df.sort_values(keys, kind="stable")
+        out[name] = df.reset_index(drop=True)
     return out
 
 

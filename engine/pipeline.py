@@ -142,12 +142,47 @@ def _exclusive(run_dir: Path) -> Iterator[list[Path]]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# Settings added after run directories were first recorded, left out of the fingerprint at their default:
+# those directories stay resumable, and a run's fingerprint changes only when it uses them.
+_LATER_SETTINGS = {("model", "init", "rewire"): "none", ("population", "compare"): None}
+
+
 def _fingerprint(cfg: EngineConfig) -> str:
     """What a run directory's results depend on (chunking changes how, not what, is computed)."""
     keyed = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("dataset", "model", "train", "population", "measures")}
     for group in ("population", "measures"):
         keyed[group] = {k: v for k, v in keyed[group].items() if k != "chunk_size"}
+    for (*path, name), default in _LATER_SETTINGS.items():
+        node = keyed
+        for part in path:
+            node = node[part]
+        if node.get(name, default) == default:
+            node.pop(name, None)
     return json.dumps(keyed, sort_keys=True)
+
+
+@dataclass
+class _Population:
+    """One population a run trains: the run's own, or one arm of ``population.compare`` (engine.arms)."""
+
+    arm: str | None            # the arm's label, the tables' ``arm`` column (None: a run without arms)
+    settings: TrainSettings
+    prefix: str                # its parts' file names: the dataset, then the arm's label
+
+    def note(self) -> str:
+        return f" (arm {self.arm})" if self.arm else ""
+
+
+def _populations(cfg: EngineConfig, dataset: str) -> list[_Population]:
+    if not cfg.population.compare:
+        return [_Population(None, TrainSettings(cfg.model, cfg.train), dataset)]
+    from engine.arms import arm_config, parse_arms
+
+    out = []
+    for arm in parse_arms(cfg.population.compare):
+        c = arm_config(cfg, arm)
+        out.append(_Population(arm.label, TrainSettings(c.model, c.train), f"{dataset}_{arm.label}"))
+    return out
 
 
 def _check_claim(run_dir: Path, fingerprint: str) -> bool:
@@ -200,7 +235,7 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
     data = load_dataset(dcfg.name, resize=dcfg.resize, grayscale=dcfg.grayscale, test_fraction=dcfg.test_fraction,
                         seed=dcfg.seed, test_size=dcfg.test_size, limit_train=dcfg.limit_train,
                         limit_test=dcfg.limit_test, **opts)
-    settings = TrainSettings(cfg.model, cfg.train)
+    pops = _populations(cfg, data.name)
     sizes = [data.input_dim, *cfg.model.hidden, data.n_classes]
     log.info("dataset %s: %d train, %d test samples, %d inputs, %d classes; MLP %s",
              data.name, len(data.y_train), len(data.y_test), data.input_dim, data.n_classes,
@@ -209,15 +244,18 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
     chunks = _Chunks(ids, chunk)   # ranges of network ids, made one at a time: nothing per network, per chunk
     epochs = cfg.train.epochs
     plan = _Plan(epochs, sum(cfg.model.hidden), len(_measured_epochs(cfg, epochs)), len(_kept_epochs(cfg, epochs)))
-    _log_estimate(cfg, data, sizes, chunks, device)
-    done = _finished(run_dir, data.name, chunks, plan)   # only the chunks with a .done marker: what is on disk
+    _log_estimate(cfg, data, sizes, chunks, device, len(pops))
+    # only the chunks with a .done marker: what is on disk
+    dones = {pop.prefix: _finished(run_dir, pop.prefix, chunks, plan) for pop in pops}
     if "train" not in cfg.stages:
-        k = next((k for k in range(len(chunks)) if done.get(k, "") is not None), None)
-        if k is not None:
-            why = done.get(k, "")
-            stem = _chunk_stem(run_dir, data.name, chunks[k])
-            raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
-                              f"{': ' + why if why else ''}: add train to stages")
+        for pop in pops:
+            done = dones[pop.prefix]
+            k = next((k for k in range(len(chunks)) if done.get(k, "") is not None), None)
+            if k is not None:
+                why = done.get(k, "")
+                stem = _chunk_stem(run_dir, pop.prefix, chunks[k])
+                raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
+                                  f"{': ' + why if why else ''}: add train to stages")
 
     # The claim: from here on this directory is this run's.
     if not known:
@@ -231,57 +269,62 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
 
     summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                          {"data": time.perf_counter() - t0})
-    to_compute = len(chunks) - sum(1 for why in done.values() if why is None)
+    to_compute = sum(len(chunks) - sum(1 for why in done.values() if why is None) for done in dones.values())
     spent = 0.0
+    # chunk by chunk, every arm of a chunk in turn: a stopped paired run has trained whole pairs
     for k, part in enumerate(chunks):
-        stem = _chunk_stem(run_dir, data.name, part)
-        why = done.get(k, "")   # "": never finished, computed with nothing to say
-        if why is None:
-            summary.chunks_resumed += 1
-            log.info("chunk %d/%d (networks %d..%d) already done: resumed", k + 1, len(chunks), part[0], part[-1])
-            continue
-        if why:
-            log.warning("chunk %d/%d (networks %d..%d) is computed again: %s", k + 1, len(chunks), part[0],
-                        part[-1], why)
-        else:
-            log.info("chunk %d/%d: networks %d..%d", k + 1, len(chunks), part[0], part[-1])
-        t = time.perf_counter()
-        before = dict(summary.seconds)
-        Path(f"{stem}.done").unlink(missing_ok=True)
-        tables = _run_chunk(cfg, data, settings, part, device, run_dir, summary.seconds)
-        marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}, "weights": {}}
-        for name, df in tables.items():
-            path = write_parquet(df, f"{stem}.{name}.parquet")
-            marker["rows"][name] = len(df)
-            marker["files"][name] = _file_record(path)
-        if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
-            for epoch in _kept_epochs(cfg, epochs):
-                path = _weights_path(run_dir, data.name, epoch, part)
-                marker["weights"][str(path.relative_to(run_dir))] = _file_record(path)
-        with atomic_path(f"{stem}.done") as tmp:
-            tmp.write_text(json.dumps(marker))
-        summary.chunks_done += 1
-        spent += time.perf_counter() - t
-        left = to_compute - summary.chunks_done
-        log.info("chunk %d/%d done in %s (training %s, measures %s)%s", k + 1, len(chunks),
-                 _duration(time.perf_counter() - t),
-                 *(_duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in ("train", "measures")),
-                 f"; about {_duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
-                 if left else "")
+        for pop in pops:
+            stem = _chunk_stem(run_dir, pop.prefix, part)
+            why = dones[pop.prefix].get(k, "")   # "": never finished, computed with nothing to say
+            if why is None:
+                summary.chunks_resumed += 1
+                log.info("chunk %d/%d (networks %d..%d)%s already done: resumed", k + 1, len(chunks), part[0],
+                         part[-1], pop.note())
+                continue
+            if why:
+                log.warning("chunk %d/%d (networks %d..%d)%s is computed again: %s", k + 1, len(chunks), part[0],
+                            part[-1], pop.note(), why)
+            else:
+                log.info("chunk %d/%d: networks %d..%d%s", k + 1, len(chunks), part[0], part[-1], pop.note())
+            t = time.perf_counter()
+            before = dict(summary.seconds)
+            Path(f"{stem}.done").unlink(missing_ok=True)
+            tables = _run_chunk(cfg, data, pop.settings, part, device, run_dir, summary.seconds,
+                                prefix=pop.prefix, arm=pop.arm)
+            marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}, "weights": {}}
+            for name, df in tables.items():
+                path = write_parquet(df, f"{stem}.{name}.parquet")
+                marker["rows"][name] = len(df)
+                marker["files"][name] = _file_record(path)
+            if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
+                for epoch in _kept_epochs(cfg, epochs):
+                    path = _weights_path(run_dir, pop.prefix, epoch, part)
+                    marker["weights"][str(path.relative_to(run_dir))] = _file_record(path)
+            with atomic_path(f"{stem}.done") as tmp:
+                tmp.write_text(json.dumps(marker))
+            summary.chunks_done += 1
+            spent += time.perf_counter() - t
+            left = to_compute - summary.chunks_done
+            log.info("chunk %d/%d%s done in %s (training %s, measures %s)%s", k + 1, len(chunks), pop.note(),
+                     _duration(time.perf_counter() - t),
+                     *(_duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in ("train", "measures")),
+                     f"; about {_duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
+                     if left else "")
 
     t = time.perf_counter()
     for name in TABLES:
         frames = []
-        for p in chunks:
-            f = Path(f"{_chunk_stem(run_dir, data.name, p)}.{name}.parquet")
-            try:
-                frames.append(pd.read_parquet(f))
-            except Exception as e:  # verified above: only a change while we ran gets here
-                raise EngineError(f"cannot read {f} ({type(e).__name__}: {e}); it changed while the run was "
-                                  "running: start the run again to compute that chunk again") from None
+        for pop in pops:   # arm after arm: each arm's rows together, in network order
+            for p in chunks:
+                f = Path(f"{_chunk_stem(run_dir, pop.prefix, p)}.{name}.parquet")
+                try:
+                    frames.append(pd.read_parquet(f))
+                except Exception as e:  # verified above: only a change while we ran gets here
+                    raise EngineError(f"cannot read {f} ({type(e).__name__}: {e}); it changed while the run was "
+                                      "running: start the run again to compute that chunk again") from None
         frames = [f for f in frames if len(f)]
         summary.tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    _check_tables(summary.tables, ids, plan, data.name)
+    _check_tables(summary.tables, ids, plan, data.name, [pop.arm for pop in pops])
     for name in TABLES:
         if len(summary.tables[name]):
             write_parquet(summary.tables[name], run_dir / f"{name}.parquet")
@@ -293,7 +336,8 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
         from engine.report import write_report
 
         result = None
-        if "analysis" in cfg.stages and len(summary.tables["neurons"]):
+        paired = "arm" in summary.tables["networks"]   # the paired analysis needs no measures
+        if "analysis" in cfg.stages and (len(summary.tables["neurons"]) or paired):
             result = run_analysis(summary.tables["networks"], summary.tables["neurons"], cfg.analysis,
                                   backend="gpu" if device.type == "cuda" else "cpu",
                                   snapshots=summary.tables["snapshots"], curves=summary.tables["curves"],
@@ -370,14 +414,18 @@ def _chunk_problem(stem: Path, part: Sequence[int], expected: dict[str, int]) ->
     return None
 
 
-def _check_tables(tables: dict[str, pd.DataFrame], ids: Sequence[int], plan: _Plan, dataset: str) -> None:
-    """The merged tables against the plan: every network once, every epoch, every hidden neuron."""
-    expected = plan.rows(len(ids))
+def _check_tables(tables: dict[str, pd.DataFrame], ids: Sequence[int], plan: _Plan, dataset: str,
+                  arms: Sequence[str | None] = (None,)) -> None:
+    """The merged tables against the plan: every network once (once per arm), every epoch, every hidden neuron."""
+    expected = {name: rows * len(arms) for name, rows in plan.rows(len(ids)).items()}
     short = [f"{name}: {len(tables[name])} rows, the plan needs {expected[name]}" for name in TABLES
              if len(tables[name]) != expected[name]]
     nets = tables["networks"]
-    if not short and len(nets) and not np.array_equal(np.sort(nets["network"].to_numpy()), np.asarray(ids)):
-        short.append(f"networks: ids {sorted(set(ids) - set(nets['network']))[:5]} missing or duplicated")
+    for arm in arms if not short and len(nets) else ():
+        got = nets["network"] if arm is None else nets.loc[nets["arm"] == arm, "network"]
+        if not np.array_equal(np.sort(got.to_numpy()), np.asarray(ids)):
+            short.append(f"networks{'' if arm is None else f' of arm {arm}'}: ids "
+                         f"{sorted(set(ids) - set(got))[:5]} missing or duplicated")
     if short:
         raise EngineError(f"the merged tables of {dataset} do not match the plan ({len(ids)} networks x "
                           f"{plan.hidden} hidden neurons x {plan.snapshots} snapshot(s), {plan.epochs} epoch(s)): "
@@ -449,36 +497,41 @@ def _step_rate(cfg: EngineConfig, sizes: list[int], n_nets: int, device: torch.d
             return n_nets * steps / (time.perf_counter() - t0)
 
 
-def _log_estimate(cfg: EngineConfig, data, sizes: list[int], chunks: _Chunks, device: torch.device) -> None:
+def _log_estimate(cfg: EngineConfig, data, sizes: list[int], chunks: _Chunks, device: torch.device,
+                  arms: int = 1) -> None:
     """Before any training: the run's work (training FLOPs from the layer sizes, epochs and samples) and
     its time at the rate this code reaches now on this device (``_step_rate``). Measures are timed after
     the first chunk: the log gives every chunk's time and what is left."""
     from engine.population.train import flops_per_step, train_flops
 
-    n, chunk = len(chunks.ids), min(chunks.size, len(chunks.ids))
+    n, chunk = len(chunks.ids) * arms, min(chunks.size, len(chunks.ids))
     per_net = train_flops(sizes, len(data.y_train), len(data.y_test), cfg.train.epochs)
     probe = min(chunk, 256 if device.type == "cuda" else 16)   # CPU: about one cache block of paper-size networks
     rate = _step_rate(cfg, sizes, probe, device) * flops_per_step(sizes, cfg.train.batch_size)
     log.info("plan: %d network(s) in %d chunk(s) of up to %d; training %.3g GFLOP per network (%d epoch(s) of "
              "%d samples), %.3g TFLOP in all: about %s at the %.1f GFLOP/s this code reached just now on this "
              "device (measures come on top: each chunk's time is logged when it is done)",
-             n, len(chunks), chunk, per_net / 1e9, cfg.train.epochs, len(data.y_train), per_net * n / 1e12,
+             n, len(chunks) * arms, chunk, per_net / 1e9, cfg.train.epochs, len(data.y_train), per_net * n / 1e12,
              _duration(per_net * n / rate), rate / 1e9)
 
 
-def _chunk_stem(run_dir: Path, dataset: str, part: Sequence[int]) -> Path:
-    """Where one chunk's tables and its ``.done`` marker live (named by its first and last network)."""
-    return run_dir / "parts" / f"{dataset}_{part[0]:06d}-{part[-1]:06d}"
+def _chunk_stem(run_dir: Path, prefix: str, part: Sequence[int]) -> Path:
+    """Where one chunk's tables and its ``.done`` marker live (named by its population's prefix, the
+    dataset and the arm if any, and its first and last network)."""
+    return run_dir / "parts" / f"{prefix}_{part[0]:06d}-{part[-1]:06d}"
 
 
-def _weights_path(run_dir: Path, dataset: str, epoch: int, part: Sequence[int]) -> Path:
+def _weights_path(run_dir: Path, prefix: str, epoch: int, part: Sequence[int]) -> Path:
     """One chunk's stacked weights at one snapshot epoch (``population.save_weights``)."""
-    return run_dir / "weights" / f"{dataset}_epoch{epoch:03d}_{part[0]:06d}-{part[-1]:06d}.safetensors"
+    return run_dir / "weights" / f"{prefix}_epoch{epoch:03d}_{part[0]:06d}-{part[-1]:06d}.safetensors"
 
 
 def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int], device: torch.device,
-               run_dir: Path, seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
-    """Train one chunk, measure its snapshots; return its networks, curves, neurons and snapshots tables."""
+               run_dir: Path, seconds: dict[str, float], prefix: str | None = None,
+               arm: str | None = None) -> dict[str, pd.DataFrame]:
+    """Train one chunk, measure its snapshots; return its networks, curves, neurons and snapshots tables.
+    With an ``arm`` (a paired run), every table gets its ``arm`` column and the networks table the
+    strength variance of each initial network (``init_strength_var``)."""
     from engine.analysis.spectral_stats import spectral_stats
     from engine.analysis.weight_stats import weight_stats
 
@@ -495,8 +548,9 @@ def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int]
         if cfg.population.save_weights:
             from engine.weights_io import save_snapshot
 
-            save_snapshot(_weights_path(run_dir, data.name, epoch, ids), weights,
-                          {"dataset": data.name, "epoch": epoch, "networks": list(map(int, ids))})
+            save_snapshot(_weights_path(run_dir, prefix or data.name, epoch, ids), weights,
+                          {"dataset": data.name, "epoch": epoch, "networks": list(map(int, ids)),
+                           **({"arm": arm} if arm is not None else {})})
         stats = pd.concat([weight_stats(weights), spectral_stats(weights)], axis=1)
         stats.insert(0, "epoch", epoch)
         stats.insert(0, "network", list(ids))
@@ -528,7 +582,13 @@ def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int]
     snapshot_df = pd.concat(snapshots, ignore_index=True)
     final = snapshot_df[snapshot_df["epoch"] == epochs].drop(columns="epoch")
     nets = nets.merge(final, on=["dataset", "network"], how="left")
-    return {"networks": nets, "curves": curves, "neurons": neuron_df, "snapshots": snapshot_df}
+    tables = {"networks": nets, "curves": curves, "neurons": neuron_df, "snapshots": snapshot_df}
+    if arm is not None:
+        nets.insert(nets.columns.get_loc("test_samples") + 1, "init_strength_var", res.init_strength_var)
+        for df in tables.values():
+            if len(df.columns):
+                df.insert(1, "arm", arm)
+    return tables
 
 
 def _measure(cfg: EngineConfig, weights: list[torch.Tensor], dataset: str, epoch: int, ids: Sequence[int]) -> pd.DataFrame:

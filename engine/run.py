@@ -46,11 +46,14 @@ def print_summary(summary) -> None:
     nets = summary.tables.get("networks")
     lines = [f"run directory: {summary.run_dir}", f"device: {summary.device}"]
     if nets is not None and len(nets):
-        ok = nets[~nets["diverged"]]
-        acc = ok["test_acc"].to_numpy()
-        lines.append(f"{summary.dataset}: {len(nets)} networks ({int(nets['diverged'].sum())} diverged); "
-                     f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
-                     f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
+        arms = nets.groupby("arm", sort=False) if "arm" in nets else [(None, nets)]   # a paired run: per arm
+        for arm, group in arms:
+            ok = group[~group["diverged"]]
+            acc = ok["test_acc"].to_numpy()
+            name = summary.dataset if arm is None else f"{summary.dataset} arm {arm}"
+            lines.append(f"{name}: {len(group)} networks ({int(group['diverged'].sum())} diverged); "
+                         f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
+                         f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
     if summary.chunks_resumed:
         lines.append(f"resumed {summary.chunks_resumed} finished chunk(s), ran {summary.chunks_done}")
     neurons = summary.tables.get("neurons")
@@ -65,6 +68,8 @@ def print_summary(summary) -> None:
         lines.append(f"report: {report}")
     for headline in (summary.conclusion or {}).get("datasets", {}).values():
         lines.append("conclusion: " + headline["headline"])
+    for headline in (summary.conclusion or {}).get("paired", {}).values():   # a paired run's result, last
+        lines.append("paired: " + headline["headline"])
     print("\n".join(lines), flush=True)
 
 

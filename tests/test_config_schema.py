@@ -240,7 +240,7 @@ def test_unknown_keys_name_the_closest_known_key(override, message):
                                             "dataset=fashion_mnist? (options: cifar10, digits, fashion_mnist, "
                                             "kmnist, mnist, mnist1d)"),
     (["+sweep=smok"], "sweep=smok: no such option; did you mean sweep=smoke? "
-                      "(options: full, paper_fashion, paper_mnist, smoke)"),
+                      "(options: full, paper_fashion, paper_mnist, rewiring, smoke)"),
     (["zzz=1"], "zzz: unknown setting; known keys of the configuration: dataset, model, train, population, "
                 "backend, measures, analysis, stages, progress"),
     (["analysis.enabled.regresion=false"], "analysis.enabled.regresion: not a key of analysis.enabled; did you "

@@ -69,6 +69,12 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     _check_columns(networks, NETWORK_COLUMNS, "networks table")
     if len(networks) == 0:
         raise EngineError("networks table is empty: nothing to analyse (did the run train any network?)")
+    paired_tables = None
+    if "arm" in networks.columns:   # a paired run: every arm is analysed as a population of its own, then paired
+        from engine.analysis.paired import arm_populations
+
+        paired_tables = (networks, curves, neurons)
+        networks, neurons, snapshots, curves = (arm_populations(t) for t in (networks, neurons, snapshots, curves))
     timings: dict[str, float] = {}
     notes: list[str] = []
     nets = networks.copy()
@@ -189,9 +195,16 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         "timings_s": timings,
     }
     summary["conclusion"] = conclusion(summary)
-    return AnalysisResult(summary=summary, neuron_types=neuron_types,
-                          tables={"networks": nets, "correlations": corr, "evolution": evolution,
-                                  "early": early_table})
+    tables = {"networks": nets, "correlations": corr, "evolution": evolution, "early": early_table}
+    if paired_tables is not None:
+        from engine.analysis.paired import paired_analysis
+
+        t = time.perf_counter()
+        summary["paired"], tables["paired_epochs"] = paired_analysis(*paired_tables, summary=summary,
+                                                                     alpha=cfg.alpha, seed=cfg.seed)
+        summary["conclusion"]["paired"] = summary["paired"]["conclusion"]
+        timings["paired"] = time.perf_counter() - t
+    return AnalysisResult(summary=summary, neuron_types=neuron_types, tables=tables)
 
 
 def _with_str_dataset(table: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.run import AnalysisResult
+from engine.report import paired as paired_report
 from engine.report.html import esc, image, page, table
 
 Section = tuple[str, str]
@@ -44,6 +45,11 @@ class ReportInputs:
 def fmt(v: Any, spec: str = ".3f") -> str:
     """A number formatted with ``spec``; "" for None and non-finite floats."""
     return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def paired(r: ReportInputs) -> Section | None:
+    """A paired run's comparison of its arms (``population.compare``): the result and its conclusion first."""
+    return paired_report.section(r.summary, r.img)
 
 
 def conclusion(r: ReportInputs) -> Section | None:
@@ -329,9 +335,10 @@ def protocol(r: ReportInputs) -> Section:
     return ("Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
-# The page, top to bottom: the answers first (conclusion, predictability, early prediction), then the details.
+# The page, top to bottom: the answers first (a paired run's comparison, conclusion, predictability, early
+# prediction), then the details.
 SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
-    conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
+    paired, conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
     correlations, cross_benchmark, measure_evolution, protocol)
 
 

@@ -13,7 +13,9 @@ from engine.analysis.config import AnalysisConfig
 from engine.analysis.performance_classes import eligible_rows
 from engine.analysis.run import AnalysisResult, run_analysis
 from engine.errors import EngineError
+from engine.analysis.paired import arm_populations
 from engine.report import figures as F
+from engine.report import paired as P
 from engine.report.sections import report_html
 from engine.run_dir import gather_caveats, load_protocol, load_run, load_run_config
 from engine.storage import atomic_path, write_json, write_parquet
@@ -24,7 +26,8 @@ __all__ = ["PART_KEYS", "write_report"]
 
 # Parts of the summary written to analysis/<part>.json besides analysis/summary.json.
 PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
-             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "conclusion")
+             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "conclusion",
+             "paired")
 
 
 def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
@@ -85,7 +88,11 @@ def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | Non
     nets = result.tables.get("networks")
     corr = result.tables.get("correlations")
     logm = s.get("config", {}).get("bon", {}).get("log10_measures", ["subgraph_centrality"])
+    curves = arm_populations(curves)   # a paired run's curves: one population per arm, as the analysis has them
     makers: list[tuple[str, Any]] = [("accuracy_distributions", lambda: F.accuracy_distributions(nets, s))]
+    if "paired" in s:
+        makers += [("paired_accuracy", lambda: P.paired_accuracy(nets, s["paired"])),
+                   ("paired_differences", lambda: P.paired_differences(result.tables.get("paired_epochs"), s["paired"]))]
     for ds in sorted(nets["dataset"].unique()) if nets is not None else []:
         makers.append((f"measures_vs_accuracy_{_slug(ds)}", lambda ds=ds: F.measures_vs_accuracy(nets, ds, corr, logm)))
     makers.append(("early_prediction", lambda: F.early_prediction(result.tables.get("early"),

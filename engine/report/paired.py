@@ -1,0 +1,163 @@
+"""The paired comparison in the report (runs with ``population.compare``): its two figures and its
+section, which opens the page (``engine.analysis.paired`` computes the numbers).
+
+* ``paired_differences``: the mean paired difference (arm - reference) of test accuracy at every
+  epoch with its 95 % interval and the median, per benchmark; with the Keras loss, the same for the
+  share of silenced training samples;
+* ``paired_accuracy``: final test accuracy per arm (histograms on common bins) and pair by pair
+  (reference on x, arm on y, the diagonal = no change).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from engine.analysis.paired import arm_label
+from engine.analysis.performance_classes import eligible_mask
+from engine.report.html import esc, table
+
+ARM_COLORS = ("#4878a8", "#dd8452", "#55a868", "#c44e52", "#8172b3")
+METRIC_NAMES = {"test_acc": "test accuracy", "train_silenced": "silenced share of training samples"}
+
+
+def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | None) -> Figure | None:
+    """Per benchmark (columns) and metric (rows): mean paired difference per epoch, 95 % t interval
+    (band), median (dashed), zero (grey)."""
+    if epochs is None or not len(epochs) or not paired:
+        return None
+    datasets = sorted(epochs["dataset"].unique())
+    metrics = [m for m in METRIC_NAMES if m in set(epochs["metric"])]
+    fig = Figure(figsize=(4.6 * len(datasets), 3.0 * len(metrics)))
+    axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
+    arms = paired.get("arms", [])
+    for j, ds in enumerate(datasets):
+        for i, m in enumerate(metrics):
+            ax = axes[i, j]
+            for k, (arm, g) in enumerate(epochs[(epochs["dataset"] == ds) & (epochs["metric"] == m)].groupby(
+                    "arm", sort=False)):
+                color = ARM_COLORS[(arms.index(arm) if arm in arms else k) % len(ARM_COLORS)]
+                x = g["epoch"].to_numpy()
+                ax.plot(x, g["mean"].to_numpy(dtype=float), color=color, marker=".", label=f"{arm} - {paired['reference']}: mean")
+                ax.fill_between(x, g["low"].to_numpy(dtype=float), g["high"].to_numpy(dtype=float), color=color,
+                                alpha=0.2, label="95 % CI of the mean")
+                ax.plot(x, g["median"].to_numpy(dtype=float), color=color, ls="--", lw=1, label="median")
+            ax.axhline(0, color="grey", lw=1)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("epoch (0 = at init)", fontsize=8)
+            ax.set_ylabel(f"paired difference of\n{METRIC_NAMES[m]}", fontsize=8)
+            ax.set_title(ds, fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None) -> Figure | None:
+    """Per benchmark: final test accuracy of each arm (histograms on common bins, left) and of each pair
+    (reference on x, other arms on y, right). ``networks``: the analysis' table, each arm a dataset of
+    its own (``arm_label``)."""
+    if networks is None or not len(networks) or not paired or not paired.get("datasets"):
+        return None
+    nets = networks[eligible_mask(networks).to_numpy()]
+    arms, ref = paired["arms"], paired["reference"]
+    datasets = sorted(paired["datasets"])
+    fig = Figure(figsize=(9.0, 3.2 * len(datasets)))
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for (ax_h, ax_s), ds in zip(axes, datasets):
+        acc = {arm: nets.loc[nets["dataset"] == arm_label(ds, arm)].set_index("network")["test_acc"].astype(float)
+               for arm in arms}
+        values = np.concatenate([a.to_numpy() for a in acc.values()])
+        if not values.size:
+            continue
+        bins = np.linspace(values.min(), values.max(), min(40, max(5, values.size // 10)) + 1) \
+            if np.ptp(values) > 0 else 5
+        for k, arm in enumerate(arms):
+            ax_h.hist(acc[arm].to_numpy(), bins=bins, histtype="step", lw=1.5, color=ARM_COLORS[k % len(ARM_COLORS)],
+                      label=f"{arm} (n={len(acc[arm])}, mean {acc[arm].mean():.3f})")
+        ax_h.set_xlabel("final test accuracy", fontsize=8)
+        ax_h.set_ylabel("networks", fontsize=8)
+        ax_h.set_title(f"{ds}: accuracy per arm", fontsize=9)
+        ax_h.legend(fontsize=7)
+        for k, arm in enumerate(arms[1:], start=1):
+            both = pd.concat([acc[ref], acc[arm]], axis=1, join="inner").dropna()
+            ax_s.scatter(both.iloc[:, 0], both.iloc[:, 1], s=5, alpha=0.5, color=ARM_COLORS[k % len(ARM_COLORS)],
+                         label=f"{arm} ({len(both)} pairs)", rasterized=True)
+        lo, hi = float(values.min()), float(values.max())
+        ax_s.plot([lo, hi], [lo, hi], color="grey", lw=1)
+        ax_s.set_xlabel(f"final test accuracy, {ref}", fontsize=8)
+        ax_s.set_ylabel(f"final test accuracy, {arms[1] if len(arms) == 2 else 'other arm'} (same seed)", fontsize=8)
+        ax_s.set_title(f"{ds}: pair by pair (above the diagonal: better)", fontsize=9)
+        ax_s.legend(fontsize=7)
+        for ax in (ax_h, ax_s):
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+
+def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
+    """The report's paired section (heading, inner HTML), or None for a run without arms. ``img(name)``
+    gives a figure's <img>."""
+    p = summary.get("paired")
+    if not p:
+        return None
+    ref = p["reference"]
+    verdicts = "".join(f"<p class='verdict'>{esc(' '.join(c['sentences']))}</p>" for c in p["conclusion"].values())
+    comps, arms_rows, pred_rows = [], [], []
+    for ds, entry in p["datasets"].items():
+        for arm, c in entry["comparisons"].items():
+            if "skipped" in c:
+                comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "note": c["skipped"]})
+                continue
+            s = c["final_test_acc"]
+            comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s["n"],
+                          "mean difference [95 % CI]": f"{_fmt(s['mean'], '+.4f')} {_ci(s['mean_ci'])}",
+                          "median difference [95 % CI]": f"{_fmt(s['median'], '+.4f')} {_ci(s['median_ci'])}",
+                          "d_z": _fmt(s["dz"], "+.2f"), "Wilcoxon p": _fmt(s["wilcoxon_p"], ".2g"),
+                          "better / tied / worse": " / ".join(_fmt(s[k], ".0%") for k in ("improved", "tied", "worse")),
+                          "strength variance at init, ratio (median)": _fmt(c.get("init_strength_var_ratio_median"),
+                                                                            ".2f"),
+                          "note": f"{c['pairs_excluded_diverged']} pair(s) with a diverged network left out"
+                          if c.get("pairs_excluded_diverged") else ""})
+        for arm, a in entry["arms"].items():
+            row = {"dataset": ds, "arm": arm, "networks used": a["used"],
+                   "test acc mean ± sd": f"{_fmt(a['acc_mean'], '.3f')} ± {_fmt(a['acc_sd'], '.3f')}",
+                   "min-max": f"{_fmt(a['acc_min'], '.3f')}-{_fmt(a['acc_max'], '.3f')}",
+                   "strength variance at init (median)": _fmt(a.get("init_strength_var_median"), ".4g")}
+            for layer, v in (a.get("hidden_strength_var_init") or {}).items():
+                row[f"hidden {layer} strength variance at init"] = _fmt(v, ".4g")
+            rho = a.get("init_strength_var_vs_acc")
+            row["rho(strength variance at init, accuracy)"] = f"{rho['rho']:+.2f} (p {rho['p']:.2g})" if rho else ""
+            sil = a.get("silenced") or {}
+            if sil:
+                row["silenced at init / epoch 1 / last"] = " / ".join(_fmt(sil.get(k), ".0%")
+                                                                      for k in ("init", "epoch1", "last"))
+            arms_rows.append(row)
+            if a.get("best_r2"):
+                pred_rows.append({"dataset": ds, "arm": arm, **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
+                                  "noise ceiling": _fmt(a.get("noise_ceiling"), ".2f")})
+    inner = (verdicts + "<h3>Final test accuracy, pair by pair</h3>" + table(pd.DataFrame(comps))
+             + img("paired_accuracy") + "<h3>Over training</h3>" + img("paired_differences")
+             + "<h3>Per arm</h3>" + table(pd.DataFrame(arms_rows)))
+    if pred_rows:
+        inner += ("<h3>Structural predictors per arm</h3><p>Best out-of-fold R² of final test accuracy per feature "
+                  "set, each arm analysed as a population of its own (its sections below carry the arm in the "
+                  "dataset's name).</p>" + table(pd.DataFrame(pred_rows)))
+    inner += f"<p class='note'>Method: {esc(p['method'])}. Strength variance at init: per network, the mean over " \
+             "layers of the (unbiased) variances of the outputs' in-strengths and of the inputs' out-strengths " \
+             "(what the rewiring paper's stabilize_strength minimises); hidden-layer strength variance: the " \
+             "variance of the engine's strength measure over each hidden layer's neurons at epoch 0.</p>"
+    return (f"Paired comparison: {', '.join(p['arms'][1:])} against {ref}", inner)
