@@ -4,7 +4,9 @@
 
 Each DIR is a run directory or a directory holding run directories (a Hydra multirun); every run
 directory with a ``networks.parquet`` is merged. Shards of one population must agree where they
-overlap: a network present twice with different results is an error, not a silent choice.
+overlap: a network present twice with different results is an error, not a silent choice. Paired
+runs (``population.compare``) are keyed by their ``arm`` column too, the reference arm's rows first;
+paired and unpaired runs are not mixed.
 
 The runs must share one protocol: their recorded settings (``.hydra/config.yaml``, else
 ``parts/config.json``) may differ only in the shard, in settings that change how but not what is
@@ -165,6 +167,10 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
         if not frames:
             out[name] = pd.DataFrame()
             continue
+        paired = {"arm" in f.columns for f in frames}
+        if len(paired) > 1:
+            raise EngineError(f"{name}: some runs are paired (population.compare, an arm column) and some are not: "
+                              "gather the runs of each setting separately")
         df = pd.concat(frames, ignore_index=True)
         if "arm" in df.columns:   # paired runs (population.compare): one row per arm, arms in their first order
             keys = [keys[0], "arm", *keys[1:]]

@@ -279,6 +279,18 @@ def test_shards_of_a_paired_run_gather_into_the_unsharded_tables(tmp_path):
                                       want.sort_values(keys).reset_index(drop=True), check_dtype=False, rtol=1e-3)
 
 
+def test_gather_refuses_to_mix_paired_and_unpaired_tables(tmp_path):
+    from engine.gather import merge_tables
+
+    nets, _ = hand_built(n=6)
+    for name, table in (("a", nets), ("b", nets.drop(columns="arm").query("network < 3"))):
+        (tmp_path / name).mkdir()
+        table.to_parquet(tmp_path / name / "networks.parquet")
+    with pytest.raises(EngineError, match="some runs are paired"):
+        merge_tables([tmp_path / "a", tmp_path / "b"])
+    assert list(merge_tables([tmp_path / "a"])["networks"]["arm"].drop_duplicates()) == ["zeta", "alpha"]
+
+
 def test_the_command_line_runs_a_paired_population_to_its_report(tmp_path):
     """The paired syntax Hydra takes unquoted; no measures: the paired analysis needs only the training
     tables; the run's last line and the report's first section are the paired result."""
