@@ -307,3 +307,14 @@ def test_the_command_line_runs_a_paired_population_to_its_report(tmp_path):
     assert html.index("<h2 id=\"s0\">Paired comparison: pa against none</h2>") > 0
     summary = json.loads((out / "analysis" / "paired.json").read_text())
     assert summary["datasets"]["digits"]["comparisons"]["pa"]["pairs"] == 6
+
+
+def test_predictors_in_words():
+    from engine.analysis.paired import _predictors
+
+    flat = {"best_r2": {"cn": 0.01, "weights": -0.02}, "best": {"feature_set": "cn"}}
+    assert "structure predicts final accuracy in neither arm" in _predictors("pa", "none", flat, flat)
+    strong = {"best_r2": {"cn": 0.05, "weights": 0.66}, "best": {"feature_set": "weights"}}
+    weaker = {"best_r2": {"cn": 0.30, "weights": 0.26}, "best": {"feature_set": "cn"}}
+    text = _predictors("pa", "none", weaker, strong)
+    assert "weights 0.66 -> 0.26" in text and "changes from weights to cn" in text

@@ -38,6 +38,8 @@ from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.predictability import best_regression
 
 BOOTSTRAP = 9999
+# below this out-of-fold R^2, a feature set predicts (next to) nothing: which one is "best" says nothing
+NO_PREDICTION = 0.05
 STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
 # |d_z| thresholds of a small, medium and large effect (Cohen 1988)
 EFFECT_SIZES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (np.inf, "large"))
@@ -410,6 +412,8 @@ def _predictors(arm: str, ref: str, a: dict, r: dict) -> str:
     per = ", ".join(f"{fs} {rr[fs]:.2f} -> {ra[fs]:.2f}" for fs in common)
     ba, br = a.get("best") or {}, r.get("best") or {}
     text = f"Structural predictors of final accuracy (best out-of-fold R^2, {ref} -> {arm}): {per}"
+    if max(rr[fs] for fs in common) < NO_PREDICTION and max(ra[fs] for fs in common) < NO_PREDICTION:
+        return text + f"; structure predicts final accuracy in neither arm (R^2 below {NO_PREDICTION:g})."
     if ba and br:
         same = ba["feature_set"] == br["feature_set"]
         text += (f"; the best feature set is {br['feature_set']} in both arms" if same else
