@@ -247,15 +247,13 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
     _log_estimate(cfg, data, sizes, chunks, device, len(pops))
     # only the chunks with a .done marker: what is on disk
     dones = {pop.prefix: _finished(run_dir, pop.prefix, chunks, plan) for pop in pops}
-    if "train" not in cfg.stages:
-        for pop in pops:
-            done = dones[pop.prefix]
-            k = next((k for k in range(len(chunks)) if done.get(k, "") is not None), None)
-            if k is not None:
-                why = done.get(k, "")
-                stem = _chunk_stem(run_dir, pop.prefix, chunks[k])
-                raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
-                                  f"{': ' + why if why else ''}: add train to stages")
+    for done, prefix in ((dones[pop.prefix], pop.prefix) for pop in pops if "train" not in cfg.stages):
+        k = next((k for k in range(len(chunks)) if done.get(k, "") is not None), None)
+        if k is not None:
+            why = done.get(k, "")
+            stem = _chunk_stem(run_dir, prefix, chunks[k])
+            raise EngineError(f"stages={list(cfg.stages)} skips training but chunk {stem.name} is not done"
+                              f"{': ' + why if why else ''}: add train to stages")
 
     # The claim: from here on this directory is this run's.
     if not known:
@@ -272,56 +270,54 @@ def _run_locked(cfg: EngineConfig, run_dir: Path, device: torch.device, ids: ran
     to_compute = sum(len(chunks) - sum(1 for why in done.values() if why is None) for done in dones.values())
     spent = 0.0
     # chunk by chunk, every arm of a chunk in turn: a stopped paired run has trained whole pairs
-    for k, part in enumerate(chunks):
-        for pop in pops:
-            stem = _chunk_stem(run_dir, pop.prefix, part)
-            why = dones[pop.prefix].get(k, "")   # "": never finished, computed with nothing to say
-            if why is None:
-                summary.chunks_resumed += 1
-                log.info("chunk %d/%d (networks %d..%d)%s already done: resumed", k + 1, len(chunks), part[0],
-                         part[-1], pop.note())
-                continue
-            if why:
-                log.warning("chunk %d/%d (networks %d..%d)%s is computed again: %s", k + 1, len(chunks), part[0],
-                            part[-1], pop.note(), why)
-            else:
-                log.info("chunk %d/%d: networks %d..%d%s", k + 1, len(chunks), part[0], part[-1], pop.note())
-            t = time.perf_counter()
-            before = dict(summary.seconds)
-            Path(f"{stem}.done").unlink(missing_ok=True)
-            tables = _run_chunk(cfg, data, pop.settings, part, device, run_dir, summary.seconds,
-                                prefix=pop.prefix, arm=pop.arm)
-            marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}, "weights": {}}
-            for name, df in tables.items():
-                path = write_parquet(df, f"{stem}.{name}.parquet")
-                marker["rows"][name] = len(df)
-                marker["files"][name] = _file_record(path)
-            if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
-                for epoch in _kept_epochs(cfg, epochs):
-                    path = _weights_path(run_dir, pop.prefix, epoch, part)
-                    marker["weights"][str(path.relative_to(run_dir))] = _file_record(path)
-            with atomic_path(f"{stem}.done") as tmp:
-                tmp.write_text(json.dumps(marker))
-            summary.chunks_done += 1
-            spent += time.perf_counter() - t
-            left = to_compute - summary.chunks_done
-            log.info("chunk %d/%d%s done in %s (training %s, measures %s)%s", k + 1, len(chunks), pop.note(),
-                     _duration(time.perf_counter() - t),
-                     *(_duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in ("train", "measures")),
-                     f"; about {_duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
-                     if left else "")
+    for k, part, pop in ((k, part, pop) for k, part in enumerate(chunks) for pop in pops):
+        stem = _chunk_stem(run_dir, pop.prefix, part)
+        why = dones[pop.prefix].get(k, "")   # "": never finished, computed with nothing to say
+        if why is None:
+            summary.chunks_resumed += 1
+            log.info("chunk %d/%d (networks %d..%d)%s already done: resumed", k + 1, len(chunks), part[0],
+                     part[-1], pop.note())
+            continue
+        if why:
+            log.warning("chunk %d/%d (networks %d..%d)%s is computed again: %s", k + 1, len(chunks), part[0],
+                        part[-1], pop.note(), why)
+        else:
+            log.info("chunk %d/%d: networks %d..%d%s", k + 1, len(chunks), part[0], part[-1], pop.note())
+        t = time.perf_counter()
+        before = dict(summary.seconds)
+        Path(f"{stem}.done").unlink(missing_ok=True)
+        tables = _run_chunk(cfg, data, pop.settings, part, device, run_dir, summary.seconds,
+                            prefix=pop.prefix, arm=pop.arm)
+        marker = {"networks": [part[0], part[-1]], "rows": {}, "files": {}, "weights": {}}
+        for name, df in tables.items():
+            path = write_parquet(df, f"{stem}.{name}.parquet")
+            marker["rows"][name] = len(df)
+            marker["files"][name] = _file_record(path)
+        if cfg.population.save_weights:  # outputs the run never reads back: recorded, so that resume checks them
+            for epoch in _kept_epochs(cfg, epochs):
+                path = _weights_path(run_dir, pop.prefix, epoch, part)
+                marker["weights"][str(path.relative_to(run_dir))] = _file_record(path)
+        with atomic_path(f"{stem}.done") as tmp:
+            tmp.write_text(json.dumps(marker))
+        summary.chunks_done += 1
+        spent += time.perf_counter() - t
+        left = to_compute - summary.chunks_done
+        log.info("chunk %d/%d%s done in %s (training %s, measures %s)%s", k + 1, len(chunks), pop.note(),
+                 _duration(time.perf_counter() - t),
+                 *(_duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in ("train", "measures")),
+                 f"; about {_duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
+                 if left else "")
 
     t = time.perf_counter()
     for name in TABLES:
         frames = []
-        for pop in pops:   # arm after arm: each arm's rows together, in network order
-            for p in chunks:
-                f = Path(f"{_chunk_stem(run_dir, pop.prefix, p)}.{name}.parquet")
-                try:
-                    frames.append(pd.read_parquet(f))
-                except Exception as e:  # verified above: only a change while we ran gets here
-                    raise EngineError(f"cannot read {f} ({type(e).__name__}: {e}); it changed while the run was "
-                                      "running: start the run again to compute that chunk again") from None
+        for pop, p in ((pop, p) for pop in pops for p in chunks):   # arm after arm, each in network order
+            f = Path(f"{_chunk_stem(run_dir, pop.prefix, p)}.{name}.parquet")
+            try:
+                frames.append(pd.read_parquet(f))
+            except Exception as e:  # verified above: only a change while we ran gets here
+                raise EngineError(f"cannot read {f} ({type(e).__name__}: {e}); it changed while the run was "
+                                  "running: start the run again to compute that chunk again") from None
         frames = [f for f in frames if len(f)]
         summary.tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     _check_tables(summary.tables, ids, plan, data.name, [pop.arm for pop in pops])

@@ -42,18 +42,23 @@ log = logging.getLogger("engine")
 register()
 
 
+def _per_arm(nets):
+    """(arm, its networks) of a paired run's table, (None, the table) otherwise; nothing for no table."""
+    if nets is None or not len(nets):
+        return []
+    return list(nets.groupby("arm", sort=False)) if "arm" in nets else [(None, nets)]
+
+
 def print_summary(summary) -> None:
     nets = summary.tables.get("networks")
     lines = [f"run directory: {summary.run_dir}", f"device: {summary.device}"]
-    if nets is not None and len(nets):
-        arms = nets.groupby("arm", sort=False) if "arm" in nets else [(None, nets)]   # a paired run: per arm
-        for arm, group in arms:
-            ok = group[~group["diverged"]]
-            acc = ok["test_acc"].to_numpy()
-            name = summary.dataset if arm is None else f"{summary.dataset} arm {arm}"
-            lines.append(f"{name}: {len(group)} networks ({int(group['diverged'].sum())} diverged); "
-                         f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
-                         f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
+    for arm, nets in _per_arm(nets):   # a paired run (population.compare): one line per arm
+        ok = nets[~nets["diverged"]]
+        acc = ok["test_acc"].to_numpy()
+        lines.append(f"{summary.dataset}{'' if arm is None else f' arm {arm}'}: {len(nets)} networks "
+                     f"({int(nets['diverged'].sum())} diverged); "
+                     f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
+                     f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
     if summary.chunks_resumed:
         lines.append(f"resumed {summary.chunks_resumed} finished chunk(s), ran {summary.chunks_done}")
     neurons = summary.tables.get("neurons")

@@ -42,7 +42,8 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
                     "arm", sort=False)):
                 color = ARM_COLORS[(arms.index(arm) if arm in arms else k) % len(ARM_COLORS)]
                 x = g["epoch"].to_numpy()
-                ax.plot(x, g["mean"].to_numpy(dtype=float), color=color, marker=".", label=f"{arm} - {paired['reference']}: mean")
+                ax.plot(x, g["mean"].to_numpy(dtype=float), color=color, marker=".",
+                        label=f"{arm} - {paired['reference']}: mean")
                 ax.fill_between(x, g["low"].to_numpy(dtype=float), g["high"].to_numpy(dtype=float), color=color,
                                 alpha=0.2, label="95 % CI of the mean")
                 ax.plot(x, g["median"].to_numpy(dtype=float), color=color, ls="--", lw=1, label="median")
@@ -147,7 +148,8 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
                                                                       for k in ("init", "epoch1", "last"))
             arms_rows.append(row)
             if a.get("best_r2"):
-                pred_rows.append({"dataset": ds, "arm": arm, **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
+                pred_rows.append({"dataset": ds, "arm": arm,
+                                  **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
                                   "noise ceiling": _fmt(a.get("noise_ceiling"), ".2f")})
     inner = (verdicts + "<h3>Final test accuracy, pair by pair</h3>" + table(pd.DataFrame(comps))
              + img("paired_accuracy") + "<h3>Over training</h3>" + img("paired_differences")

@@ -338,7 +338,8 @@ def protocol(r: ReportInputs) -> Section:
 # The page, top to bottom: the answers first (a paired run's comparison, conclusion, predictability, early
 # prediction), then the details.
 SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
-    paired, conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
+    paired,
+    conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
     correlations, cross_benchmark, measure_evolution, protocol)
 
 

@@ -10,10 +10,10 @@ from typing import Any, Mapping
 import pandas as pd
 
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.paired import arm_populations
 from engine.analysis.performance_classes import eligible_rows
 from engine.analysis.run import AnalysisResult, run_analysis
 from engine.errors import EngineError
-from engine.analysis.paired import arm_populations
 from engine.report import figures as F
 from engine.report import paired as P
 from engine.report.sections import report_html
@@ -91,8 +91,9 @@ def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | Non
     curves = arm_populations(curves)   # a paired run's curves: one population per arm, as the analysis has them
     makers: list[tuple[str, Any]] = [("accuracy_distributions", lambda: F.accuracy_distributions(nets, s))]
     if "paired" in s:
+        epochs = result.tables.get("paired_epochs")
         makers += [("paired_accuracy", lambda: P.paired_accuracy(nets, s["paired"])),
-                   ("paired_differences", lambda: P.paired_differences(result.tables.get("paired_epochs"), s["paired"]))]
+                   ("paired_differences", lambda: P.paired_differences(epochs, s["paired"]))]
     for ds in sorted(nets["dataset"].unique()) if nets is not None else []:
         makers.append((f"measures_vs_accuracy_{_slug(ds)}", lambda ds=ds: F.measures_vs_accuracy(nets, ds, corr, logm)))
     makers.append(("early_prediction", lambda: F.early_prediction(result.tables.get("early"),
