@@ -40,7 +40,8 @@ from engine import backend as backend_mod
 from engine.config import EngineConfig, parse_shard, validate
 from engine.errors import EngineError
 from engine.paths import exists, path_problem
-from engine.population.train import METRICS, TrainSettings, snapshot_epochs, train_population
+from engine.population.train import (METRICS, TrainSettings, class_metrics, silenced_columns, snapshot_epochs,
+                                     train_population)
 from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger("engine")
@@ -563,13 +564,15 @@ def _run_chunk(cfg: EngineConfig, data, settings: TrainSettings, part: list[int]
 
     nets = pd.DataFrame({"dataset": data.name, "network": res.network_ids, "seed": res.seeds,
                          **{m: res.final(m) for m in METRICS}, "diverged": res.diverged,
-                         "test_samples": len(data.y_test)})
+                         "test_samples": len(data.y_test),
+                         **{m: res.final(m) for m in class_metrics(data.n_classes)},
+                         **dict(zip(silenced_columns(data.n_classes), res.silenced_first_epoch.T))})
     all_epochs = list(range(epochs + 1))
     curves = pd.DataFrame({
         "dataset": data.name,
         "network": [i for i in res.network_ids for _ in all_epochs],
         "epoch": all_epochs * len(res.network_ids),
-        **{m: res.curves[m].reshape(-1) for m in METRICS}})
+        **{m: res.curves[m].reshape(-1) for m in (*METRICS, *class_metrics(data.n_classes))}})
     neuron_df = pd.concat(neurons, ignore_index=True) if neurons else pd.DataFrame()
     if len(neuron_df):
         from engine.measures import summarize

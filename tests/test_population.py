@@ -9,6 +9,7 @@ from engine.errors import EngineError
 from engine.population import (InitConfig, ModelConfig, TrainConfig, TrainSettings, init_network, snapshot_epochs,
                                train_population)
 from engine.population.reference import as_arrays, train_one
+from engine.population.train import class_metrics, lost_class_metrics, silenced_columns
 
 
 def toy_data(n_train=230, n_test=70, d=12, classes=4, seed=0) -> Dataset:
@@ -57,6 +58,14 @@ def test_population_equals_independent_training(activation, streams, loss, init)
             np.testing.assert_allclose(res.curves[m][k], hist[m], rtol=1e-4, atol=1e-5)
         for m in ("train_acc", "test_acc", "train_silenced"):
             np.testing.assert_allclose(res.curves[m][k], hist[m], atol=1.5 / 70)
+    # per class, from the test predictions: the oracle counts one class at a time, by the definitions
+    for k, nid in enumerate(ids):
+        hist = as_arrays(train_one(data, s, seed=100 + nid)[1])
+        for m in class_metrics(data.n_classes):
+            np.testing.assert_array_equal(res.curves[m][k], hist[m], err_msg=m)
+        np.testing.assert_allclose(res.silenced_first_epoch[k],
+                                   [hist[c][0] for c in silenced_columns(data.n_classes)], rtol=1e-12)
+    assert (res.curves["test_lost"] > 0).any()   # classes are lost here: the comparison is not vacuous
     silenced = res.curves["train_silenced"][:, 1]
     if loss == "cross_entropy":
         assert (silenced == 0).all()
@@ -180,5 +189,59 @@ def test_cache_blocks_of_networks_change_nothing():
         assert torch.equal(c0, c1) and torch.equal(s0, s1)
     for a, b in zip(nets[0].weights(), nets[1].weights()):
         torch.testing.assert_close(a, b)
-    for a, b in zip(nets[0].evaluate(data.X_test, data.y_test), nets[1].evaluate(data.X_test, data.y_test)):
+    counts = [torch.zeros(2, 5, 4, dtype=torch.int64) for _ in nets]
+    for a, b in zip(*(n.evaluate(data.X_test, data.y_test, class_counts=c) for n, c in zip(nets, counts))):
         torch.testing.assert_close(a, b)
+    assert torch.equal(counts[0], counts[1]) and int(counts[0][0].sum()) == 5 * len(data.y_test)
+    by_class = [torch.zeros(5, 4, dtype=torch.int64) for _ in nets]
+    for n, c in zip(nets, by_class):
+        n.sgd_step(data.X_train[:32], data.y_train[:32], 0.05, silenced_by_class=c)
+    assert torch.equal(by_class[0], by_class[1])
+
+
+def test_lost_classes_of_a_hand_built_network():
+    """A linear 3-3 network that predicts the argmax of its input: inputs chosen so that it predicts
+    class 0 for three samples, class 2 for two and class 1 never, against labels 0 0 1 1 2 (sizes 2, 2, 1).
+    Lost: class 1 (mask 0b010 = 2); accuracy on the predicted classes 0 and 2: 3 of their 3 samples;
+    per class: 2/2, 0/2, 1/1. A second network (the negated identity: the argmin, ties to the first
+    class) predicts 1 1 2 0 0: every class, none correctly."""
+    from engine.population.mlp import PopulationMLP
+
+    x = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [1.0, 0.5, 0], [0, 0, 1.0], [0, 0, 1.0]])
+    y = torch.tensor([0, 0, 1, 1, 2])
+    w = torch.stack([torch.eye(3), -torch.eye(3)])
+    net = PopulationMLP([w], "linear")
+    counts = torch.zeros(2, 2, 3, dtype=torch.int64)
+    _, acc, _ = net.evaluate(x, y, class_counts=counts)
+    assert counts[0].tolist() == [[3, 0, 2], [2, 2, 1]]
+    assert counts[1].tolist() == [[2, 0, 1], [0, 0, 0]]
+    m = lost_class_metrics(counts.numpy(), np.array([2, 2, 1]))
+    assert m["test_lost"].tolist() == [1, 0] and m["test_lost_classes"].tolist() == [2, 0]
+    assert m["test_acc_predicted"].tolist() == [1.0, 0.0]
+    assert [m[f"test_acc_c{k}"].tolist() for k in range(3)] == [[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]
+    np.testing.assert_allclose(acc.numpy(), [3 / 5, 0.0])
+    # a class absent from the test set is never lost; with no test sample its accuracy is NaN
+    m = lost_class_metrics(np.array([[[5, 0, 0, 0]], [[4, 0, 0, 0]]]), np.array([4, 1, 0, 0]))
+    assert m["test_lost"].tolist() == [1] and m["test_lost_classes"].tolist() == [2]
+    assert m["test_acc_predicted"].tolist() == [1.0] and np.isnan(m["test_acc_c2"][0])
+    # predicting only classes the test set lacks: every present class lost, nothing to count
+    m = lost_class_metrics(np.array([[[0, 0, 5]], [[0, 0, 0]]]), np.array([3, 2, 0]))
+    assert m["test_lost"].tolist() == [2] and m["test_lost_classes"].tolist() == [3]
+    assert np.isnan(m["test_acc_predicted"][0])
+    # more classes than the mask has bits: -1, the count and per-class accuracies still there
+    big = lost_class_metrics(np.zeros((2, 1, 70), dtype=np.int64), np.ones(70, dtype=np.int64))
+    assert big["test_lost"].tolist() == [70] and big["test_lost_classes"].tolist() == [-1]
+
+
+def test_silenced_samples_are_counted_by_class():
+    """The hand-built saturated samples of the test above: 'wrong' (class 1) and 'right' (class 0) are
+    silenced, the moderate one (class 0) is not; per class, silenced counts [1, 1, 0]; cross_entropy
+    silences nothing. Over a population's first epoch, per class shares equal the oracle's."""
+    w1 = torch.eye(2)
+    w2 = torch.tensor([[30.0, -30.0, 0.0], [0.0, 0.0, 0.0]])
+    x = torch.tensor([[2.0, 0.0], [2.0, 0.0], [0.05, 1.0]])
+    y = torch.tensor([1, 0, 0])
+    for loss, want in (("keras", [1, 1, 0]), ("cross_entropy", [0, 0, 0])):
+        by_class = torch.zeros(1, 3, dtype=torch.int64)
+        _, _, silenced = _one_network(w1, w2, loss).sgd_step(x, y, 0.1, silenced_by_class=by_class)
+        assert by_class.tolist() == [want] and int(silenced) == sum(want)

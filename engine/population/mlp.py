@@ -98,11 +98,13 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[t
     return _keras_loss(p_true), ~_keras_live(p_true)
 
 
-def loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str
+def loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by_class: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-network mean loss of the batch (N,), its gradient w.r.t. the logits (N, C, B), and the
     number of silenced samples per network (N,): those the Keras clip gives no gradient (0 for
-    cross_entropy). The gradient of the mean is (softmax - onehot) / B for every live sample."""
+    cross_entropy). The gradient of the mean is (softmax - onehot) / B for every live sample.
+    ``silenced_by_class``: an (N, C) int64 tensor to which each network's silenced samples are added,
+    by true class (left as it is for cross_entropy)."""
     b = logits.shape[2]
     cols = torch.arange(b, device=logits.device)
     if loss == "cross_entropy":
@@ -116,7 +118,10 @@ def loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str
     value = _keras_loss(p_true).mean(-1)
     p[:, y, cols] -= 1.0
     grad = p.mul_(live.unsqueeze(1).to(p.dtype).div_(b))
-    return value, grad, (~live).sum(-1)
+    dead = ~live
+    if silenced_by_class is not None:
+        silenced_by_class.scatter_add_(1, y.expand_as(dead), dead.long())
+    return value, grad, dead.sum(-1)
 
 
 class PopulationMLP:
@@ -184,21 +189,26 @@ class PopulationMLP:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.forward(x, w0, deep)[0] for _, w0, deep in self.blocks()])
 
-    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, lr: float
+    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, lr: float, silenced_by_class: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One SGD step on the batch for every network; returns per-network (loss, correct count,
         silenced count) of the batch, measured before the update (as Keras reports running training
-        metrics)."""
-        out = [self._sgd_step_block(w0, deep, x, y, lr) for _, w0, deep in self.blocks()]
+        metrics). ``silenced_by_class``: an (N, C) int64 tensor to which the silenced samples are
+        added, by true class (see ``loss_gradient``)."""
+        n1 = self.sizes[1]
+        out = [self._sgd_step_block(w0, deep, x, y, lr, None if silenced_by_class is None
+                                    else silenced_by_class[first:first + w0.shape[0] // n1])
+               for first, w0, deep in self.blocks()]
         return tuple(torch.cat([o[k] for o in out]) for k in range(3))
 
     def _sgd_step_block(self, w0: torch.Tensor, deep: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                        lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                        lr: float, silenced_by_class: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = x.shape[0]
         logits, acts = self.forward(x, w0, deep)
         n = logits.shape[0]
         correct = (_argmax_classes(logits) == y).sum(-1)
-        loss, dz, silenced = loss_gradient(logits, y, self.loss)
+        loss, dz, silenced = loss_gradient(logits, y, self.loss, silenced_by_class)
         for layer in range(len(deep) - 1, -1, -1):
             w, a = deep[layer], acts[layer]
             da = torch.bmm(w.transpose(1, 2), dz)
@@ -208,10 +218,14 @@ class PopulationMLP:
         return loss, correct, silenced
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, max_elements: int = 2**26
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, max_elements: int = 2**26,
+                 class_counts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-network mean loss (the training loss, as Keras' evaluate reports it), accuracy, and
-        share of silenced samples (no gradient under the Keras clip) on (x, y), in memory-bounded chunks."""
+        share of silenced samples (no gradient under the Keras clip) on (x, y), in memory-bounded chunks.
+
+        ``class_counts``: a (2, N, C) int64 tensor on the device to which the predictions are added,
+        exactly: ``[0, k, c]`` the samples network k predicts as class c, ``[1, k, c]`` the samples of
+        class c it predicts correctly (one scatter-add each per chunk, beside the forward pass)."""
         widest = max(self.sizes[1:])
         chunk = max(1, min(x.shape[0], max_elements // max(1, self.block_size * widest)))
         sums = torch.zeros(3, self.n, dtype=torch.float64, device=self.device)
@@ -221,9 +235,14 @@ class PopulationMLP:
                 xb, yb = x[start:start + chunk], y[start:start + chunk]
                 logits = self.forward(xb, w0, deep)[0]
                 loss, silenced = per_sample_loss(logits, yb, self.loss)
+                pred = _argmax_classes(logits)
+                hit = pred == yb
                 sums[0, rows] += loss.sum(-1).double()
-                sums[1, rows] += (_argmax_classes(logits) == yb).sum(-1).double()
+                sums[1, rows] += hit.sum(-1).double()
                 sums[2, rows] += silenced.sum(-1).double()
+                if class_counts is not None:
+                    class_counts[0, rows].scatter_add_(1, pred, torch.ones_like(pred))
+                    class_counts[1, rows].scatter_add_(1, yb.expand_as(pred), hit.long())
         return tuple(sums / x.shape[0])
 
     def finite(self) -> torch.Tensor:

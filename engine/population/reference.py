@@ -14,7 +14,7 @@ from torch import nn
 
 from engine.data.dataset import Dataset
 from engine.population.init import init_network
-from engine.population.train import METRICS, TrainSettings, batch_order
+from engine.population.train import METRICS, TrainSettings, batch_order, class_metrics, silenced_columns
 
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 
@@ -38,7 +38,9 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tenso
 
 
 def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[torch.Tensor], dict[str, list[float]]]:
-    """Train one network alone; returns its final weights (fan_in, fan_out) and per-epoch metrics."""
+    """Train one network alone; returns its final weights (fan_in, fan_out) and per-epoch metrics (those
+    of ``PopulationResult.curves``), and ``train_silenced_e1_c{k}``: one value each, the share of class
+    k's training samples the loss silenced over epoch 1."""
     model, train = settings.model, settings.train
     sizes = [data.input_dim, *model.hidden, data.n_classes]
     init = init_network(sizes, seed, low=model.init.low, high=model.init.high, layer_streams=model.init.layer_streams,
@@ -53,7 +55,8 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
             layers.append(_ACT[model.activation]())
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=train.lr)
-    hist: dict[str, list[float]] = {m: [] for m in METRICS}
+    hist: dict[str, list[float]] = {m: [] for m in (*METRICS, *class_metrics(data.n_classes))}
+    n_classes = data.n_classes
 
     def evaluate(x, y):
         with torch.no_grad():
@@ -61,6 +64,20 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
             loss, silenced = _loss(out, y, train.loss)
             return loss.mean().item(), (out.argmax(1) == y).double().mean().item(), silenced.double().mean().item()
 
+    def per_class(x, y):
+        """The lost-class metrics by their definitions, one class at a time."""
+        with torch.no_grad():
+            pred = model(x).argmax(1).numpy()
+        y = y.numpy()
+        lost = [c for c in range(n_classes) if (y == c).any() and not (pred == c).any()]
+        kept = ~np.isin(y, lost)
+        out = {"test_lost": len(lost), "test_lost_classes": sum(1 << c for c in lost),
+               "test_acc_predicted": float((pred[kept] == y[kept]).mean()) if kept.any() else float("nan")}
+        for c in range(n_classes):
+            out[f"test_acc_c{c}"] = float((pred[y == c] == c).mean()) if (y == c).any() else float("nan")
+        return out
+
+    silenced_first = np.zeros(n_classes)
     for epoch in range(train.epochs + 1):
         if epoch == 0:
             tr = evaluate(data.X_train, data.y_train)
@@ -75,6 +92,9 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
                 loss_sum += loss.item() * len(idx)
                 correct += int((out.argmax(1) == data.y_train[idx]).sum())
                 silenced += int(mask.sum())
+                if epoch == 1:
+                    for c in data.y_train[idx][mask].tolist():
+                        silenced_first[c] += 1
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -82,6 +102,11 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
         te = evaluate(data.X_test, data.y_test)
         for k, v in zip(("train_loss", "train_acc", "train_silenced", "test_loss", "test_acc"), (*tr, *te[:2])):
             hist[k].append(v)
+        for k, v in per_class(data.X_test, data.y_test).items():
+            hist[k].append(v)
+    sizes = np.array([(data.y_train == c).sum().item() for c in range(n_classes)])
+    for name, share, size in zip(silenced_columns(n_classes), silenced_first / np.maximum(sizes, 1), sizes):
+        hist[name] = [share if size and train.epochs >= 1 else float("nan")]
     weights = [m.weight.detach().t().contiguous() for m in model if isinstance(m, nn.Linear)]
     return weights, hist
 

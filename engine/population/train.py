@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_silenced")
 
+# Per network and epoch, from the test predictions every epoch makes anyway (``class_metrics``):
+# test_lost: the test set's classes the network never predicts (no test sample is predicted as them);
+# test_lost_classes: which, as a bit mask (bit c set: class c lost; -1 for data of more than MASK_BITS
+# classes); test_acc_predicted: accuracy on the test samples of the classes it does predict (NaN if it
+# predicts none of the test set's classes); test_acc_c{k}: accuracy on the test samples of class k.
+LOST_METRICS = ("test_lost", "test_lost_classes", "test_acc_predicted")
+MASK_BITS = 63
+
 # A network is flagged ``diverged`` when, at any epoch, a loss or weight is not finite, or its largest
 # |weight| (over all layers) exceeds EXPLODED times the larger of 1 and its largest |weight| at init.
 # The weights, not the loss: the Keras loss is capped at -log(1e-7) = 16.1, so an exploded network's
@@ -85,10 +93,13 @@ class TrainSettings:
 
 @dataclass
 class PopulationResult:
-    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init. ``diverged``: see EXPLODED.
+    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init: ``METRICS``, then the
+    per-class ``class_metrics`` (see LOST_METRICS). ``diverged``: see EXPLODED.
 
     ``train_silenced``: share of the epoch's training samples that gave no gradient (the Keras
-    clip; 0 for cross_entropy); at epoch 0, the share the initial weights would silence."""
+    clip; 0 for cross_entropy); at epoch 0, the share the initial weights would silence.
+    ``silenced_first_epoch``: (N, C), per class, the share of its training samples that gave no
+    gradient over epoch 1 (NaN without a training epoch or training sample of the class)."""
 
     network_ids: list[int]
     seeds: list[int]
@@ -97,6 +108,7 @@ class PopulationResult:
     snapshot_epochs: list[int] = field(default_factory=list)
     # (N,) variance of neuronal strength of the initial weights (engine.population.rewire.strength_variance)
     init_strength_var: np.ndarray | None = None
+    silenced_first_epoch: np.ndarray | None = None
 
     def final(self, metric: str) -> np.ndarray:
         return self.curves[metric][:, -1]
@@ -123,6 +135,66 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
     bad = [e for e in out if not 0 <= e <= epochs]
     if bad:
         raise EngineError(f"population.snapshots has epochs {bad} outside 0..train.epochs={epochs}")
+    return out
+
+
+def class_metrics(n_classes: int) -> list[str]:
+    """The per-class curves of a population trained on ``n_classes`` classes (see LOST_METRICS).
+
+    Examples
+    --------
+    >>> class_metrics(3)
+    ['test_lost', 'test_lost_classes', 'test_acc_predicted', 'test_acc_c0', 'test_acc_c1', 'test_acc_c2']
+    """
+    return [*LOST_METRICS, *(f"test_acc_c{k}" for k in range(n_classes))]
+
+
+def silenced_columns(n_classes: int) -> list[str]:
+    """Column names of ``PopulationResult.silenced_first_epoch`` in networks.parquet: ``train_silenced_e1_c{k}``."""
+    return [f"train_silenced_e1_c{k}" for k in range(n_classes)]
+
+
+def lost_class_metrics(counts: np.ndarray, class_sizes: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-class metrics of N networks from their prediction counts on one test set.
+
+    Parameters
+    ----------
+    counts : (2, N, C) int array
+        ``[0, k, c]``: test samples network k predicts as class c; ``[1, k, c]``: samples of class c it
+        predicts correctly (``PopulationMLP.evaluate``'s ``class_counts``).
+    class_sizes : (C,) int array
+        Test samples of each class.
+
+    Returns
+    -------
+    dict
+        ``class_metrics(C)`` -> (N,) arrays: ``test_lost`` (int64), ``test_lost_classes`` (int64 bit
+        mask, -1 for more than MASK_BITS classes), ``test_acc_predicted`` and ``test_acc_c{k}`` (float64;
+        NaN where there are no samples to count).
+
+    Examples
+    --------
+    >>> counts = np.array([[[3, 0, 1]], [[2, 0, 1]]])   # one network: predicts class 1 never
+    >>> m = lost_class_metrics(counts, np.array([2, 1, 1]))
+    >>> int(m["test_lost"][0]), int(m["test_lost_classes"][0]), float(m["test_acc_predicted"][0])
+    (1, 2, 1.0)
+    >>> [float(m[f"test_acc_c{k}"][0]) for k in range(3)]
+    [1.0, 0.0, 1.0]
+    """
+    predicted, correct = np.asarray(counts[0]), np.asarray(counts[1])
+    sizes = np.asarray(class_sizes)
+    n_classes = sizes.size
+    lost = (predicted == 0) & (sizes > 0)
+    out: dict[str, np.ndarray] = {"test_lost": lost.sum(1).astype(np.int64)}
+    if n_classes <= MASK_BITS:
+        out["test_lost_classes"] = (lost.astype(np.int64) << np.arange(n_classes, dtype=np.int64)).sum(1)
+    else:
+        out["test_lost_classes"] = np.full(lost.shape[0], -1, dtype=np.int64)
+    kept = (sizes * ~lost).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["test_acc_predicted"] = np.where(kept > 0, correct.sum(1) / np.maximum(kept, 1), np.nan)
+        for k in range(n_classes):
+            out[f"test_acc_c{k}"] = correct[:, k] / sizes[k] if sizes[k] else np.full(lost.shape[0], np.nan)
     return out
 
 
@@ -171,6 +243,16 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     x_te, y_te = data.X_test.to(device), data.y_test.to(device)
     steps_per_epoch = math.ceil(x_tr.shape[0] / train.batch_size)
     curves = {m: np.full((len(ids), train.epochs + 1), np.nan) for m in METRICS}
+    n_classes = data.n_classes
+    for m in class_metrics(n_classes):
+        curves[m] = np.zeros((len(ids), train.epochs + 1), dtype=np.int64) if m in LOST_METRICS[:2] \
+            else np.full((len(ids), train.epochs + 1), np.nan)
+    test_sizes = torch.bincount(data.y_test, minlength=n_classes).numpy()
+    train_sizes = torch.bincount(data.y_train, minlength=n_classes).numpy()
+    silenced_first = np.full((len(ids), n_classes), np.nan)
+    if n_classes > MASK_BITS:
+        log.warning("%s has %d classes: test_lost_classes (a %d-bit mask) is -1; test_lost and test_acc_c{k} "
+                    "say how many and which", data.name, n_classes, MASK_BITS)
     diverged = np.zeros(len(ids), dtype=bool)
     init_var = np.full(len(ids), np.nan)
     bar = _progress(len(ids) * train.epochs * steps_per_epoch, progress)
@@ -184,17 +266,26 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
         net = PopulationMLP(init, model.activation, loss=train.loss)
         ok = torch.ones(len(part), dtype=torch.bool, device=device)
         limit = EXPLODED * _largest_weight(net).clamp(min=1.0)
+        by_class = torch.zeros(len(part), n_classes, dtype=torch.int64, device=device)
         for epoch in range(train.epochs + 1):
             if epoch == 0:
                 tr_loss, tr_acc, tr_silenced = net.evaluate(x_tr, y_tr)
             else:
-                tr_loss, tr_acc, tr_silenced = _train_epoch(net, x_tr, y_tr, epoch, settings, bar, len(part))
-            te_loss, te_acc, _ = net.evaluate(x_te, y_te)
+                tr_loss, tr_acc, tr_silenced = _train_epoch(net, x_tr, y_tr, epoch, settings, bar, len(part),
+                                                            by_class if epoch == 1 else None)
+            counts = torch.zeros(2, len(part), n_classes, dtype=torch.int64, device=device)
+            te_loss, te_acc, _ = net.evaluate(x_te, y_te, class_counts=counts)
             ok &= net.finite() & torch.isfinite(tr_loss) & torch.isfinite(te_loss) & (_largest_weight(net) <= limit)
             for name, value in zip(METRICS, (tr_loss, tr_acc, te_loss, te_acc, tr_silenced)):
                 curves[name][rows, epoch] = value.cpu().numpy()
+            for name, value in lost_class_metrics(counts.cpu().numpy(), test_sizes).items():
+                curves[name][rows, epoch] = value
             if epoch in snap and on_snapshot is not None:
                 on_snapshot(epoch, part, net.weights())
+        if train.epochs >= 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                silenced_first[rows] = np.where(train_sizes > 0, by_class.cpu().numpy() / np.maximum(train_sizes, 1),
+                                                np.nan)
         diverged[rows] = ~ok.cpu().numpy()
         del net
     if bar is not None:
@@ -202,7 +293,8 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
     if diverged.any():
         log.warning("%d of %d networks diverged (a non-finite loss or weight, or weights grown past %gx their "
                     "initial scale): flagged in the results", int(diverged.sum()), len(ids), EXPLODED)
-    return PopulationResult(ids, [network_seed(base_seed, i) for i in ids], curves, diverged, snap, init_var)
+    return PopulationResult(ids, [network_seed(base_seed, i) for i in ids], curves, diverged, snap,
+                            init_strength_var=init_var, silenced_first_epoch=silenced_first)
 
 
 def _largest_weight(net: PopulationMLP) -> torch.Tensor:
@@ -215,14 +307,15 @@ def _largest_weight(net: PopulationMLP) -> torch.Tensor:
     return out
 
 
-def _train_epoch(net: PopulationMLP, x, y, epoch: int, settings: TrainSettings, bar, n_nets: int):
+def _train_epoch(net: PopulationMLP, x, y, epoch: int, settings: TrainSettings, bar, n_nets: int,
+                 silenced_by_class: torch.Tensor | None = None):
     order = batch_order(x.shape[0], epoch, settings).to(x.device)
     batch, lr = settings.train.batch_size, settings.train.lr
     loss_sum = torch.zeros(net.n, dtype=torch.float64, device=x.device)
     counts = torch.zeros(2, net.n, dtype=torch.int64, device=x.device)  # correct, silenced
     for start in range(0, x.shape[0], batch):
         idx = order[start:start + batch]
-        loss, correct, silenced = net.sgd_step(x[idx], y[idx], lr)
+        loss, correct, silenced = net.sgd_step(x[idx], y[idx], lr, silenced_by_class)
         loss_sum += loss.double() * idx.numel()
         counts[0] += correct
         counts[1] += silenced
