@@ -132,7 +132,8 @@ SCALERS = ("winsorized", "standard")
 FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all")
 # early prediction adds the learning curve so far: the trivial baseline structure has to beat
 EARLY_FEATURE_SETS = ("cn", "bon", "weights", "spectral", "all", "curve")
-PARTS = ("classification", "regression", "bag_of_neurons", "correlations", "cross_benchmark", "early_prediction")
+PARTS = ("classification", "regression", "bag_of_neurons", "correlations", "cross_benchmark", "early_prediction",
+         "lost_classes")
 
 
 def _default_estimator_params() -> dict[str, dict[str, Any]]:

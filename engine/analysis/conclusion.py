@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.analysis.lost_classes import headline as lost_headline, sentences as lost_sentences
 from engine.analysis.predictability import best_regression
 
 FEATURE_SET_NAMES = {"cn": "complex-network measures", "bon": "Bag-of-Neurons histograms",
@@ -26,13 +27,14 @@ def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
     for ds, pred in summary.get("predictability", {}).items():
         sentences = [f"{ds} is incomplete: {caveats[ds]}."] if ds in caveats else []
         sentences.append(_spread(ds, pred))
+        sentences += lost_sentences(summary, ds)   # what the spread is made of (engine.analysis.lost_classes)
         if pred.get("no_spread"):
             sentences.append(f"With no spread of test accuracy to explain ({pred['no_spread']}), regression, "
                              "performance classes, classification, correlations with accuracy and early prediction "
                              "are undefined, and none was computed.")
             out["datasets"][ds] = {"sentences": sentences,
                                    "headline": _incomplete(ds, caveats) + ": no spread of test accuracy beyond the "
-                                               "test set's noise, nothing to predict"}
+                                               "test set's noise, nothing to predict" + lost_headline(summary, ds)}
             continue
         low = pred.get("ceiling") is not None and pred["ceiling"] < LOW_CEILING
         reg = summary.get("regression", {}).get(ds, {})
@@ -54,7 +56,8 @@ def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
         if verdict:
             sentences.append(_verdict(verdict))
         out["datasets"][ds] = {"sentences": [s for s in sentences if s],
-                               "headline": _headline(_incomplete(ds, caveats), pred, cls, verdict)}
+                               "headline": _headline(_incomplete(ds, caveats), pred, cls, verdict)
+                               + lost_headline(summary, ds)}
     out["text"] = " ".join(s for d in out["datasets"].values() for s in d["sentences"])
     return out
 

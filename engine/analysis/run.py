@@ -19,6 +19,7 @@ from engine.analysis.correlations import spearman_table, subgraph_verdict
 from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
 from engine.analysis.early_prediction import early_prediction
+from engine.analysis.lost_classes import lost_classes
 from engine.analysis.performance_classes import assign_classes, eligible_mask, eligible_rows
 from engine.analysis.predictability import predictability, without_spread
 from engine.errors import EngineError
@@ -38,7 +39,8 @@ class AnalysisResult:
     ``summary``: every number, JSON-serialisable (engine.storage.write_json turns NaN into null).
     ``neuron_types``: type per neurons row (same index as the input table; -1 = untyped), or None
     when Bag-of-Neurons did not run. ``tables``: DataFrames for the report (``networks`` with
-    ``performance_class`` and BoN histogram columns, ``correlations``, ``evolution``, ``early``).
+    ``performance_class`` and BoN histogram columns, ``correlations``, ``evolution``, ``early``, and the
+    lost-class tables ``lost_counts``, ``lost_networks``, ``lost_prediction``, ``lost_settling``).
     """
 
     summary: dict[str, Any]
@@ -161,14 +163,23 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
 
     early: dict[str, Any] = {"skipped": "disabled"}
     early_table = pd.DataFrame()
+    bon_k = {ds: b["k"] for ds, b in bon_summary.items() if isinstance(b, dict) and "k" in b}
     if cfg.enabled["early_prediction"]:
         t = time.perf_counter()
-        bon_k = {ds: b["k"] for ds, b in bon_summary.items() if isinstance(b, dict) and "k" in b}
         early, early_table = early_prediction(
             nets[learn], neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
             _with_str_dataset(snapshots), _with_str_dataset(curves), cfg, backend, progress)
         early.update({ds: {"skipped": why} for ds, why in undefined.items()})
         timings["early_prediction"] = time.perf_counter() - t
+
+    lost: dict[str, Any] = {"skipped": "disabled"}
+    lost_tables: dict[str, pd.DataFrame] = {}
+    if cfg.enabled["lost_classes"]:
+        t = time.perf_counter()
+        lost, lost_tables = lost_classes(   # every eligible network: the counts are facts even without spread
+            nets[ok], neurons, None if neuron_types is None else neuron_types.to_numpy(), bon_k,
+            _with_str_dataset(snapshots), _with_str_dataset(curves), predictable, cfg, backend, progress)
+        timings["lost_classes"] = time.perf_counter() - t
 
     datasets = sorted(nets["dataset"].unique())
     summary = {
@@ -190,12 +201,13 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         "cross_benchmark": cross,
         "predictability": predictable,
         "early_prediction": early,
+        "lost_classes": lost,
         "notes": notes,
         "caveats": caveats,
         "timings_s": timings,
     }
     summary["conclusion"] = conclusion(summary)
-    tables = {"networks": nets, "correlations": corr, "evolution": evolution, "early": early_table}
+    tables = {"networks": nets, "correlations": corr, "evolution": evolution, "early": early_table, **lost_tables}
     if paired_tables is not None:
         from engine.analysis.paired import paired_analysis
 

@@ -1,0 +1,573 @@
+"""What the spread of test accuracy is made of: the classes a network never predicts ("lost" classes).
+
+With the paper's loss, the Keras clip silences most training samples from the first step; a network
+whose samples of a class give no gradient may never learn to predict that class at all, and each
+such class costs it about one class's share of the test set. Training records, per network and
+epoch, the test classes it never predicts (``test_lost``, which ones as the bit mask
+``test_lost_classes``), its accuracy on the classes it does predict (``test_acc_predicted``), per-class
+accuracy (``test_acc_c{k}``), and per class the share of training samples silenced in epoch 1
+(``train_silenced_e1_c{k}``). Per dataset, over the eligible networks, this module measures:
+
+* **composition**: networks and test accuracy per lost-class count; how much of the variance of
+  test accuracy the count explains: a straight line in the count (R^2, in sample), any function of
+  it (the between-count share, eta^2), out-of-fold R^2 of the configured regressors on the count
+  alone (``classification.regress``, the main regression's folds), Spearman's rho; beside the test
+  set's noise ceiling;
+* **beyond**: the residual of test accuracy from the mean of its lost-count group, regressed from
+  every structural feature set (``classification.classification_for_dataset``, the main analysis'
+  folds and regressors; counts held by a single network are left out), with that residual's own
+  noise ceiling: whether structure says anything the count does not;
+* **prediction**: from each snapshot epoch's features (``early_prediction``'s feature sets and
+  estimators), the final number of lost classes (out-of-fold R^2, Kendall tau) and which classes
+  (per class, lost against kept: balanced accuracy from the out-of-fold confusion matrix, chance
+  0.5), against the learning curve so far (``curve``: the METRICS, the lost-class count, accuracy on
+  predicted classes and per-class accuracy of epochs 0..e, and after epoch 1 the per-class silenced
+  shares of epoch 1; it stops one epoch before the last, whose curve holds the target);
+* **when**: the epoch from which a network's set of predicted classes no longer changes, and the
+  share of the finally lost classes already never predicted at each epoch;
+* **mechanism**: how often a class all of whose training samples were silenced in epoch 1 ends up
+  lost, against the other classes (and the AUC of the silenced share for lost classes).
+
+Nothing is computed where the data cannot say it: no lost class, a count that does not vary, or too
+few networks per group give a ``skipped`` reason instead of a number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from engine.analysis.classification import classification_for_dataset, regress
+from engine.analysis.config import AnalysisConfig
+from engine.analysis.early_prediction import _features_at, _snapshot_epochs
+from engine.analysis.predictability import best_regression
+from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
+from engine.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+__all__ = ["lost_classes", "lost_matrix", "settled_epoch", "sentences", "headline"]
+
+CLASS_ACC = re.compile(r"^test_acc_c(\d+)$")
+SILENCED = re.compile(r"^train_silenced_e1_c(\d+)$")
+STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
+PREDICTION_COLUMNS = ["dataset", "epoch", "feature_set", "count_r2", "count_r2_sd", "count_tau", "regressor",
+                      "which_balanced_acc", "which_classes", "classifier"]
+# below this share of networks with a lost class, the words say "almost no lost classes"
+FEW = 0.05
+
+
+def lost_matrix(masks: np.ndarray, n_classes: int) -> np.ndarray:
+    """Which classes each bit mask ``test_lost_classes`` holds.
+
+    Parameters
+    ----------
+    masks : (N,) or (N, E) int array
+        Bit c set: class c never predicted.
+    n_classes : int
+        Classes of the data set (at most ``MASK_BITS``).
+
+    Returns
+    -------
+    (..., n_classes) bool array
+
+    Examples
+    --------
+    >>> lost_matrix(np.array([0, 5]), 4).astype(int).tolist()
+    [[0, 0, 0, 0], [1, 0, 1, 0]]
+    """
+    masks = np.asarray(masks, dtype=np.int64)
+    return ((masks[..., None] >> np.arange(n_classes, dtype=np.int64)) & 1).astype(bool)
+
+
+def settled_epoch(masks: np.ndarray) -> np.ndarray:
+    """The epoch from which each network's set of predicted classes no longer changes.
+
+    Parameters
+    ----------
+    masks : (N, E + 1) int array
+        ``test_lost_classes`` at epochs 0..E (any per-epoch encoding of the set works).
+
+    Returns
+    -------
+    (N,) int array
+        The smallest e with masks[e:] all equal to masks[E]; 0 for a network that never changes.
+
+    Examples
+    --------
+    >>> settled_epoch(np.array([[7, 3, 3, 3], [1, 1, 1, 1], [6, 2, 6, 4]])).tolist()
+    [1, 0, 3]
+    """
+    masks = np.asarray(masks)
+    changed = masks[:, 1:] != masks[:, :-1]
+    last = np.where(changed.any(1), masks.shape[1] - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
+    return last.astype(np.int64)
+
+
+def _class_columns(df: pd.DataFrame, pattern: re.Pattern) -> dict[int, str]:
+    return dict(sorted((int(m[1]), c) for c in df.columns if (m := pattern.match(c))))
+
+
+def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types: np.ndarray | None,
+                 bon_k: dict[str, int], snapshots: pd.DataFrame | None, curves: pd.DataFrame | None,
+                 predictability: dict[str, Any], cfg: AnalysisConfig, backend: str = "cpu",
+                 progress: bool = False) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Every part (see the module docstring) per dataset of ``nets``.
+
+    Parameters
+    ----------
+    nets : DataFrame
+        The eligible networks (``test_acc``, ``test_lost``, ``test_lost_classes``, ``test_acc_predicted``,
+        ``test_acc_c{k}``; feature columns of the final epoch; ``train_silenced_e1_c{k}`` if recorded).
+    neurons, neuron_types, bon_k, snapshots
+        As ``early_prediction`` takes them: the features at each snapshot epoch.
+    curves : DataFrame or None
+        curves.parquet (per epoch ``test_lost_classes`` and the rest): when classes are lost, the
+        curve baseline.
+    predictability : dict
+        ``predictability``'s output: the noise ceiling per dataset.
+    cfg : AnalysisConfig
+    backend : {"cpu", "gpu"}
+    progress : bool
+        A bar over the snapshot epochs of each dataset.
+
+    Returns
+    -------
+    (dict, dict of DataFrame)
+        Summary per dataset (``{"skipped": why}`` where the data cannot say anything), and the tables
+        ``lost_counts`` (dataset, lost, networks, accuracy mean/min/max), ``lost_networks`` (per network:
+        test_acc, test_lost, test_acc_predicted, settled_epoch), ``lost_prediction`` (PREDICTION_COLUMNS),
+        ``lost_settling`` (dataset, epoch, share of networks settled, share of final lost classes lost).
+    """
+    summary: dict[str, Any] = {}
+    tables: dict[str, list[pd.DataFrame]] = {"lost_counts": [], "lost_networks": [], "lost_prediction": [],
+                                             "lost_settling": []}
+    for ds, g in nets.groupby("dataset", sort=True):
+        ds = str(ds)
+        out = _dataset(ds, g.reset_index(drop=True), neurons, neuron_types, bon_k.get(ds), snapshots, curves,
+                       predictability.get(ds) or {}, cfg, backend, progress, tables)
+        summary[ds] = out
+    empty = {"lost_counts": ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"],
+             "lost_networks": ["dataset", "network", "test_acc", "test_lost", "test_acc_predicted", "settled_epoch"],
+             "lost_prediction": PREDICTION_COLUMNS,
+             "lost_settling": ["dataset", "epoch", "settled_share", "lost_share"]}
+    return summary, {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame(columns=empty[k])
+                     for k, v in tables.items()}
+
+
+def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curves, pred: dict[str, Any],
+             cfg: AnalysisConfig, backend: str, progress: bool, tables: dict[str, list]) -> dict[str, Any]:
+    missing = [c for c in LOST_METRICS if c not in g.columns]
+    # gathered benchmarks of fewer classes have all-NaN columns for the classes they lack
+    acc_cols = {k: c for k, c in _class_columns(g, CLASS_ACC).items() if g[c].notna().any()}
+    if missing or not acc_cols:
+        return {"skipped": f"networks.parquet has no lost-class columns ({', '.join(missing or ['test_acc_c*'])}): "
+                           "a run of an older version; train again to record them"}
+    n_classes = max(acc_cols) + 1
+    acc = g["test_acc"].astype(float).to_numpy()
+    count = g["test_lost"].astype(int).to_numpy()
+    acc_pred = g["test_acc_predicted"].astype(float).to_numpy()
+    out: dict[str, Any] = {"networks": int(len(g)), "classes": n_classes,
+                           "test_samples": pred.get("test_samples"), "ceiling": pred.get("ceiling"),
+                           "lost_any": int((count > 0).sum()), "lost_max": int(count.max()) if len(g) else 0,
+                           "lost_mean": float(count.mean()) if len(g) else None}
+    by = []
+    for c in np.unique(count):
+        a = acc[count == c]
+        by.append({"lost": int(c), "networks": int(a.size), "acc_mean": float(a.mean()), "acc_min": float(a.min()),
+                   "acc_max": float(a.max()), "acc_predicted_mean": float(np.nanmean(acc_pred[count == c]))
+                   if np.isfinite(acc_pred[count == c]).any() else None})
+    out["by_count"] = by
+    tables["lost_counts"].append(pd.DataFrame(by).assign(dataset=ds)[
+        ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"]])
+    ok = np.isfinite(acc_pred)
+    out["acc_predicted"] = ({"mean": float(acc_pred[ok].mean()), "sd": float(acc_pred[ok].std(ddof=1))
+                             if ok.sum() > 1 else None, "min": float(acc_pred[ok].min()),
+                             "max": float(acc_pred[ok].max())} if ok.any() else None)
+    masks = g["test_lost_classes"].astype(np.int64).to_numpy()
+    which_known = n_classes <= MASK_BITS and (masks >= 0).all()
+    lost = lost_matrix(masks, n_classes) if which_known else None
+    if lost is not None:
+        out["lost_share_per_class"] = lost.mean(0).tolist()
+    out["explained"] = _explained(acc, count, pred, cfg, backend)
+    out["beyond"] = _beyond(ds, g, acc, count, pred, out["explained"], cfg, backend)
+    settle = _settling(ds, g, curves, n_classes, tables) if which_known else \
+        {"skipped": f"{n_classes} classes: the bit mask test_lost_classes holds at most {MASK_BITS}"}
+    out["settling"] = settle
+    tables["lost_networks"].append(pd.DataFrame({
+        "dataset": ds, "network": g["network"].to_numpy(), "test_acc": acc, "test_lost": count,
+        "test_acc_predicted": acc_pred,
+        "settled_epoch": settle.pop("_per_network") if "_per_network" in settle else np.full(len(g), -1)}))
+    out["mechanism"] = _mechanism(g, lost) if lost is not None else {"skipped": "which classes are lost is unknown"}
+    out["prediction"] = _prediction(ds, g, count, lost, neurons, neuron_types, k, snapshots, curves, cfg, backend,
+                                    progress, tables)
+    return out
+
+
+def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: AnalysisConfig,
+               backend: str) -> dict[str, Any]:
+    """Share of the variance of test accuracy the lost-class count explains, or why it cannot be said."""
+    if (count == 0).all():
+        return {"skipped": "no network lost a class"}
+    if pred.get("no_spread"):
+        return {"skipped": f"no spread of test accuracy to explain: {pred['no_spread']}"}
+    values, sizes = np.unique(count, return_counts=True)
+    if len(values) < 2:
+        return {"skipped": f"every network lost {int(values[0])} class(es): the count does not vary"}
+    if (sizes >= 2).sum() < 2:
+        return {"skipped": "fewer than two lost-class counts held by 2 or more networks each"}
+    if np.ptp(acc) == 0:
+        return {"skipped": "test accuracy does not vary"}
+    total = float(((acc - acc.mean()) ** 2).sum())
+    slope, intercept = np.polyfit(count, acc, 1)
+    linear = 1.0 - float(((acc - (slope * count + intercept)) ** 2).sum()) / total
+    means = {v: acc[count == v].mean() for v in values}
+    eta2 = 1.0 - float(((acc - np.array([means[v] for v in count])) ** 2).sum()) / total
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = spearmanr(count, acc)
+    out: dict[str, Any] = {"linear_r2": linear, "slope": float(slope), "intercept": float(intercept),
+                           "eta2": eta2, "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue),
+                           "ceiling": pred.get("ceiling")}
+    reg = regress(count[:, None].astype(float), acc, cfg, backend)
+    best = best_regression({"count": reg})
+    out["cv"] = {"r2": best.get("r2"), "r2_sd": best.get("r2_sd"), "kendall_tau": best.get("kendall_tau"),
+                 "regressor": best.get("regressor"), "folds": reg.get("folds")} if best else \
+        {"skipped": reg.get("skipped", "no regressor ran")}
+    return out
+
+
+def _beyond(ds: str, g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str, Any],
+            explained: dict[str, Any], cfg: AnalysisConfig, backend: str) -> dict[str, Any]:
+    """Structure against the accuracy left after the lost-class count (residual from the count's group mean)."""
+    if "skipped" in explained:
+        return {"skipped": f"the lost-class count explains nothing to go beyond ({explained['skipped']})"}
+    values, sizes = np.unique(count, return_counts=True)
+    keep = np.isin(count, values[sizes >= 2])
+    means = {v: acc[count == v].mean() for v in values}
+    resid = acc - np.array([means[v] for v in count])
+    frame = g[keep].assign(test_acc=resid[keep]).reset_index(drop=True)
+    sub = dataclasses.replace(cfg, enabled=dict(cfg.enabled, classification=False, regression=True))
+    _, reg = classification_for_dataset(frame, np.zeros(len(frame), dtype=int), sub, backend)
+    # the remainder's noise ceiling: the dataset's test-set noise (predictability's, conservative) against
+    # the residual's population variance, as the ceiling of test accuracy itself
+    var = float(resid[keep].var()) if keep.sum() > 1 else 0.0
+    noise_var = pred["noise_sd"] ** 2 if pred.get("noise_sd") is not None else None
+    out: dict[str, Any] = {"networks": int(keep.sum()), "left_out": int((~keep).sum()),
+                           "residual_sd": float(resid[keep].std(ddof=1)) if keep.sum() > 1 else None,
+                           "residual_share": var / float(acc[keep].var()) if acc[keep].var() > 0 else None,
+                           "residual_ceiling": (max(0.0, 1.0 - noise_var / var) if var > 0 else 0.0)
+                           if noise_var is not None else None,
+                           "by_feature_set": {}}
+    for fs, res in reg.items():
+        b = best_regression({fs: res})
+        out["by_feature_set"][fs] = {"r2": b["r2"], "r2_sd": b["r2_sd"], "kendall_tau": b["kendall_tau"],
+                                     "regressor": b["regressor"]} if b else {"skipped": res.get("skipped", "no fit")}
+    best = best_regression(reg, list(STRUCTURE))
+    out["best"] = best
+    if best and out["residual_share"] is not None:
+        out["share_of_total"] = max(0.0, best["r2"]) * out["residual_share"]
+    return out
+
+
+def _settling(ds: str, g: pd.DataFrame, curves: pd.DataFrame | None, n_classes: int,
+              tables: dict[str, list]) -> dict[str, Any]:
+    """When each network's set of predicted classes stops changing, from curves.parquet."""
+    if curves is None or not len(curves) or "test_lost_classes" not in curves.columns:
+        return {"skipped": "no per-epoch lost classes (curves.parquet without test_lost_classes)"}
+    c = curves[(curves["dataset"] == ds) & curves["network"].isin(g["network"])]
+    wide = c.pivot(index="network", columns="epoch", values="test_lost_classes").reindex(g["network"].to_numpy())
+    if wide.isna().any().any():
+        return {"skipped": "curves.parquet lacks epochs of some networks"}
+    masks = wide.to_numpy().astype(np.int64)
+    epochs = [int(e) for e in wide.columns]
+    settled = settled_epoch(masks)
+    final = lost_matrix(masks[:, -1], n_classes)
+    n_final = int(final.sum())
+    share_settled = [(settled <= i).mean() for i in range(len(epochs))]
+    share_lost = [float((lost_matrix(masks[:, i], n_classes) & final).sum() / n_final) if n_final else None
+                  for i in range(len(epochs))]
+    tables["lost_settling"].append(pd.DataFrame({"dataset": ds, "epoch": epochs, "settled_share": share_settled,
+                                                 "lost_share": share_lost}))
+    at = np.asarray([epochs[i] for i in settled])
+    return {"epochs": epochs, "median": float(np.median(at)), "q90": int(np.quantile(at, 0.9, method="higher")),
+            "max": int(at.max()), "settled_share": dict(zip(epochs, map(float, share_settled))),
+            "final_lost_pairs": n_final,
+            "lost_share": dict(zip(epochs, share_lost)), "_per_network": at}
+
+
+def _mechanism(g: pd.DataFrame, lost: np.ndarray) -> dict[str, Any]:
+    """Classes whose training samples were all silenced in epoch 1 against the final lost classes."""
+    cols = _class_columns(g, SILENCED)
+    if not cols:
+        return {"skipped": "no per-class silenced shares (train_silenced_e1_c*) in networks.parquet"}
+    share = np.column_stack([g[cols[c]].astype(float).to_numpy() if c in cols else np.full(len(g), np.nan)
+                             for c in range(lost.shape[1])])
+    ok = np.isfinite(share)
+    if not ok.any():
+        return {"skipped": "no training epoch: nothing was silenced yet"}
+    s, y = share[ok], lost[ok]
+    if (s == 0).all():
+        return {"skipped": "no training sample was silenced in epoch 1 (the loss has no clip)"}
+    all_silenced = s >= 1.0
+    out: dict[str, Any] = {"pairs": int(s.size), "lost_pairs": int(y.sum()), "all_silenced_pairs": int(all_silenced.sum()),
+                           "p_lost_all_silenced": float(y[all_silenced].mean()) if all_silenced.any() else None,
+                           "p_lost_otherwise": float(y[~all_silenced].mean()) if (~all_silenced).any() else None,
+                           "mean_silenced_lost": float(s[y].mean()) if y.any() else None,
+                           "mean_silenced_kept": float(s[~y].mean()) if (~y).any() else None}
+    if y.any() and (~y).any():
+        from sklearn.metrics import roc_auc_score
+
+        out["auc"] = float(roc_auc_score(y, s))
+    return out
+
+
+def _curve_features(g: pd.DataFrame, ds: str, epoch: int, curves: pd.DataFrame) -> pd.DataFrame:
+    """The learning curve of epochs 0..epoch, per-class accuracies and lost count included (``curve_*``
+    columns), and after epoch 1 the per-class silenced shares of epoch 1."""
+    ids = g["network"].to_numpy()
+    c = curves[(curves["dataset"] == ds) & (curves["epoch"] <= epoch) & curves["network"].isin(ids)]
+    metrics = [m for m in (*METRICS, "test_lost", "test_acc_predicted") if m in c.columns]
+    metrics += [col for col in c.columns if CLASS_ACC.match(col)]
+    wide = c.pivot(index="network", columns="epoch", values=metrics)
+    wide.columns = [f"curve_{m}_e{int(e)}" for m, e in wide.columns]
+    wide = wide.reindex(ids)
+    if epoch >= 1:
+        for k, col in _class_columns(g, SILENCED).items():
+            wide[f"curve_train_silenced_c{k}_e1"] = g[col].to_numpy()
+    return wide.reset_index(names="network")
+
+
+def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | None, neurons, neuron_types, k,
+                snapshots, curves, cfg: AnalysisConfig, backend: str, progress: bool,
+                tables: dict[str, list]) -> dict[str, Any]:
+    """How many and which classes are lost at the end, predicted from each snapshot epoch's features."""
+    if (count == 0).all():
+        return {"skipped": "no network lost a class: nothing to predict"}
+    vary_count = np.ptp(count) > 0 and len(g) >= 4
+    classes = [] if lost is None else [c for c in range(lost.shape[1]) if 2 <= lost[:, c].sum() <= len(g) - 2]
+    if not vary_count and not classes:
+        return {"skipped": "neither the number of lost classes nor any class's loss varies across 2+ networks"}
+    epochs = _snapshot_epochs(ds, neurons, snapshots)
+    if not epochs:
+        return {"skipped": "no snapshot features (neurons.parquet, snapshots.parquet) to predict from"}
+    last_curve = int(curves.loc[curves["dataset"] == ds, "epoch"].max()) \
+        if curves is not None and len(curves) and (curves["dataset"] == ds).any() else None
+    sub = dataclasses.replace(cfg, classifiers=cfg.early.classifiers, regressors=cfg.early.regressors,
+                              feature_sets=cfg.early.feature_sets, repeats=cfg.early.repeats,
+                              regression_repeats=cfg.early.repeats)
+    count_cfg = dataclasses.replace(sub, enabled=dict(cfg.enabled, classification=False, regression=True))
+    which_cfg = dataclasses.replace(sub, enabled=dict(cfg.enabled, classification=True, regression=False))
+    base = g[["dataset", "network"]].assign(test_acc=count.astype(float)).reset_index(drop=True)
+    by_epoch: dict[int, Any] = {}
+    rows = []
+    with progress_bar(len(epochs), progress, f"lost classes {ds}", "epoch") as bar:
+        for e in epochs:
+            log.info("analysis: lost classes on %s predicted from epoch %d (%d networks)", ds, e, len(base))
+            frame = _features_at(base, ds, e, neurons, neuron_types, k, snapshots, None)
+            if last_curve is not None and e < last_curve:
+                frame = frame.merge(_curve_features(g, ds, e, curves), on="network", how="left")
+            reg = classification_for_dataset(frame, np.zeros(len(frame), dtype=int), count_cfg, backend)[1] \
+                if vary_count else {}
+            which: dict[str, dict[int, Any]] = {}
+            for c in classes:
+                cls = classification_for_dataset(frame, lost[:, c].astype(int), which_cfg, backend)[0]
+                for fs, res in cls.items():
+                    which.setdefault(fs, {})[c] = _balanced(res)
+            by_epoch[e] = {}
+            for fs in sub.feature_sets:
+                b = best_regression({fs: reg[fs]}) if fs in reg else {}
+                per_class = {c: v for c, v in (which.get(fs) or {}).items() if v is not None}
+                if not b and not per_class:
+                    continue
+                best_cls = {}
+                if per_class:
+                    names = {v["classifier"] for v in per_class.values()}
+                    best_cls = {"balanced_acc": float(np.mean([v["balanced_acc"] for v in per_class.values()])),
+                                "classes": sorted(per_class), "classifier": ", ".join(sorted(names)),
+                                "per_class": {c: v["balanced_acc"] for c, v in per_class.items()}}
+                row = {"dataset": ds, "epoch": int(e), "feature_set": fs, "count_r2": b.get("r2"),
+                       "count_r2_sd": b.get("r2_sd"), "count_tau": b.get("kendall_tau"),
+                       "regressor": b.get("regressor"), "which_balanced_acc": best_cls.get("balanced_acc"),
+                       "which_classes": len(best_cls.get("classes", [])), "classifier": best_cls.get("classifier")}
+                rows.append(row)
+                by_epoch[e][fs] = {"count": {k_: b[k_] for k_ in ("r2", "r2_sd", "kendall_tau", "regressor")}
+                                   if b else None, "which": best_cls or None}
+            bar.update()
+    tables["lost_prediction"].append(pd.DataFrame(rows, columns=PREDICTION_COLUMNS))
+    return {"epochs": epochs, "count_varies": bool(vary_count), "which_classes": classes,
+            "by_epoch": by_epoch}
+
+
+def _balanced(res: dict[str, Any]) -> dict[str, Any] | None:
+    """The best classifier's balanced accuracy (mean recall of lost and kept, chance 0.5) from its
+    out-of-fold confusion matrix; None if none ran."""
+    best = None
+    for name, r in (res.get("classifiers") or {}).items():
+        if "confusion" not in r:
+            continue
+        cm = np.asarray(r["confusion"], dtype=float)
+        rows = cm.sum(1)
+        if len(rows) < 2 or (rows == 0).any():
+            continue
+        value = float(np.mean(np.diag(cm) / rows))
+        if best is None or value > best["balanced_acc"]:
+            best = {"balanced_acc": value, "classifier": name}
+    return best
+
+
+# ---------------------------------------------------------------- words
+
+def _pct(x: float) -> str:
+    from engine.analysis.conclusion import _percent   # one decimal near 100 %, as the rest of the conclusion
+
+    return _percent(x)
+
+
+def sentences(summary: dict[str, Any], ds: str) -> list[str]:
+    """The conclusion's sentences on what the spread of ``ds`` is made of (none if the part did not run).
+
+    Examples
+    --------
+    >>> sentences({"lost_classes": {"d": {"networks": 9, "classes": 10, "lost_any": 0, "lost_max": 0,
+    ...                                   "explained": {"skipped": "no network lost a class"}}}}, "d")
+    ['What the spread is made of: none of the 9 networks lost a class (every network predicts every test class), so the spread is not made of lost classes.']
+    """
+    lc = (summary.get("lost_classes") or {}).get(ds)
+    if not isinstance(lc, dict) or "skipped" in lc:
+        return []
+    n, k, any_ = lc["networks"], lc["classes"], lc["lost_any"]
+    if any_ == 0:
+        return [f"What the spread is made of: none of the {n} networks lost a class (every network predicts every "
+                "test class), so the spread is not made of lost classes."]
+    out = []
+    s = (f"What the spread is made of: {any_} of the {n} networks ({_pct(any_ / n)}) never predict at least one of "
+         f"the {k} test classes (up to {lc['lost_max']})")
+    if any_ / n < FEW:
+        s += ": almost no lost classes"
+    ex = lc.get("explained") or {}
+    if "skipped" in ex:
+        s += f"; how much of the spread the count explains cannot be said ({ex['skipped']})."
+    else:
+        cv = ex.get("cv") or {}
+        s += (f"; the number of lost classes alone explains {_pct(ex['linear_r2'])} of the variance of test accuracy "
+              f"(a straight line in the count; any function of it {_pct(ex['eta2'])}"
+              + (f", out of fold R^2 {cv['r2']:.2f}" if cv.get("r2") is not None else "")
+              + f"; Spearman rho {ex['spearman_rho']:+.2f})")
+        if ex.get("ceiling") is not None:
+            s += f", of a noise ceiling of {_pct(ex['ceiling'])}"
+        s += "."
+    out.append(s)
+    ap = lc.get("acc_predicted")
+    if ap:
+        out.append(f"On the classes they do predict, networks reach a test accuracy of {ap['mean']:.2f} on average "
+                   f"({ap['min']:.2f}-{ap['max']:.2f}" + (f", sd {ap['sd']:.3f}" if ap.get("sd") is not None else "")
+                   + ").")
+    out.append(_beyond_sentence(lc.get("beyond") or {}))
+    out.append(_prediction_sentence(lc.get("prediction") or {}))
+    out.append(_settling_sentence(lc.get("settling") or {}))
+    out.append(_mechanism_sentence(lc.get("mechanism") or {}))
+    return [x for x in out if x]
+
+
+def _name(fs: str) -> str:
+    from engine.analysis.conclusion import FEATURE_SET_NAMES
+
+    return FEATURE_SET_NAMES.get(fs, fs)
+
+
+def _beyond_sentence(b: dict[str, Any]) -> str:
+    if "skipped" in b or not b:
+        return ""
+    best = b.get("best") or {}
+    if not best:
+        return "No structural feature set could be fitted to the accuracy left after the lost-class count."
+    ceiling = f"; that remainder's noise ceiling {_pct(b['residual_ceiling'])}" \
+        if b.get("residual_ceiling") is not None else ""
+    if best["r2"] <= 0:
+        return (f"Beyond the lost-class count, structure says nothing: no feature set predicts the accuracy left "
+                f"within networks that lost the same number of classes (best out-of-fold R^2 {best['r2']:.2f}, "
+                f"{_name(best['feature_set'])}{ceiling}).")
+    return (f"Beyond the lost-class count, {_name(best['feature_set'])} predict the accuracy left within networks "
+            f"that lost the same number of classes with out-of-fold R^2 {best['r2']:.2f}"
+            + (f", {_pct(b['share_of_total'])} of the total variance" if b.get("share_of_total") is not None else "")
+            + f"{ceiling}.")
+
+
+def _prediction_sentence(p: dict[str, Any]) -> str:
+    if "by_epoch" not in p:
+        return ""
+    parts = []
+    for e in p["epochs"]:
+        rows = p["by_epoch"].get(e) or p["by_epoch"].get(str(e)) or {}
+        struct = {fs: r for fs, r in rows.items() if fs in STRUCTURE}
+        count = {fs: r["count"]["r2"] for fs, r in struct.items() if r.get("count")}
+        which = {fs: r["which"]["balanced_acc"] for fs, r in struct.items() if r.get("which")}
+        if not count and not which:
+            continue
+        text = f"epoch {e}{' (random init)' if e == 0 else ''}:"
+        curve = rows.get("curve") or {}
+        if count:
+            fs = max(count, key=count.get)
+            text += f" how many R^2 {count[fs]:.2f} ({fs})"
+            if curve.get("count"):
+                text += f" vs {curve['count']['r2']:.2f} from the learning curve"
+        if which:
+            fs = max(which, key=which.get)
+            text += f"{',' if count else ''} which balanced accuracy {which[fs]:.2f} ({fs})"
+            if curve.get("which"):
+                text += f" vs {curve['which']['balanced_acc']:.2f}"
+        parts.append(text)
+    if not parts:
+        return ""
+    return ("Predicting the final lost classes from the structure at each snapshot (how many: out-of-fold R^2; "
+            "which: balanced accuracy per class, chance 0.50): " + "; ".join(parts) + ".")
+
+
+def _settling_sentence(s: dict[str, Any]) -> str:
+    if "median" not in s:
+        return ""
+    text = (f"A network's set of predicted classes stops changing at epoch {s['median']:g} (median; 90 % by epoch "
+            f"{s['q90']}, the last at {s['max']})")
+    shares = s.get("lost_share") or {}
+    first = [(e, v) for e, v in shares.items() if v is not None][:2]
+    if first:
+        text += "; of the classes lost at the end, " + " and ".join(
+            f"{_pct(v)} were already never predicted at epoch {e}" for e, v in first)
+    return text + "."
+
+
+def _mechanism_sentence(m: dict[str, Any]) -> str:
+    if m.get("p_lost_all_silenced") is None or m.get("p_lost_otherwise") is None:
+        return ""
+    s = (f"Of the classes whose training samples were all silenced by the clip in epoch 1, "
+         f"{_pct(m['p_lost_all_silenced'])} are lost at the end, against {_pct(m['p_lost_otherwise'])} of the others "
+         f"({m['all_silenced_pairs']} of {m['pairs']} network-class pairs")
+    if m.get("auc") is not None:
+        s += f"; AUC of the silenced share for a lost class {m['auc']:.2f}"
+    return s + ")."
+
+
+def headline(summary: dict[str, Any], ds: str) -> str:
+    """The one-line summary's part on lost classes ("" when the part did not run).
+
+    Examples
+    --------
+    >>> headline({"lost_classes": {"d": {"networks": 4, "lost_any": 2, "explained": {"linear_r2": 0.8}}}}, "d")
+    '; 50% lost a class, the count explains 80% of the variance'
+    """
+    lc = (summary.get("lost_classes") or {}).get(ds)
+    if not isinstance(lc, dict) or "skipped" in lc:
+        return ""
+    s = f"; {_pct(lc['lost_any'] / lc['networks'])} lost a class"
+    ex = lc.get("explained") or {}
+    if "linear_r2" in ex:
+        s += f", the count explains {_pct(ex['linear_r2'])} of the variance"
+    return s
