@@ -35,6 +35,12 @@ def test_smoke_run_writes_all_tables(tmp_path):
     assert (nets["test_samples"] == 450).all()   # digits' held-out quarter
     curves = pd.read_parquet(out / "curves.parquet")
     assert len(curves) == 8 * 3 and curves["epoch"].max() == 2
+    lost = ["test_lost", "test_lost_classes", "test_acc_predicted", *(f"test_acc_c{k}" for k in range(10))]
+    assert set(lost) <= set(curves.columns) and set(lost) <= set(nets.columns)
+    assert {f"train_silenced_e1_c{k}" for k in range(10)} <= set(nets.columns)
+    last = curves[curves["epoch"] == 2].sort_values("network")
+    np.testing.assert_array_equal(last["test_lost"], nets.sort_values("network")["test_lost"])
+    assert curves["test_lost_classes"].dtype == np.int64 and (curves["test_lost"] <= 10).all()
     neurons = pd.read_parquet(out / "neurons.parquet")
     assert len(neurons) == 8 * (12 + 8) * 2 and set(neurons["epoch"]) == {0, 2}
     assert list(neurons.columns[:5]) == ["dataset", "network", "epoch", "layer", "neuron"]
@@ -45,7 +51,8 @@ def test_smoke_run_writes_all_tables(tmp_path):
     assert (out / "report.html").exists() and (out / "analysis" / "summary.json").exists()
     assert (out / "figures" / "early_prediction.png").exists()
     html = (out / "report.html").read_text()
-    assert html.index("Conclusion") < html.index("How much of performance is predictable") \
+    assert html.index("Conclusion") < html.index("What the spread is made of") \
+        < html.index("How much of performance is predictable") \
         < html.index("Early prediction") < html.index("Overview")
     neurons = neurons[neurons["epoch"] == 2]
     # the saved snapshot is a model file engine.inspect reads, and gives the run's own measures back

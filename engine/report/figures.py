@@ -402,3 +402,53 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
         ax_c.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
+
+
+def lost_classes(networks: pd.DataFrame | None, settling: pd.DataFrame | None) -> Figure | None:
+    """Per dataset: test accuracy against the number of classes the network never predicts (each network a
+    dot, jittered sideways; the mean per count and the mean accuracy on the predicted classes as lines),
+    and, where curves were recorded, the share of networks whose set of predicted classes has settled
+    by each epoch and the share of the finally lost classes already never predicted then."""
+    if networks is None or len(networks) == 0:
+        return None
+    datasets = sorted(networks["dataset"].unique())
+    with_settling = settling is not None and len(settling) > 0
+    fig = Figure(figsize=(9.5 if with_settling else 5.0, 3.2 * len(datasets)))
+    axes = fig.subplots(len(datasets), 2 if with_settling else 1, squeeze=False)
+    rng = np.random.default_rng(0)
+    for row, ds in zip(axes, datasets):
+        g = networks[networks["dataset"] == ds]
+        ax = row[0]
+        lost = g["test_lost"].to_numpy(dtype=float)
+        ax.scatter(lost + rng.uniform(-0.2, 0.2, len(g)), g["test_acc"].astype(float), s=5, alpha=0.4,
+                   color="#4878a8", rasterized=True, label="network")
+        means = g.groupby("test_lost")[["test_acc", "test_acc_predicted"]].mean()
+        ax.plot(means.index, means["test_acc"], "o-", color="#c44e52", ms=4, label="mean test accuracy")
+        ax.plot(means.index, means["test_acc_predicted"], "s--", color="#55a868", ms=3,
+                label="mean accuracy on predicted classes")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("test classes never predicted", fontsize=8)
+        ax.set_ylabel("test accuracy", fontsize=8)
+        ax.set_title(f"{ds}: accuracy against lost classes (n={len(g)})", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+        if with_settling:
+            ax = row[1]
+            s = settling[settling["dataset"] == ds]
+            if len(s):
+                ax.step(s["epoch"], s["settled_share"], where="post", color="#4878a8",
+                        label="networks whose predicted classes have settled")
+                ax.plot(s["epoch"], s["lost_share"].astype(float), "o-", color="#c44e52", ms=3,
+                        label="final lost classes already never predicted")
+                ax.set_ylim(0, 1.02)
+                ax.set_xlabel("epoch", fontsize=8)
+                ax.set_ylabel("share", fontsize=8)
+                ax.set_title(f"{ds}: when classes are lost", fontsize=9)
+                ax.tick_params(labelsize=7)
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=6, loc="lower right")
+            else:
+                ax.axis("off")
+    fig.tight_layout()
+    return fig

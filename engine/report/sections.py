@@ -60,6 +60,66 @@ def conclusion(r: ReportInputs) -> Section | None:
     return ("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d['sentences']))}</p>" for d in concl.values()))
 
 
+def lost_classes(r: ReportInputs) -> Section | None:
+    """What the spread of test accuracy is made of: the classes networks never predict (per dataset:
+    the words, accuracy per lost-class count, variance explained, structure beyond the count, its
+    prediction over the snapshots, when the predicted classes settle), or why not."""
+    from engine.analysis.lost_classes import sentences
+
+    lc = r.summary.get("lost_classes")
+    if not isinstance(lc, dict) or not lc or "skipped" in lc:
+        return None
+    inner = ("<p>A network <em>loses</em> a class when no test sample is predicted as that class; its accuracy on "
+             "the predicted classes counts only the test samples of the classes it does predict. The count's share of "
+             "the variance of test accuracy: R² of a straight line in the count, of any function of it (the "
+             "between-count share), and out of fold; structure beyond the count predicts the residual of test "
+             "accuracy from the mean of its lost-count group (same folds and regressors as the regression).</p>")
+    counts = r.result.tables.get("lost_counts")
+    pred = r.result.tables.get("lost_prediction")
+    for ds, d in lc.items():
+        inner += f"<h3>{esc(ds)}</h3>"
+        if not isinstance(d, dict) or "skipped" in d:
+            inner += f"<p class='note'>{esc(d.get('skipped', d) if isinstance(d, dict) else d)}</p>"
+            continue
+        inner += f"<p class='verdict'>{esc(' '.join(sentences(r.summary, ds)))}</p>"
+        if counts is not None and len(counts):
+            c = counts[counts["dataset"] == ds].drop(columns="dataset")
+            inner += table(c.rename(columns={"lost": "classes never predicted", "acc_mean": "test acc mean",
+                                             "acc_min": "min", "acc_max": "max",
+                                             "acc_predicted_mean": "acc on predicted classes (mean)"}))
+        ex = d.get("explained") or {}
+        if "skipped" in ex:
+            inner += f"<p class='note'>Variance explained by the count: {esc(ex['skipped'])}</p>"
+        else:
+            cv = ex.get("cv") or {}
+            inner += table(pd.DataFrame([{
+                "networks with a lost class": f"{d['lost_any']} of {d['networks']}",
+                "R² (straight line)": fmt(ex["linear_r2"]), "R² (any function of the count)": fmt(ex["eta2"]),
+                "out-of-fold R²": f"{fmt(cv.get('r2'))} {cv.get('regressor') or ''}",
+                "Spearman rho": fmt(ex["spearman_rho"]), "p": fmt(ex["spearman_p"], ".2g"),
+                "noise ceiling": fmt(ex.get("ceiling"))}]))
+        b = d.get("beyond") or {}
+        if "skipped" in b:
+            inner += f"<p class='note'>Structure beyond the count: {esc(b['skipped'])}</p>"
+        elif b:
+            rows = [{"feature set": fs, "R² of the residual": fmt(v.get("r2")), "Kendall tau": fmt(v.get("kendall_tau")),
+                     "regressor": v.get("regressor", ""), "note": v.get("skipped", "")}
+                    for fs, v in b["by_feature_set"].items()]
+            inner += (f"<p>Structure beyond the count: residual sd {fmt(b['residual_sd'], '.4f')}, its noise ceiling "
+                      f"{fmt(b.get('residual_ceiling'))}; {b['networks']} networks ({b['left_out']} alone in their "
+                      "lost-class count left out).</p>" + table(pd.DataFrame(rows)))
+        p = d.get("prediction") or {}
+        if "skipped" in p:
+            inner += f"<p class='note'>Predicting the lost classes: {esc(p['skipped'])}</p>"
+        elif pred is not None and len(pred):
+            inner += ("<p>The final lost classes predicted from each snapshot epoch's features: how many (out-of-fold "
+                      "R², Kendall tau) and which (per class lost in 2 or more and kept in 2 or more networks, "
+                      "the balanced accuracy of lost against kept, averaged over those classes; chance 0.5). "
+                      "<code>curve</code>: the learning curve so far, lost-class count and per-class accuracies "
+                      "included.</p>" + table(pred[pred["dataset"] == ds].drop(columns="dataset")))
+    return ("What the spread is made of: classes networks never predict", inner + r.img("lost_classes"))
+
+
 def predictability(r: ReportInputs) -> Section | None:
     """The noise ceiling of test accuracy next to the best R² reached."""
     rows = []
@@ -314,6 +374,15 @@ def protocol(r: ReportInputs) -> Section:
         "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
         "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
         "stops one epoch before the last, whose curve holds the target.",
+        "Lost classes: a network loses a class of the test set when it predicts no test sample as that class "
+        "(counted from the test predictions of every epoch, during training). The count's share of the variance "
+        "of test accuracy: in-sample R² of a straight line and of the count's group means (any function of the "
+        "count), out-of-fold R² of the regressors on the count alone, Spearman rho. Beyond the count: the residual "
+        "from the group mean (counts held by one network left out), regressed from each feature set as above; its "
+        "noise ceiling is the test set's noise against the residual's variance. "
+        "Which and how many: the early-prediction estimators and feature sets at each snapshot epoch, the final "
+        "count regressed, each class's loss classified (balanced accuracy from the summed out-of-fold confusion "
+        "matrix). Settling: the first epoch from which the set of predicted classes no longer changes.",
         f"Noise ceiling: {NOISE_RULE}",
         f"No spread: {NO_SPREAD_RULE}",
         f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
@@ -335,11 +404,12 @@ def protocol(r: ReportInputs) -> Section:
     return ("Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
-# The page, top to bottom: the answers first (a paired run's comparison, conclusion, predictability, early
-# prediction), then the details.
+# The page, top to bottom: the answers first (a paired run's comparison, conclusion, what the spread is made of,
+# predictability, early prediction), then the details.
 SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
     paired,
-    conclusion, predictability, early_prediction, overview, verdict, classification, regression, bag_of_neurons,
+    conclusion, lost_classes, predictability, early_prediction, overview, verdict, classification, regression,
+    bag_of_neurons,
     correlations, cross_benchmark, measure_evolution, protocol)
 
 

@@ -26,8 +26,8 @@ __all__ = ["PART_KEYS", "write_report"]
 
 # Parts of the summary written to analysis/<part>.json besides analysis/summary.json.
 PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
-             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "conclusion",
-             "paired")
+             "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "lost_classes",
+             "conclusion", "paired")
 
 
 def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
@@ -98,6 +98,8 @@ def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | Non
         makers.append((f"measures_vs_accuracy_{_slug(ds)}", lambda ds=ds: F.measures_vs_accuracy(nets, ds, corr, logm)))
     makers.append(("early_prediction", lambda: F.early_prediction(result.tables.get("early"),
                                                                    s.get("predictability", {}))))
+    makers.append(("lost_classes", lambda: F.lost_classes(result.tables.get("lost_networks"),
+                                                           result.tables.get("lost_settling"))))
     makers += [("bon_centroids", lambda: F.bon_centroids(s)), ("bon_type_shares", lambda: F.bon_type_shares(s)),
                ("confusion_matrices", lambda: F.confusion_matrices(s)),
                ("correlations", lambda: F.correlation_heatmap(corr)),
