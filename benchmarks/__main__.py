@@ -112,6 +112,9 @@ def markdown(summary: dict) -> str:
                          f"vs one at a time | {row['ratio']:.1f}x; {row['population_gflops']:.0f} GFLOP/s = "
                          f"{100 * row['fraction_of_matmul_peak']:.0f}% of the {t['matmul_peak_gflops']:.0f} GFLOP/s "
                          "float32 matmul peak |")
+        for name, o in (t.get("per_class_overhead") or {}).items():
+            lines.append(f"| training | {name}, {o['networks']} networks: per-class counting (lost classes) vs none | "
+                         f"SGD step {o['step_ratio']:.2f}x (epoch 1 only), test evaluation {o['evaluate_ratio']:.2f}x |")
     if "measures" in r:
         for key, val in _measure_rows(r["measures"]):
             lines.append(f"| measures | {key} | {val} |")

@@ -2,7 +2,10 @@
 
 Reports throughput in network-steps per second, the population/loop ratio, and the population's
 achieved FLOP/s as a fraction of this machine's own float32 matmul peak. Sizes: digits-size
-(64-200-100-10) and MNIST-size (784-200-100-10) networks, batch 100 (the paper's).
+(64-200-100-10) and MNIST-size (784-200-100-10) networks, batch 100 (the paper's). Also the cost of
+the per-class bookkeeping (lost classes): an SGD step that counts silenced samples by class (epoch 1)
+and a test evaluation that counts predictions by class (every epoch), against the plain ones,
+interleaved in the same run.
 
     python benchmarks/train_population.py [--quick] [--device cpu|cuda]
 """
@@ -53,6 +56,36 @@ def loop_steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 1
     return steps / best_time(go, device, repeats=2)  # population-steps of n_nets networks per second
 
 
+def per_class_overhead(sizes, n_nets: int, steps: int, device, batch: int = 100, n_test: int = 1000,
+                       rounds: int = 3) -> dict:
+    """Time ratios (with / without) of the per-class counting in an SGD step and in a test evaluation;
+    the variants alternate within each round, the best time of each over the rounds counts."""
+    net = PopulationMLP([t.to(device) for t in init_population(sizes, list(range(n_nets)))])
+    n_classes = sizes[-1]
+    x = torch.rand(batch, sizes[0], device=device)
+    y = torch.randint(0, n_classes, (batch,), device=device)
+    xt = torch.rand(n_test, sizes[0], device=device)
+    yt = torch.randint(0, n_classes, (n_test,), device=device)
+    by_class = torch.zeros(n_nets, n_classes, dtype=torch.int64, device=device)
+    counts = torch.zeros(2, n_nets, n_classes, dtype=torch.int64, device=device)
+
+    def steps_with(target):
+        def go():
+            for _ in range(steps):
+                net.sgd_step(x, y, 0.01, silenced_by_class=target)
+        return go
+
+    cases = {"step": steps_with(None), "step_by_class": steps_with(by_class),
+             "evaluate": lambda: net.evaluate(xt, yt), "evaluate_by_class": lambda: net.evaluate(xt, yt, class_counts=counts)}
+    best = {k: float("inf") for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            best[k] = min(best[k], best_time(fn, device, repeats=2))
+    return {"networks": n_nets, "test_samples": n_test, **{f"{k}_s": v for k, v in best.items()},
+            "step_ratio": best["step_by_class"] / best["step"],
+            "evaluate_ratio": best["evaluate_by_class"] / best["evaluate"]}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small populations, few steps")
@@ -76,8 +109,9 @@ def main(argv=None) -> dict:
         rows.append({"case": name, "sizes": sizes, "population": n, "loop_networks": loop_n,
                      "population_net_steps_per_s": pop, "loop_net_steps_per_s": loop, "ratio": pop / loop,
                      "population_gflops": flops / 1e9, "fraction_of_matmul_peak": flops / peak})
+    overhead = {name: per_class_overhead(sizes, pops[name], steps, device) for name, sizes in cases}
     out = {"benchmark": "train_population", "device": str(device), "machine": machine(),
-           "matmul_peak_gflops": peak / 1e9, "quick": a.quick, "results": rows}
+           "matmul_peak_gflops": peak / 1e9, "quick": a.quick, "results": rows, "per_class_overhead": overhead}
     name = f"train_population_{device.type}{'_quick' if a.quick else ''}.json"
     write_json(out, RESULTS / name)
     print(f"matmul peak (float32): {peak / 1e9:.1f} GFLOP/s on {device}")
@@ -87,6 +121,9 @@ def main(argv=None) -> dict:
         print(f"| {r['case']} {'-'.join(map(str, r['sizes']))} | {r['population']} | "
               f"{r['population_net_steps_per_s']:.0f} | {r['loop_net_steps_per_s']:.0f} | {r['ratio']:.1f}x | "
               f"{r['population_gflops']:.1f} | {100 * r['fraction_of_matmul_peak']:.0f}% |")
+    for name, o in overhead.items():
+        print(f"{name}: per-class counting costs {o['step_ratio']:.3f}x an SGD step (epoch 1 only) and "
+              f"{o['evaluate_ratio']:.3f}x a test evaluation ({o['networks']} networks, {o['test_samples']} samples)")
     return out
 
 
