@@ -143,7 +143,7 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
     (dict, dict of DataFrame)
         Summary per dataset (``{"skipped": why}`` where the data cannot say anything), and the tables
         ``lost_counts`` (dataset, lost, networks, accuracy mean/min/max), ``lost_networks`` (per network:
-        test_acc, test_lost, test_acc_predicted, settled_epoch), ``lost_prediction`` (PREDICTION_COLUMNS),
+        test_acc, test_lost, test_acc_predicted, settled_epoch: -1 where unknown), ``lost_prediction`` (PREDICTION_COLUMNS),
         ``lost_settling`` (dataset, epoch, share of networks settled, share of final lost classes lost).
     """
     summary: dict[str, Any] = {}
@@ -170,6 +170,8 @@ def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curv
     if missing or not acc_cols:
         return {"skipped": f"networks.parquet has no lost-class columns ({', '.join(missing or ['test_acc_c*'])}): "
                            "a run of an older version; train again to record them"}
+    if g[list(LOST_METRICS[:2])].isna().any().any():
+        return {"skipped": "some networks lack the lost-class columns (tables of an older version merged in)"}
     n_classes = max(acc_cols) + 1
     acc = g["test_acc"].astype(float).to_numpy()
     count = g["test_lost"].astype(int).to_numpy()
@@ -197,7 +199,7 @@ def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curv
     if lost is not None:
         out["lost_share_per_class"] = lost.mean(0).tolist()
     out["explained"] = _explained(acc, count, pred, cfg, backend)
-    out["beyond"] = _beyond(ds, g, acc, count, pred, out["explained"], cfg, backend)
+    out["beyond"] = _beyond(g, acc, count, pred, out["explained"], cfg, backend)
     settle = _settling(ds, g, curves, n_classes, tables) if which_known else \
         {"skipped": f"{n_classes} classes: the bit mask test_lost_classes holds at most {MASK_BITS}"}
     out["settling"] = settle
@@ -244,7 +246,7 @@ def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: An
     return out
 
 
-def _beyond(ds: str, g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str, Any],
+def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str, Any],
             explained: dict[str, Any], cfg: AnalysisConfig, backend: str) -> dict[str, Any]:
     """Structure against the accuracy left after the lost-class count (residual from the count's group mean)."""
     if "skipped" in explained:
