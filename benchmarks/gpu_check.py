@@ -76,6 +76,13 @@ SIZES = {
 }
 
 
+def _subgraph_method_name(device) -> str:
+    from engine.measures.subgraph_centrality import subgraph_method
+    return {"eigh": "batched eigendecomposition (torch.linalg.eigh)",
+            "gemm": "scaling and squaring, batched float64 products (engine/measures/subgraph_squaring.py)"
+            }[subgraph_method(torch.device(device))]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=["cuda", "cpu"], default=None,
@@ -301,6 +308,7 @@ def measures_step(device: torch.device, n: int, n_cpu: int) -> dict:
               f"CPU {n_cpu / cpu_s:.2f} networks/s; largest relative difference "
               f"{max(d['max_rel_diff'] for d in out[label]['vs_cpu'].values()):.1e}", flush=True)
     out["shortest_paths"] = shortest_path_code(device)
+    out["subgraph_method"] = _subgraph_method_name(device)
     out["harmonic"] = harmonic_step(device, weights, n_cpu)
     # What crosses to the host per snapshot: the (N, H, 8) measure values, as float64 (neuron_table).
     hidden = sum(PAPER[1:-1])
@@ -537,7 +545,8 @@ def markdown(result: dict) -> str:
                      f"{'' if p['complete'] else '; incomplete: a step did not run'} | < 30 min"
                      f"{(': met' if ts.get('met') else ': missed') if ts else ''} |")
     if m:
-        lines += ["", f"Shortest paths (harmonic centrality) ran on: {m['shortest_paths']}.", "",
+        lines += ["", f"Shortest paths (harmonic centrality) ran on: {m['shortest_paths']}."
+                  + (f" Subgraph centrality: {m['subgraph_method']}." if m.get("subgraph_method") else ""), "",
                   "| measure | " + " | ".join(f"{lb} s ({m['networks']} networks) | {lb} rel. diff."
                                               for lb in ("float64", "float32") if lb in m) + " |",
                   "|---|" + "---|---|" * sum(lb in m for lb in ("float64", "float32"))]
