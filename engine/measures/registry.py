@@ -57,7 +57,7 @@ REGISTRY: dict[str, Measure] = {m.name: m for m in [
             'nx.bipartite.clustering(G, mode="max"): Latapy clustering over second neighbours',
             bipartite_clustering),
     Measure("subgraph_centrality", "positive", "nx.subgraph_centrality(G): diag(expm(A)), A binary",
-            subgraph_centrality, options=("log_subgraph",)),
+            subgraph_centrality, options=("log_subgraph", "method")),
     Measure("harmonic_centrality", "positive",
             'nx.harmonic_centrality(G, distance="weight"): sum of 1 / shortest-path distance',
             harmonic_centrality),
