@@ -465,21 +465,11 @@ def hydra_node(cls: type) -> type:
 # --- rules shared by several groups ---------------------------------------------------------------------
 
 def measure_names(value: Any) -> list[str]:
-    """The one check of measure names: a non-empty list of distinct measures of the registry
-    (measures.names, analysis.bon.measures, engine.inspect --measures). Raises ValueError."""
-    from engine.measures.registry import MEASURES
+    """The one check of measure names (``engine.measures.registry.check_measure_names``), for
+    measures.names, analysis.bon.measures and engine.inspect --measures. Raises ValueError."""
+    from engine.measures.registry import check_measure_names
 
-    if not isinstance(value, (list, tuple)):
-        raise ValueError("must be a list of measure names")
-    names = list(value)
-    unknown = [m for m in names if m not in MEASURES]
-    if unknown:
-        raise ValueError(f"unknown {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}")
-    if not names:
-        raise ValueError(f"names no measure; choose at least one of {', '.join(MEASURES)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{names} names a measure twice")
-    return names
+    return check_measure_names(value)
 
 
 MEASURE_NAMES = Check(measure_names, "a non-empty list of distinct measures of engine.measures.registry")

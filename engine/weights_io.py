@@ -13,29 +13,47 @@ import torch
 
 from engine.errors import EngineError
 from engine.storage import atomic_path
+from engine.weight_stack import check_weight_stack
+
+__all__ = ["SNAPSHOT_FORMAT", "load_snapshot", "safetensors_contents", "save_snapshot", "snapshot_from"]
 
 SNAPSHOT_FORMAT = "engine.snapshot/1"
 
 
-# --- snapshots ----------------------------------------------------------------------------------
-
-def _check_stack(weights: Sequence[torch.Tensor]) -> None:
-    if not weights:
-        raise EngineError("a snapshot needs at least one weight tensor")
-    for i, w in enumerate(weights):
-        if not isinstance(w, torch.Tensor) or w.dim() != 3 or not w.is_floating_point():
-            raise EngineError(f"snapshot layer {i + 1} must be a floating (N, fan_in, fan_out) tensor, got "
-                              f"{type(w).__name__} {tuple(getattr(w, 'shape', ()))}")
-        if i and (w.shape[0] != weights[0].shape[0] or w.shape[1] != weights[i - 1].shape[2]):
-            raise EngineError(f"snapshot layers do not chain: layer {i} is {tuple(weights[i - 1].shape)}, "
-                              f"layer {i + 1} is {tuple(w.shape)}")
-
-
 def save_snapshot(path: str | os.PathLike, weights: Sequence[torch.Tensor], metadata: dict[str, Any]) -> Path:
-    """Write stacked weights (N, fan_in, fan_out) per layer and JSON-able metadata to a safetensors file."""
+    """Write a population's weights and JSON-able metadata to a safetensors file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (its folder is made); an existing file is replaced whole or not at all.
+    weights : sequence of torch.Tensor
+        The weight stack: L floating blocks, block l of shape (N, n_l, n_{l+1}), N >= 1.
+    metadata : dict
+        What to keep with them (dataset, epoch, network ids, ...), as JSON.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    EngineError
+        If ``weights`` is not such a stack (``engine.weight_stack.check_weight_stack``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "epoch3.safetensors"
+    >>> _ = save_snapshot(path, [torch.ones(2, 3, 4), torch.ones(2, 4, 1)], {"epoch": 3})
+    >>> weights, metadata = load_snapshot(path)
+    >>> [tuple(w.shape) for w in weights], metadata
+    ([(2, 3, 4), (2, 4, 1)], {'epoch': 3})
+    """
     from safetensors.torch import save_file
 
-    _check_stack(weights)
+    weights = check_weight_stack(weights, one_network=False, floating=True)
     tensors = {f"layer{i + 1}": w.detach().contiguous().cpu() for i, w in enumerate(weights)}
     header = {"format": SNAPSHOT_FORMAT, "n_layers": str(len(weights)), "metadata": json.dumps(metadata)}
     with atomic_path(path) as tmp:
@@ -43,7 +61,21 @@ def save_snapshot(path: str | os.PathLike, weights: Sequence[torch.Tensor], meta
     return Path(path)
 
 
-def snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, str]):
+def safetensors_contents(path: Path, what: str, hint: str = "") -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The header metadata and the tensors of a safetensors file; where it cannot be read, the
+    EngineError ``"{path}: not a readable safetensors {what} ({reason}){hint}"``."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise EngineError(f"{path}: not a readable safetensors {what} ({e}){hint}") from None
+
+
+def snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, str]
+                  ) -> tuple[list[torch.Tensor], dict[str, Any]]:
+    """The weights and metadata of a safetensors file whose header says it is an engine snapshot."""
     try:
         n_layers = int(header["n_layers"])
         weights = [tensors[f"layer{i + 1}"] for i in range(n_layers)]
@@ -54,30 +86,44 @@ def snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[str
     if not isinstance(metadata, dict):
         raise EngineError(f"{path}: damaged engine snapshot (its metadata is a JSON {type(metadata).__name__}, not a "
                           "mapping of dataset, epoch and networks); write it with engine.weights_io.save_snapshot")
+    if weights and not weights[0].shape[0]:
+        raise EngineError(f"{path}: the snapshot holds no network (its layers have 0 networks)")
     try:
-        _check_stack(weights)
+        return check_weight_stack(weights, one_network=False, floating=True), metadata
     except EngineError as e:
         raise EngineError(f"{path}: {e}") from None
-    if not weights[0].shape[0]:
-        raise EngineError(f"{path}: the snapshot holds no network (its layers have 0 networks)")
-    return weights, metadata
 
 
 def load_snapshot(path: str | os.PathLike) -> tuple[list[torch.Tensor], dict[str, Any]]:
-    """Read a snapshot written by ``save_snapshot``: (weights (N, fan_in, fan_out) per layer, metadata)."""
+    """Read a snapshot written by ``save_snapshot``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A safetensors file written by ``save_snapshot``.
+
+    Returns
+    -------
+    weights : list of torch.Tensor
+        L blocks (N, n_l, n_{l+1}), as written.
+    metadata : dict
+        The metadata written with them.
+
+    Raises
+    ------
+    EngineError
+        If the file is missing, unreadable, not an engine snapshot or damaged.
+
+    Examples
+    --------
+    See ``save_snapshot``.
+    """
     path = Path(path)
     if path.is_dir():
         raise EngineError(f"{path}: is a directory, not a snapshot file")
     if not path.is_file():
         raise EngineError(f"{path}: no such snapshot file")
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise EngineError(f"{path}: not a readable safetensors snapshot ({e})") from None
+    header, tensors = safetensors_contents(path, "snapshot")
     if header.get("format") != SNAPSHOT_FORMAT:
         raise EngineError(f"{path}: not an engine snapshot (metadata format={header.get('format')!r}, expected "
                           f"{SNAPSHOT_FORMAT!r}); use engine.read_network for other weight files")

@@ -165,17 +165,17 @@ def test_non_finite_weights_give_nan_rows(caplog):
 
 
 def test_non_finite_check_is_exact_where_sums_overflow():
-    from engine.measures.layered_graph import validate_weights
+    from engine.measures.layered_graph import compute_blocks
 
     w = [np.ones((3, 4, 3)), np.ones((3, 3, 2))]
     w[0][0] = 1e308          # finite, but its sum overflows: not flagged
     w[0][1, 2, 1] = np.nan
     w[1][2, 0, 0] = -np.inf
-    blocks, bad = validate_weights([torch.as_tensor(x) for x in w], torch.float64)
+    blocks, bad = compute_blocks([torch.as_tensor(x) for x in w], torch.float64)
     assert bad.tolist() == [False, True, True]
     assert torch.equal(blocks[0][0], torch.full((4, 3), 1e308, dtype=torch.float64))
     assert torch.equal(blocks[0][1], torch.ones(4, 3, dtype=torch.float64))  # replaced so the batch computes
-    _, bad32 = validate_weights([torch.as_tensor(x, dtype=torch.float32) for x in w], torch.float64)
+    _, bad32 = compute_blocks([torch.as_tensor(x, dtype=torch.float32) for x in w], torch.float64)
     assert bad32.tolist() == [True, True, True]  # 1e308 is inf in float32
 
 
@@ -189,7 +189,7 @@ def test_bad_input_is_an_engine_error():
         compute_measures([torch.rand(5), w[1]])
     with pytest.raises(EngineError, match="at least 2 layers"):
         compute_measures(w[:1])
-    with pytest.raises(EngineError, match="unknown measure"):
+    with pytest.raises(EngineError, match="unknown pagerank"):
         compute_measures(w, ["pagerank"])
     with pytest.raises(EngineError, match="mix 2-D"):
         compute_measures([w[0][0], w[1]])

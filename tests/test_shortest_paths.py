@@ -131,7 +131,7 @@ def test_dispatch_and_input_checks():
         hidden_distances(weights[:1])
     with pytest.raises(EngineError, match="float32 or float64"):
         hidden_distances(weights, torch.float16)
-    with pytest.raises(EngineError, match="floating tensor"):
+    with pytest.raises(EngineError, match="floating-point weights"):
         hidden_distances([weights[0].long(), weights[1]])
     with pytest.raises(EngineError, match="CUDA tensors"):
         shortest_paths.hidden_distances_gpu(weights)

@@ -224,10 +224,10 @@ def test_empty_population():
 
 @pytest.mark.parametrize("weights, match", [
     ([], "non-empty list"),
-    ([torch.zeros(3, 4)], "layer 1"),
-    ([torch.zeros(3, 10, 10), torch.zeros(2, 10, 10)], "layer 2"),
-    ([torch.zeros(3, 10, 10, dtype=torch.int64)], "dtype"),
-    ([torch.zeros(3, 10, 10), np.zeros((3, 10, 10))], "layer 2"),
+    ([torch.zeros(3, 4)], r"weights\[0\] has shape \(3, 4\)"),
+    ([torch.zeros(3, 10, 10), torch.zeros(2, 10, 10)], r"weights\[1\] has 2 networks"),
+    ([torch.zeros(3, 10, 10, dtype=torch.int64)], "dtype torch.int64: floating-point weights"),
+    ([torch.zeros(3, 10, 10), "layer"], r"weights\[1\] is a str"),
     (torch.zeros(3, 10, 10), "list"),
 ])
 def test_bad_input(weights, match):

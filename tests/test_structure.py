@@ -15,7 +15,7 @@ import torch
 
 from engine.errors import EngineError
 from engine.measures import MEASURES, REGISTRY, compute_measures
-from engine.measures.layered_graph import LayeredGraph, validate_weights
+from engine.measures.layered_graph import LayeredGraph, compute_blocks
 from engine.measures.reference import REFERENCES
 from engine.measures.registry import options_for
 
@@ -71,7 +71,7 @@ def test_every_measure_declares_exactly_the_options_it_takes():
 
 
 def test_an_unknown_option_is_an_error():
-    blocks, _ = validate_weights([torch.rand(2, 4, 3) - 0.3, torch.rand(2, 3, 2) - 0.3], torch.float64)
+    blocks, _ = compute_blocks([torch.rand(2, 4, 3) - 0.3, torch.rand(2, 3, 2) - 0.3], torch.float64)
     graph = LayeredGraph(blocks)
     with pytest.raises(EngineError, match="strength has no option"):
         REGISTRY["strength"](graph, log_subgraph=True)

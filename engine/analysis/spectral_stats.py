@@ -68,8 +68,8 @@ import math
 import pandas as pd
 import torch
 
-from engine.errors import EngineError
 from engine.measures.threads import single_threaded_lapack
+from engine.weight_stack import check_weight_stack
 
 METRICS = ("alpha", "alpha_weighted", "log_spectral_norm", "stable_rank", "log_norm")
 
@@ -95,29 +95,13 @@ def spectral_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
     ``weights[l]`` has shape (N, fan_in, fan_out), float32 or float64. See the module docstring for
     the definitions (WeightWatcher 0.7.7 ``analyze()`` defaults) and the NaN cases.
     """
-    if not isinstance(weights, (list, tuple)) or not weights:
-        raise EngineError("spectral_stats needs a non-empty list of weight tensors")
-    if not isinstance(weights[0], torch.Tensor) or weights[0].ndim != 3:
-        raise EngineError(f"weight layer 1 must be a 3-d tensor (N, fan_in, fan_out), got {_describe(weights[0])}")
-    n = weights[0].shape[0]
-    for l, w in enumerate(weights, start=1):
-        if not isinstance(w, torch.Tensor) or w.ndim != 3 or w.shape[0] != n:
-            raise EngineError(f"weight layer {l} is {_describe(w)}: "
-                              f"expected a tensor of shape (N={n}, fan_in, fan_out)")
-        if w.dtype not in (torch.float32, torch.float64):
-            raise EngineError(f"weight layer {l} has dtype {w.dtype}: expected float32 or float64")
+    weights = check_weight_stack(weights, one_network=False, chained=False, floating=True, no_networks=True)
     cols: dict[str, torch.Tensor] = {}
     with single_threaded_lapack(weights[0].device):   # batched eigvalsh: see engine.measures.threads
         for l, w in enumerate(weights, start=1):
             for name, values in zip(METRICS, _layer_metrics(w)):
                 cols[f"ww_l{l}_{name}"] = values
     return pd.DataFrame({k: v.cpu().numpy() for k, v in cols.items()})
-
-
-def _describe(w) -> str:
-    if isinstance(w, torch.Tensor):
-        return f"a tensor of shape {tuple(w.shape)}"
-    return f"a {type(w).__name__}"
 
 
 def _layer_metrics(w: torch.Tensor) -> tuple[torch.Tensor, ...]:

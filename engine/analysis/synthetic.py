@@ -14,8 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-MEASURES = ("strength", "avg_neighbor_strength", "current_flow_closeness", "bipartite_clustering",
-            "subgraph_centrality", "harmonic_centrality", "second_order_centrality", "max_cliques")
+from engine.measures.registry import MEASURES
+
 
 # planted type centres in (strength, bipartite_clustering, log10 subgraph_centrality) and their spreads
 TYPE_CENTRES = np.array([[-6.0, 0.05, 10.0], [0.0, 0.20, 30.0], [6.0, 0.35, 60.0], [12.0, 0.50, 89.0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from engine.errors import EngineError
+from engine.weight_stack import check_weight_stack
 
 QUANTILES = (0, 25, 50, 75, 100)
 STATS = ("mean", "std") + tuple(f"q{q}" for q in QUANTILES)
@@ -25,13 +25,10 @@ def weight_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
     ``weights[l]`` has shape (N, fan_in, fan_out). Quantiles interpolate linearly (numpy's default);
     std is the population std (ddof=0, numpy's default).
     """
-    if not weights:
-        raise EngineError("weight_stats needs at least one weight tensor")
+    weights = check_weight_stack(weights, one_network=False, chained=False)
     n = weights[0].shape[0]
     cols: dict[str, torch.Tensor] = {}
     for l, w in enumerate(weights, start=1):
-        if w.ndim != 3 or w.shape[0] != n:
-            raise EngineError(f"weight layer {l} has shape {tuple(w.shape)}: expected (N={n}, fan_in, fan_out)")
         flat = w.reshape(n, -1).to(torch.float64)
         m = flat.shape[1]
         cols[f"w_l{l}_mean"] = flat.mean(dim=1)

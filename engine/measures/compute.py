@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError
-from engine.measures.layered_graph import LayeredGraph, orient_weights, validate_weights
-from engine.measures.registry import MEASURES, REGISTRY, options_for
+from engine.measures.layered_graph import LayeredGraph, compute_blocks
+from engine.measures.registry import MEASURES, REGISTRY, check_measure_names, options_for
 from engine.measures.workers import pool_failed, process_pool, worker_count
 from engine.progress import progress_bar
+from engine.weight_stack import layer_sizes, orient_weights
 
 log = logging.getLogger("engine.measures")
 
@@ -20,21 +21,16 @@ CPU_CHUNK_BYTES = 1 << 30  # working memory per chunk on CPU
 POOL_MIN_NETWORKS = 16     # fewer networks: worker processes cost more than they save
 
 
-def resolve_measures(measures: Sequence[str] | None) -> list[str]:
-    """The measure names to compute, checked against the registry."""
+def resolve_measures(measures: Sequence[str] | str | None) -> list[str]:
+    """The measure names to compute: all of ``MEASURES`` for None, else ``measures`` (one name or
+    several) as ``registry.check_measure_names`` accepts them."""
     if measures is None:
         return list(MEASURES)
-    if isinstance(measures, str):
-        measures = [measures]
-    names = list(measures)
-    unknown = [m for m in names if m not in REGISTRY]
-    if unknown:
-        raise EngineError(f"unknown measure(s) {unknown}: choose from {', '.join(MEASURES)}")
-    if len(set(names)) != len(names):
-        raise EngineError(f"measures {names} name a measure twice")
-    if not names:
-        raise EngineError("measures is empty: name at least one of " + ", ".join(MEASURES))
-    return names
+    names = [measures] if isinstance(measures, str) else list(measures)
+    try:
+        return check_measure_names(names)
+    except ValueError as e:
+        raise EngineError(f"measures={names!r}: {e}") from None
 
 
 def bytes_per_network(sizes: list[int], itemsize: int) -> int:
@@ -74,9 +70,9 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
     """
     names = resolve_measures(measures)
     options = options_for(names, {"log_subgraph": log_subgraph})
-    blocks, nonfinite = validate_weights(orient_weights(weights, orientation), dtype)
+    blocks, nonfinite = compute_blocks(orient_weights(weights, orientation), dtype)
     n = blocks[0].shape[0]
-    sizes = [blocks[0].shape[1]] + [b.shape[2] for b in blocks]
+    sizes = layer_sizes(blocks)
     device = blocks[0].device
     if chunk_size is None:
         chunk_size = auto_chunk_size(sizes, dtype, device)

@@ -24,7 +24,7 @@ def use_batched_distances(graph: LayeredGraph) -> bool:
 def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     """(N, H) harmonic centrality of each hidden neuron on the positive graph."""
     if use_batched_distances(graph):
-        return MeasureValues(shortest_paths.harmonic_centrality(graph.weights, graph.dtype))
+        return MeasureValues(shortest_paths.harmonic_centrality_of_blocks(graph.weights, graph.dtype))
     # float64 whatever the graph's dtype: the edge set (weight > 0) is the same, the sums more exact
     values = condensed_paths.harmonic([w.detach().to("cpu", torch.float64).numpy() for w in graph.weights])
     return MeasureValues(torch.as_tensor(values, dtype=graph.dtype, device=graph.device))

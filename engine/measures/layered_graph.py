@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from engine.errors import EngineError
+from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_sizes
 
 
 @dataclass
@@ -28,89 +28,13 @@ class MeasureValues:
     reason: str = ""
 
 
-ORIENTATIONS = ("in_out", "out_in")
-
-
-def orient_weights(weights: Sequence, orientation: str | None) -> Sequence:
-    """The weights as (..., fan_in, fan_out). ``orientation``: "in_out" (rows = a layer's inputs, this
-    project's convention), "out_in" (rows = its outputs, PyTorch's ``nn.Linear.weight``: transposed
-    here) or None: in_out where only that reading of the shapes chains; refused where the shapes also
-    chain as out_in (e.g. square layers), or only as out_in."""
-    if orientation == "in_out":
-        return weights
-    if orientation == "out_in":
-        return [w.transpose(-1, -2) if isinstance(w, torch.Tensor) else np.swapaxes(np.asarray(w), -1, -2)
-                for w in weights]
-    if orientation is not None:
-        raise EngineError(f"orientation={orientation!r}: use 'in_out' (rows = a layer's inputs) or 'out_in' (rows = "
-                          "its outputs, as PyTorch's nn.Linear.weight)")
-    if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence) or len(weights) < 2:
-        return weights   # validate_weights says what is wrong
-    try:
-        shapes = [tuple(w.shape) for w in weights]
-    except AttributeError:
-        return weights
-    if any(len(s) not in (2, 3) for s in shapes):
-        return weights
-    in_out = all(a[-1] == b[-2] for a, b in zip(shapes, shapes[1:]))
-    out_in = all(a[-2] == b[-1] for a, b in zip(shapes, shapes[1:]))
-    if in_out and out_in:
-        raise EngineError(f"weight shapes {shapes} chain both as (fan_in, fan_out) and as PyTorch's (out, in): give "
-                          "orientation='in_out' or 'out_in' (or measure the nn.Module itself with "
-                          "engine.measure_network)")
-    if out_in:
-        raise EngineError(f"weight shapes {shapes} chain only as PyTorch's (out, in) (nn.Linear.weight): give "
-                          "orientation='out_in', or measure the nn.Module itself with engine.measure_network")
-    return weights
-
-
-def validate_weights(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Check shapes, cast to ``dtype``; return the 3-D blocks and an (N,) mask of networks with
-    non-finite weights (their blocks are replaced by ones so the batch still computes)."""
-    if isinstance(weights, (torch.Tensor, np.ndarray)) or not isinstance(weights, Sequence) or len(weights) == 0:
-        raise EngineError("weights must be a non-empty list of per-layer weight tensors "
-                          "[(N, n_0, n_1), (N, n_1, n_2), ...]")
-    if len(weights) < 2:
-        raise EngineError(f"got {len(weights)} weight layer: the measures are defined on hidden neurons, "
-                          "so at least 2 layers (one hidden layer) are needed")
-    if dtype not in (torch.float32, torch.float64):
-        raise EngineError(f"dtype={dtype} is not supported: use torch.float64 (default) or torch.float32")
-    blocks = []
-    for l, w in enumerate(weights):
-        if not isinstance(w, torch.Tensor):
-            try:
-                w = torch.as_tensor(np.asarray(w))
-            except Exception as e:  # noqa: BLE001 - any unconvertible object is a user error
-                raise EngineError(f"weights[{l}] is a {type(w).__name__}, not a tensor or array") from e
-        if w.is_complex() or not (w.is_floating_point() or w.dtype in (torch.int8, torch.int16, torch.int32,
-                                                                          torch.int64, torch.uint8)):
-            raise EngineError(f"weights[{l}] has dtype {w.dtype}: real-valued weights are needed")
-        if w.ndim not in (2, 3):
-            raise EngineError(f"weights[{l}] has shape {tuple(w.shape)}: expected (N, n_{l}, n_{l + 1}) "
-                              f"or (n_{l}, n_{l + 1}) for one network")
-        blocks.append(w)
-    ndims = {w.ndim for w in blocks}
-    if len(ndims) > 1:
-        raise EngineError("weights mix 2-D (one network) and 3-D (batch) layers: shapes "
-                          f"{[tuple(w.shape) for w in blocks]}; use (N, n_l, n_l+1) for every layer")
-    if ndims == {2}:
-        blocks = [w.unsqueeze(0) for w in blocks]
-    devices = {w.device for w in blocks}
-    if len(devices) > 1:
-        raise EngineError(f"weights are on several devices {sorted(map(str, devices))}: move them to one")
-    n = blocks[0].shape[0]
-    for l, w in enumerate(blocks):
-        if w.shape[0] != n:
-            raise EngineError(f"weights[{l}] has {w.shape[0]} networks but weights[0] has {n}: "
-                              "every layer needs the same N")
-        if min(w.shape) == 0:
-            raise EngineError(f"weights[{l}] has an empty shape {tuple(w.shape)}")
-        if l > 0 and blocks[l - 1].shape[2] != w.shape[1]:
-            raise EngineError(f"layer shapes do not chain: weights[{l - 1}] is {tuple(blocks[l - 1].shape)} "
-                              f"(n_{l} = {blocks[l - 1].shape[2]}) but weights[{l}] is {tuple(w.shape)} "
-                              f"(n_{l} = {w.shape[1]}); the fan-out of a layer must equal the fan-in of the next")
-    blocks = [_cast(w.detach(), dtype) for w in blocks]   # measures are not differentiated
-    bad = torch.zeros(n, dtype=torch.bool, device=blocks[0].device)
+def compute_blocks(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Check a weight stack at the measures' edge (``check_weight_stack``, at least one hidden layer)
+    and the compute ``dtype``; return the blocks (N, n_l, n_{l+1}) cast to ``dtype`` and an (N,) mask
+    of networks with non-finite weights (their blocks are replaced by ones so the batch still computes)."""
+    check_compute_dtype(dtype)
+    blocks = [_cast(w.detach(), dtype) for w in check_weight_stack(weights, min_layers=2)]  # not differentiated
+    bad = torch.zeros(blocks[0].shape[0], dtype=torch.bool, device=blocks[0].device)
     for w in blocks:
         bad |= _nonfinite_networks(w)
     if bad.any():
@@ -174,7 +98,7 @@ class LayeredGraph:
     @cached_property
     def sizes(self) -> list[int]:
         """Neurons per layer, inputs first: [n_0, n_1, ..., n_L]."""
-        return [self.weights[0].shape[1]] + [w.shape[2] for w in self.weights]
+        return layer_sizes(self.weights)
 
     @cached_property
     def offsets(self) -> list[int]:

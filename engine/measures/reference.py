@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 
 from engine.errors import EngineError
+from engine.weight_stack import layer_sizes
 
 
 class ReferenceNetwork:
@@ -24,7 +25,7 @@ class ReferenceNetwork:
     def __init__(self, weights: Sequence):
         self.weights = [np.asarray(w.detach().cpu() if hasattr(w, "detach") else w).astype(np.float64)
                         for w in weights]
-        self.sizes = [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
+        self.sizes = layer_sizes(self.weights)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
         self.n_nodes = int(self.offsets[-1])
         self.hidden_nodes = list(range(int(self.offsets[1]), int(self.offsets[-2])))

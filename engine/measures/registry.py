@@ -70,6 +70,46 @@ REGISTRY: dict[str, Measure] = {m.name: m for m in [
 
 MEASURES: tuple[str, ...] = tuple(REGISTRY)
 
+
+def check_measure_names(value: Any) -> list[str]:
+    """The one check of measure names: a non-empty list of distinct measures of the registry.
+
+    Read by ``compute_measures`` and ``neuron_table`` (``measures=``) and by the settings that name
+    measures (``measures.names``, ``analysis.bon.measures``, ``engine.inspect --measures``), which
+    prefix the message with the setting.
+
+    Parameters
+    ----------
+    value : list or tuple of str
+        Measure names, from ``MEASURES``.
+
+    Returns
+    -------
+    list of str
+        The names, in the order given.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a list, is empty, names an unknown measure or one twice.
+
+    Examples
+    --------
+    >>> check_measure_names(["strength", "max_cliques"])
+    ['strength', 'max_cliques']
+    """
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("must be a list of measure names")
+    names = list(value)
+    unknown = [m for m in names if m not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}")
+    if not names:
+        raise ValueError(f"names no measure; choose at least one of {', '.join(MEASURES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{names} names a measure twice")
+    return names
+
 OPTIONS: frozenset[str] = frozenset(o for m in REGISTRY.values() for o in m.options)
 
 

@@ -32,6 +32,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from engine.errors import EngineError
+from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_sizes
 from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import FW_BLOCK, KernelUnavailable
 
@@ -44,33 +45,10 @@ _KERNEL_FALLBACK: dict[str, str] = {}
 _TWIN_TEMP_ELEMENTS = 1 << 24
 
 
-def layer_sizes(weights: Sequence[torch.Tensor]) -> list[int]:
-    """Neurons per layer (inputs, hidden..., outputs) of a checked weight stack."""
-    return [int(weights[0].shape[-2])] + [int(w.shape[-1]) for w in weights]
-
-
-def _check_weights(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
-    """Validate a stack of (N, n_l, n_{l+1}) weight tensors (2-D means N = 1); return them 3-D."""
-    if dtype not in (torch.float32, torch.float64):
-        raise EngineError(f"shortest paths support dtype float32 or float64, got {dtype}")
-    if len(weights) < 2:
-        raise EngineError(f"need at least 2 weight matrices (one hidden layer) to have hidden neurons, "
-                          f"got {len(weights)}")
-    stack = []
-    for i, w in enumerate(weights):
-        if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.dim() not in (2, 3):
-            raise EngineError(f"weights[{i}] must be a floating tensor of shape (N, fan_in, fan_out), got "
-                              f"{type(w).__name__} {tuple(getattr(w, 'shape', ()))}")
-        stack.append(w if w.dim() == 3 else w.unsqueeze(0))
-    n_networks, device = stack[0].shape[0], stack[0].device
-    for i, w in enumerate(stack):
-        if w.shape[0] != n_networks or w.device != device:
-            raise EngineError(f"weights[{i}] has {w.shape[0]} networks on {w.device}; weights[0] has "
-                              f"{n_networks} on {device}: all layers need the same networks and device")
-        if i and w.shape[1] != stack[i - 1].shape[2]:
-            raise EngineError(f"layer shapes do not chain: weights[{i - 1}] is {tuple(stack[i - 1].shape)}, "
-                              f"weights[{i}] is {tuple(w.shape)} (fan_out of one must be fan_in of the next)")
-    return stack
+def _checked(weights: Sequence, dtype: torch.dtype) -> list[torch.Tensor]:
+    """The public functions' edge: a floating weight stack with hidden neurons, a compute dtype."""
+    check_compute_dtype(dtype)
+    return check_weight_stack(weights, min_layers=2, floating=True)
 
 
 def edge_lengths(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
@@ -100,8 +78,8 @@ class _Prepared(NamedTuple):
         return self.lengths[0].device
 
 
-def _prepare(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> _Prepared:
-    stack = _check_weights(weights, dtype)
+def _prepare(stack: list[torch.Tensor], dtype: torch.dtype) -> _Prepared:
+    """The lengths and sizes of a checked stack of (N, n_l, n_{l+1}) blocks."""
     sizes = layer_sizes(stack)
     n_hidden = sum(sizes[1:-1])
     return _Prepared(sizes, edge_lengths(stack, dtype), n_hidden, -(-n_hidden // FW_BLOCK) * FW_BLOCK)
@@ -258,8 +236,8 @@ def _with_kernels(p: _Prepared, phases):
         raise cuda_kernels.launch_failure(e) from e
 
 
-def _run(weights: Sequence[torch.Tensor], dtype: torch.dtype, phases):
-    p = _prepare(weights, dtype)
+def _run(stack: list[torch.Tensor], dtype: torch.dtype, phases):
+    p = _prepare(stack, dtype)
     key = _device_key(p.device)
     if _kernel_applies(p.device) and key not in _KERNEL_FALLBACK:
         try:
@@ -272,7 +250,7 @@ def _run(weights: Sequence[torch.Tensor], dtype: torch.dtype, phases):
 
 
 def _gpu_only(weights: Sequence[torch.Tensor], dtype: torch.dtype, phases):
-    p = _prepare(weights, dtype)
+    p = _prepare(_checked(weights, dtype), dtype)
     if p.device.type != "cuda":
         raise EngineError("the CUDA kernels need CUDA tensors; use the twin on CPU")
     return _with_kernels(p, phases)
@@ -287,12 +265,12 @@ def hidden_distances(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch
     to itself. On CUDA tensors the CUDA kernels run; where they cannot (see the module docstring),
     and on any other device, the torch twin.
     """
-    return _run(weights, dtype, _distances)
+    return _run(_checked(weights, dtype), dtype, _distances)
 
 
 def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``hidden_distances`` by the torch twin, on any device."""
-    return _distances(_prepare(weights, dtype), TwinOps)
+    return _distances(_prepare(_checked(weights, dtype), dtype), TwinOps)
 
 
 def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -336,17 +314,23 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
     >>> harmonic_centrality([w1, w2])
     tensor([[2.3333, 1.0833]], dtype=torch.float64)
     """
-    return _run(weights, dtype, _harmonic)
+    return _run(_checked(weights, dtype), dtype, _harmonic)
 
 
 def harmonic_centrality_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``harmonic_centrality`` by the torch twin, on any device."""
-    return _harmonic(_prepare(weights, dtype), TwinOps)
+    return _harmonic(_prepare(_checked(weights, dtype), dtype), TwinOps)
 
 
 def harmonic_centrality_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``harmonic_centrality`` by the CUDA kernels; no fallback (``KernelUnavailable``)."""
     return _gpu_only(weights, dtype, _harmonic)
+
+
+def harmonic_centrality_of_blocks(blocks: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """``harmonic_centrality`` of blocks already checked at the public edge (the measures'
+    ``LayeredGraph``), without checking them again."""
+    return _run(blocks, dtype, _harmonic)
 
 
 def kernel_fallback_reason(device: torch.device | str) -> str | None:

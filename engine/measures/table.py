@@ -10,8 +10,8 @@ import torch
 
 from engine.errors import EngineError
 from engine.measures.compute import compute_measures, resolve_measures
-from engine.measures.layered_graph import orient_weights
 from engine.measures.registry import MEASURES
+from engine.weight_stack import layer_sizes, orient_weights
 
 KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
 
@@ -33,8 +33,7 @@ def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
     ids = np.arange(n) if network_ids is None else np.asarray(list(network_ids), dtype=np.int64)
     if ids.shape != (n,):
         raise EngineError(f"network_ids has {ids.size} ids for {n} networks: give one id per network")
-    shapes = [w.shape for w in weights]
-    hidden_sizes = [s[-1] for s in shapes[:-1]]
+    hidden_sizes = layer_sizes(weights)[1:-1]
     layer = np.concatenate([np.full(s, l + 1) for l, s in enumerate(hidden_sizes)])
     neuron = np.concatenate([np.arange(s) for s in hidden_sizes])
     table = pd.DataFrame({

@@ -39,16 +39,9 @@ def read_npz(path: Path, *, orientation=None, layers=None) -> Network:
 
 
 def read_safetensors(path: Path, *, orientation=None, layers=None) -> Network:
-    from safetensors import safe_open
+    from engine.weights_io import SNAPSHOT_FORMAT, safetensors_contents, snapshot_from
 
-    from engine.weights_io import SNAPSHOT_FORMAT, snapshot_from
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise EngineError(f"{path}: not a readable safetensors file ({e}); {EXPECTED}") from None
+    metadata, tensors = safetensors_contents(path, "file", f"; {EXPECTED}")
     if metadata.get("format") == SNAPSHOT_FORMAT:
         weights, meta = snapshot_from(path, tensors, metadata)
         return Network(weights, [f"layer{i + 1}" for i in range(len(weights))], {}, "engine-snapshot",

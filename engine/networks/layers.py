@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError
+from engine.weight_stack import check_orientation, layer_sizes
 
-ORIENTATIONS = ("in_out", "out_in")
 EXPECTED = ("expected a chain of fully connected layers: 2-D weight matrices (PyTorch weight (out, in), Keras "
             "kernel (in, out), other arrays (fan_in, fan_out)) whose sizes chain, or 3-D (N, fan_in, fan_out) "
             "stacks of N networks; 0-D/1-D parameters (biases, normalisation) are not part of the graph")
@@ -91,7 +91,7 @@ class Network:
 
     @property
     def layer_sizes(self) -> list[int]:
-        return [int(self.weights[0].shape[-2])] + [int(w.shape[-1]) for w in self.weights]
+        return layer_sizes(self.weights)
 
     def stacked(self) -> list[torch.Tensor]:
         """The weights as (N, fan_in, fan_out) tensors."""
@@ -167,13 +167,6 @@ def parse_layers(layers: str | Sequence[str] | None) -> list[str] | None:
     if len(set(names)) != len(names):
         raise EngineError(f"layers {names} names a layer twice")
     return names
-
-
-def check_orientation(orientation: str | None) -> str | None:
-    if orientation is not None and orientation not in ORIENTATIONS:
-        raise EngineError(f"orientation={orientation!r}: use 'in_out' (rows = inputs of the layer, as Keras and "
-                          "this project store them) or 'out_in' (rows = outputs, as PyTorch's nn.Linear.weight)")
-    return orientation
 
 
 @dataclass(eq=False)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError
-from engine.networks.layers import Network, check_orientation, parse_layers
+from engine.networks.layers import Network, parse_layers
+from engine.weight_stack import check_orientation
 
 
 def read_network(source: Any, *, orientation: str | None = None, layers: Any = None, key: str | None = None,
