@@ -14,26 +14,34 @@
 //      min-plus product of rank FW_BLOCK (minplus_update, rows and columns of K skipped);
 //   3. sums, for every hidden source s, 1 / d(s, x) over the leaves, with d(s, x) the min-plus
 //      product of D[s, L1] and W1^T (minplus_reciprocal): the (n x n_leaves) distance block is
-//      never stored, only one partial sum per source and 64-leaf tile.
+//      never stored, only one partial sum per source and TILE_N-leaf tile.
 //
 // Exactness: only additions, minima and (in step 3) reciprocals and sums. Every min-plus entry is
 // the minimum of exact float sums, whatever the order in which k is visited, so steps 1 and 2 give
 // the same bits as the torch twin that runs the same phases. In fw_diag and fw_panels the entries
 // read at step k (row k and column k of the block) do not change at that step (D[k, k] = 0), so
 // the threads' order within a step cannot matter either. Step 3's sums are added in a fixed order
-// (per thread, then a fixed tree over the 16 threads of a row), equal to the twin's within rounding.
+// (per thread, then in a fixed order over the THREADS_X threads of a row), equal to the twin's within rounding.
 //
-// Tiling of the min-plus products (as a GEMM): a 16x16 thread block computes a 64x64 tile of C,
-// each thread a 4x4 micro-tile; A and B tiles of depth 16 are staged in shared memory. A and B are
-// row-major with leading dimensions lda and ldb (elements); blockIdx.z is the network.
-
-#define TILE_M 64      // rows of C per block tile
-#define TILE_N 64      // columns of C per block tile
-#define TILE_K 16      // depth of the staged A / B tiles
-#define THREADS_X 16
-#define THREADS_Y 16
-#define MICRO 4        // TILE_M / THREADS_Y == TILE_N / THREADS_X
-#define FW_BLOCK 32    // Floyd-Warshall block: a 32x32 thread block per diagonal block or panel tile
+// Tiling of the min-plus products (as a GEMM): a THREADS_Y x THREADS_X thread block computes a
+// TILE_M x TILE_N tile of C, each thread a MICRO x MICRO micro-tile; A and B tiles of depth TILE_K
+// are staged in shared memory (the sizes the launchers use: 16x16 threads, 64x64 tiles, depth 16,
+// 4x4 micro-tiles). A and B are row-major with leading dimensions lda and ldb (elements);
+// blockIdx.z is the network.
+//
+// The tile sizes are defined once, in engine/measures/cuda_kernels.py (TILES), and come here as NVRTC
+// -D options, so that the launchers' grids and these kernels cannot disagree; a compile without them
+// stops here.
+#if !defined(TILE_M) || !defined(TILE_N) || !defined(TILE_K) || !defined(THREADS_X) || !defined(THREADS_Y) \
+    || !defined(FW_BLOCK)
+#error "compile with the tile sizes as -D options: engine.measures.cuda_kernels.NVRTC_OPTIONS"
+#endif
+#define MICRO (TILE_M / THREADS_Y)  // rows and columns of a thread's micro-tile
+static_assert(TILE_M % THREADS_Y == 0 && TILE_N % THREADS_X == 0 && TILE_M / THREADS_Y == TILE_N / THREADS_X,
+              "square micro-tiles: TILE_M / THREADS_Y == TILE_N / THREADS_X");
+static_assert((TILE_M * TILE_K) % (THREADS_X * THREADS_Y) == 0 && (TILE_K * TILE_N) % (THREADS_X * THREADS_Y) == 0,
+              "every thread stages the same number of A and B entries");
+static_assert(THREADS_X * THREADS_Y >= TILE_M, "one thread per row of a tile adds its partial sums");
 
 template <typename T> __device__ __forceinline__ T positive_infinity();
 template <> __device__ __forceinline__ float positive_infinity<float>() { return __int_as_float(0x7f800000); }
@@ -41,7 +49,7 @@ template <> __device__ __forceinline__ double positive_infinity<double>() {
     return __longlong_as_double(0x7ff0000000000000LL);
 }
 
-// acc[i][j] = min over k of A[row0 + ty + 16 i, k] + B[k, col0 + tx + 16 j] (inf outside the matrices).
+// acc[i][j] = min over k of A[row0 + ty + THREADS_Y i, k] + B[k, col0 + tx + THREADS_X j] (inf outside).
 template <typename T>
 __device__ __forceinline__ void minplus_tile(const T* __restrict__ a, long long lda, const T* __restrict__ b,
                                              long long ldb, int m, int n, int k_len, int row0, int col0,
@@ -58,7 +66,7 @@ __device__ __forceinline__ void minplus_tile(const T* __restrict__ a, long long 
         for (int j = 0; j < MICRO; ++j) acc[i][j] = inf;
 
     for (int k0 = 0; k0 < k_len; k0 += TILE_K) {
-        // Stage A: TILE_M x TILE_K, 16 consecutive k per row (coalesced along k).
+        // Stage A: TILE_M x TILE_K, TILE_K consecutive k per row (coalesced along k).
 #pragma unroll
         for (int r = 0; r < (TILE_M * TILE_K) / (THREADS_X * THREADS_Y); ++r) {
             const int e = tid + r * THREADS_X * THREADS_Y;
@@ -66,7 +74,7 @@ __device__ __forceinline__ void minplus_tile(const T* __restrict__ a, long long 
             const int gm = row0 + mm, gk = k0 + kk;
             a_tile[kk][mm] = (gm < m && gk < k_len) ? a[(long long)gm * lda + gk] : inf;
         }
-        // Stage B: TILE_K x TILE_N, 64 consecutive columns per k row (coalesced along the columns).
+        // Stage B: TILE_K x TILE_N, TILE_N consecutive columns per k row (coalesced along the columns).
 #pragma unroll
         for (int r = 0; r < (TILE_K * TILE_N) / (THREADS_X * THREADS_Y); ++r) {
             const int e = tid + r * THREADS_X * THREADS_Y;
@@ -145,7 +153,7 @@ __device__ __forceinline__ void minplus_reciprocal_impl(T* __restrict__ partial,
         row_sums[ty + i * THREADS_Y][tx] = s;
     }
     __syncthreads();
-    // One thread per row of the tile adds its 16 partial sums in a fixed order.
+    // One thread per row of the tile adds its THREADS_X partial sums in a fixed order.
     const int tid = ty * THREADS_X + tx;
     if (tid < TILE_M) {
         const int gm = row0 + tid;
@@ -158,7 +166,7 @@ __device__ __forceinline__ void minplus_reciprocal_impl(T* __restrict__ partial,
     }
 }
 
-// Floyd-Warshall on the diagonal block [k0, k0 + 32) of each network's D (n x n, n a multiple of 32).
+// Floyd-Warshall on the diagonal block [k0, k0 + FW_BLOCK) of each network's D (n x n, n a multiple of FW_BLOCK).
 template <typename T>
 __device__ __forceinline__ void fw_diag_impl(T* __restrict__ d, int n, long long d_batch, int k0) {
     __shared__ T blk[FW_BLOCK][FW_BLOCK + 1];
@@ -175,7 +183,7 @@ __device__ __forceinline__ void fw_diag_impl(T* __restrict__ d, int n, long long
 }
 
 // The row panel (blockIdx.y == 0: rows K, columns of tile blockIdx.x) or column panel (== 1: rows of
-// tile blockIdx.x, columns K) of block K = [k0, k0 + 32), relaxed through the closed diagonal block
+// tile blockIdx.x, columns K) of block K = [k0, k0 + FW_BLOCK), relaxed through the closed diagonal block
 // one k at a time. The tile of K itself is skipped.
 template <typename T>
 __device__ __forceinline__ void fw_panels_impl(T* __restrict__ d, int n, long long d_batch, int k0) {
@@ -199,8 +207,9 @@ __device__ __forceinline__ void fw_panels_impl(T* __restrict__ d, int n, long lo
     dz[(long long)(r0 + i) * n + c0 + j] = tile[i][j];
 }
 
-// Launches: minplus_update / minplus_reciprocal: block (16, 16, 1), grid (ceil(n / 64), ceil(m / 64), batch);
-// fw_diag: block (32, 32, 1), grid (1, 1, batch); fw_panels: block (32, 32, 1), grid (n / 32, 2, batch).
+// Launches: minplus_update / minplus_reciprocal: block (THREADS_X, THREADS_Y, 1), grid (ceil(n / TILE_N),
+// ceil(m / TILE_M), batch); fw_diag: block (FW_BLOCK, FW_BLOCK, 1), grid (1, 1, batch); fw_panels: block
+// (FW_BLOCK, FW_BLOCK, 1), grid (n / FW_BLOCK, 2, batch).
 #define MINPLUS_UPDATE(NAME, T)                                                                              \
     extern "C" __global__ void __launch_bounds__(THREADS_X * THREADS_Y)                                      \
     NAME(T* c, long long ldc, long long c_batch, const T* a, long long lda, long long a_batch, const T* b,     \

@@ -180,12 +180,29 @@ def test_the_compiled_module_has_every_kernel_the_launchers_call():
     source = cuda_kernels.kernel_source(cuda_kernels.MINPLUS_SOURCE)
     prog = nvrtc.createProgram(source, cuda_kernels.MINPLUS_SOURCE, (), ())
     try:
-        nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", "-std=c++17"])
+        nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", *cuda_kernels.NVRTC_OPTIONS])
         ptx = nvrtc.getPTX(prog).decode() if isinstance(nvrtc.getPTX(prog), bytes) else nvrtc.getPTX(prog)
     finally:
         nvrtc.destroyProgram(prog)
     for name in cuda_kernels.MINPLUS_FUNCTIONS:
         assert re.search(rf"\.entry\s+{name}\s*\(", ptx), f"kernel {name} missing from the PTX"
+
+
+def test_tile_sizes_come_only_from_the_compile_options():
+    """kernels/condensed_minplus.cu takes its tile sizes from cuda_kernels.TILES (-D options): without
+    them it does not compile, and the .cu defines none of them itself."""
+    _nvrtc_or_skip()
+    from cupy_backends.cuda.libs import nvrtc
+
+    source = cuda_kernels.kernel_source(cuda_kernels.MINPLUS_SOURCE)
+    assert not re.search(rf"#define\s+({'|'.join(cuda_kernels.TILES)})\b", source)
+    prog = nvrtc.createProgram(source, cuda_kernels.MINPLUS_SOURCE, (), ())
+    try:
+        with pytest.raises(nvrtc.NVRTCError):
+            nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", "-std=c++17"])
+        assert "compile with the tile sizes as -D options" in nvrtc.getProgramLog(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
 
 
 def test_nvrtc_failure_reports_the_log(tmp_path, monkeypatch):
@@ -219,8 +236,12 @@ def test_kernel_launchers_refuse_cpu_tensors_and_bad_shapes():
 # A NumPy mirror of kernels/condensed_minplus.cu's block and thread index math (the A and B tile
 # staging, the 4x4 micro-tiles, bounds and skip checks, the fixed-order reciprocal sums, the
 # Floyd-Warshall blocks and panels) and of its launchers in engine/measures/cuda_kernels.py. It
-# lets CPU-only CI check the kernels' indexing against the twin; keep it in step with the .cu.
-TILE_M, TILE_N, TILE_K, THREADS, MICRO, FW = 64, 64, 16, 16, 4, 32
+# lets CPU-only CI check the kernels' indexing against the twin; keep it in step with the .cu. The tile
+# sizes are the ones the kernels are compiled with (cuda_kernels.TILES).
+TILE_M, TILE_N, TILE_K, FW = (cuda_kernels.TILES[k] for k in ("TILE_M", "TILE_N", "TILE_K", "FW_BLOCK"))
+THREADS = cuda_kernels.TILES["THREADS_X"]
+assert THREADS == cuda_kernels.TILES["THREADS_Y"], "the mirror assumes square thread blocks"
+MICRO = TILE_M // THREADS
 
 
 def _flat(t: torch.Tensor) -> tuple[np.ndarray, int]:

@@ -25,14 +25,18 @@ import torch
 from engine import resources
 from engine.errors import EngineError
 
-# Must match the tile sizes in kernels/condensed_minplus.cu.
-MINPLUS_TILE_M = 64
-MINPLUS_TILE_N = 64
-FW_BLOCK = 32
-_MINPLUS_BLOCK = (16, 16, 1)
+# The kernels' tile sizes, defined here only: NVRTC gets them as -D options (kernels/condensed_minplus.cu
+# has no defaults), the launchers size their grids from them. A thread block of THREADS_Y x THREADS_X
+# computes a TILE_M x TILE_N tile of a min-plus product, staging depth TILE_K; Floyd-Warshall closes
+# FW_BLOCK x FW_BLOCK blocks with as many threads.
+TILES = {"TILE_M": 64, "TILE_N": 64, "TILE_K": 16, "THREADS_X": 16, "THREADS_Y": 16, "FW_BLOCK": 32}
+MINPLUS_TILE_M = TILES["TILE_M"]
+MINPLUS_TILE_N = TILES["TILE_N"]
+FW_BLOCK = TILES["FW_BLOCK"]
+_MINPLUS_BLOCK = (TILES["THREADS_X"], TILES["THREADS_Y"], 1)
 _FW_THREADS = (FW_BLOCK, FW_BLOCK, 1)
 _MAX_GRID_Z = 65535
-_NVRTC_OPTIONS = ("-std=c++17",)
+NVRTC_OPTIONS = ("-std=c++17", *(f"-D{name}={value}" for name, value in TILES.items()))
 
 
 def kernels_dir() -> Path:
@@ -104,7 +108,7 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
                                 f"driver's CUDA major version ({CUPY_WHEELS})") from e
     with cupy.cuda.Device(device_index):
         try:
-            module = cupy.RawModule(code=source, options=_NVRTC_OPTIONS)
+            module = cupy.RawModule(code=source, options=NVRTC_OPTIONS)
             module.compile()  # NVRTC, then cuModuleLoad
         except Exception as e:
             if _is_nvrtc_failure(e):
@@ -201,7 +205,7 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
 
 def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(batch, m): per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0,
-    without storing a (x) b (one partial sum per 64 columns, added up here)."""
+    without storing a (x) b (one partial sum per MINPLUS_TILE_N columns, added up here)."""
     device_index = _check_operands("minplus_reciprocal", a.dtype, a, b)
     batch, m, k = a.shape
     n = b.shape[2]
@@ -226,7 +230,7 @@ def _check_square(name: str, d: torch.Tensor) -> int:
 
 
 def fw_diag(d: torch.Tensor, k0: int) -> None:
-    """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + 32)`` of every (n, n) matrix of ``d``."""
+    """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + FW_BLOCK)`` of every (n, n) matrix of ``d``."""
     device_index = _check_square("fw_diag", d)
     batch, n, _ = d.shape
     if batch:
@@ -235,7 +239,7 @@ def fw_diag(d: torch.Tensor, k0: int) -> None:
 
 
 def fw_panels(d: torch.Tensor, k0: int) -> None:
-    """The row and column panels of block ``[k0, k0 + 32)``, relaxed through its closed diagonal block."""
+    """The row and column panels of block ``[k0, k0 + FW_BLOCK)``, relaxed through its closed diagonal block."""
     device_index = _check_square("fw_panels", d)
     batch, n, _ = d.shape
     if batch:
@@ -271,7 +275,7 @@ def compile_all_sources(arch: str = "compute_90") -> dict[str, int]:
         prog = nvrtc.createProgram(path.read_text(), path.name, (), ())
         try:
             try:
-                nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", *_NVRTC_OPTIONS])
+                nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS])
             except nvrtc.NVRTCError as e:
                 log = nvrtc.getProgramLog(prog)
                 raise EngineError(f"{path.name} does not compile for {arch} ({e}):\n{log}") from None
