@@ -29,13 +29,3 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"gpu ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
     return f"cpu ({torch.get_num_threads()} threads, torch {torch.__version__})"
-
-
-def cupy_available() -> bool:
-    """True where CuPy imports and sees a GPU (its kernels are then usable)."""
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False

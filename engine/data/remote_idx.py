@@ -8,8 +8,6 @@ from engine.data.dataset import Dataset
 from engine.data.download import fetch
 from engine.data.idx import IDX_FILES, dataset_from_idx_files
 
-REMOTE_IDX_DATASETS = ("mnist", "kmnist")
-
 
 def load_remote_idx_dataset(name: str, *, root: str | os.PathLike | None = None,
                             cache_dir: str | os.PathLike | None = None, download: bool = True,
