@@ -11,8 +11,39 @@ import torch
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
+__all__ = ["avg_neighbor_strength"]
+
+
 def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
-    """(N, H) average neighbour degree weighted by the signed synapses."""
+    """Average neighbour degree of every hidden neuron, weighted by the signed synapses.
+
+    ``nx.average_neighbor_degree(G, weight="weight")``: (1 / s_i) sum_j w_ij deg_j, with deg_j the
+    unweighted degree of neighbour j and s_i the signed strength; 0 where s_i = 0.
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+
+    Returns
+    -------
+    MeasureValues
+        ``values`` (N, H): per hidden neuron (layer order), a degree (neighbours). Always defined.
+
+    References
+    ----------
+    .. [1] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
+       weighted networks", PNAS 101 (2004) 3747.
+    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
+       computed there.
+
+    Examples
+    --------
+    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> avg_neighbor_strength(graph).values
+    tensor([[1.5000, 2.0000]], dtype=torch.float64)
+    """
     deg, o = graph.signed_degree, graph.offsets
     parts = []
     for l in graph.hidden_layers:

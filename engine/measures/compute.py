@@ -53,20 +53,56 @@ def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) 
 def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | None = None, *,
                      orientation: str | None = None, dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
                      chunk_size: int | None = None, progress: bool = False) -> torch.Tensor:
-    """(N, H, M) measures of every hidden neuron (layer 1 first) of N networks, columns in the order
-    of ``measures`` (default: all of MEASURES), on the weights' device, in ``dtype``.
+    """The measures of every hidden neuron of N networks, batched on the weights' device.
 
-    weights: L tensors, layer l of shape (N, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one network): rows
-    are the layer's inputs. ``orientation``: "in_out" (that), "out_in" (rows are outputs, as PyTorch's
-    ``nn.Linear.weight``: transposed here) or None, which takes in_out where only that reading of the
-    shapes chains and refuses where they also chain as out_in (square layers: say which). A model:
-    ``engine.measure_network``.
-    NaN where a measure is undefined (one warning per measure saying how many networks and why), and
-    for every measure of a network with non-finite weights. ``log_subgraph`` returns
-    log(subgraph_centrality). ``chunk_size`` networks are processed at a time (None: memory-based);
-    on CPU, spans of networks go to one worker process per core (``engine.measures.workers``: SciPy's
-    Dijkstra holds the GIL, and LAPACK runs single-threaded, see ``engine.measures.threads``).
-    ``progress``: a progress bar over the networks (off by default).
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor or array-like
+        The weight stack: L >= 2 blocks, block l of shape (N, n_l, n_{l+1}), or (n_l, n_{l+1}) for
+        one network; rows are the layer's inputs (see ``orientation``), all on one device.
+    measures : sequence of str, str or None
+        Names from ``MEASURES`` (default: all eight, in that order).
+    orientation : {"in_out", "out_in"} or None
+        "in_out": rows are inputs; "out_in": rows are outputs (PyTorch's ``nn.Linear.weight``,
+        transposed here); None: in_out where only that reading of the shapes chains, refused where
+        they also chain as out_in (square layers: say which). A model: ``engine.measure_network``.
+    dtype : torch.dtype
+        torch.float64 (default) or torch.float32: the precision of the computation and the result.
+    log_subgraph : bool
+        subgraph_centrality as its natural log (the values reach 1e89).
+    chunk_size : int or None
+        Networks processed at a time (None: from the free memory). On CPU, spans of networks go to
+        one worker process per core (``engine.measures.workers``: SciPy's Dijkstra holds the GIL,
+        and LAPACK runs single-threaded, see ``engine.measures.threads``).
+    progress : bool
+        A progress bar over the networks.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, H, M) in ``dtype`` on the weights' device: H hidden neurons, layer 1 first, M measures
+        in the order of ``measures``. NaN where a measure is undefined (one warning per measure
+        saying for how many networks and why), and for every measure of a network with non-finite
+        weights (one warning).
+
+    Raises
+    ------
+    EngineError
+        If the weights are not a weight stack (``engine.weight_stack.check_weight_stack``), a
+        measure is unknown or named twice, ``dtype`` is not supported or ``chunk_size`` < 1.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks:
+       emerging complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062).
+       Each measure's own module cites its definition.
+
+    Examples
+    --------
+    >>> w1 = torch.tensor([[1.0, -0.5], [2.0, 0.0]]); w2 = torch.tensor([[1.0], [3.0]])
+    >>> compute_measures([w1, w2], ["strength", "max_cliques"])
+    tensor([[[4.0000, 3.0000],
+             [2.5000, 1.0000]]], dtype=torch.float64)
     """
     names = resolve_measures(measures)
     options = options_for(names, {"log_subgraph": log_subgraph})

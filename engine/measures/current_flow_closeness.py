@@ -11,8 +11,42 @@ from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
+__all__ = ["current_flow_closeness"]
+
+
 def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
-    """(N, H) current-flow closeness of each hidden neuron on the signed graph."""
+    """Current-flow closeness of every hidden neuron on the signed graph.
+
+    ``nx.current_flow_closeness_centrality(G, weight="weight")``: 1 / sum_w R(v, w), R the effective
+    resistance between v and w in the electrical network whose conductances are the synapse weights.
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+
+    Returns
+    -------
+    MeasureValues
+        ``values`` (N, H): per hidden neuron (layer order), 1 / (sum of resistances), in the units
+        of the weights (negative weights can make it negative). NaN for the networks whose signed
+        graph is disconnected or whose grounded Laplacian is singular; ``undefined`` marks them.
+
+    References
+    ----------
+    .. [1] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
+       3404, 533-544; K. Stephenson, M. Zelen, "Rethinking centrality: methods and examples",
+       Social Networks 11 (1989) 1.
+    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
+       computed there.
+
+    Examples
+    --------
+    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> current_flow_closeness(graph).values
+    tensor([[-0.1333, -0.0465]], dtype=torch.float64)
+    """
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.weights, graph.signed_connected)
     n = graph.n_nodes
     total = n * diag - 2 * rowsum + diag.sum(1, keepdim=True)

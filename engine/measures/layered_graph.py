@@ -82,6 +82,18 @@ class LayeredGraph:
 
     weights: list[torch.Tensor]  # L blocks (N, n_l, n_{l+1}), validated, in the compute dtype
 
+    @classmethod
+    def of(cls, weights: Sequence, dtype: torch.dtype = torch.float64) -> "LayeredGraph":
+        """The graph of a weight stack, checked and cast as ``compute_measures`` does (non-finite
+        networks are not masked here: give finite weights).
+
+        Examples
+        --------
+        >>> LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]).sizes
+        [2, 2, 1]
+        """
+        return cls(compute_blocks(weights, dtype)[0])
+
     # ---- shape bookkeeping -------------------------------------------------------------------
     @property
     def n_networks(self) -> int:

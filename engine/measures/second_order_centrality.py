@@ -16,8 +16,43 @@ from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
+__all__ = ["second_order_centrality"]
+
+
 def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
-    """(N, H) second-order centrality of each hidden neuron (NaN for disconnected positive graphs)."""
+    """Second-order centrality of every hidden neuron on the (weighted) positive graph.
+
+    ``nx.second_order_centrality(G)``: the standard deviation of the return times to the neuron of
+    a random walk made uniform by self-loops, sqrt(2 sum_k M[k, i] - n (n + 1)) with M the mean
+    first-passage times (computed here from the diagonal of the Laplacian's pseudo-inverse).
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        N networks' layered graph (``LayeredGraph.of(weights)``); the positive graph is used.
+
+    Returns
+    -------
+    MeasureValues
+        ``values`` (N, H): per hidden neuron (layer order), in steps of the walk. NaN for the
+        networks whose positive graph is disconnected (networkx raises there); ``undefined`` marks
+        them.
+
+    References
+    ----------
+    .. [1] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
+       distributed assessment of nodes criticity in complex networks", Computer Communications 34
+       (2011) 619.
+    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
+       computed there.
+
+    Examples
+    --------
+    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> second_order_centrality(graph).values
+    tensor([[ 5.1640, 10.3280]], dtype=torch.float64)
+    """
     # only hidden diagonals are needed; a connected positive graph's grounded Laplacian is definite
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected,
                                                 input_diag=False, definite=True)

@@ -5,6 +5,35 @@ from __future__ import annotations
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
 
+__all__ = ["strength"]
+
+
 def strength(graph: LayeredGraph) -> MeasureValues:
-    """Signed strength of every hidden neuron, (N, H)."""
+    """Signed strength (weighted degree) of every hidden neuron: s_i = sum_j w_ij.
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+
+    Returns
+    -------
+    MeasureValues
+        ``values`` (N, H): per hidden neuron (layer order), the sum of its synapse weights, both
+        layers' (the units of the weights). Always defined.
+
+    References
+    ----------
+    .. [1] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
+       weighted networks", PNAS 101 (2004) 3747.
+    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
+       computed there.
+
+    Examples
+    --------
+    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> strength(graph).values
+    tensor([[4.0000, 2.5000]], dtype=torch.float64)
+    """
     return MeasureValues(graph.hidden(graph.signed_strength))

@@ -13,6 +13,8 @@ from engine.measures.compute import compute_measures, resolve_measures
 from engine.measures.registry import MEASURES
 from engine.weight_stack import layer_sizes, orient_weights
 
+__all__ = ["KEYS", "neuron_table", "summarize"]
+
 KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
 
 
@@ -20,11 +22,41 @@ def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
                  network_ids: Sequence[int] | None = None, measures: Sequence[str] | None = None,
                  orientation: str | None = None, dtype: torch.dtype = torch.float64, log_subgraph: bool = False,
                  chunk_size: int | None = None, progress: bool = False) -> pd.DataFrame:
-    """One row per hidden neuron per network (neurons.parquet schema): dataset, network, epoch,
-    layer (1 = first hidden layer), neuron (0-based within its layer), then the measures as float64.
-    With ``log_subgraph`` the subgraph_centrality column holds log values (``df.attrs`` says so).
-    ``orientation``: as in ``compute_measures``.
-    ``progress``: a progress bar over the networks (off by default)."""
+    """The measures as a table, one row per hidden neuron per network (neurons.parquet's schema).
+
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor or array-like
+        The weight stack, as in ``compute_measures``: blocks (N, n_l, n_{l+1}).
+    dataset : str
+        The ``dataset`` column's value.
+    epoch : int
+        The ``epoch`` column's value.
+    network_ids : sequence of int, optional
+        One id per network for the ``network`` column (default 0 .. N-1).
+    measures, orientation, dtype, log_subgraph, chunk_size, progress
+        As in ``compute_measures``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns dataset, network, epoch, layer (1 = first hidden layer), neuron (0-based within its
+        layer), then the measures as float64; N * H rows. ``df.attrs["log_subgraph"]`` says whether
+        subgraph_centrality holds logs.
+
+    Raises
+    ------
+    EngineError
+        As ``compute_measures``; or ``network_ids`` does not give one id per network.
+
+    Examples
+    --------
+    >>> w1 = torch.tensor([[[1.0, -0.5], [2.0, 0.0]]]); w2 = torch.tensor([[[1.0], [3.0]]])
+    >>> neuron_table([w1, w2], dataset="toy", epoch=3, measures=["strength"])
+      dataset  network  epoch  layer  neuron  strength
+    0     toy        0      3      1       0       4.0
+    1     toy        0      3      1       1       2.5
+    """
     names = resolve_measures(measures)
     weights = orient_weights(weights, orientation)
     values = compute_measures(weights, names, orientation="in_out", dtype=dtype, log_subgraph=log_subgraph,
@@ -51,9 +83,32 @@ def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, network), at that network's last epoch in the table: ``{measure}_l{layer}_mean``
-    and ``_std`` (population std, ddof=0) over the layer's neurons, NaN-aware (NaN neurons skipped;
-    all-NaN gives NaN). Columns: dataset, network, then measure-major, layer, mean before std."""
+    """Per-network features: the mean and std of each measure over each layer's neurons.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A ``neuron_table`` frame (neurons.parquet), one or several epochs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, network), at that network's last epoch in the table: dataset,
+        network, then ``{measure}_l{layer}_mean`` and ``_std`` (population std, ddof=0), measure
+        major, layer, mean before std; NaN-aware (NaN neurons skipped, all-NaN gives NaN).
+
+    Raises
+    ------
+    EngineError
+        If ``table`` lacks the key columns of a neuron table.
+
+    Examples
+    --------
+    >>> w1 = torch.tensor([[[1.0, -0.5], [2.0, 0.0]]]); w2 = torch.tensor([[[1.0], [3.0]]])
+    >>> summarize(neuron_table([w1, w2], dataset="toy", epoch=3, measures=["strength"]))
+      dataset  network  strength_l1_mean  strength_l1_std
+    0     toy        0              3.25             0.75
+    """
     missing = [c for c in KEYS if c not in table.columns]
     if missing:
         raise EngineError(f"table lacks column(s) {missing}: expected a neuron_table (neurons.parquet) frame")
