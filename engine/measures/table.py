@@ -13,9 +13,9 @@ from engine.measures.compute import compute_measures, resolve_measures
 from engine.measures.registry import MEASURES
 from engine.weight_stack import layer_sizes, orient_weights
 
-__all__ = ["KEYS", "neuron_table", "summarize"]
+__all__ = ["neuron_table", "summarize"]
 
-KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
+_KEYS = ["dataset", "network", "epoch", "layer", "neuron"]
 
 
 def neuron_table(weights: Sequence[torch.Tensor], *, dataset: str, epoch: int,
@@ -109,7 +109,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
       dataset  network  strength_l1_mean  strength_l1_std
     0     toy        0              3.25             0.75
     """
-    missing = [c for c in KEYS if c not in table.columns]
+    missing = [c for c in _KEYS if c not in table.columns]
     if missing:
         raise EngineError(f"table lacks column(s) {missing}: expected a neuron_table (neurons.parquet) frame")
     names = [m for m in MEASURES if m in table.columns]

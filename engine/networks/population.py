@@ -116,8 +116,8 @@ def measure_files(sources: Any, measures: Sequence[str] | None = None, *, datase
     ...     torch.save(net.state_dict(), f"{folder}/seed{seed}.pt")
     >>> open(f"{folder}/notes.txt", "w").write("not a model") and None
     >>> measured = measure_files(folder, ["strength"], dataset="mine")
-    >>> measured.networks[["network", "file", "layers"]].to_string(index=False).split("\\n")[1]
-    '      0 seed0.pt  6-5-3'
+    >>> measured.networks[["network", "file", "layers"]].to_dict("records")[0]
+    {'network': 0, 'file': 'seed0.pt', 'layers': '6-5-3'}
     >>> len(measured.neurons), measured.failed["file"].tolist()
     (15, ['notes.txt'])
     """
@@ -215,8 +215,38 @@ def _measure_group(group: list[tuple[dict, Network]], dataset: str, measures, dt
 
 
 def write_population(measured: MeasuredFiles, out_dir: str | os.PathLike, settings: dict | None = None) -> Path:
-    """Write neurons.parquet, networks.parquet and failed.csv (and inspect.json with ``settings``) into
-    ``out_dir``, atomically: a run directory that ``engine.analyze`` completes with accuracies."""
+    """Write a measured population as a run directory that ``engine.analyze`` completes with accuracies.
+
+    Parameters
+    ----------
+    measured : MeasuredFiles
+        What ``measure_files`` returned.
+    out_dir : str or os.PathLike
+        The directory (made if missing); each file is written atomically.
+    settings : dict, optional
+        What was asked for (measures, dtype, ...), kept in inspect.json.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``, holding neurons.parquet, networks.parquet, failed.csv and inspect.json.
+
+    Raises
+    ------
+    EngineError
+        If a file cannot be written (the others are left as they were).
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from engine import measure_files, write_population
+    >>> folder = tempfile.mkdtemp()
+    >>> torch.manual_seed(0) and None
+    >>> torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)).state_dict(), f"{folder}/a.pt")
+    >>> out = write_population(measure_files(folder, ["strength"]), f"{folder}/measured")
+    >>> sorted(p.name for p in out.iterdir())
+    ['failed.csv', 'inspect.json', 'networks.parquet', 'neurons.parquet']
+    """
     from engine.storage import atomic_path, write_json, write_parquet
 
     out = Path(out_dir)

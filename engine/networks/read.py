@@ -88,7 +88,34 @@ def read_network(source: Any, *, orientation: str | None = None, layers: Any = N
 
 
 def read_file(path: Path, *, orientation: str | None = None, layers: Any = None, key: str | None = None) -> Network:
-    """The network in a model file (see ``read_network``)."""
+    """The network in a model file, its format told by its contents (``engine.networks.detect``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A PyTorch/Lightning checkpoint, a Keras archive or HDF5 file, a safetensors file (an engine
+        snapshot included), an ``.npz`` archive or a TensorFlow SavedModel/checkpoint.
+    orientation, layers, key
+        As in ``read_network``.
+
+    Returns
+    -------
+    Network
+        Its synapse matrices in forward order, (fan_in, fan_out) each.
+
+    Raises
+    ------
+    EngineError
+        One line, for a file that is not a chain of fully connected layers (see ``read_network``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> path = Path(tempfile.mkdtemp()) / "net.npz"
+    >>> np.savez(path, w1=np.ones((4, 3)), w2=np.ones((3, 2)))
+    >>> read_file(path).layer_sizes
+    [4, 3, 2]
+    """
     from engine.networks import array_files, keras_files, torch_files
     from engine.networks.detect import file_format
 
