@@ -8,6 +8,8 @@ import torch
 
 from engine.errors import EngineError
 
+__all__ = ["BACKENDS", "describe", "resolve_device"]
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpu", "gpu")

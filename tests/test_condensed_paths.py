@@ -15,7 +15,7 @@ import pytest
 
 import engine.measures
 from engine.measures import condensed_paths
-from engine.measures.condensed_paths import harmonic, harmonic_compiled, harmonic_numpy
+from engine.measures.condensed_paths import harmonic, _harmonic_compiled, _harmonic_numpy
 from engine.measures.reference import ReferenceNetwork
 
 RTOL = 1e-12
@@ -83,8 +83,8 @@ def test_compiled_and_twin_equal_networkx(shape, dist):
     """12 networks per shape and distribution (64 combinations, 768 graphs)."""
     weights = random_weights(SHAPES[shape], 12, seed=zlib.crc32(f"{shape}/{dist}".encode()), draw=DISTRIBUTIONS[dist])
     want = networkx_harmonic(weights)
-    compiled = harmonic_compiled(weights)
-    twin = harmonic_numpy(weights)
+    compiled = _harmonic_compiled(weights)
+    twin = _harmonic_numpy(weights)
     np.testing.assert_allclose(compiled, want, rtol=RTOL, atol=0, err_msg="compiled vs networkx")
     np.testing.assert_allclose(twin, want, rtol=RTOL, atol=0, err_msg="twin vs networkx")
     np.testing.assert_allclose(compiled, twin, rtol=RTOL, atol=0, err_msg="compiled vs twin")
@@ -99,16 +99,16 @@ def test_random_shapes_and_weights(seed):
     weights = [np.where(rng.random((1, a, b)) < 0.1, 0.0, rng.uniform(low, 1.0, (1, a, b)))
                for a, b in zip(sizes[:-1], sizes[1:])]
     want = networkx_harmonic(weights)
-    np.testing.assert_allclose(harmonic_compiled(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
-    np.testing.assert_allclose(harmonic_numpy(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
+    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
+    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
 
 
 def test_larger_graphs_where_pruning_bites():
     """Layers wider than the bound graph's k lightest edges, so that most leaf edges are pruned."""
     weights = random_weights([60, 40, 30, 6], 3, seed=5, draw=_uniform(-0.9, 0.9))
     want = networkx_harmonic(weights)
-    np.testing.assert_allclose(harmonic_compiled(weights), want, rtol=RTOL, atol=0)
-    np.testing.assert_allclose(harmonic_numpy(weights), want, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0)
 
 
 def test_a_useful_leaf_edge_beyond_the_k_lightest_is_kept():
@@ -121,19 +121,19 @@ def test_a_useful_leaf_edge_beyond_the_k_lightest_is_kept():
     w_hidden[0, 4, 0] = 9.0     # the output's lightest edge: the bound 0.1 + 19 is finite, yet longer
     weights = [w_in, w_hidden]
     want = networkx_harmonic(weights)
-    np.testing.assert_allclose(harmonic_compiled(weights), want, rtol=RTOL, atol=0)
-    np.testing.assert_allclose(harmonic_numpy(weights), want, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0)
 
 
 def test_isolated_and_disconnected():
     weights = random_weights([6, 5, 4, 3], 2, seed=3, draw=_uniform(-0.9, 0.9))
     weights[0][0, :, 2] = -1.0  # hidden neuron 2 of layer 1: no positive synapse at all
     weights[1][0, 2, :] = -1.0
-    got = harmonic_compiled(weights)
+    got = _harmonic_compiled(weights)
     assert got[0, 2] == 0.0
     np.testing.assert_allclose(got, networkx_harmonic(weights), rtol=RTOL, atol=0)
     negative = [-np.abs(w) for w in weights]
-    assert not harmonic_compiled(negative).any() and not harmonic_numpy(negative).any()
+    assert not _harmonic_compiled(negative).any() and not _harmonic_numpy(negative).any()
 
 
 def test_docstring_examples_run():
@@ -153,7 +153,7 @@ def test_docstring_example_and_layout():
 def test_default_is_the_compiled_kernel():
     assert condensed_paths.compiled_kernel() is not None  # numba is a dependency of the engine
     weights = random_weights([8, 6, 5, 3], 2, seed=8, draw=_uniform(-0.5, 0.9))
-    assert np.array_equal(harmonic(weights), harmonic_compiled(weights))
+    assert np.array_equal(harmonic(weights), _harmonic_compiled(weights))
 
 
 def test_without_numba_the_twin_runs_with_one_warning(monkeypatch, caplog):
@@ -164,7 +164,7 @@ def test_without_numba_the_twin_runs_with_one_warning(monkeypatch, caplog):
     weights = random_weights([8, 6, 5, 3], 2, seed=9, draw=_uniform(-0.5, 0.9))
     with caplog.at_level(logging.WARNING, logger="engine.measures"):
         first, second = harmonic(weights), harmonic(weights)
-    assert np.array_equal(first, harmonic_numpy(weights)) and np.array_equal(second, first)
+    assert np.array_equal(first, _harmonic_numpy(weights)) and np.array_equal(second, first)
     warned = [r.getMessage() for r in caplog.records if "Numba cannot be imported" in r.getMessage()]
     assert len(warned) == 1 and "NumPy/SciPy twin" in warned[0] and "pip install numba" in warned[0]
 

@@ -147,7 +147,7 @@ def test_schur_and_dense_paths_agree(monkeypatch):
     weights = [torch.as_tensor(w) for w in random_weights([10, 7, 5, 3], 3, seed=8)]
     cols = ["current_flow_closeness", "second_order_centrality"]
     schur = compute_measures(weights, cols)
-    monkeypatch.setattr(laplacian, "PIVOT_RTOL", 2.0)  # keep every input in the dense system
+    monkeypatch.setattr(laplacian, "_PIVOT_RTOL", 2.0)  # keep every input in the dense system
     dense = compute_measures(weights, cols)
     torch.testing.assert_close(schur, dense, rtol=1e-10, atol=0, equal_nan=True)
 
@@ -262,7 +262,7 @@ def test_dense_gpu_path_matches_the_cpu_path(monkeypatch):
 
     weights = [torch.as_tensor(w) for w in random_weights([9, 7, 5, 3], 3, seed=14)]
     cpu_values = compute_measures(weights, ["harmonic_centrality"])
-    monkeypatch.setattr(harmonic, "use_batched_distances", lambda graph: True)
+    monkeypatch.setattr(harmonic, "_use_batched_distances", lambda graph: True)
     dense_values = compute_measures(weights, ["harmonic_centrality"])
     torch.testing.assert_close(dense_values, cpu_values, rtol=1e-12, atol=0)
 
@@ -281,10 +281,10 @@ def test_cuda_matches_cpu():
 
 
 def test_networkx_measures_table_matches():
-    from engine.measures.reference import networkx_measures
+    from engine.measures.reference import _networkx_measures
 
     weights = random_weights([5, 4, 3], 1, seed=16, low=-0.2, high=0.9)
-    expected = networkx_measures([w[0] for w in weights])
+    expected = _networkx_measures([w[0] for w in weights])
     got = compute_measures([torch.as_tensor(w[0]) for w in weights])[0].numpy()
     np.testing.assert_allclose(got, expected, rtol=RTOL)
 

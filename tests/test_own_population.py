@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from engine.networks.accuracies import analyze, attach_accuracies
+from engine.networks.accuracies import analyze, _attach_accuracies
 from engine.errors import EngineError
 from engine.networks.population import measure_files
 from engine.run_dir import load_run
@@ -100,16 +100,16 @@ def test_analyze_gives_a_runs_analysis_and_report(tmp_path):
 
 def test_accuracies_must_match_the_measured_networks():
     nets = pd.DataFrame({"dataset": "x", "network": [0, 1, 2], "file": ["a/m.pt", "b/m.pt", "c.npz"]})
-    got = attach_accuracies(nets, pd.DataFrame({"network": [2, 0], "test_acc": [0.5, 0.7]}))
+    got = _attach_accuracies(nets, pd.DataFrame({"network": [2, 0], "test_acc": [0.5, 0.7]}))
     assert got["test_acc"].tolist()[0] == 0.7 and np.isnan(got["test_acc"][1])
-    got = attach_accuracies(nets, pd.DataFrame({"file": ["c", "a/m.pt"], "test_acc": [0.5, 0.7]}))
+    got = _attach_accuracies(nets, pd.DataFrame({"file": ["c", "a/m.pt"], "test_acc": [0.5, 0.7]}))
     assert got["test_acc"].tolist()[::2] == [0.7, 0.5]
     with pytest.raises(EngineError, match="matches several measured files"):
-        attach_accuracies(nets, pd.DataFrame({"file": ["m.pt"], "test_acc": [0.5]}))
+        _attach_accuracies(nets, pd.DataFrame({"file": ["m.pt"], "test_acc": [0.5]}))
     with pytest.raises(EngineError, match="'zz.pt' is not among the measured files"):
-        attach_accuracies(nets, pd.DataFrame({"file": ["zz.pt"], "test_acc": [0.5]}))
+        _attach_accuracies(nets, pd.DataFrame({"file": ["zz.pt"], "test_acc": [0.5]}))
     with pytest.raises(EngineError, match="network ids \\[7\\]"):
-        attach_accuracies(nets, pd.DataFrame({"network": [7], "test_acc": [0.5]}))
+        _attach_accuracies(nets, pd.DataFrame({"network": [7], "test_acc": [0.5]}))
 
 
 def test_one_file_options_on_the_command_line(tmp_path, capsys):

@@ -72,9 +72,9 @@ def test_wheel_carries_every_subpackage_config_and_kernel(wheel):
 
 def test_installed_wheel_finds_its_configs_and_kernels(installed, tmp_path):
     code = ("import engine, engine.resources as r\n"
-            "from engine.measures.cuda_kernels import kernels_dir, kernel_source\n"
+            "from engine.measures.cuda_kernels import kernels_dir, _kernel_source\n"
             "print(engine.__file__); print(r.conf_dir()); print(kernels_dir())\n"
-            "print(len(kernel_source('condensed_minplus.cu')))\n")
+            "print(len(_kernel_source('condensed_minplus.cu')))\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(installed), capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr

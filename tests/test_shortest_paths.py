@@ -177,14 +177,14 @@ def test_the_compiled_module_has_every_kernel_the_launchers_call():
     _nvrtc_or_skip()
     from cupy_backends.cuda.libs import nvrtc
 
-    source = cuda_kernels.kernel_source(cuda_kernels.MINPLUS_SOURCE)
-    prog = nvrtc.createProgram(source, cuda_kernels.MINPLUS_SOURCE, (), ())
+    source = cuda_kernels._kernel_source(cuda_kernels._MINPLUS_SOURCE)
+    prog = nvrtc.createProgram(source, cuda_kernels._MINPLUS_SOURCE, (), ())
     try:
         nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", *cuda_kernels.NVRTC_OPTIONS])
         ptx = nvrtc.getPTX(prog).decode() if isinstance(nvrtc.getPTX(prog), bytes) else nvrtc.getPTX(prog)
     finally:
         nvrtc.destroyProgram(prog)
-    for name in cuda_kernels.MINPLUS_FUNCTIONS:
+    for name in cuda_kernels._MINPLUS_FUNCTIONS:
         assert re.search(rf"\.entry\s+{name}\s*\(", ptx), f"kernel {name} missing from the PTX"
 
 
@@ -194,9 +194,9 @@ def test_tile_sizes_come_only_from_the_compile_options():
     _nvrtc_or_skip()
     from cupy_backends.cuda.libs import nvrtc
 
-    source = cuda_kernels.kernel_source(cuda_kernels.MINPLUS_SOURCE)
+    source = cuda_kernels._kernel_source(cuda_kernels._MINPLUS_SOURCE)
     assert not re.search(rf"#define\s+({'|'.join(cuda_kernels.TILES)})\b", source)
-    prog = nvrtc.createProgram(source, cuda_kernels.MINPLUS_SOURCE, (), ())
+    prog = nvrtc.createProgram(source, cuda_kernels._MINPLUS_SOURCE, (), ())
     try:
         with pytest.raises(nvrtc.NVRTCError):
             nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", "-std=c++17"])
@@ -372,9 +372,9 @@ def test_kernel_mirror_equals_twin(dtype, sizes, n):
     weights = random_weights(sizes, n_networks=n, seed=7, low=-0.6, high=0.9)
     prepared = shortest_paths._prepare(weights, dtype)
     assert torch.equal(shortest_paths._distances(prepared, MirrorOps), shortest_paths._distances(prepared,
-                                                                                                 shortest_paths.TwinOps))
+                                                                                                 shortest_paths._TwinOps))
     torch.testing.assert_close(shortest_paths._harmonic(prepared, MirrorOps),
-                               shortest_paths._harmonic(prepared, shortest_paths.TwinOps),
+                               shortest_paths._harmonic(prepared, shortest_paths._TwinOps),
                                rtol=1e-14 if dtype == torch.float64 else 1e-6, atol=0)
 
 
@@ -387,7 +387,7 @@ def test_mirror_skip_range_and_strided_views():
     b = torch.rand(2, 20, 80, generator=g, dtype=torch.float64) - 0.2
     got, want = base.clone(), base.clone()
     MirrorOps.minplus_update(got[:, 5:75, 10:90], a, b, (30, 50))
-    shortest_paths.TwinOps.minplus_update(want[:, 5:75, 10:90], a, b, (30, 50))
+    shortest_paths._TwinOps.minplus_update(want[:, 5:75, 10:90], a, b, (30, 50))
     assert torch.equal(got, want) and not torch.equal(got, base)
 
 
@@ -505,8 +505,8 @@ def test_fallback_on_an_nvrtc_compile_error(kernel_path, monkeypatch, caplog):
                 nvrtc.destroyProgram(prog)
             raise AssertionError("the broken source compiled")
 
-    broken = cuda_kernels.kernel_source("condensed_minplus.cu").replace("positive_infinity<T>();", "undefined_name;", 1)
-    monkeypatch.setattr(cuda_kernels, "kernel_source", lambda filename: broken)
+    broken = cuda_kernels._kernel_source("condensed_minplus.cu").replace("positive_infinity<T>();", "undefined_name;", 1)
+    monkeypatch.setattr(cuda_kernels, "_kernel_source", lambda filename: broken)
     monkeypatch.setattr(cupy.cuda, "Device", _Device)
     monkeypatch.setattr(cupy, "RawModule", RawModule)
     _falls_back_once(caplog, r"NVRTC cannot compile condensed_minplus.cu for CUDA device 0 \(CompileException: "
@@ -551,7 +551,7 @@ def test_fallback_when_a_launch_fails_midway(kernel_path, monkeypatch, caplog):
             if len(launches) > 3:
                 raise _driver_error(CUDADriverError, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources "
                                                      "requested for launch")
-            return getattr(shortest_paths.TwinOps, name)(*args)
+            return getattr(shortest_paths._TwinOps, name)(*args)
         return launch
 
     for name in ("minplus_update", "minplus_reciprocal", "fw_diag", "fw_panels"):

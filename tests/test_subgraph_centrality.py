@@ -19,7 +19,7 @@ from engine.measures import REGISTRY, compute_measures
 from engine.measures import subgraph_squaring
 from engine.measures.layered_graph import LayeredGraph
 from engine.measures.reference import ReferenceNetwork
-from engine.measures.subgraph_squaring import THETA, log_subgraph_squaring, plan_squaring
+from engine.measures.subgraph_squaring import _THETA, log_subgraph_squaring, _plan_squaring
 
 RTOL = 1e-12
 METHODS = sc.METHODS
@@ -182,21 +182,21 @@ def test_batch_with_different_norms_shares_one_plan():
 
 
 def test_theta_bounds_the_truncation():
-    """THETA[m] is where the degree-m Taylor tail of f(x) = (cosh sqrt x - 1) / x reaches 2^-53 of f."""
+    """_THETA[m] is where the degree-m Taylor tail of f(x) = (cosh sqrt x - 1) / x reaches 2^-53 of f."""
     def relative_tail(x: float, m: int) -> float:
         terms = [0.5]  # x^k / (2k + 2)!
         for k in range(1, m + 150):
             terms.append(terms[-1] * x / ((2 * k + 1) * (2 * k + 2)))
         return math.fsum(terms[m + 1:]) / math.fsum(terms)
 
-    for m, theta in enumerate(THETA):
+    for m, theta in enumerate(_THETA):
         assert relative_tail(theta, m) == pytest.approx(2.0**-53, rel=1e-6), m
         assert relative_tail(theta * 1.01, m) > 2.0**-53
 
 
 def test_plan_for_paper_size_and_counted_products(monkeypatch):
     """The docstring's plan and flop count for 784-200-100-10, and the products a run does counted."""
-    plan = plan_squaring(44_700, 210, 100)
+    plan = _plan_squaring(44_700, 210, 100)
     assert plan[:4] == (6, 12, 3, 5)
     assert plan.flops == 2 * 210**3 * 5 + 2 * 6 * 310 * 210**2 + 2 * 100 * 210**2
     assert round(plan.flops / 1e8, 2) == 2.65
@@ -209,10 +209,10 @@ def test_plan_for_paper_size_and_counted_products(monkeypatch):
                                                                   * c.shape[2]) or bmm(a, c))
     monkeypatch.setattr(torch, "baddbmm", lambda i, a, c: counted.append(2 * a.shape[0] * a.shape[1] * a.shape[2]
                                                                          * c.shape[2]) or baddbmm(i, a, c))
-    bound = subgraph_squaring.norm_bound(tall.transpose(1, 2) @ tall)
+    bound = subgraph_squaring._norm_bound(tall.transpose(1, 2) @ tall)
     assert 44_000 < bound < 45_000
     log_subgraph_squaring(tall, torch.arange(784, 884))
-    assert sum(counted) == plan_squaring(bound, 210, 100).flops
+    assert sum(counted) == _plan_squaring(bound, 210, 100).flops
 
 
 def test_method_choice_and_the_gpu_path_through_compute_measures(monkeypatch):

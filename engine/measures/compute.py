@@ -15,9 +15,11 @@ from engine.measures.workers import pool_failed, process_pool, worker_count
 from engine.progress import progress_bar
 from engine.weight_stack import layer_sizes, orient_weights
 
+__all__ = ["auto_chunk_size", "compute_measures", "POOL_MIN_NETWORKS", "resolve_measures"]
+
 log = logging.getLogger("engine.measures")
 
-CPU_CHUNK_BYTES = 1 << 30  # working memory per chunk on CPU
+_CPU_CHUNK_BYTES = 1 << 30  # working memory per chunk on CPU
 POOL_MIN_NETWORKS = 16     # fewer networks: worker processes cost more than they save
 
 
@@ -33,7 +35,7 @@ def resolve_measures(measures: Sequence[str] | str | None) -> list[str]:
         raise EngineError(f"measures={names!r}: {e}") from None
 
 
-def bytes_per_network(sizes: list[int], itemsize: int) -> int:
+def _bytes_per_network(sizes: list[int], itemsize: int) -> int:
     """Rough peak working memory of one network (blocks, Schur matrix, biadjacency SVD, clustering)."""
     synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     m = sum(sizes[1:])
@@ -43,11 +45,11 @@ def bytes_per_network(sizes: list[int], itemsize: int) -> int:
 
 
 def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) -> int:
-    budget = CPU_CHUNK_BYTES
+    budget = _CPU_CHUNK_BYTES
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = free // 4
-    return max(1, int(budget // bytes_per_network(sizes, torch.finfo(dtype).bits // 8)))
+    return max(1, int(budget // _bytes_per_network(sizes, torch.finfo(dtype).bits // 8)))
 
 
 def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | None = None, *,

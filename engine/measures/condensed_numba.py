@@ -16,7 +16,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-INF = np.inf
+__all__ = ["harmonic_batch"]
+
+_INF = np.inf
 
 
 def _jit(fn):
@@ -29,7 +31,7 @@ def _jit(fn):
 @_jit
 def _hidden_lengths(hh, hidden_sizes, n_h):
     """Dense (n_h, n_h) edge lengths between hidden neurons (synapse weight where > 0, else inf)."""
-    a = np.full((n_h, n_h), INF)
+    a = np.full((n_h, n_h), _INF)
     pos = 0
     first = 0
     for l in range(len(hidden_sizes) - 1):
@@ -51,7 +53,7 @@ def _insert_lightest(row, k, idx, val):
     """The k lightest finite entries of ``row`` into idx, val (ascending); returns how many there are.
     (Numba compiles the scan to one rarely taken branch per entry: most entries are no lighter.)"""
     c = 0
-    worst = INF  # the k-th lightest so far
+    worst = _INF  # the k-th lightest so far
     for a in range(len(row)):
         v = row[a]
         if v < worst:
@@ -74,13 +76,13 @@ def _lightest(w, k):
     (index, length; ``count`` of them, fewer where the row has fewer positive entries)."""
     n, m = w.shape
     idx = np.zeros((n, k), np.int64)
-    val = np.full((n, k), INF)
+    val = np.full((n, k), _INF)
     count = np.zeros(n, np.int64)
     lengths = np.empty(m)
     for x in range(n):
         for a in range(m):
             v = w[x, a]
-            lengths[a] = v if v > 0 else INF
+            lengths[a] = v if v > 0 else _INF
         count[x] = _insert_lightest(lengths, k, idx[x], val[x])
     return idx, val, count
 
@@ -90,9 +92,9 @@ def _lightest_edges(a, k):
     """The bound graph's hidden-hidden part: each neuron's k lightest edges of ``a`` (union, so
     symmetric), the rest inf."""
     n = a.shape[0]
-    out = np.full((n, n), INF)
+    out = np.full((n, n), _INF)
     best_i = np.zeros(k, np.int64)
-    best_v = np.full(k, INF)
+    best_v = np.full(k, _INF)
     for r in range(n):
         c = _insert_lightest(a[r], k, best_i, best_v)
         for j in range(c):
@@ -125,7 +127,7 @@ def _csr(m):
     for r in range(n):
         c = 0
         for s in range(n):
-            if m[r, s] < INF and s != r:
+            if m[r, s] < _INF and s != r:
                 c += 1
         ptr[r + 1] = ptr[r] + c
     nbr = np.empty(ptr[n], np.int64)
@@ -133,7 +135,7 @@ def _csr(m):
     p = 0
     for r in range(n):
         for s in range(n):
-            if m[r, s] < INF and s != r:
+            if m[r, s] < _INF and s != r:
                 nbr[p] = s
                 length[p] = m[r, s]
                 p += 1
@@ -220,7 +222,7 @@ def _kept_leaf_edges(w, offset, s_idx, s_val, s_count, u, slack):
     p = 0
     for x in range(n):
         for a in range(m):
-            best[a] = INF
+            best[a] = _INF
         for i in range(s_count[x]):
             row = u[offset + s_idx[x, i]]
             wb = s_val[x, i]
@@ -264,14 +266,14 @@ def _leaf_reciprocals(d, offset, ptr, idx, val, acc):
         if ptr[x] == ptr[x + 1]:
             continue
         for s in range(n):
-            dist[s] = INF
+            dist[s] = _INF
         for e in range(ptr[x], ptr[x + 1]):
             src = d[offset + idx[e]]
             w = val[e]
             for s in range(n):
                 dist[s] = min(dist[s], src[s] + w)
         for s in range(n):
-            if dist[s] < INF:
+            if dist[s] < _INF:
                 acc[s] += 1.0 / dist[s]
 
 
@@ -291,7 +293,7 @@ def _harmonic_one(w_in, w_out, hh, hidden_sizes, k_bound, k_hidden, bound_sweeps
     m = _lightest_edges(a, k_hidden)
     _add_hops(m, 0, in_idx, in_val, in_count)
     _add_hops(m, off_out, out_idx, out_val, out_count)
-    d = np.full((n_h, n_h), INF)
+    d = np.full((n_h, n_h), _INF)
     for i in range(n_h):
         d[i, i] = 0.0
     ptr, nbr, length = _csr(m)
@@ -303,7 +305,7 @@ def _harmonic_one(w_in, w_out, hh, hidden_sizes, k_bound, k_hidden, bound_sweeps
     for i in range(n_h):
         for j in range(n_h):
             if not a[i, j] <= d[i, j] * slack:
-                a[i, j] = INF
+                a[i, j] = _INF
     _add_kept_hops(a, 0, kin_ptr, kin_idx, kin_val, d, slack)
     _add_kept_hops(a, off_out, kout_ptr, kout_idx, kout_val, d, slack)
 
@@ -317,7 +319,7 @@ def _harmonic_one(w_in, w_out, hh, hidden_sizes, k_bound, k_hidden, bound_sweeps
     for r in range(n_h):
         for s in range(n_h):
             v = d[r, s]
-            if v > 0 and v < INF:
+            if v > 0 and v < _INF:
                 out[s] += 1.0 / v
     _leaf_reciprocals(d, 0, kin_ptr, kin_idx, kin_val, out)
     _leaf_reciprocals(d, off_out, kout_ptr, kout_idx, kout_val, out)

@@ -5,13 +5,13 @@ the last hidden layer, so a shortest path between hidden neurons is a chain of h
 synapses and *hops* a-x-b through one leaf x (an input, or an output), of length w(x, a) + w(x, b).
 On that condensed graph of the hidden neurons alone:
 
-1. **Bound.** All-pairs path lengths U on a thin subgraph (each leaf's ``K_BOUND`` lightest
-   positive edges, each neuron's ``K_HIDDEN`` lightest synapses), ``BOUND_SWEEPS`` relaxation sweeps; every
+1. **Bound.** All-pairs path lengths U on a thin subgraph (each leaf's ``_K_BOUND`` lightest
+   positive edges, each neuron's ``_K_HIDDEN`` lightest synapses), ``_BOUND_SWEEPS`` relaxation sweeps; every
    entry is the length of a real path, an upper bound of the distance.
 2. **Prune.** An edge longer than some path between its ends lies on no shortest path (replace it by
    the path), so dropping every such edge at once changes no distance. Leaf edge (x, a) goes when
    w(x, a) > w(x, b) + U[b, a] for one of x's lightest neighbours b, a synapse or hop when longer
-   than U between its ends; "longer" means by more than the relative ``SLACK_RTOL``, so floating-
+   than U between its ends; "longer" means by more than the relative ``_SLACK_RTOL``, so floating-
    point ties are always kept. On a U(-0.9, 0.9) 784-200-100-10 network about 3,000 of 78,000
    positive input edges and 5,000 condensed edges on 300 nodes are left.
 3. **Exact all-pairs** on the pruned condensed graph, warm-started from U, relaxed until a sweep
@@ -26,7 +26,7 @@ same shortest paths as Dijkstra's, in another order of the additions: equal to n
 units in the last place (the tests allow 1e-12 relative).
 
 ``harmonic`` runs the compiled kernel (``engine.measures.condensed_numba``) where Numba imports and
-otherwise, with one warning, the pure NumPy/SciPy twin ``harmonic_numpy``; the tests check each
+otherwise, with one warning, the pure NumPy/SciPy twin ``_harmonic_numpy``; the tests check each
 against the other and both against networkx.
 """
 
@@ -40,13 +40,15 @@ from scipy.sparse.csgraph import csgraph_from_dense, dijkstra
 
 from engine.errors import EngineError
 
+__all__ = ["compiled_kernel", "harmonic"]
+
 log = logging.getLogger("engine.measures")
 
-K_BOUND = 3        # lightest edges per leaf (input or output) in the bound graph
-K_HIDDEN = 3       # lightest synapses per hidden neuron in the bound graph
-BOUND_SWEEPS = 1   # relaxation sweeps for the bounds (any number gives valid bounds; 1-2 measured best)
-SLACK_RTOL = 1e-9  # an edge is dropped only if longer than a known path by more than this, relatively
-_SLACK = 1.0 + SLACK_RTOL
+_K_BOUND = 3        # lightest edges per leaf (input or output) in the bound graph
+_K_HIDDEN = 3       # lightest synapses per hidden neuron in the bound graph
+_BOUND_SWEEPS = 1   # relaxation sweeps for the bounds (any number gives valid bounds; 1-2 measured best)
+_SLACK_RTOL = 1e-9  # an edge is dropped only if longer than a known path by more than this, relatively
+_SLACK = 1.0 + _SLACK_RTOL
 
 _compiled_kernel = None  # the condensed_numba module once imported; False: Numba is not available
 
@@ -119,11 +121,11 @@ def harmonic(weights: Sequence[np.ndarray]) -> np.ndarray:
     """
     kernel = compiled_kernel()
     if kernel is None:
-        return harmonic_numpy(weights)
-    return harmonic_compiled(weights, kernel)
+        return _harmonic_numpy(weights)
+    return _harmonic_compiled(weights, kernel)
 
 
-def harmonic_compiled(weights: Sequence[np.ndarray], kernel=None) -> np.ndarray:
+def _harmonic_compiled(weights: Sequence[np.ndarray], kernel=None) -> np.ndarray:
     """``harmonic`` by the compiled kernel (Numba must be importable)."""
     kernel = kernel or compiled_kernel()
     if kernel is None:
@@ -131,7 +133,7 @@ def harmonic_compiled(weights: Sequence[np.ndarray], kernel=None) -> np.ndarray:
     lay = _Layout(weights)
     out = np.empty((lay.n_networks, lay.n_hidden))
     sweeps = np.empty(lay.n_networks, dtype=np.int64)
-    kernel.harmonic_batch(lay.w_in, lay.w_out, lay.hh, lay.hidden_sizes, K_BOUND, K_HIDDEN, BOUND_SWEEPS,
+    kernel.harmonic_batch(lay.w_in, lay.w_out, lay.hh, lay.hidden_sizes, _K_BOUND, _K_HIDDEN, _BOUND_SWEEPS,
                           _SLACK, out, sweeps)
     if (sweeps < 0).any():
         raise EngineError(f"harmonic centrality: shortest paths did not converge for {int((sweeps < 0).sum())} "
@@ -141,7 +143,7 @@ def harmonic_compiled(weights: Sequence[np.ndarray], kernel=None) -> np.ndarray:
 
 # --- the pure NumPy/SciPy twin ------------------------------------------------------------------------
 
-def harmonic_numpy(weights: Sequence[np.ndarray]) -> np.ndarray:
+def _harmonic_numpy(weights: Sequence[np.ndarray]) -> np.ndarray:
     """``harmonic`` with NumPy and SciPy alone (Dijkstra on the bound graph and on the pruned
     condensed graph): the fallback where Numba is missing, and the tests' check of the kernel."""
     lay = _Layout(weights)
@@ -194,11 +196,11 @@ def _leaf_edges(lay: _Layout, k: int):
 def _harmonic_one_numpy(lay: _Layout, k: int) -> np.ndarray:
     a = _hidden_lengths(lay, k)
     leaves = _leaf_edges(lay, k)
-    # 1. bounds: Dijkstra on every synapse and each leaf's K_BOUND lightest edges (exact on that graph)
+    # 1. bounds: Dijkstra on every synapse and each leaf's _K_BOUND lightest edges (exact on that graph)
     bound_graph = a.copy()
     lightest = []
     for w, offset in leaves:
-        idx, val = _lightest_numpy(w, K_BOUND)
+        idx, val = _lightest_numpy(w, _K_BOUND)
         lightest.append((idx, val))
         finite = np.isfinite(val)
         count = finite.sum(1)

@@ -25,13 +25,17 @@ import torch
 from engine import resources
 from engine.errors import EngineError
 
+__all__ = ["compile_all_sources", "FW_BLOCK", "fw_diag", "fw_panels", "kernels_dir", "KernelUnavailable",
+           "launch_errors", "launch_failure", "load_minplus", "minplus_reciprocal", "minplus_update", "NVRTC_OPTIONS",
+           "TILES"]
+
 # The kernels' tile sizes, defined here only: NVRTC gets them as -D options (kernels/condensed_minplus.cu
 # has no defaults), the launchers size their grids from them. A thread block of THREADS_Y x THREADS_X
 # computes a TILE_M x TILE_N tile of a min-plus product, staging depth TILE_K; Floyd-Warshall closes
 # FW_BLOCK x FW_BLOCK blocks with as many threads.
 TILES = {"TILE_M": 64, "TILE_N": 64, "TILE_K": 16, "THREADS_X": 16, "THREADS_Y": 16, "FW_BLOCK": 32}
-MINPLUS_TILE_M = TILES["TILE_M"]
-MINPLUS_TILE_N = TILES["TILE_N"]
+_MINPLUS_TILE_M = TILES["TILE_M"]
+_MINPLUS_TILE_N = TILES["TILE_N"]
 FW_BLOCK = TILES["FW_BLOCK"]
 _MINPLUS_BLOCK = (TILES["THREADS_X"], TILES["THREADS_Y"], 1)
 _FW_THREADS = (FW_BLOCK, FW_BLOCK, 1)
@@ -45,7 +49,7 @@ def kernels_dir() -> Path:
     return resources.kernels_dir()
 
 
-def kernel_source(filename: str) -> str:
+def _kernel_source(filename: str) -> str:
     """The text of one ``.cu`` file in ``kernels/``."""
     path = kernels_dir() / filename
     if not path.is_file():
@@ -58,11 +62,11 @@ class KernelUnavailable(EngineError):
 
 
 # CuPy ships one wheel per CUDA major version; it must match what the driver supports.
-CUPY_WHEELS = "cupy-cuda12x for CUDA 12, cupy-cuda13x for CUDA 13"
-MINPLUS_SOURCE = "condensed_minplus.cu"
+_CUPY_WHEELS = "cupy-cuda12x for CUDA 12, cupy-cuda13x for CUDA 13"
+_MINPLUS_SOURCE = "condensed_minplus.cu"
 _KERNELS = ("minplus_update", "minplus_reciprocal", "fw_diag", "fw_panels")
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
-MINPLUS_FUNCTIONS = tuple(f"{k}_{s}" for k in _KERNELS for s in _SUFFIX.values())
+_MINPLUS_FUNCTIONS = tuple(f"{k}_{s}" for k in _KERNELS for s in _SUFFIX.values())
 
 
 def _brief(e: BaseException) -> str:
@@ -77,7 +81,7 @@ def _import_cupy():
     try:
         import cupy  # optional: CuPy is only needed for the CUDA kernel
     except Exception as e:  # ImportError, or CuPy failing to find its own CUDA libraries
-        raise KernelUnavailable(f"CuPy cannot be imported ({_brief(e)}); pip install {CUPY_WHEELS}") from e
+        raise KernelUnavailable(f"CuPy cannot be imported ({_brief(e)}); pip install {_CUPY_WHEELS}") from e
     return cupy
 
 
@@ -96,7 +100,7 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
     or loading the compiled module (e.g. PTX newer than the driver)."""
     cupy = _import_cupy()
     try:
-        source = kernel_source(filename)
+        source = _kernel_source(filename)
     except EngineError as e:
         raise KernelUnavailable(str(e)) from e
     try:
@@ -105,7 +109,7 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
     except Exception as e:
         raise KernelUnavailable(f"CuPy {cupy.__version__} cannot use CUDA device {device_index} ({_brief(e)}); "
                                 f"if the driver is older than CuPy's CUDA, install the CuPy build of the "
-                                f"driver's CUDA major version ({CUPY_WHEELS})") from e
+                                f"driver's CUDA major version ({_CUPY_WHEELS})") from e
     with cupy.cuda.Device(device_index):
         try:
             module = cupy.RawModule(code=source, options=NVRTC_OPTIONS)
@@ -125,7 +129,7 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
 
 def load_minplus(device_index: int) -> dict[str, object]:
     """Compile and load the min-plus kernels on a device (cached); KernelUnavailable if they cannot be."""
-    return _module(MINPLUS_SOURCE, int(device_index), MINPLUS_FUNCTIONS)
+    return _module(_MINPLUS_SOURCE, int(device_index), _MINPLUS_FUNCTIONS)
 
 
 def launch_errors() -> tuple[type[BaseException], ...]:
@@ -196,7 +200,7 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
                           f"b {tuple(b.shape)}")
     if batch == 0 or m == 0 or n == 0 or k == 0:
         return
-    grid = (-(-n // MINPLUS_TILE_N), -(-m // MINPLUS_TILE_M))
+    grid = (-(-n // _MINPLUS_TILE_N), -(-m // _MINPLUS_TILE_M))
     _launch("minplus_update", c.dtype, device_index, grid, _MINPLUS_BLOCK, batch, lambda b0, b1: (
         _to_cupy(c[b0:b1]), _i64(c.stride(1)), _i64(c.stride(0)), _to_cupy(a[b0:b1]), _i64(a.stride(1)),
         _i64(a.stride(0)), _to_cupy(b[b0:b1]), _i64(b.stride(1)), _i64(b.stride(0)), _i32(m), _i32(n), _i32(k),
@@ -205,17 +209,17 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
 
 def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(batch, m): per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0,
-    without storing a (x) b (one partial sum per MINPLUS_TILE_N columns, added up here)."""
+    without storing a (x) b (one partial sum per _MINPLUS_TILE_N columns, added up here)."""
     device_index = _check_operands("minplus_reciprocal", a.dtype, a, b)
     batch, m, k = a.shape
     n = b.shape[2]
     if b.shape[:2] != (batch, k):
         raise EngineError(f"minplus_reciprocal: shapes do not fit: a {tuple(a.shape)}, b {tuple(b.shape)}")
-    tiles = -(-n // MINPLUS_TILE_N)
+    tiles = -(-n // _MINPLUS_TILE_N)
     partial = torch.zeros(batch, m, max(tiles, 1), dtype=a.dtype, device=a.device)
     if batch == 0 or m == 0 or n == 0 or k == 0:
         return partial.sum(2)
-    _launch("minplus_reciprocal", a.dtype, device_index, (tiles, -(-m // MINPLUS_TILE_M)), _MINPLUS_BLOCK, batch,
+    _launch("minplus_reciprocal", a.dtype, device_index, (tiles, -(-m // _MINPLUS_TILE_M)), _MINPLUS_BLOCK, batch,
             lambda b0, b1: (_to_cupy(partial[b0:b1]), _to_cupy(a[b0:b1]), _i64(a.stride(1)), _i64(a.stride(0)),
                             _to_cupy(b[b0:b1]), _i64(b.stride(1)), _i64(b.stride(0)), _i32(m), _i32(n), _i32(k)))
     return partial.sum(2)

@@ -15,8 +15,10 @@ import torch
 from engine.measures import condensed_paths, shortest_paths
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
 
+__all__ = ["harmonic_centrality"]
 
-def use_batched_distances(graph: LayeredGraph) -> bool:
+
+def _use_batched_distances(graph: LayeredGraph) -> bool:
     """CUDA tensors take the dense batched kernels; CPU ones the pruned sparse method."""
     return graph.device.type == "cuda"
 
@@ -53,7 +55,7 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     >>> harmonic_centrality(graph).values
     tensor([[2.7500, 0.9500]], dtype=torch.float64)
     """
-    if use_batched_distances(graph):
+    if _use_batched_distances(graph):
         return MeasureValues(shortest_paths.harmonic_centrality_of_blocks(graph.weights, graph.dtype))
     # float64 whatever the graph's dtype: the edge set (weight > 0) is the same, the sums more exact
     values = condensed_paths.harmonic([w.detach().to("cpu", torch.float64).numpy() for w in graph.weights])

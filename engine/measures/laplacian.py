@@ -9,7 +9,7 @@ Speed: the input layer only touches hidden layer 1, so its Laplacian block is di
 strengths). Inputs are eliminated with a Schur complement, leaving one dense inverse of about
 n_nodes - n_0 per network (309 + a few instead of 1093 for 784-200-100-10). The Schur step divides
 by the input strengths, and signed strengths can cancel to ~0 (error grows like
-(max |s| / |s_0|)^2 eps): the inputs with |s_0| <= PIVOT_RTOL * max |s| are not eliminated but kept
+(max |s| / |s_0|)^2 eps): the inputs with |s_0| <= _PIVOT_RTOL * max |s| are not eliminated but kept
 in the dense system (the r smallest per network, r the largest such count in the batch).
 """
 
@@ -20,9 +20,11 @@ import torch
 from engine.measures.layered_graph import LayeredGraph
 from engine.measures.threads import single_threaded_lapack
 
+__all__ = ["grounded_inverse_summary"]
+
 # Inputs whose |strength| / max |strength| is at most this stay in the dense solve; above it the
-# Schur elimination loses at most ~(1 / PIVOT_RTOL)^2 * eps ~ 1e-10 relative accuracy.
-PIVOT_RTOL = 1e-3
+# Schur elimination loses at most ~(1 / _PIVOT_RTOL)^2 * eps ~ 1e-10 relative accuracy.
+_PIVOT_RTOL = 1e-3
 
 
 def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], usable: torch.Tensor, *,
@@ -60,7 +62,7 @@ def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], us
     # The r inputs of smallest |strength| per network stay in the dense system, the rest are
     # eliminated (their rows of K = D^-1 W0 below; a kept input's row is 0).
     scale = strength.abs().amax(1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
-    r = int((s0.abs() <= PIVOT_RTOL * scale).sum(1).max())
+    r = int((s0.abs() <= _PIVOT_RTOL * scale).sum(1).max())
     eliminated = torch.ones(k, n0, dtype=torch.bool, device=device)
     kept = torch.argsort(s0.abs(), dim=1)[:, :r]
     eliminated.scatter_(1, kept, False)

@@ -18,6 +18,8 @@ import torch
 
 from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_sizes
 
+__all__ = ["binary_product", "compute_blocks", "LayeredGraph", "MeasureValues"]
+
 
 @dataclass
 class MeasureValues:

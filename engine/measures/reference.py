@@ -18,6 +18,10 @@ import numpy as np
 from engine.errors import EngineError
 from engine.weight_stack import layer_sizes
 
+__all__ = ["avg_neighbor_strength", "bipartite_clustering", "current_flow_closeness", "harmonic_centrality",
+           "max_cliques", "ReferenceNetwork", "REFERENCES", "second_order_centrality", "strength",
+           "subgraph_centrality"]
+
 
 class ReferenceNetwork:
     """The signed and positive networkx graphs of one network, built lazily."""
@@ -130,7 +134,7 @@ REFERENCES = {f.__name__: f for f in (strength, avg_neighbor_strength, current_f
                                        max_cliques)}
 
 
-def networkx_measures(weights: Sequence, measures: Sequence[str] | None = None) -> np.ndarray:
+def _networkx_measures(weights: Sequence, measures: Sequence[str] | None = None) -> np.ndarray:
     """(H, M) networkx values of one network's hidden neurons (the slow oracle of compute_measures)."""
     net = ReferenceNetwork(weights)
     names = list(REFERENCES if measures is None else measures)

@@ -22,6 +22,8 @@ from engine.measures.second_order_centrality import second_order_centrality
 from engine.measures.strength import strength
 from engine.measures.subgraph_centrality import subgraph_centrality
 
+__all__ = ["check_measure_names", "Measure", "MEASURES", "options_for", "REGISTRY"]
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -110,13 +112,13 @@ def check_measure_names(value: Any) -> list[str]:
         raise ValueError(f"{names} names a measure twice")
     return names
 
-OPTIONS: frozenset[str] = frozenset(o for m in REGISTRY.values() for o in m.options)
+_OPTIONS: frozenset[str] = frozenset(o for m in REGISTRY.values() for o in m.options)
 
 
 def options_for(names: Sequence[str], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per measure in ``names``, the subset of ``options`` it accepts. An option that no measure
     accepts is an EngineError (a misspelt option is never dropped silently)."""
-    unknown = sorted(set(options) - OPTIONS)
+    unknown = sorted(set(options) - _OPTIONS)
     if unknown:
-        raise EngineError(f"unknown measure option(s) {unknown}: the measures accept {sorted(OPTIONS)}")
+        raise EngineError(f"unknown measure option(s) {unknown}: the measures accept {sorted(_OPTIONS)}")
     return {name: {k: v for k, v in options.items() if k in REGISTRY[name].options} for name in names}

@@ -36,6 +36,10 @@ from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_s
 from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import FW_BLOCK, KernelUnavailable
 
+__all__ = ["harmonic_centrality", "harmonic_centrality_gpu", "harmonic_centrality_of_blocks",
+           "harmonic_centrality_twin", "hidden_distances", "hidden_distances_gpu", "hidden_distances_twin",
+           "kernel_fallback_reason"]
+
 log = logging.getLogger(__name__)
 
 # device -> why the CUDA kernels cannot run there (the twin is used on it; warned once)
@@ -51,7 +55,7 @@ def _checked(weights: Sequence, dtype: torch.dtype) -> list[torch.Tensor]:
     return check_weight_stack(weights, min_layers=2, floating=True)
 
 
-def edge_lengths(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+def _edge_lengths(weights: Sequence[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
     """Edge lengths of the positive graph per layer block: the weight where weight > 0, else +inf."""
     inf = torch.tensor(float("inf"), dtype=dtype, device=weights[0].device)
     # The edge set is decided on the original weights, before any change of precision.
@@ -82,12 +86,12 @@ def _prepare(stack: list[torch.Tensor], dtype: torch.dtype) -> _Prepared:
     """The lengths and sizes of a checked stack of (N, n_l, n_{l+1}) blocks."""
     sizes = layer_sizes(stack)
     n_hidden = sum(sizes[1:-1])
-    return _Prepared(sizes, edge_lengths(stack, dtype), n_hidden, -(-n_hidden // FW_BLOCK) * FW_BLOCK)
+    return _Prepared(sizes, _edge_lengths(stack, dtype), n_hidden, -(-n_hidden // FW_BLOCK) * FW_BLOCK)
 
 
 # --- the phases' operations: torch (the twin) and the CUDA kernels ----------------------------------------
 
-class TwinOps:
+class _TwinOps:
     """The kernels' operations in torch, on any device: same arguments, same results."""
 
     @staticmethod
@@ -141,7 +145,7 @@ def _minplus(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return best
 
 
-class KernelOps:
+class _KernelOps:
     """The CUDA kernels of ``kernels/condensed_minplus.cu``, launched by ``engine.measures.cuda_kernels``."""
 
     @staticmethod
@@ -228,10 +232,10 @@ def _kernel_applies(device: torch.device) -> bool:
 
 
 def _with_kernels(p: _Prepared, phases):
-    """``phases(p, KernelOps)``; KernelUnavailable if the kernels cannot be compiled, loaded or launched."""
+    """``phases(p, _KernelOps)``; KernelUnavailable if the kernels cannot be compiled, loaded or launched."""
     cuda_kernels.load_minplus(_device_index(p.device))  # import, driver, NVRTC and module load fail here
     try:
-        return phases(p, KernelOps)
+        return phases(p, _KernelOps)
     except cuda_kernels.launch_errors() as e:
         raise cuda_kernels.launch_failure(e) from e
 
@@ -246,7 +250,7 @@ def _run(stack: list[torch.Tensor], dtype: torch.dtype, phases):
             _KERNEL_FALLBACK[key] = str(e)
             log.warning("the CUDA min-plus kernels cannot run on %s: %s. Shortest paths (harmonic centrality) "
                         "use their torch twin there instead (same results, slower)", key, e)
-    return phases(p, TwinOps)
+    return phases(p, _TwinOps)
 
 
 def _gpu_only(weights: Sequence[torch.Tensor], dtype: torch.dtype, phases):
@@ -270,7 +274,7 @@ def hidden_distances(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch
 
 def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``hidden_distances`` by the torch twin, on any device."""
-    return _distances(_prepare(_checked(weights, dtype), dtype), TwinOps)
+    return _distances(_prepare(_checked(weights, dtype), dtype), _TwinOps)
 
 
 def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -319,7 +323,7 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
 
 def harmonic_centrality_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``harmonic_centrality`` by the torch twin, on any device."""
-    return _harmonic(_prepare(_checked(weights, dtype), dtype), TwinOps)
+    return _harmonic(_prepare(_checked(weights, dtype), dtype), _TwinOps)
 
 
 def harmonic_centrality_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:

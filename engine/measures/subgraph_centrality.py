@@ -40,6 +40,8 @@ from engine.measures.layered_graph import LayeredGraph, MeasureValues, binary_pr
 from engine.measures.subgraph_squaring import log_subgraph_squaring
 from engine.measures.threads import single_threaded_lapack
 
+__all__ = ["biadjacency", "METHODS", "subgraph_centrality", "subgraph_method"]
+
 log = logging.getLogger("engine.measures")
 
 METHODS = ("eigh", "gemm")

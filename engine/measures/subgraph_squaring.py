@@ -24,7 +24,7 @@ is next to the largest (no per-component pass for disconnected graphs: their zer
 exactly zero, and a small component keeps its own relative accuracy). Truncation: the computed
 values are polynomials in M with coefficients between 0 and the exact ones, so by the spectral
 theorem each diagonal entry's relative error is at most the scalar error sup_{0<=x<=lambda_max}
-of the scaled-and-squared series; ``THETA`` keeps it at the unit roundoff at X, from where the
+of the scaled-and-squared series; ``_THETA`` keeps it at the unit roundoff at X, from where the
 squarings amplify it like the rounding there, by at most 2^s. lambda_max is bounded above by
 the Collatz-Wielandt ratio max_i (M v)_i / v_i with v = M 1 (valid for any v > 0 on the non-isolated
 nodes; 0.1% above the true value on paper-size networks).
@@ -36,7 +36,7 @@ lost; a network where a non-isolated hidden neuron's normalised value is below `
 spanning more than e^460 within one network, e.g. a tiny component beside a giant of e^700) is not
 ``trusted``: the caller recomputes it by components with the eigendecomposition.
 
-Cost, counted (``plan_squaring``; ``tests/test_subgraph_centrality.py`` counts the products run):
+Cost, counted (``_plan_squaring``; ``tests/test_subgraph_centrality.py`` counts the products run):
 per paper-size network (784-200-100-10: n = 210 odd-side nodes, h = 100 hidden rows on the even
 side, lambda_max <= 44,700) the plan is s = 6, m = 12, q = 3: 5 products of 210^3 for f(X)
 (Paterson-Stockmeyer; Horner would take 11), 6 stacked products of 310 x 210 x 210 and one of
@@ -61,16 +61,18 @@ import torch
 
 from engine.measures.layered_graph import binary_product
 
-# THETA[m]: the largest x at which the degree-m Taylor polynomial of f(x) = (cosh(sqrt x) - 1) / x
+__all__ = ["log_subgraph_squaring", "TAU"]
+
+# _THETA[m]: the largest x at which the degree-m Taylor polynomial of f(x) = (cosh(sqrt x) - 1) / x
 # has a relative truncation error <= 2^-53 (the tail sum_{k>m} x^k / (2k+2)! over f(x); computed with
 # mpmath at 50 digits by bisection; tests/test_subgraph_centrality.py rechecks them).
-THETA = (1.3322676295501878e-15, 1.9992005754722884e-07, 0.00013080819516352076, 0.003767617499062435,
-         0.03055976407494979, 0.13027980883571294, 0.3824792702037303, 0.8865327390070913, 1.7517974712685596,
-         3.0916120774274347, 5.020669379039449, 7.654220169386259, 11.107843900602909, 15.497101035078163,
-         20.93687616542194, 27.540520714418694, 35.4190048724293, 44.680247571641694, 55.42869487185679,
-         67.7651303759471, 81.78665660238659, 97.58678016696459, 115.25554841842293, 134.87970475368041,
-         156.54284565620554, 180.32557239490797, 206.30563535308198, 234.558070984627, 265.1553319333286,
-         298.167410818445, 333.6619580290144)
+_THETA = (1.3322676295501878e-15, 1.9992005754722884e-07, 0.00013080819516352076, 0.003767617499062435,
+          0.03055976407494979, 0.13027980883571294, 0.3824792702037303, 0.8865327390070913, 1.7517974712685596,
+          3.0916120774274347, 5.020669379039449, 7.654220169386259, 11.107843900602909, 15.497101035078163,
+          20.93687616542194, 27.540520714418694, 35.4190048724293, 44.680247571641694, 55.42869487185679,
+          67.7651303759471, 81.78665660238659, 97.58678016696459, 115.25554841842293, 134.87970475368041,
+          156.54284565620554, 180.32557239490797, 206.30563535308198, 234.558070984627, 265.1553319333286,
+          298.167410818445, 333.6619580290144)
 
 # Normalised values are kept with their largest entry in [1/4, 1]. An entry below float64's smallest
 # normal (2.2e-308) is lost; what it would have added to any other entry grows by at most ~8n per
@@ -81,7 +83,7 @@ _LOG_TAU = math.log(TAU)
 _LOG2, _LOG4 = math.log(2.0), math.log(4.0)
 
 
-class SquaringPlan(NamedTuple):
+class _SquaringPlan(NamedTuple):
     squarings: int  # s: X = M / 4^s
     degree: int     # m: Taylor degree of f at X
     block: int      # q: Paterson-Stockmeyer block (powers X^1..X^q are formed)
@@ -96,26 +98,26 @@ def _ps_products(m: int, q: int) -> int:
     return (q - 1) + r - (1 if r > 0 and m % q == 0 else 0)
 
 
-def plan_squaring(norm_bound: float, n: int, rows: int) -> SquaringPlan:
-    """The cheapest exact plan for lambda_max(M) <= ``norm_bound``, M n x n, ``rows`` large-side rows
+def _plan_squaring(_norm_bound: float, n: int, rows: int) -> _SquaringPlan:
+    """The cheapest exact plan for lambda_max(M) <= ``_norm_bound``, M n x n, ``rows`` large-side rows
     carried along (Y). Fewer squarings win ties (less amplification of rounding)."""
     best = None
     for s in range(0, 64):
-        x = norm_bound / 4.0**s
-        if x > THETA[-1]:
+        x = _norm_bound / 4.0**s
+        if x > _THETA[-1]:
             continue
-        m = next(k for k, theta in enumerate(THETA) if theta >= x)
+        m = next(k for k, theta in enumerate(_THETA) if theta >= x)
         q = min(range(1, max(m, 1) + 1), key=lambda b: (_ps_products(m, b), b))
         products = _ps_products(m, q)
         flops = 2 * n**3 * products + 2 * max(s, 1) * (n + rows) * n * n + (2 * rows * n * n if s else 0)
         if best is None or flops < best.flops:
-            best = SquaringPlan(s, m, q, products, flops)
+            best = _SquaringPlan(s, m, q, products, flops)
         if m <= 1:
             break
     return best
 
 
-def norm_bound(gram: torch.Tensor) -> float:
+def _norm_bound(gram: torch.Tensor) -> float:
     """An upper bound of the largest eigenvalue of every non-negative symmetric (n, n) matrix in the
     batch (Collatz-Wielandt with v = M 1: max_i (M v)_i / v_i over v_i > 0; rows with v_i = 0 are
     zero and decoupled)."""
@@ -207,7 +209,7 @@ def log_subgraph_squaring(tall: torch.Tensor, large_rows: torch.Tensor | None = 
     bh = tall if large_rows is None else tall[:, large_rows, :]
     gram = binary_product(tall.transpose(-1, -2), tall)  # M = B^T B, exact integer counts
     n, h = gram.shape[-1], bh.shape[1]
-    plan = plan_squaring(norm_bound(gram), n, h)
+    plan = _plan_squaring(_norm_bound(gram), n, h)
     coeffs = [1.0 / math.factorial(2 * k + 2) for k in range(plan.degree + 1)]
     x = gram * 4.0 ** -plan.squarings  # exact: a power of 2
     f = _polynomial(x, coeffs, plan.block)

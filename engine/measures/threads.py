@@ -15,6 +15,8 @@ from typing import Iterator
 import torch
 from threadpoolctl import ThreadpoolController
 
+__all__ = ["single_threaded_lapack"]
+
 _controller = None
 
 

@@ -19,6 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
+__all__ = ["pool_failed", "process_pool", "worker_count"]
+
 log = logging.getLogger("engine.measures")
 
 _pool: ProcessPoolExecutor | None = None

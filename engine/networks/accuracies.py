@@ -21,10 +21,12 @@ import pandas as pd
 
 from engine.errors import EngineError
 
-ACCURACY_COLUMNS = ("test_acc", "test_accuracy", "accuracy")
+__all__ = ["analyze"]
+
+_ACCURACY_COLUMNS = ("test_acc", "test_accuracy", "accuracy")
 
 
-def read_accuracies(path: str | Path) -> pd.DataFrame:
+def _read_accuracies(path: str | Path) -> pd.DataFrame:
     """The accuracy table of a CSV or Parquet file, its accuracy column named ``test_acc``."""
     path = Path(path)
     if not path.is_file():
@@ -34,14 +36,14 @@ def read_accuracies(path: str | Path) -> pd.DataFrame:
     except Exception as e:  # noqa: BLE001 - pandas raises many types for unreadable tables
         raise EngineError(f"{path}: cannot read it as a {'Parquet' if path.suffix == '.parquet' else 'CSV'} table "
                           f"({type(e).__name__}: {e})") from None
-    acc = next((c for c in ACCURACY_COLUMNS if c in table.columns), None)
+    acc = next((c for c in _ACCURACY_COLUMNS if c in table.columns), None)
     if acc is None or not ({"file", "network"} & set(table.columns)):
         raise EngineError(f"{path}: has columns {list(table.columns)}; an accuracy table needs a 'file' or "
                           "'network' column and a 'test_acc' column (optionally 'test_samples')")
     return table.rename(columns={acc: "test_acc"})
 
 
-def attach_accuracies(networks: pd.DataFrame, accuracies: pd.DataFrame, where: str = "accuracies",
+def _attach_accuracies(networks: pd.DataFrame, accuracies: pd.DataFrame, where: str = "accuracies",
                       test_samples: int | None = None) -> pd.DataFrame:
     """``networks`` with ``test_acc`` (and ``test_samples``) from ``accuracies``, matched by network id or
     by file (its recorded name, else its base name, else its stem, each where unique)."""
@@ -134,13 +136,13 @@ def analyze(run_dir: str | Path, accuracies: str | Path | pd.DataFrame, cfg: Map
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     where = str(accuracies) if not isinstance(accuracies, pd.DataFrame) else "accuracies"
-    table = accuracies if isinstance(accuracies, pd.DataFrame) else read_accuracies(accuracies)
+    table = accuracies if isinstance(accuracies, pd.DataFrame) else _read_accuracies(accuracies)
     if "layers" in run.networks.columns and run.networks["layers"].nunique() > 1:
         counts = run.networks.groupby("layers").size()
         raise EngineError(f"{run_dir}: holds networks of {len(counts)} architectures ("
                           + ", ".join(f"{n} of {a}" for a, n in counts.items())
                           + "); analyse one architecture at a time (engine.inspect a directory per architecture)")
-    nets = attach_accuracies(run.networks, table, where, test_samples)
+    nets = _attach_accuracies(run.networks, table, where, test_samples)
     missing = int(nets["test_acc"].isna().sum())
     if missing == len(nets):
         raise EngineError(f"{where}: no accuracy matches a measured network")

@@ -16,6 +16,8 @@ import numpy as np
 from engine.errors import EngineError
 from engine.networks.layers import EXPECTED, Network, Order, Param, assemble, split_name, torch_orientation
 
+__all__ = ["read_npz", "read_safetensors"]
+
 
 def _params(entries) -> list[Param]:
     out = []

@@ -12,37 +12,39 @@ from pathlib import Path
 from engine.errors import EngineError
 from engine.paths import path_problem
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-TF_TABLE_MAGIC = 0xDB4775248B80FB57   # the footer of a TensorFlow checkpoint's .index (a LevelDB-style table)
-# What a suffix suggests when the content is not recognised: that reader's own error says what is wrong.
-SUFFIX_HINTS = {".h5": "hdf5", ".hdf5": "hdf5", ".keras": "keras", ".pt": "torch", ".pth": "torch",
-                ".ckpt": "torch", ".bin": "torch", ".tar": "torch", ".safetensors": "safetensors", ".npz": "npz"}
-FORMATS = ("hdf5", "keras", "torch", "safetensors", "npz")
+__all__ = ["file_format", "tensorflow_kind"]
 
-SAVED_MODEL = ("a TensorFlow SavedModel folder: it holds a graph, not a file of weights this engine reads; load it "
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_TF_TABLE_MAGIC = 0xDB4775248B80FB57   # the footer of a TensorFlow checkpoint's .index (a LevelDB-style table)
+# What a suffix suggests when the content is not recognised: that reader's own error says what is wrong.
+_SUFFIX_HINTS = {".h5": "hdf5", ".hdf5": "hdf5", ".keras": "keras", ".pt": "torch", ".pth": "torch",
+                 ".ckpt": "torch", ".bin": "torch", ".tar": "torch", ".safetensors": "safetensors", ".npz": "npz"}
+_FORMATS = ("hdf5", "keras", "torch", "safetensors", "npz")
+
+_SAVED_MODEL = ("a TensorFlow SavedModel folder: it holds a graph, not a file of weights this engine reads; load it "
                "in TensorFlow and save the model as .keras (model = tf.keras.models.load_model(path); "
                "model.save('model.keras')), or its Dense kernels with np.savez")
-TF_CHECKPOINT = ("a TensorFlow checkpoint (.index and .data-* files): restore it into its model in TensorFlow "
+_TF_CHECKPOINT = ("a TensorFlow checkpoint (.index and .data-* files): restore it into its model in TensorFlow "
                  "(model.load_weights(prefix) or tf.train.Checkpoint(model=model).restore(prefix)) and save the "
                  "model as .keras (model.save('model.keras'))")
 
 
 def tensorflow_kind(path: Path) -> str | None:
-    """SAVED_MODEL or TF_CHECKPOINT where ``path`` is one (a folder, an .index/.data file or a prefix)."""
+    """_SAVED_MODEL or _TF_CHECKPOINT where ``path`` is one (a folder, an .index/.data file or a prefix)."""
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
-            return SAVED_MODEL
+            return _SAVED_MODEL
         if (path / "checkpoint").is_file() or any(path.glob("*.index")):
-            return TF_CHECKPOINT if any(_is_tf_index(p) for p in path.glob("*.index")) else None
+            return _TF_CHECKPOINT if any(_is_tf_index(p) for p in path.glob("*.index")) else None
         return None
     if path.name == "saved_model.pb":
-        return SAVED_MODEL
+        return _SAVED_MODEL
     if path.suffix == ".index" and _is_tf_index(path):
-        return TF_CHECKPOINT
+        return _TF_CHECKPOINT
     if ".data-" in path.name and path.name.rsplit(".data-", 1)[1].count("-of-") == 1:
-        return TF_CHECKPOINT
+        return _TF_CHECKPOINT
     if not path.exists() and _is_tf_index(path.with_name(path.name + ".index")):
-        return TF_CHECKPOINT
+        return _TF_CHECKPOINT
     return None
 
 
@@ -53,16 +55,16 @@ def _is_tf_index(path: Path) -> bool:
             if fh.tell() < 48:
                 return False
             fh.seek(-8, 2)
-            return struct.unpack("<Q", fh.read(8))[0] == TF_TABLE_MAGIC
+            return struct.unpack("<Q", fh.read(8))[0] == _TF_TABLE_MAGIC
     except OSError:
         return False
 
 
-def sniff(path: Path) -> str | None:
-    """One of FORMATS by content, or None when the bytes are none of them."""
+def _sniff(path: Path) -> str | None:
+    """One of _FORMATS by content, or None when the bytes are none of them."""
     with open(path, "rb") as fh:
         head = fh.read(16)
-        if head[:8] == HDF5_MAGIC:
+        if head[:8] == _HDF5_MAGIC:
             return "hdf5"
         if len(head) >= 9:   # safetensors: u64 little-endian header size, then a JSON object
             n = struct.unpack("<Q", head[:8])[0]
@@ -92,7 +94,7 @@ def sniff(path: Path) -> str | None:
     return None
 
 
-def check_file(path: Path) -> None:
+def _check_file(path: Path) -> None:
     """A one-line refusal for what is not a readable regular file (or is TensorFlow's)."""
     tf = tensorflow_kind(path)
     if tf is not None:
@@ -114,11 +116,11 @@ def check_file(path: Path) -> None:
 def file_format(path: Path) -> str:
     """The format to read ``path`` as: its content's, else its suffix's (whose reader then says what is
     wrong), else a one-line refusal."""
-    check_file(path)
-    kind = sniff(path)
+    _check_file(path)
+    kind = _sniff(path)
     if kind is not None:
         return kind
-    hint = SUFFIX_HINTS.get(path.suffix.lower())
+    hint = _SUFFIX_HINTS.get(path.suffix.lower())
     if hint is not None:
         return hint
     raise EngineError(f"{path}: not a model file this engine reads: its content is none of Keras (.keras archive, "

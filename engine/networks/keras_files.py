@@ -33,11 +33,12 @@ import numpy as np
 from engine.errors import EngineError
 from engine.networks.layers import EXPECTED, Network, Order, Param, assemble, describe
 
-MODEL_CLASSES = ("Sequential", "Functional", "Model")
-SYNAPSE_CLASSES = ("Dense",)
+__all__ = ["read_keras_archive", "read_keras_h5"]
+
+_SYNAPSE_CLASSES = ("Dense",)
 _VAR_NAMES = {"Dense": ("kernel", "bias"), "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
               "LayerNormalization": ("gamma", "beta")}
-CONFIG_ORDER = "the model's config ({})"
+_CONFIG_ORDER = "the model's config ({})"
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _endpoints(spec: Any) -> list[str]:
     return [s[0] for s in spec or [] if isinstance(s, list) and s]
 
 
-def config_layers(where: str, cfg: dict, names: tuple[str, ...] = (), saved: str = "") -> list[_Layer] | None:
+def _config_layers(where: str, cfg: dict, names: tuple[str, ...] = (), saved: str = "") -> list[_Layer] | None:
     """Every layer of a Sequential or functional model config in forward order, nested models
     expanded; None for a config that does not list its layers (a subclassed model)."""
     entries = _layer_list(cfg)
@@ -126,7 +127,7 @@ def config_layers(where: str, cfg: dict, names: tuple[str, ...] = (), saved: str
         path = f"{saved}/layers/{saved_name[k]}" if saved else f"layers/{saved_name[k]}"
         here = names + (_entry_name(e),)
         if _layer_list(e) is not None:
-            nested = config_layers(where, e, here, path)
+            nested = _config_layers(where, e, here, path)
             if nested is None:
                 raise EngineError(f"{where}: nested model {'/'.join(here)} ({cls}) does not list its layers")
             out += nested
@@ -178,7 +179,7 @@ def _graph_order(where: str, entries: list[dict], by_name: dict[str, int], inner
 
 
 def _check_classes(where: str, layer: _Layer, matrices: list[str]) -> None:
-    if matrices and layer.cls not in SYNAPSE_CLASSES:
+    if matrices and layer.cls not in _SYNAPSE_CLASSES:
         raise EngineError(f"{where}: layer {layer.display} ({layer.cls}) holds weight arrays {matrices} but is not a "
                           f"fully connected (Dense) layer; {EXPECTED}")
 
@@ -281,7 +282,7 @@ def _read_keras3_weights(where: str, f, layers: list[_Layer] | None, source: str
             ps = _var_params(where, layer.display, layer.cls, group)
             _check_classes(where, layer, [p.leaf for p in ps if np.ndim(p.value) >= 2])
             params += ps
-        order = Order("recorded", CONFIG_ORDER.format(source))
+        order = Order("recorded", _CONFIG_ORDER.format(source))
     else:
         labels = _labels(vars_of)
         for path, group in vars_of.items():
@@ -320,7 +321,7 @@ def read_keras_archive(path: Path, *, orientation=None, layers=None) -> Network:
             blob = io.BytesIO(z.read(weights))
     except (KeyError, ValueError, zipfile.BadZipFile, OSError) as e:
         raise EngineError(f"{where}: not a readable .keras archive ({e})") from None
-    model_layers = config_layers(where, cfg)
+    model_layers = _config_layers(where, cfg)
     with _open_h5(blob, where) as f:
         return _read_keras3_weights(where, f, model_layers, "config.json", "keras", orientation, layers)
 
@@ -340,7 +341,7 @@ def read_keras_h5(path: Path, *, orientation=None, layers=None) -> Network:
         if layer_names is None and isinstance(root.get("layers"), h5py.Group):
             return _read_keras3_weights(where, f, None, "", "keras-weights-h5", orientation, layers)
         cfg = _json_attr(f, "model_config")
-        model_layers = config_layers(where, cfg) if cfg is not None and _layer_list(cfg) is not None else None
+        model_layers = _config_layers(where, cfg) if cfg is not None and _layer_list(cfg) is not None else None
         if layer_names is None:
             layer_names = [k for k in root.keys() if isinstance(root[k], h5py.Group)]
         params = _legacy_params(where, f, root, layer_names)
@@ -364,7 +365,7 @@ def read_keras_h5(path: Path, *, orientation=None, layers=None) -> Network:
     for layer in model_layers:
         _check_classes(where, layer, [p.leaf for p in relabelled if p.module == layer.display and np.ndim(p.value) >= 2])
     relabelled.sort(key=lambda p: position.get(p.module, len(position)))
-    return assemble(where, relabelled, Order("recorded", CONFIG_ORDER.format("model_config")), "keras-h5",
+    return assemble(where, relabelled, Order("recorded", _CONFIG_ORDER.format("model_config")), "keras-h5",
                     orientation=orientation, layers=layers, metadata=metadata)
 
 

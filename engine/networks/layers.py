@@ -26,6 +26,9 @@ import torch
 from engine.errors import EngineError
 from engine.weight_stack import check_orientation, layer_sizes
 
+__all__ = ["as_tensor", "assemble", "chains", "describe", "EXPECTED", "Network", "Order", "Param", "parse_layers",
+           "split_name", "torch_orientation"]
+
 EXPECTED = ("expected a chain of fully connected layers: 2-D weight matrices (PyTorch weight (out, in), Keras "
             "kernel (in, out), other arrays (fan_in, fan_out)) whose sizes chain, or 3-D (N, fan_in, fan_out) "
             "stacks of N networks; 0-D/1-D parameters (biases, normalisation) are not part of the graph")
@@ -110,7 +113,7 @@ def describe(entries: Sequence[tuple[str, tuple]]) -> str:
     return f"[{shown}{more}]" if entries else "no arrays at all"
 
 
-def array_kind(array: Any) -> str:
+def _array_kind(array: Any) -> str:
     """What a non-numeric array holds, in words ("" for numbers)."""
     if isinstance(array, torch.Tensor):
         return ""
@@ -187,7 +190,7 @@ def assemble(where: str, params: Sequence[Param], order: Order, source_format: s
     contents = f"it holds {describe(listing)}"
     by_module: dict[str, list[Param]] = {}
     for p in params:
-        kind = array_kind(p.value)
+        kind = _array_kind(p.value)
         if kind:
             raise EngineError(f"{where}: {p.name!r} is {kind}, not a weight matrix; {contents}; {EXPECTED}")
         by_module.setdefault(p.module, []).append(p)

@@ -11,6 +11,8 @@ from engine.errors import EngineError
 from engine.networks.layers import Network
 from engine.networks.read import read_network
 
+__all__ = ["measure_network", "network_epoch", "network_facts"]
+
 
 def measure_network(source: Any, measures: Sequence[str] | None = None, *, orientation: str | None = None,
                     layers: Any = None, key: str | None = None, example_input: Any = None, name: str | None = None,

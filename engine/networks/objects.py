@@ -14,7 +14,9 @@ import torch
 from engine.errors import EngineError
 from engine.networks.layers import Network, Order, Param, assemble
 
-FORWARD_ORDER = "the order the forward pass calls them (traced)"
+__all__ = ["arrays_network", "module_network"]
+
+_FORWARD_ORDER = "the order the forward pass calls them (traced)"
 
 
 def module_network(model: torch.nn.Module, *, layers=None, orientation=None, example_input: Any = None) -> Network:
@@ -39,7 +41,7 @@ def module_network(model: torch.nn.Module, *, layers=None, orientation=None, exa
         if foreign:
             raise EngineError(f"{where}: its forward pass uses layers that are not fully connected: "
                               f"{', '.join(foreign)}; a chain of nn.Linear layers is needed")
-        order = Order("recorded", FORWARD_ORDER)
+        order = Order("recorded", _FORWARD_ORDER)
     params: list[Param] = []
     for name in called:
         for leaf, t in _own_tensors(named[name]).items():

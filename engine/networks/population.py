@@ -22,10 +22,12 @@ import torch
 from engine.errors import EngineError
 from engine.networks.layers import Network
 
+__all__ = ["expand", "measure_files", "MeasuredFiles", "write_population"]
+
 log = logging.getLogger("engine.networks")
 
-BATCH_NETWORKS = 256   # networks of one architecture measured at once (bounded memory)
-FAILED_COLUMNS = ["file", "reason"]
+_BATCH_NETWORKS = 256   # networks of one architecture measured at once (bounded memory)
+_FAILED_COLUMNS = ["file", "reason"]
 
 
 @dataclass
@@ -151,13 +153,13 @@ def measure_files(sources: Any, measures: Sequence[str] | None = None, *, datase
             next_id += net.n_networks
             group = pending.setdefault(tuple(net.layer_sizes), [])
             group.append((info, net))
-            if sum(n.n_networks for _, n in group) >= BATCH_NETWORKS:
+            if sum(n.n_networks for _, n in group) >= _BATCH_NETWORKS:
                 tables.append(_measure_group(pending.pop(tuple(net.layer_sizes)), name, measures, dtype,
                                              log_subgraph, device, progress))
             bar.update(1)
     for group in pending.values():
         tables.append(_measure_group(group, name, measures, dtype, log_subgraph, device, progress))
-    failed_df = pd.DataFrame(failed, columns=FAILED_COLUMNS)
+    failed_df = pd.DataFrame(failed, columns=_FAILED_COLUMNS)
     if not tables:
         reasons = "; ".join(f"{f}: {r}" for f, r in failed[:3])
         raise EngineError(f"none of the {len(files)} files could be read as a fully connected network ({reasons}"

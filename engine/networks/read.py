@@ -14,6 +14,8 @@ from engine.errors import EngineError
 from engine.networks.layers import Network, parse_layers
 from engine.weight_stack import check_orientation
 
+__all__ = ["read_file", "read_network"]
+
 
 def read_network(source: Any, *, orientation: str | None = None, layers: Any = None, key: str | None = None,
                  example_input: Any = None) -> Network:

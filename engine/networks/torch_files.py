@@ -21,13 +21,15 @@ import torch
 from engine.errors import EngineError
 from engine.networks.layers import Network, Order, Param, assemble, torch_orientation
 
-STATE_DICT_ORDER = "the state_dict's order (modules in the order they were registered)"
+__all__ = ["read_torch", "state_dict_network"]
+
+_STATE_DICT_ORDER = "the state_dict's order (modules in the order they were registered)"
 _FOREIGN = "__engine_foreign__"
 
 
 def read_torch(path: Path, *, orientation: str | None = None, layers=None, key: str | None = None) -> Network:
-    obj = load_without_code(path)
-    state, found_at = state_dict_of(obj, key, str(path))
+    obj = _load_without_code(path)
+    state, found_at = _state_dict_of(obj, key, str(path))
     network = state_dict_network(str(path), state, orientation=orientation, layers=layers)
     if found_at:
         network.metadata["state_dict_key"] = found_at
@@ -41,11 +43,11 @@ def state_dict_network(where: str, state: Mapping[str, Any], *, orientation=None
     for name, value in state.items():
         module, leaf = str(name).rsplit(".", 1) if "." in str(name) else ("", str(name))
         params.append(Param(str(name), module, leaf, value, torch_orientation(leaf)))
-    return assemble(where, params, Order("recorded", STATE_DICT_ORDER, numeric_names=True), source_format,
+    return assemble(where, params, Order("recorded", _STATE_DICT_ORDER, numeric_names=True), source_format,
                     orientation=orientation, layers=layers)
 
 
-def load_without_code(path: Path) -> Any:
+def _load_without_code(path: Path) -> Any:
     """``torch.load(weights_only=True)``, with inert placeholders for the Python objects torch refuses."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -136,7 +138,7 @@ def _module_state(obj: Any) -> OrderedDict | None:
     return out
 
 
-def state_dict_of(obj: Any, key: str | None, where: str) -> tuple[Mapping[str, torch.Tensor], str]:
+def _state_dict_of(obj: Any, key: str | None, where: str) -> tuple[Mapping[str, torch.Tensor], str]:
     """The tensor dict in what torch.load returned: itself, a pickled module's parameters, or the one
     tensor-dict value of a checkpoint dict (``key`` picks one where there are several); and its key."""
     module = _module_state(obj)
