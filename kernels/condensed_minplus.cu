@@ -49,6 +49,22 @@ template <> __device__ __forceinline__ double positive_infinity<double>() {
     return __longlong_as_double(0x7ff0000000000000LL);
 }
 
+// Stage the ROWS x COLS tile at (row0, col0) of a row-major (rows x cols) matrix with leading dimension ld
+// into shared memory (row stride LD_SMEM; TRANSPOSED: stored as tile[col][row]), inf outside the matrix.
+// Consecutive threads read consecutive columns (coalesced); every thread stages the same count.
+template <typename T, int ROWS, int COLS, bool TRANSPOSED, int LD_SMEM>
+__device__ __forceinline__ void stage_tile(T* tile, const T* __restrict__ mat, long long ld, int rows, int cols,
+                                           int row0, int col0, int tid, T inf) {
+#pragma unroll
+    for (int r = 0; r < (ROWS * COLS) / (THREADS_X * THREADS_Y); ++r) {
+        const int e = tid + r * THREADS_X * THREADS_Y;
+        const int i = e / COLS, j = e % COLS;
+        const int gi = row0 + i, gj = col0 + j;
+        const T v = (gi < rows && gj < cols) ? mat[(long long)gi * ld + gj] : inf;
+        tile[TRANSPOSED ? j * LD_SMEM + i : i * LD_SMEM + j] = v;
+    }
+}
+
 // acc[i][j] = min over k of A[row0 + ty + THREADS_Y i, k] + B[k, col0 + tx + THREADS_X j] (inf outside).
 template <typename T>
 __device__ __forceinline__ void minplus_tile(const T* __restrict__ a, long long lda, const T* __restrict__ b,
@@ -66,22 +82,9 @@ __device__ __forceinline__ void minplus_tile(const T* __restrict__ a, long long 
         for (int j = 0; j < MICRO; ++j) acc[i][j] = inf;
 
     for (int k0 = 0; k0 < k_len; k0 += TILE_K) {
-        // Stage A: TILE_M x TILE_K, TILE_K consecutive k per row (coalesced along k).
-#pragma unroll
-        for (int r = 0; r < (TILE_M * TILE_K) / (THREADS_X * THREADS_Y); ++r) {
-            const int e = tid + r * THREADS_X * THREADS_Y;
-            const int mm = e / TILE_K, kk = e % TILE_K;
-            const int gm = row0 + mm, gk = k0 + kk;
-            a_tile[kk][mm] = (gm < m && gk < k_len) ? a[(long long)gm * lda + gk] : inf;
-        }
-        // Stage B: TILE_K x TILE_N, TILE_N consecutive columns per k row (coalesced along the columns).
-#pragma unroll
-        for (int r = 0; r < (TILE_K * TILE_N) / (THREADS_X * THREADS_Y); ++r) {
-            const int e = tid + r * THREADS_X * THREADS_Y;
-            const int kk = e / TILE_N, nn = e % TILE_N;
-            const int gk = k0 + kk, gn = col0 + nn;
-            b_tile[kk][nn] = (gk < k_len && gn < n) ? b[(long long)gk * ldb + gn] : inf;
-        }
+        // A: TILE_M x TILE_K, coalesced along k, stored transposed; B: TILE_K x TILE_N, coalesced along the columns.
+        stage_tile<T, TILE_M, TILE_K, true, TILE_M + 1>(&a_tile[0][0], a, lda, m, k_len, row0, k0, tid, inf);
+        stage_tile<T, TILE_K, TILE_N, false, TILE_N>(&b_tile[0][0], b, ldb, k_len, n, k0, col0, tid, inf);
         __syncthreads();
 
 #pragma unroll

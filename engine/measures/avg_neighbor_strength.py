@@ -23,7 +23,8 @@ def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its signed synapses weigh the neighbours' unweighted degrees.
 
     Returns
     -------
@@ -32,11 +33,9 @@ def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
-       weighted networks", PNAS 101 (2004) 3747.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] A. Barrat et al., PNAS 101 (2004) 3747: the weighted average nearest-neighbours degree.
 
     Examples
     --------

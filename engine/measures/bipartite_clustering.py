@@ -25,7 +25,8 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the positive graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its positive synapses are the edges, unweighted.
 
     Returns
     -------
@@ -35,11 +36,10 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
        networks", Social Networks 30 (2008) 31.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

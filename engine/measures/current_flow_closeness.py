@@ -23,7 +23,8 @@ def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its signed synapses are the conductances.
 
     Returns
     -------
@@ -34,12 +35,11 @@ def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
        3404, 533-544; K. Stephenson, M. Zelen, "Rethinking centrality: methods and examples",
        Social Networks 11 (1989) 1.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

@@ -32,7 +32,8 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the positive graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its positive synapses are the edges, their weights the lengths.
 
     Returns
     -------
@@ -43,11 +44,10 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539;
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539;
        P. Boldi, S. Vigna, "Axioms for centrality", Internet Mathematics 10 (2014) 222.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

@@ -29,7 +29,8 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the positive graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its positive synapses are the edges, their weights the walk's rates.
 
     Returns
     -------
@@ -40,12 +41,11 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
        distributed assessment of nodes criticity in complex networks", Computer Communications 34
        (2011) 619.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

@@ -14,7 +14,8 @@ def strength(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks' layered graph (``LayeredGraph.of(weights)``); the signed graph is used.
+        The layered graph of N networks (``LayeredGraph.of(weights)``):
+        its signed synapses are summed.
 
     Returns
     -------
@@ -24,11 +25,10 @@ def strength(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
        weighted networks", PNAS 101 (2004) 3747.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

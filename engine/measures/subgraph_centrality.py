@@ -170,11 +170,10 @@ def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, method:
 
     References
     ----------
-    .. [1] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
+    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
+       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [2] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
        Rev. E 71 (2005) 056103.
-    .. [2] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585 (arXiv:2107.14062): the measure, as
-       computed there.
 
     Examples
     --------

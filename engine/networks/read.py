@@ -108,7 +108,7 @@ def read_file(path: Path, *, orientation: str | None = None, layers: Any = None,
     Raises
     ------
     EngineError
-        One line, for a file that is not a chain of fully connected layers (see ``read_network``).
+        If the file's format is not one of these, or it holds no chain of fully connected layers.
 
     Examples
     --------
