@@ -267,7 +267,7 @@ def harmonic_step(device: torch.device, weights: list[torch.Tensor], n_cpu: int)
     on_device = [w[:n].to(device) for w in weights]
     shortest_paths.harmonic_centrality([w[:1] for w in on_device])  # warm-up: kernel compile, allocator
     dense_s, values = _timed(lambda: shortest_paths.harmonic_centrality(on_device), device)
-    twin_s, _ = _timed(lambda: shortest_paths.harmonic_centrality_twin([w[:n_twin] for w in on_device]), device)
+    twin_s, _ = _timed(lambda: shortest_paths.harmonic_centrality([w[:n_twin] for w in on_device], method="twin"), device)
     cpu_s, cpu_values = _timed(lambda: condensed_paths.harmonic([w[:n_cpu].double().numpy() for w in weights]), cpu)
     common = min(n, n_cpu)
     ref = torch.as_tensor(cpu_values[:common])

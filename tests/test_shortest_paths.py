@@ -5,6 +5,7 @@ on a GPU, and the fallback to the twin when the kernels cannot run."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -20,7 +21,12 @@ from scipy.sparse.csgraph import dijkstra
 import engine
 from engine.errors import EngineError
 from engine.measures import condensed_paths, cuda_kernels, shortest_paths
-from engine.measures.shortest_paths import (harmonic_centrality_twin, hidden_distances, hidden_distances_twin)
+from engine.measures.shortest_paths import hidden_distances
+
+hidden_distances_twin = functools.partial(hidden_distances, method="twin")
+harmonic_centrality_twin = functools.partial(shortest_paths.harmonic_centrality, method="twin")
+hidden_distances_gpu = functools.partial(hidden_distances, method="kernels")
+harmonic_centrality_gpu = functools.partial(shortest_paths.harmonic_centrality, method="kernels")
 
 GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parent / "data" / "golden"))
 RTOL = 1e-13  # float sums of the same shortest paths, added in another order
@@ -134,7 +140,7 @@ def test_dispatch_and_input_checks():
     with pytest.raises(EngineError, match="floating-point weights"):
         hidden_distances([weights[0].long(), weights[1]])
     with pytest.raises(EngineError, match="CUDA tensors"):
-        shortest_paths.hidden_distances_gpu(weights)
+        hidden_distances_gpu(weights)
 
 
 @pytest.mark.slow
@@ -399,7 +405,6 @@ def test_mirror_skip_range_and_strided_views():
                                      ((20, 40, 3), 2), ((784, 200, 100, 10), 2)])
 def test_gpu_kernels_equal_twin(dtype, sizes, n):
     pytest.importorskip("cupy")
-    from engine.measures.shortest_paths import harmonic_centrality_gpu, hidden_distances_gpu
 
     weights = [w.cuda() for w in random_weights(sizes, n, seed=sum(sizes))]
     got = hidden_distances_gpu(weights, dtype)
@@ -417,7 +422,6 @@ def test_gpu_kernels_equal_twin(dtype, sizes, n):
 @pytest.mark.gpu
 def test_gpu_kernels_disconnected():
     pytest.importorskip("cupy")
-    from engine.measures.shortest_paths import harmonic_centrality_gpu, hidden_distances_gpu
 
     weights = random_weights((8, 70, 5, 4), n_networks=3, seed=3, low=-0.9, high=0.2)
     got = hidden_distances_gpu([w.cuda() for w in weights]).cpu()

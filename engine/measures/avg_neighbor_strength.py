@@ -23,8 +23,7 @@ def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its signed synapses weigh the neighbours' unweighted degrees.
+        N networks (``LayeredGraph.of(weights)``), whose signed synapses weigh the neighbours' degrees.
 
     Returns
     -------
@@ -33,8 +32,7 @@ def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] A. Barrat et al., PNAS 101 (2004) 3747: the weighted average nearest-neighbours degree.
 
     Examples

@@ -25,8 +25,7 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its positive synapses are the edges, unweighted.
+        N networks (``LayeredGraph.of(weights)``), whose positive synapses are the edges, unweighted.
 
     Returns
     -------
@@ -36,8 +35,7 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
        networks", Social Networks 30 (2008) 31.
 

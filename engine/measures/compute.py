@@ -77,7 +77,7 @@ def compute_measures(weights: Sequence[torch.Tensor], measures: Sequence[str] | 
         one worker process per core (``engine.measures.workers``: SciPy's Dijkstra holds the GIL,
         and LAPACK runs single-threaded, see ``engine.measures.threads``).
     progress : bool
-        A progress bar over the networks.
+        Show a progress bar over the networks (off by default).
 
     Returns
     -------

@@ -225,30 +225,27 @@ def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return partial.sum(2)
 
 
-def _check_square(name: str, d: torch.Tensor) -> int:
+def _launch_fw(name: str, d: torch.Tensor, k0: int, grid_xy) -> None:
+    """Launch the Floyd-Warshall kernel ``name`` on block ``k0`` of contiguous (batch, n, n) distances
+    ``d`` (n a multiple of FW_BLOCK), FW_BLOCK x FW_BLOCK threads per block, ``grid_xy(n)`` blocks."""
     device_index = _check_operands(name, d.dtype, d)
     if not d.is_contiguous() or d.shape[1] != d.shape[2] or d.shape[1] % FW_BLOCK:
         raise EngineError(f"{name} needs contiguous (batch, n, n) distances with n a multiple of {FW_BLOCK}, "
                           f"got {tuple(d.shape)}")
-    return device_index
+    batch, n, _ = d.shape
+    if batch:
+        _launch(name, d.dtype, device_index, grid_xy(n), _FW_THREADS, batch,
+                lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
 
 
 def fw_diag(d: torch.Tensor, k0: int) -> None:
     """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + FW_BLOCK)`` of every (n, n) matrix of ``d``."""
-    device_index = _check_square("fw_diag", d)
-    batch, n, _ = d.shape
-    if batch:
-        _launch("fw_diag", d.dtype, device_index, (1, 1), _FW_THREADS, batch,
-                lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
+    _launch_fw("fw_diag", d, k0, lambda n: (1, 1))
 
 
 def fw_panels(d: torch.Tensor, k0: int) -> None:
     """The row and column panels of block ``[k0, k0 + FW_BLOCK)``, relaxed through its closed diagonal block."""
-    device_index = _check_square("fw_panels", d)
-    batch, n, _ = d.shape
-    if batch:
-        _launch("fw_panels", d.dtype, device_index, (n // FW_BLOCK, 2), _FW_THREADS, batch,
-                lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
+    _launch_fw("fw_panels", d, k0, lambda n: (n // FW_BLOCK, 2))
 
 
 def _cupy_stream(device: torch.device):

@@ -23,8 +23,7 @@ def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its signed synapses are the conductances.
+        N networks (``LayeredGraph.of(weights)``), whose signed synapses are the conductances.
 
     Returns
     -------
@@ -35,8 +34,7 @@ def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
        3404, 533-544; K. Stephenson, M. Zelen, "Rethinking centrality: methods and examples",
        Social Networks 11 (1989) 1.

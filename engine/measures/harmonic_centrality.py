@@ -32,8 +32,7 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its positive synapses are the edges, their weights the lengths.
+        N networks (``LayeredGraph.of(weights)``), whose positive synapses are the edges, their weights the lengths.
 
     Returns
     -------
@@ -44,8 +43,7 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539;
        P. Boldi, S. Vigna, "Axioms for centrality", Internet Mathematics 10 (2014) 222.
 

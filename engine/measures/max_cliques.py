@@ -23,8 +23,7 @@ def max_cliques(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its positive synapses are the edges (their weights are not read).
+        N networks (``LayeredGraph.of(weights)``), whose positive synapses are the edges (their weights are not read).
 
     Returns
     -------
@@ -33,8 +32,7 @@ def max_cliques(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] C. Bron, J. Kerbosch, "Algorithm 457: finding all cliques of an undirected graph", Comm.
        ACM 16 (1973) 575 (the maximal cliques networkx enumerates, with the pivoting of E. Tomita,
        A. Tanaka, H. Takahashi, Theor. Comput. Sci. 363 (2006) 28).

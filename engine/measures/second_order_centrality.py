@@ -29,8 +29,7 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        The layered graph of N networks (``LayeredGraph.of(weights)``):
-        its positive synapses are the edges, their weights the walk's rates.
+        N networks (``LayeredGraph.of(weights)``), whose positive synapses are the edges, weighted.
 
     Returns
     -------
@@ -41,8 +40,7 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
        distributed assessment of nodes criticity in complex networks", Computer Communications 34
        (2011) 619.

@@ -36,11 +36,12 @@ from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_s
 from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import FW_BLOCK, KernelUnavailable
 
-__all__ = ["harmonic_centrality", "harmonic_centrality_gpu", "harmonic_centrality_of_blocks",
-           "harmonic_centrality_twin", "hidden_distances", "hidden_distances_gpu", "hidden_distances_twin",
+__all__ = ["METHODS", "harmonic_centrality", "harmonic_centrality_of_blocks", "hidden_distances",
            "kernel_fallback_reason"]
 
 log = logging.getLogger(__name__)
+
+METHODS = ("kernels", "twin")
 
 # device -> why the CUDA kernels cannot run there (the twin is used on it; warned once)
 _KERNEL_FALLBACK: dict[str, str] = {}
@@ -253,37 +254,60 @@ def _run(stack: list[torch.Tensor], dtype: torch.dtype, phases):
     return phases(p, _TwinOps)
 
 
-def _gpu_only(weights: Sequence[torch.Tensor], dtype: torch.dtype, phases):
-    p = _prepare(_checked(weights, dtype), dtype)
+def _dispatch(weights: Sequence, dtype: torch.dtype, method: str | None, phases):
+    """``phases`` on the checked weights by ``method``: None, the kernels on CUDA tensors (the twin
+    where they cannot run, warned once) and the twin elsewhere; "twin"; "kernels", no fallback."""
+    stack = _checked(weights, dtype)
+    if method is None:
+        return _run(stack, dtype, phases)
+    if method not in METHODS:
+        raise EngineError(f"method={method!r}: use 'kernels' (CUDA), 'twin' (torch, any device) or None (the "
+                          "kernels on CUDA tensors, the twin elsewhere)")
+    p = _prepare(stack, dtype)
+    if method == "twin":
+        return phases(p, _TwinOps)
     if p.device.type != "cuda":
         raise EngineError("the CUDA kernels need CUDA tensors; use the twin on CPU")
     return _with_kernels(p, phases)
 
 
-def hidden_distances(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Distances (N, H, n_nodes) from every hidden neuron to every node of the positive graph.
+def hidden_distances(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64, *,
+                     method: str | None = None) -> torch.Tensor:
+    """Distances from every hidden neuron to every node of the positive graph, dense and batched.
 
-    Weights are the raw signed weights, a list of (N, n_l, n_{l+1}) tensors (2-D: one network); edge
-    length = weight where weight > 0. Nodes are ordered inputs, hidden layers, outputs; H = hidden
-    neurons in layer order, so hidden neuron h is node ``n_inputs + h``. +inf where unreachable, 0
-    to itself. On CUDA tensors the CUDA kernels run; where they cannot (see the module docstring),
-    and on any other device, the torch twin.
+    Parameters
+    ----------
+    weights, dtype
+        As in ``harmonic_centrality``.
+    method : {"kernels", "twin"} or None
+        "kernels": the CUDA kernels (CUDA tensors), no fallback (``KernelUnavailable`` if they
+        cannot run); "twin": their torch twin, on any device; None: the kernels on CUDA tensors
+        (the twin where they cannot run, see the module docstring), the twin elsewhere.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, H, n_nodes) shortest-path lengths (units of the weights), nodes ordered inputs, hidden
+        layers, outputs; H = hidden neurons in layer order, so hidden neuron h is node
+        ``n_inputs + h``. +inf where unreachable, 0 to itself.
+
+    Raises
+    ------
+    EngineError
+        As ``harmonic_centrality``, or for an unknown ``method``.
+
+    Examples
+    --------
+    >>> w1 = torch.tensor([[1.0, 2.0]]); w2 = torch.tensor([[1.0], [-1.0]])
+    >>> hidden_distances([w1, w2], method="twin")
+    tensor([[[1., 0., 3., 1.],
+             [2., 3., 0., 4.]]], dtype=torch.float64)
     """
-    return _run(_checked(weights, dtype), dtype, _distances)
+    return _dispatch(weights, dtype, method, _distances)
 
 
-def hidden_distances_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``hidden_distances`` by the torch twin, on any device."""
-    return _distances(_prepare(_checked(weights, dtype), dtype), _TwinOps)
-
-
-def hidden_distances_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``hidden_distances`` by the CUDA kernels (CUDA tensors); no fallback: raises
-    ``KernelUnavailable`` if they cannot run."""
-    return _gpu_only(weights, dtype, _distances)
-
-
-def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64, *,
+                        method: str | None = None) -> torch.Tensor:
     """Harmonic centrality of the hidden neurons on the positive graph, dense and batched.
 
     Parameters
@@ -293,6 +317,8 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
         device. Edge length = weight where the weight is > 0; no edge otherwise.
     dtype : torch.dtype
         float64 (default) or float32: the precision of the distances and sums.
+    method : {"kernels", "twin"} or None
+        As in ``hidden_distances``.
 
     Returns
     -------
@@ -305,7 +331,8 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
     Raises
     ------
     EngineError
-        If the weights do not chain, are not floating point, or ``dtype`` is not supported.
+        If the weights are not a floating weight stack with a hidden layer
+        (``engine.weight_stack.check_weight_stack``), or ``dtype`` or ``method`` is not supported.
 
     References
     ----------
@@ -318,17 +345,7 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
     >>> harmonic_centrality([w1, w2])
     tensor([[2.3333, 1.0833]], dtype=torch.float64)
     """
-    return _run(_checked(weights, dtype), dtype, _harmonic)
-
-
-def harmonic_centrality_twin(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``harmonic_centrality`` by the torch twin, on any device."""
-    return _harmonic(_prepare(_checked(weights, dtype), dtype), _TwinOps)
-
-
-def harmonic_centrality_gpu(weights: Sequence[torch.Tensor], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``harmonic_centrality`` by the CUDA kernels; no fallback (``KernelUnavailable``)."""
-    return _gpu_only(weights, dtype, _harmonic)
+    return _dispatch(weights, dtype, method, _harmonic)
 
 
 def harmonic_centrality_of_blocks(blocks: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:

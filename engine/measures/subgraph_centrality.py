@@ -170,8 +170,7 @@ def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, method:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, "Structure and performance of fully connected neural networks: emerging
-       complex network properties", Physica A 615 (2023) 128585, arXiv:2107.14062.
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
     .. [2] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
        Rev. E 71 (2005) 056103.
 

@@ -328,15 +328,22 @@ def read_keras_archive(path: Path, *, orientation=None, layers=None) -> Network:
 
 # --- legacy HDF5 -----------------------------------------------------------------------------------------
 
+def _h5_group(where: str, f, node, name: str, of: str):
+    """``node`` if it is an HDF5 group (of layers or of weights, as Keras writes them), else the error."""
+    import h5py
+
+    if not isinstance(node, h5py.Group):
+        raise EngineError(f"{where}: {name} is a dataset {node.shape} {node.dtype}, not a group of {of} as Keras "
+                          f"writes it; it holds {_contents(f)}; {EXPECTED}")
+    return node
+
+
 def read_keras_h5(path: Path, *, orientation=None, layers=None) -> Network:
     import h5py
 
     where = str(path)
     with _open_h5(path, where) as f:
-        root = f["model_weights"] if "model_weights" in f else f
-        if not isinstance(root, h5py.Group):
-            raise EngineError(f"{where}: 'model_weights' is a dataset {root.shape} {root.dtype}, not a group of "
-                              f"layers as Keras writes it; it holds {_contents(f)}; {EXPECTED}")
+        root = _h5_group(where, f, f["model_weights"] if "model_weights" in f else f, "'model_weights'", "layers")
         layer_names = _attr_list(root, "layer_names")
         if layer_names is None and isinstance(root.get("layers"), h5py.Group):
             return _read_keras3_weights(where, f, None, "", "keras-weights-h5", orientation, layers)
@@ -379,10 +386,7 @@ def _legacy_params(where: str, f, root, layer_names: list[str]) -> list[Param]:
     for top in layer_names:
         if top not in root:
             continue
-        group = root[top]
-        if not isinstance(group, h5py.Group):
-            raise EngineError(f"{where}: layer {prefix}{top} is a dataset {group.shape} {group.dtype}, not a group "
-                              f"of weights as Keras writes it; it holds {_contents(f)}; {EXPECTED}")
+        group = _h5_group(where, f, root[top], f"layer {prefix}{top}", "weights")
         names = _attr_list(group, "weight_names")
         if names is None:   # no attribute: every dataset below the layer
             names = []
