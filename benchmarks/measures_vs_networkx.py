@@ -35,6 +35,7 @@ from engine.measures.compute import POOL_MIN_NETWORKS  # noqa: E402
 from engine.measures.workers import worker_count  # noqa: E402
 from engine.measures.reference import ReferenceNetwork  # noqa: E402
 from engine.storage import write_json  # noqa: E402
+from engine.weight_stack import layer_sizes  # noqa: E402
 
 PAPER = [784, 200, 100, 10]
 GOLDEN = Path(os.environ.get("ENGINE_GOLDEN_DIR", Path(__file__).resolve().parents[1] / "tests" / "data" / "golden"))
@@ -102,7 +103,7 @@ def _positive_edges(weights: list[torch.Tensor], k: int):
     """(n_nodes, [(u, v)], [length]) of network k's positive graph: synapses > 0, weight as length."""
     import numpy as np
 
-    sizes = [weights[0].shape[1]] + [w.shape[2] for w in weights]
+    sizes = layer_sizes(weights)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     edges, lengths = [], []
     for l, w in enumerate(weights):
@@ -134,7 +135,7 @@ def previous_engine_harmonic(weights: list, sources) -> "np.ndarray":
         return np.where((w > 0) & (w <= alt), w, 0.0)
 
     ws = [prune(w) for w in weights]
-    sizes = [ws[0].shape[0]] + [w.shape[1] for w in ws]
+    sizes = layer_sizes(ws)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols, vals = [], [], []
     for l, w in enumerate(ws):

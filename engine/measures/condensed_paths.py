@@ -39,6 +39,7 @@ import numpy as np
 from scipy.sparse.csgraph import csgraph_from_dense, dijkstra
 
 from engine.errors import EngineError
+from engine.weight_stack import layer_sizes
 
 __all__ = ["compiled_kernel", "harmonic"]
 
@@ -61,7 +62,7 @@ class _Layout:
         if len(ws) < 2 or any(w.ndim != 3 for w in ws):
             raise EngineError("condensed shortest paths need at least 2 weight blocks of shape (N, n_l, n_l+1)")
         self.n_networks = ws[0].shape[0]
-        self.hidden_sizes = np.array([w.shape[2] for w in ws[:-1]], dtype=np.int64)
+        self.hidden_sizes = np.array(layer_sizes(ws)[1:-1], dtype=np.int64)
         self.n_hidden = int(self.hidden_sizes.sum())
         self.out_offset = self.n_hidden - int(self.hidden_sizes[-1])
         self.w_in = np.ascontiguousarray(ws[0])                       # (N, inputs, layer 1)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError
+from engine.weight_stack import check_weight_stack, layer_sizes
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 LOSSES = ("keras", "cross_entropy")
@@ -133,12 +134,11 @@ class PopulationMLP:
             raise EngineError(f"model.activation={activation!r} is unknown: use one of {ACTIVATIONS}")
         if loss not in LOSSES:
             raise EngineError(f"train.loss={loss!r} is unknown: use one of {LOSSES}")
-        if len(weights) < 1 or any(w.ndim != 3 for w in weights):
-            raise EngineError("population weights must be a non-empty list of (N, fan_in, fan_out) tensors")
+        weights = check_weight_stack(weights, one_network=False, floating=True)
         self.activation = activation
         self.loss = loss
         self.n = weights[0].shape[0]
-        self.sizes = [weights[0].shape[1]] + [w.shape[2] for w in weights]
+        self.sizes = layer_sizes(weights)
         d, n1 = self.sizes[0], self.sizes[1]
         # (N, d, n1) -> (N*n1, d): row block k is network k's transposed kernel.
         self.w0 = weights[0].transpose(1, 2).reshape(self.n * n1, d).contiguous()
