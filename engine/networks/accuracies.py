@@ -128,6 +128,23 @@ def analyze(run_dir: str | Path, accuracies: str | Path | pd.DataFrame, cfg: Map
     EngineError
         For an accuracy table that does not match the measured networks, or networks of several
         architectures.
+
+    Examples
+    --------
+    Not run as a doctest (the analysis of even 20 small networks takes a minute on 2 cores):
+
+    >>> import tempfile, pandas as pd, torch
+    >>> from engine import measure_files, write_population
+    >>> folder = tempfile.mkdtemp()
+    >>> for seed in range(20):  # doctest: +SKIP
+    ...     torch.manual_seed(seed) and None
+    ...     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    ...     torch.save(net.state_dict(), f"{folder}/net{seed:02d}.pt")
+    >>> run = write_population(measure_files(folder, ["strength", "max_cliques"]), f"{folder}/run")  # doctest: +SKIP
+    >>> accuracies = pd.DataFrame({"file": [f"net{s:02d}.pt" for s in range(20)],
+    ...                            "test_acc": [0.5 + 0.02 * s for s in range(20)]})
+    >>> analyze(run, accuracies, {"bon": {"measures": ["strength", "max_cliques"]}}).name  # doctest: +SKIP
+    'report.html'
     """
     from engine.report import write_report
     from engine.run_dir import load_run
