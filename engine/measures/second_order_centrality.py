@@ -29,7 +29,7 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     Parameters
     ----------
     graph : LayeredGraph
-        N networks (``LayeredGraph.of(weights)``), whose positive synapses are the edges, weighted.
+        N networks (``LayeredGraph.of(weights)``); the walk steps along positive synapses, in proportion to them.
 
     Returns
     -------
