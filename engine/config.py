@@ -23,7 +23,7 @@ from engine.data.loader import DATASETS
 from engine.errors import EngineError
 from engine.population.train import ModelConfig, TrainConfig, snapshot_epochs
 from engine.schema import (MEASURE_NAMES, Check, DictOf, Interval, ListOf, Options, all_measures, build, check, fail,
-                           group, setting)
+                           group, how_keys, setting)
 
 STAGES = ("train", "measures", "analysis", "report")
 SNAPSHOT_NAMES = ("early", "last", "all", "none")
@@ -66,10 +66,10 @@ def parse_shard(shard: str | None, size: int) -> range:
 class DatasetConfig:
     name: str = setting("digits", Options(DATASETS))
     # directory of the files (fashion_mnist: Debian's location by default)
-    root: Optional[str] = setting(None, None, str)
+    root: Optional[str] = setting(None, None, str, how=True)
     # download cache (default $ENGINE_DATA_DIR or ~/.cache/engine/data)
-    cache_dir: Optional[str] = setting(None, None, str)
-    download: bool = setting(True, bool)
+    cache_dir: Optional[str] = setting(None, None, str, how=True)
+    download: bool = setting(True, bool, how=True)
     # cifar10: side of the grayscale image (28 -> 784 inputs; null = native 32)
     resize: Optional[int] = setting(28, None, Interval(int, 1))
     grayscale: bool = setting(True, bool)
@@ -96,12 +96,13 @@ class PopulationConfig:
     size: int = setting(1000, Interval(int, 1))               # networks, differing only in their init seed
     seed: int = setting(0, Interval(int, 0))                  # network i starts from init seed `seed + i`
     # networks trained at once (null: as many as fit the memory budget)
-    chunk_size: Optional[int] = setting(None, None, Interval(int, 1))
+    chunk_size: Optional[int] = setting(None, None, Interval(int, 1), how=True)
     # "i/n": this job trains the i-th of n contiguous blocks of network ids
     shard: Optional[str] = setting(None, None, Check(_shard_text, "i/n with 0 <= i < n, e.g. 0/4"))
     # epochs whose weights are measured: early = [0, 1, last] | last | all | none | [0, 10, 30]
     snapshots: Any = setting("early", Options(SNAPSHOT_NAMES), None, Interval(int, 0), ListOf(Interval(int, 0)))
-    save_weights: bool = setting(False, bool)                 # also write the snapshots as safetensors
+    # also write the snapshots as safetensors (a resume that turns it on computes again the chunks without them)
+    save_weights: bool = setting(False, bool, how=True)
     # paired populations: the same ids and seeds trained once per arm, e.g. [rewire=none, rewire=pa]
     # (engine.arms); the first arm is the reference of the paired analysis. null: one population
     compare: Optional[list[str]] = setting(None, None, Check(lambda v: parse_arms(v) and list(v),
@@ -120,7 +121,8 @@ class MeasuresConfig:
     names: list[str] = setting(all_measures, MEASURE_NAMES)   # default: every measure of the registry
     dtype: str = setting("float64", Options(("float64", "float32")))   # float64 (networkx to ~1e-11) | float32
     log_subgraph: bool = setting(False, bool)                 # store log(subgraph centrality) (values reach 1e89)
-    chunk_size: Optional[int] = setting(None, None, Interval(int, 1))   # networks per measure batch (null: automatic)
+    # networks per measure batch (null: automatic)
+    chunk_size: Optional[int] = setting(None, None, Interval(int, 1), how=True)
 
 
 # --- the analysis group (engine.analysis.config re-exports it: importing the engine.analysis package would
@@ -248,11 +250,13 @@ class EngineConfig:
     model: ModelConfig = group(ModelConfig)
     train: TrainConfig = group(TrainConfig)
     population: PopulationConfig = group(PopulationConfig)
-    backend: BackendConfig = group(BackendConfig)
+    backend: BackendConfig = group(BackendConfig, how=True)
     measures: MeasuresConfig = group(MeasuresConfig)
-    analysis: AnalysisConfig = group(AnalysisConfig)
-    stages: list[str] = setting(lambda: list(STAGES), ListOf(Options(STAGES)))
-    progress: bool = setting(True, bool)
+    # the tables' settings only: analysis and report run anew on every run (and on every gather)
+    analysis: AnalysisConfig = group(AnalysisConfig, how=True)
+    # which tables a run computes is checked chunk by chunk (their rows) on resume and compared by gather
+    stages: list[str] = setting(lambda: list(STAGES), ListOf(Options(STAGES)), how=True)
+    progress: bool = setting(True, bool, how=True)
 
     def check_group(self, key: str) -> None:
         """Rules between groups."""
@@ -270,6 +274,11 @@ class EngineConfig:
                 raise fail("analysis.bon.measures", self.analysis.bon.measures,
                            f"needs {missing}, which measures.names={self.measures.names} does not compute: add them "
                            "there or set analysis.enabled.bag_of_neurons=false")
+
+
+# Settings that change how, not what, a run computes (declared ``how`` beside each field above): a run
+# resumes, and runs gather as one population, whatever their values.
+HOW_SETTINGS = how_keys(EngineConfig)
 
 
 def register() -> None:

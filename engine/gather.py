@@ -33,9 +33,11 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from engine.config import HOW_SETTINGS
 from engine.errors import EngineError, cli_errors
 from engine.paths import path_problem, require_directory
 from engine.run_dir import unfinished_run
+from engine.schema import flat_settings, is_how
 from engine.storage import write_json, write_parquet
 
 log = logging.getLogger("engine")
@@ -74,10 +76,9 @@ def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
     return runs
 
 
-# Settings that may differ between runs gathered as one population (dotted prefixes).
-FREE = ("population.shard", "population.chunk_size", "population.save_weights", "measures.chunk_size",
-        "backend", "progress", "analysis", "stages", "hydra",
-        "dataset.root", "dataset.cache_dir", "dataset.download")
+# Settings that may differ between runs gathered as one population (dotted prefixes): the shard, Hydra's
+# own node and the settings declared ``how`` in the schema (the same that a run may resume with changed).
+FREE = ("population.shard", "hydra", *HOW_SETTINGS)
 
 
 def run_settings(run: Path) -> dict[str, Any] | None:
@@ -100,16 +101,7 @@ def run_settings(run: Path) -> dict[str, Any] | None:
             return None
     except Exception as e:
         raise EngineError(f"cannot read the settings of {run} ({path}: {e})") from None
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for k, v in node.items():
-                walk(v, f"{prefix}.{k}" if prefix else str(k))
-        else:
-            flat[prefix] = node
-
-    walk(container, "")
+    flat = flat_settings(container) if isinstance(container, dict) else {"": container}
     stages = container.get("stages") if isinstance(container, dict) else None
     if isinstance(stages, list):  # which tables a run computed matters; analysis and report do not
         flat["stages (train, measures)"] = sorted(set(stages) & {"train", "measures"})
@@ -128,7 +120,7 @@ def check_same_protocol(runs: Sequence[Path]) -> None:
         return
 
     def free(key: str) -> bool:
-        return any(key == f or key.startswith(f + ".") for f in FREE)
+        return is_how(key, FREE)
 
     first = runs[0]
     by_dataset: dict[Any, Path] = {}

@@ -253,11 +253,13 @@ def describe(rules: tuple[Rule, ...]) -> str:
 
 # --- declaring fields ---------------------------------------------------------------------------------
 
-def setting(default: Any, *rules: Any, merge: bool = False) -> Any:
+def setting(default: Any, *rules: Any, merge: bool = False, how: bool = False) -> Any:
     """A schema field: its default and its rules (alternatives). A callable default is a factory; a list
     or dict default is copied for every instance. ``merge``: a mapping given for this field updates the
-    default mapping instead of replacing it (e.g. only the analysis parts one turns off)."""
-    meta = {"rules": rules_of(rules), "merge": merge}
+    default mapping instead of replacing it (e.g. only the analysis parts one turns off). ``how``: the
+    setting changes how the run's tables are computed (chunking, device, where the data lives), never
+    what they hold: a run resumes, and runs gather as one population, whatever its value (``how_keys``)."""
+    meta = {"rules": rules_of(rules), "merge": merge, "how": how}
     if callable(default):
         return dataclasses.field(default_factory=default, metadata=meta)
     if isinstance(default, (list, dict)):
@@ -265,9 +267,70 @@ def setting(default: Any, *rules: Any, merge: bool = False) -> Any:
     return dataclasses.field(default=default, metadata=meta)
 
 
-def group(cls: type) -> Any:
-    """A nested group of settings (a schema dataclass), defaulting to its own defaults."""
-    return dataclasses.field(default_factory=cls, metadata={"group": cls})
+def group(cls: type, how: bool = False) -> Any:
+    """A nested group of settings (a schema dataclass), defaulting to its own defaults; ``how``: every
+    setting of the group changes how, not what, the run's tables are computed (see ``setting``)."""
+    return dataclasses.field(default_factory=cls, metadata={"group": cls, "how": how})
+
+
+def how_keys(cls: type, key: str = "") -> tuple[str, ...]:
+    """The dotted keys of the settings and groups of the schema group ``cls`` declared ``how`` (a group's
+    key stands for all its settings): the one list of what may differ between a run and its resume, and
+    between runs gathered as one population.
+
+    Examples
+    --------
+    >>> from engine.config import EngineConfig
+    >>> "dataset.download" in how_keys(EngineConfig), "train.lr" in how_keys(EngineConfig)
+    (True, False)
+    """
+    out: list[str] = []
+    for f in dataclasses.fields(cls):
+        sub = _join(key, f.name)
+        if f.metadata.get("how"):
+            out.append(sub)
+        elif f.metadata.get("group"):
+            out += how_keys(f.metadata["group"], sub)
+    return tuple(out)
+
+
+def is_how(key: str, keys: Iterable[str]) -> bool:
+    """Whether the dotted ``key`` is one of ``keys`` (``how_keys``) or a setting inside one of them."""
+    return any(key == k or key.startswith(k + ".") for k in keys)
+
+
+def flat_settings(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested groups of settings (plain dicts) as one mapping of dotted keys to values; an empty group is a value.
+
+    Examples
+    --------
+    >>> flat_settings({"train": {"lr": 0.01, "epochs": 30}, "stages": ["train"], "analysis": {}})
+    {'train.lr': 0.01, 'train.epochs': 30, 'stages': ['train'], 'analysis': {}}
+    """
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping) and node:
+            for k, v in node.items():
+                walk(v, _join(prefix, str(k)))
+        else:
+            flat[prefix] = node
+
+    walk(tree, "")
+    return flat
+
+
+def setting_default(cls: type, key: str) -> Any:
+    """The default of the setting at the dotted ``key`` of the schema group ``cls``; KeyError if there is none."""
+    node, *rest = key.split(".", 1)
+    f = {f.name: f for f in dataclasses.fields(cls)}.get(node)
+    if f is None:
+        raise KeyError(key)
+    if rest:
+        if not f.metadata.get("group"):
+            raise KeyError(key)
+        return setting_default(f.metadata["group"], rest[0])
+    return default_of(f)
 
 
 def default_of(f: dataclasses.Field) -> Any:

@@ -181,18 +181,19 @@ def test_arms_label_the_values_they_set():
     assert parse_arms(["rewire:none", "rewire:pa"])[1].settings == (("model.init.rewire", "pa"),)
 
 
-def test_the_fingerprint_of_an_unpaired_run_is_unchanged():
-    """Run directories recorded before these settings existed stay resumable: at their defaults they are
-    not part of the fingerprint."""
+def test_the_claim_records_what_the_results_depend_on():
+    """A run directory's claim holds every setting but the ``how`` ones (engine.ownership); the arms' settings
+    are among them. (Claims recorded before these settings existed count them at their default:
+    tests/test_run_integrity.py.)"""
     from engine.config import validate
-    from engine.pipeline import _fingerprint
+    from engine.ownership import claim_record
 
-    plain = json.loads(_fingerprint(validate({})))
-    assert "rewire" not in plain["model"]["init"] and "compare" not in plain["population"]
-    assert plain["model"]["init"] == {"high": 0.9, "layer_streams": "shared", "low": -0.9}
-    paired = json.loads(_fingerprint(validate({"population": {"compare": ["rewire=none", "rewire=pa"]}})))
+    plain = claim_record(validate({}))
+    assert plain["model"]["init"]["rewire"] == "none" and plain["population"]["compare"] is None
+    assert "chunk_size" not in plain["population"] and "backend" not in plain
+    paired = claim_record(validate({"population": {"compare": ["rewire=none", "rewire=pa"]}}))
     assert paired["population"]["compare"] == ["rewire=none", "rewire=pa"]
-    assert json.loads(_fingerprint(validate({"model": {"init": {"rewire": "pa"}}})))["model"]["init"]["rewire"] == "pa"
+    assert claim_record(validate({"model": {"init": {"rewire": "pa"}}}))["model"]["init"]["rewire"] == "pa"
 
 
 # --- a paired run through every stage -------------------------------------------------------------------------

@@ -149,8 +149,8 @@ def test_damaged_parts_through_the_cli(tmp_path):
     check_complete(out)
 
 
-def test_parts_without_a_checksum_are_checked_by_their_rows(tmp_path, engine_run):
-    """Markers of older runs record no checksum: the parts' row counts are checked against the plan."""
+def test_markers_of_an_older_engine_are_computed_again(tmp_path, engine_run):
+    """Markers without the parts' checksums (older engines) cannot vouch for their parts: computed again."""
     import json
 
     out = tmp_path / "run"
@@ -158,16 +158,48 @@ def test_parts_without_a_checksum_are_checked_by_their_rows(tmp_path, engine_run
     for marker in (out / "parts").glob("*.done"):
         first_last = json.loads(marker.read_text())["networks"]
         marker.write_text(json.dumps({"networks": first_last}))
-    df = pd.read_parquet(out / "parts" / "digits_000002-000003.neurons.parquet")
-    df.iloc[:-3].to_parquet(out / "parts" / "digits_000002-000003.neurons.parquet", index=False)
-    (out / "parts" / "digits_000000-000001.curves.parquet").write_bytes(b"PAR1 not really")
     summary, text = engine_run(out)
-    assert (f"chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.neurons.parquet holds "
-            f"{2 * HIDDEN - 3} rows, the plan needs {2 * HIDDEN}") in text
-    assert ("chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.curves.parquet is not a "
-            "readable Parquet file") in text
+    assert ("chunk 1/2 (networks 0..1) is computed again: its marker digits_000000-000001.done is damaged (or was "
+            "written by an older engine)") in text
     assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
     check_complete(out)
+
+
+def test_a_resume_may_change_how_but_not_what(tmp_path, engine_run):
+    """Settings declared ``how`` in the schema (one declaration, read by resume and gather) may change on
+    resume; any other is refused, naming the keys that differ."""
+    from engine.config import HOW_SETTINGS
+    from engine.gather import FREE
+
+    assert set(HOW_SETTINGS) <= set(FREE) and "dataset.download" in HOW_SETTINGS
+    out = tmp_path / "run"
+    engine_run(out)
+    summary, _ = engine_run(out, "dataset.download=false", "measures.chunk_size=1", "backend=cpu")
+    assert (summary.chunks_done, summary.chunks_resumed) == (0, 2)
+    # weights asked for on resume: the chunks that did not save them are computed again, not left without
+    summary, text = engine_run(out, "population.save_weights=true")
+    assert "is computed again: its weights were not saved (digits_epoch001_000000-000001.safetensors" in text
+    assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
+    assert len(list((out / "weights").glob("*.safetensors"))) == 2
+    with pytest.raises(EngineError, match=r"holds a run of a different configuration \(model.activation: 'relu' "
+                                          r"there, 'tanh' now; train.lr: 0.01 there, 0.5 now; recorded in "):
+        engine_run(out, "train.lr=0.5", "model.activation=tanh", "dataset.download=false")
+
+
+def test_a_claim_recorded_before_a_setting_existed_counts_it_at_its_default(tmp_path, engine_run):
+    import json
+
+    out = tmp_path / "run"
+    engine_run(out)
+    claim = out / "parts" / "config.json"
+    record = json.loads(claim.read_text())
+    del record["model"]["init"]["rewire"], record["population"]["compare"]
+    record["dataset"]["download"] = True   # older claims recorded how-settings too
+    claim.write_text(json.dumps(record))
+    summary, _ = engine_run(out)
+    assert (summary.chunks_done, summary.chunks_resumed) == (0, 2)
+    with pytest.raises(EngineError, match=r"model.init.rewire: 'none' there, 'pa' now"):
+        engine_run(out, "model.init.rewire=pa")
 
 
 def test_chunks_of_a_train_only_run_are_measured_when_measures_are_added(tmp_path, engine_run):

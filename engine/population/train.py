@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -281,7 +282,8 @@ def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequen
             for name, value in lost_class_metrics(counts.cpu().numpy(), test_sizes).items():
                 curves[name][rows, epoch] = value
             if epoch in snap and on_snapshot is not None:
-                on_snapshot(epoch, part, net.weights())
+                with _paused(bar):   # the measures' time is not training's: not in the bar's rate or estimate
+                    on_snapshot(epoch, part, net.weights())
         if train.epochs >= 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 silenced_first[rows] = np.where(train_sizes > 0, by_class.cpu().numpy() / np.maximum(train_sizes, 1),
@@ -330,6 +332,16 @@ def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="net-step", unit_scale=True, desc="training", smoothing=0.1)
+
+
+@contextmanager
+def _paused(bar) -> Iterator[None]:
+    """The block's time (another stage's work) left out of the bar's elapsed time, rate and estimate."""
+    try:
+        yield
+    finally:
+        if bar is not None:
+            bar.unpause()   # tqdm: elapsed and the next rate restart from the last update before the block
 
 
 def _check(s: TrainSettings, data: Dataset) -> None:
