@@ -118,26 +118,28 @@ def markdown(summary: dict) -> str:
     if "measures" in r:
         for key, val in _measure_rows(r["measures"]):
             lines.append(f"| measures | {key} | {val} |")
-    if "analysis" in r:
-        a = r["analysis"]
-        lines.append(f"| analysis | {a['networks']} networks, {a['neuron_rows']} neuron rows, default settings | "
-                     f"{a['run_analysis_s']:.0f} s |")
-    if "end_to_end" in r:
-        e = r["end_to_end"]
-        lines.append(f"| end to end | `python -m engine.run population.size={e['networks']}` | {e['wall_s']:.0f} s "
-                     "(" + ", ".join(f"{k} {v:.0f} s" for k, v in e["stages_s"].items()) + ") |")
-    if "sharding" in r:
-        s = r["sharding"]
-        lines.append(f"| sharding | {s['networks']} networks: 2 shards (joblib) + gather vs one run | "
-                     f"{s['ratio']:.2f}x ({s['two_shards_joblib_s']:.0f} s vs {s['unsharded_s']:.0f} s) |")
-    if "inspect_files" in r:
-        i = r["inspect_files"]
-        lines.append(f"| own files | `engine.inspect` on {i['networks']} paper-size `.pt` files vs a run's measures "
-                     f"stage, per network | {i['ratio']:.2f}x ({i['measure_files_per_network_s']:.3f} s vs "
-                     f"{i['run_per_network_s']:.3f} s; the whole command {i['inspect_per_network_s']:.3f} s) |")
+    for key, row in _ROWS.items():   # the benchmarks of one row each
+        if key in r:
+            lines.append("| " + " | ".join(row(r[key])) + " |")
     if summary["failed"]:
         lines.append(f"\nFailed: {', '.join(summary['failed'])}")
     return "\n".join(lines) + "\n"
+
+
+# (stage, what, figure) of the benchmarks that give one row each
+_ROWS = {
+    "analysis": lambda a: ("analysis", f"{a['networks']} networks, {a['neuron_rows']} neuron rows, default settings",
+                           f"{a['run_analysis_s']:.0f} s"),
+    "end_to_end": lambda e: ("end to end", f"`python -m engine.run population.size={e['networks']}`",
+                             f"{e['wall_s']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in e["stages_s"].items())
+                             + ")"),
+    "sharding": lambda s: ("sharding", f"{s['networks']} networks: 2 shards (joblib) + gather vs one run",
+                           f"{s['ratio']:.2f}x ({s['two_shards_joblib_s']:.0f} s vs {s['unsharded_s']:.0f} s)"),
+    "inspect_files": lambda i: ("own files", f"`engine.inspect` on {i['networks']} paper-size `.pt` files vs a run's "
+                                "measures stage, per network",
+                                f"{i['ratio']:.2f}x ({i['measure_files_per_network_s']:.3f} s vs "
+                                f"{i['run_per_network_s']:.3f} s; the whole command {i['inspect_per_network_s']:.3f} s)"),
+}
 
 
 def _measure_rows(res: dict):

@@ -7,43 +7,24 @@ Target (issues 2 and 4): the default 1,000 digits networks in under 5 minutes on
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, networks_from_args, timed_run  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed_run(overrides: list[str], run_dir: Path, multirun: bool = False) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "engine.run", *(["-m"] if multirun else []), *overrides, "progress=false",
-           f"hydra.{'sweep' if multirun else 'run'}.dir={run_dir}"]
-    t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
-    stats = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    return wall, stats
-
-
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="200 networks instead of the default 1,000")
-    ap.add_argument("--networks", type=int, default=None)
-    a = ap.parse_args(argv)
-    n = a.networks or (200 if a.quick else 1000)
+    a, n = networks_from_args(argv, __doc__, quick=200, full=1000)
     with tempfile.TemporaryDirectory() as tmp:
-        wall, stats = timed_run([f"population.size={n}"], Path(tmp) / "run")
+        wall, stats, _ = timed_run([f"population.size={n}"], Path(tmp) / "run")
         summary = json.loads((Path(tmp) / "run" / "analysis" / "summary.json").read_text())
     # what the default run found (README: "What structure says about performance")
     findings = {k: summary.get(k) for k in ("counts", "predictability", "early_prediction", "subgraph_verdict",

@@ -28,9 +28,7 @@ output has the same structure, so the command cannot rot while no GPU is around.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,8 +43,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, matmul_peak, sync  # noqa: E402
+from benchmarks.common import machine, matmul_peak, timed, timed_run  # noqa: E402
 from benchmarks.measures_vs_networkx import PAPER, random_network  # noqa: E402
+from engine.backend import backend_name  # noqa: E402
 from engine.population.train import flops_per_step  # noqa: E402
 from engine.storage import atomic_path, write_json  # noqa: E402
 
@@ -213,14 +212,6 @@ def run_gpu_tests() -> dict:
 
 # --- 2. the measures ------------------------------------------------------------------------------
 
-def _timed(fn, device: torch.device):
-    sync(device)
-    t = time.perf_counter()
-    out = fn()
-    sync(device)
-    return time.perf_counter() - t, out
-
-
 def relative_differences(got: torch.Tensor, ref: torch.Tensor, names: list[str]) -> dict:
     """Per measure: the largest |got - ref| / |ref| over finite entries (|ref| floored at 1e-6 of the
     measure's largest magnitude, so values near 0 do not blow it up), and the entries where one side
@@ -266,9 +257,9 @@ def harmonic_step(device: torch.device, weights: list[torch.Tensor], n_cpu: int)
     n_twin, n_cpu = min(n, 16 if device.type == "cuda" else 1), min(n_cpu, weights[0].shape[0])
     on_device = [w[:n].to(device) for w in weights]
     shortest_paths.harmonic_centrality([w[:1] for w in on_device])  # warm-up: kernel compile, allocator
-    dense_s, values = _timed(lambda: shortest_paths.harmonic_centrality(on_device), device)
-    twin_s, _ = _timed(lambda: shortest_paths.harmonic_centrality([w[:n_twin] for w in on_device], method="twin"), device)
-    cpu_s, cpu_values = _timed(lambda: condensed_paths.harmonic([w[:n_cpu].double().numpy() for w in weights]), cpu)
+    dense_s, values = timed(lambda: shortest_paths.harmonic_centrality(on_device), device)
+    twin_s, _ = timed(lambda: shortest_paths.harmonic_centrality([w[:n_twin] for w in on_device], method="twin"), device)
+    cpu_s, cpu_values = timed(lambda: condensed_paths.harmonic([w[:n_cpu].double().numpy() for w in weights]), cpu)
     common = min(n, n_cpu)
     ref = torch.as_tensor(cpu_values[:common])
     rel = float(((values[:common].cpu() - ref).abs() / ref.abs().clamp_min(1e-300)).max()) if common else 0.0
@@ -293,11 +284,11 @@ def measures_step(device: torch.device, n: int, n_cpu: int) -> dict:
         kw = dict(dtype=dtype, log_subgraph=log_sc)
         if device.type == "cuda":  # warm-up: kernel compile, solver handles, allocator
             compute_measures([w[:2] for w in on_device], **kw)
-        total, values = _timed(lambda: compute_measures(on_device, **kw), device)
+        total, values = timed(lambda: compute_measures(on_device, **kw), device)
         per = {}
         for name in names:
-            per[name], _ = _timed(lambda: compute_measures(on_device, [name], **kw), device)
-        cpu_s, cpu_values = _timed(lambda: compute_measures([w[:n_cpu] for w in weights], **kw), cpu)
+            per[name], _ = timed(lambda: compute_measures(on_device, [name], **kw), device)
+        cpu_s, cpu_values = timed(lambda: compute_measures([w[:n_cpu] for w in weights], **kw), cpu)
         out[label] = {"log_subgraph": log_sc, "total_s": total, "networks_per_s": n / total,
                       "per_measure_s": per,
                       "cpu": {"networks": n_cpu, "total_s": cpu_s, "networks_per_s": n_cpu / cpu_s},
@@ -329,26 +320,9 @@ def synthetic_mnist(samples: int, seed: int = 0):
                    torch.randint(0, 10, (n_test,), generator=g), n_classes=10)
 
 
-def _steps_seconds(nets, x, y, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` SGD steps of each of ``nets`` over consecutive batches (after one warm-up step)."""
-    for net in nets:
-        net.sgd_step(x[:BATCH], y[:BATCH], 0.01)
-    n_batches = x.shape[0] // BATCH
-
-    def go():
-        for net in nets:
-            for s in range(steps):
-                b = (s % n_batches) * BATCH
-                net.sgd_step(x[b:b + BATCH], y[b:b + BATCH], 0.01)
-
-    seconds, _ = _timed(go, device)
-    return seconds
-
-
 def training_step(device: torch.device, n: int, samples: int, loop_n: int, loop_steps: int,
                   peak_size: int | None) -> dict:
-    from engine.population.init import init_population
-    from engine.population.mlp import PopulationMLP
+    from engine.population.throughput import probe_population, step_rate
     from engine.population.train import TrainConfig, TrainSettings, train_population
 
     sizes = [784, 200, 100, 10]
@@ -356,20 +330,19 @@ def training_step(device: torch.device, n: int, samples: int, loop_n: int, loop_
     data = synthetic_mnist(samples)
     x, y = data.X_train.to(device), data.y_train.to(device)
     steps = math.ceil(samples / BATCH)
-    # The population: one epoch of SGD steps on the data held on the device, as train_population does.
-    net = PopulationMLP([w.to(device) for w in init_population(sizes, list(range(n)))])
-    pop_s = _steps_seconds([net], x, y, steps, device)
-    del net
+    # The population: one epoch of SGD steps on the data held on the device, as train_population does
+    # (network-steps per second, the run's own probe).
+    pop_rate = step_rate(probe_population(sizes, n, BATCH, device)[0], x, y, batch=BATCH, steps=steps)
+    pop_s = n * steps / pop_rate
     flops = flops_per_step(sizes, BATCH) * n * steps
     # The same networks' code one network at a time (N = 1), on the same device.
-    loop = [PopulationMLP([w.to(device) for w in init_population(sizes, [i])]) for i in range(loop_n)]
-    loop_s = _steps_seconds(loop, x, y, loop_steps, device)
-    pop_rate, loop_rate = n * steps / pop_s, loop_n * loop_steps / loop_s  # network-steps per second
+    loop = [probe_population(sizes, 1, BATCH, device, first=i)[0] for i in range(loop_n)]
+    loop_rate = step_rate(loop, x, y, batch=BATCH, steps=loop_steps)
     # The whole of train_population (init, evaluations, one epoch) for the projection of a sweep.
     ids = list(range(n))
-    setup_s, _ = _timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=0)), ids,
+    setup_s, _ = timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=0)), ids,
                                                  device=device, snapshots="none", progress=False), device)
-    one_s, _ = _timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=1)), ids,
+    one_s, _ = timed(lambda: train_population(data, TrainSettings(train=TrainConfig(epochs=1)), ids,
                                                device=device, snapshots="none", progress=False), device)
     out = {"sizes": sizes, "networks": n, "samples": samples, "test_samples": data.n_test, "batch": BATCH,
            "steps": steps, "epoch_steps_s": pop_s, "gflops": flops / pop_s / 1e9,
@@ -396,19 +369,11 @@ def _tf32_words(device: torch.device) -> str:
 # --- 4. end to end and the projection of +sweep=full ----------------------------------------------
 
 def end_to_end_step(device: torch.device, overrides: list[str]) -> dict:
-    backend = "gpu" if device.type == "cuda" else "cpu"
+    overrides = [f"backend={backend_name(device)}", *overrides]
+    shown = "python -m engine.run " + " ".join(overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "engine.run", f"backend={backend}", *overrides, "progress=false",
-               f"hydra.run.dir={run_dir}"]
-        t = time.perf_counter()
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - t
-        shown = "python -m engine.run " + " ".join([f"backend={backend}", *overrides])
-        if p.returncode != 0:
-            raise RuntimeError(f"{shown} failed (exit {p.returncode}): {(p.stdout + p.stderr)[-3000:]}")
-        record = json.loads((run_dir / "run.json").read_text())
-    fallback = [line for line in (p.stdout + p.stderr).splitlines() if "min-plus kernel cannot run" in line]
+        wall, record, output = timed_run(overrides, Path(tmp) / "run")
+    fallback = [line for line in output.splitlines() if "min-plus kernel cannot run" in line]
     out = {"command": shown, "wall_s": wall, "stages_s": record.get("seconds", {}), "device": record.get("device"),
            "networks": record.get("networks"), "dataset": record.get("dataset"),
            "kernel_fallback_warnings": fallback}
@@ -480,86 +445,112 @@ def targets(result: dict) -> dict:
 
 def markdown(result: dict) -> str:
     """The GPU section of RESULTS.md (printed in every mode, written to RESULTS.md on a full GPU run)."""
-    env = result["environment"]
-    dev = env["device"]["name"]
-    lines = [SECTION_BEGIN, "", f"## GPU check ({result['device']}{', quick' if result['quick'] else ''})", "",
-             f"`{' '.join(['python -m benchmarks.gpu_check', *result['argv']])}`, {result['date']}, "
-             f"{result.get('wall_s', float('nan')):.0f} s in all.", "",
-             f"Device: {dev}; driver {env.get('driver') or 'n/a'}; torch {env['torch']} (CUDA {env['torch_cuda']}); "
-             f"CuPy {env.get('cupy')} (CUDA runtime {env.get('cupy_cuda_runtime', 'n/a')}, NVRTC "
-             f"{env.get('nvrtc', 'n/a')}); float32 matmul precision `{env['float32_matmul_precision']}`, "
-             f"TF32 {'on' if env['tf32_matmul'] else 'off'}.", ""]
-    tests = result.get("tests")
-    if tests:
-        if "passed" in tests:
-            lines.append(f"GPU tests (`pytest -m gpu`): {tests['passed']} passed, {tests['failed']} failed, "
-                         f"{tests['skipped']} skipped ({tests['wall_s']:.0f} s)"
-                         + (f"; skipped because: {tests['skip_reason']}" if tests.get("skip_reason") else "") + ".")
-            lines += [f"- FAILED {f}" for f in tests["failures"]]
-        else:
-            lines.append(f"GPU tests: {tests.get('error', 'not run')}")
-        lines.append("")
-    lines += ["| what | figure | target |", "|---|---|---|"]
     tg = result.get("targets", {})
     m = result.get("measures")
-    if m:
-        for label in ("float64", "float32"):
-            if label not in m:
-                continue
-            r = m[label]
-            worst = max(r["vs_cpu"].items(), key=lambda kv: kv[1]["max_rel_diff"])
-            target = ""
-            if label == "float64" and "measures_4000_paper_networks_s" in tg:
-                t = tg["measures_4000_paper_networks_s"]
-                target = f"4,000 in < 60 s: {t['value']:.0f} s at this rate, {'met' if t['met'] else 'missed'}"
-            lines.append(f"| measures, {m['networks']} paper-size networks, {label}"
-                         f"{' (log subgraph)' if r['log_subgraph'] else ''} | {r['networks_per_s']:.1f} networks/s "
-                         f"({r['total_s']:.1f} s); CPU {r['cpu']['networks_per_s']:.2f} networks/s "
-                         f"({r['speedup_vs_cpu']:.1f}x); largest relative difference from the CPU "
-                         f"{worst[1]['max_rel_diff']:.1e} ({worst[0]}) | {target} |")
-        if "harmonic" in m:
-            h = m["harmonic"]
-            lines.append(f"| harmonic centrality, {h['networks']} paper-size networks, float64 | "
-                         f"{h['networks_per_s']:.1f} networks/s ({h['dense_s']:.2f} s); its torch twin on the same device "
-                         f"{h['twin_networks_per_s']:.2f} networks/s; the CPU method {h['cpu_networks_per_s']:.1f} networks/s; "
-                         f"largest relative difference from the CPU {h['max_rel_diff_vs_cpu']:.1e} | |")
-    t = result.get("training")
-    if t:
-        tt = tg.get("training_fraction_of_peak")
-        lines.append(f"| training, {t['networks']} MNIST-size networks, one epoch ({t['steps']} steps of {t['batch']}) "
-                     f"| {t['epoch_steps_s']:.1f} s; {t['gflops']:.0f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of "
-                     f"the {t['matmul_peak_gflops']:.0f} GFLOP/s float32 matmul peak"
-                     f"{'' if t['tf32_matmul'] is None else (' (TF32 on)' if t['tf32_matmul'] else ' (TF32 off)')}; "
-                     f"{t['vs_one_at_a_time']:.1f}x one network at a time | >= 70% of peak"
-                     f"{(': met' if tt['met'] else ': missed') if tt else ''} |")
-    e = result.get("end_to_end")
-    if e:
-        lines.append(f"| end to end, `{e['command']}` ({e['networks']} {e['dataset']} networks) | {e['wall_s']:.0f} s ("
-                     + ", ".join(f"{k} {v:.1f} s" for k, v in e["stages_s"].items()) + ") | |")
+    lines = [SECTION_BEGIN, "", *_header(result), *_test_lines(result.get("tests")),
+             "| what | figure | target |", "|---|---|---|", *_measures_rows(m, tg)]
+    if result.get("training"):
+        lines.append(_training_row(result["training"], tg.get("training_fraction_of_peak")))
+    if result.get("end_to_end"):
+        lines.append(_end_to_end_row(result["end_to_end"]))
     p = result.get("projection")
     if p and p.get("total_s") is not None:
-        ts = tg.get("sweep_full_s", {})
-        stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in p["stages_s"].items() if v is not None)
-        lines.append(f"| `+sweep=full` projected (4 x 1,000 networks, measures at epochs 0..30) | "
-                     f"{p['total_s'] / 60:.1f} min ({stages}); dominated by {p['dominant']}"
-                     f"{'' if p['complete'] else '; incomplete: a step did not run'} | < 30 min"
-                     f"{(': met' if ts.get('met') else ': missed') if ts else ''} |")
+        lines.append(_projection_row(p, tg.get("sweep_full_s", {})))
     if m:
-        lines += ["", f"Shortest paths (harmonic centrality) ran on: {m['shortest_paths']}."
-                  + (f" Subgraph centrality: {m['subgraph_method']}." if m.get("subgraph_method") else ""), "",
-                  "| measure | " + " | ".join(f"{lb} s ({m['networks']} networks) | {lb} rel. diff."
-                                              for lb in ("float64", "float32") if lb in m) + " |",
-                  "|---|" + "---|---|" * sum(lb in m for lb in ("float64", "float32"))]
-        for name in m["names"]:
-            cells = [f"{m[lb]['per_measure_s'][name]:.2f} | {m[lb]['vs_cpu'][name]['max_rel_diff']:.1e}"
-                     + (f" ({m[lb]['vs_cpu'][name]['nonfinite_mismatches']} NaN/inf mismatches)"
-                        if m[lb]['vs_cpu'][name]['nonfinite_mismatches'] else "")
-                     for lb in ("float64", "float32") if lb in m]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += _per_measure_table(m)
     if result.get("errors"):
         lines += ["", "Steps that failed: " + "; ".join(f"{k}: {v.splitlines()[0]}" for k, v in result["errors"].items())]
     lines += ["", SECTION_END]
     return "\n".join(lines) + "\n"
+
+
+def _met(target: dict | None) -> str:
+    """': met' or ': missed' after a target's text, nothing where it was not measured."""
+    return (": met" if target.get("met") else ": missed") if target else ""
+
+
+def _header(result: dict) -> list[str]:
+    """The section's title, command, date and environment."""
+    env = result["environment"]
+    return [f"## GPU check ({result['device']}{', quick' if result['quick'] else ''})", "",
+            f"`{' '.join(['python -m benchmarks.gpu_check', *result['argv']])}`, {result['date']}, "
+            f"{result.get('wall_s', float('nan')):.0f} s in all.", "",
+            f"Device: {env['device']['name']}; driver {env.get('driver') or 'n/a'}; torch {env['torch']} "
+            f"(CUDA {env['torch_cuda']}); CuPy {env.get('cupy')} (CUDA runtime {env.get('cupy_cuda_runtime', 'n/a')}, "
+            f"NVRTC {env.get('nvrtc', 'n/a')}); float32 matmul precision `{env['float32_matmul_precision']}`, "
+            f"TF32 {'on' if env['tf32_matmul'] else 'off'}.", ""]
+
+
+def _test_lines(tests: dict | None) -> list[str]:
+    """What the GPU tests gave (nothing where they were not run)."""
+    if not tests:
+        return []
+    if "passed" not in tests:
+        return [f"GPU tests: {tests.get('error', 'not run')}", ""]
+    return [f"GPU tests (`pytest -m gpu`): {tests['passed']} passed, {tests['failed']} failed, "
+            f"{tests['skipped']} skipped ({tests['wall_s']:.0f} s)"
+            + (f"; skipped because: {tests['skip_reason']}" if tests.get("skip_reason") else "") + ".",
+            *(f"- FAILED {f}" for f in tests["failures"]), ""]
+
+
+def _measures_rows(m: dict | None, tg: dict) -> list[str]:
+    """The measures' rows of the table: all eight per precision, harmonic centrality alone."""
+    rows = []
+    for label in ("float64", "float32") if m else ():
+        if label not in m:
+            continue
+        r = m[label]
+        worst = max(r["vs_cpu"].items(), key=lambda kv: kv[1]["max_rel_diff"])
+        t = tg.get("measures_4000_paper_networks_s") if label == "float64" else None
+        target = f"4,000 in < 60 s: {t['value']:.0f} s at this rate, {_met(t)[2:]}" if t else ""
+        rows.append(f"| measures, {m['networks']} paper-size networks, {label}"
+                    f"{' (log subgraph)' if r['log_subgraph'] else ''} | {r['networks_per_s']:.1f} networks/s "
+                    f"({r['total_s']:.1f} s); CPU {r['cpu']['networks_per_s']:.2f} networks/s "
+                    f"({r['speedup_vs_cpu']:.1f}x); largest relative difference from the CPU "
+                    f"{worst[1]['max_rel_diff']:.1e} ({worst[0]}) | {target} |")
+    if m and "harmonic" in m:
+        h = m["harmonic"]
+        rows.append(f"| harmonic centrality, {h['networks']} paper-size networks, float64 | "
+                    f"{h['networks_per_s']:.1f} networks/s ({h['dense_s']:.2f} s); its torch twin on the same device "
+                    f"{h['twin_networks_per_s']:.2f} networks/s; the CPU method {h['cpu_networks_per_s']:.1f} networks/s; "
+                    f"largest relative difference from the CPU {h['max_rel_diff_vs_cpu']:.1e} | |")
+    return rows
+
+
+def _training_row(t: dict, target: dict | None) -> str:
+    return (f"| training, {t['networks']} MNIST-size networks, one epoch ({t['steps']} steps of {t['batch']}) "
+            f"| {t['epoch_steps_s']:.1f} s; {t['gflops']:.0f} GFLOP/s = {100 * t['fraction_of_peak']:.0f}% of "
+            f"the {t['matmul_peak_gflops']:.0f} GFLOP/s float32 matmul peak"
+            f"{'' if t['tf32_matmul'] is None else (' (TF32 on)' if t['tf32_matmul'] else ' (TF32 off)')}; "
+            f"{t['vs_one_at_a_time']:.1f}x one network at a time | >= 70% of peak{_met(target)} |")
+
+
+def _end_to_end_row(e: dict) -> str:
+    return (f"| end to end, `{e['command']}` ({e['networks']} {e['dataset']} networks) | {e['wall_s']:.0f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in e["stages_s"].items()) + ") | |")
+
+
+def _projection_row(p: dict, target: dict) -> str:
+    stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in p["stages_s"].items() if v is not None)
+    return (f"| `+sweep=full` projected (4 x 1,000 networks, measures at epochs 0..30) | "
+            f"{p['total_s'] / 60:.1f} min ({stages}); dominated by {p['dominant']}"
+            f"{'' if p['complete'] else '; incomplete: a step did not run'} | < 30 min{_met(target)} |")
+
+
+def _per_measure_table(m: dict) -> list[str]:
+    """Each measure's time and largest relative difference from the CPU, per precision."""
+    labels = [lb for lb in ("float64", "float32") if lb in m]
+    lines = ["", f"Shortest paths (harmonic centrality) ran on: {m['shortest_paths']}."
+             + (f" Subgraph centrality: {m['subgraph_method']}." if m.get("subgraph_method") else ""), "",
+             "| measure | " + " | ".join(f"{lb} s ({m['networks']} networks) | {lb} rel. diff." for lb in labels) + " |",
+             "|---|" + "---|---|" * len(labels)]
+    for name in m["names"]:
+        cells = [f"{m[lb]['per_measure_s'][name]:.2f} | {m[lb]['vs_cpu'][name]['max_rel_diff']:.1e}"
+                 + (f" ({m[lb]['vs_cpu'][name]['nonfinite_mismatches']} NaN/inf mismatches)"
+                    if m[lb]['vs_cpu'][name]['nonfinite_mismatches'] else "")
+                 for lb in labels]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def existing_section(results_md: Path) -> str:

@@ -14,7 +14,6 @@ writing the tables too). Target: (b) takes no longer per network than (a). Write
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, networks_from_args  # noqa: E402
 from engine.storage import atomic_path, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,11 +75,7 @@ def write_files(n: int, folder: Path) -> Path:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="40 networks")
-    ap.add_argument("--networks", type=int, default=None)
-    a = ap.parse_args(argv)
-    n = a.networks or (40 if a.quick else 200)
+    a, n = networks_from_args(argv, __doc__, quick=40, full=200)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "files"
         folder.mkdir()

@@ -14,28 +14,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, sync  # noqa: E402
+from benchmarks.common import machine, timed  # noqa: E402
 from engine.population.init import init_population  # noqa: E402
-from engine.population.mlp import PopulationMLP  # noqa: E402
+from engine.population.throughput import probe_population, step_rate  # noqa: E402
 from engine.population.rewire import RewiringStream, _rewire_layer, pa_rewire, strength_variance  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _timed(fn, device: torch.device):
-    sync(device)
-    t = time.perf_counter()
-    out = fn()
-    sync(device)
-    return out, time.perf_counter() - t
 
 
 def main(argv=None) -> dict:
@@ -51,20 +42,15 @@ def main(argv=None) -> dict:
     seeds = list(range(a.networks))
     sizes = a.sizes
 
-    init, t_init = _timed(lambda: init_population(sizes, seeds, device=device), device)
-    _, t_stream = _timed(lambda: [RewiringStream(s).next(r, c) for s in seeds
+    t_init, init = timed(lambda: init_population(sizes, seeds, device=device), device)
+    t_stream, _ = timed(lambda: [RewiringStream(s).next(r, c) for s in seeds
                                   for fi, fo in zip(sizes[:-1], sizes[1:]) for r, c in ((fo, fi), (fi, fo))], device)
     pa_rewire([w[:2] for w in init], seeds[:2])   # warm-up (CUDA context, kernels)
-    rewired, t_rewire = _timed(lambda: pa_rewire(init, seeds), device)
+    t_rewire, rewired = timed(lambda: pa_rewire(init, seeds), device)
     ratio = (strength_variance(rewired) / strength_variance(init)).cpu()
 
-    net = PopulationMLP(init, "relu")
-    x = torch.rand(100, sizes[0], device=device)
-    y = torch.randint(0, sizes[-1], (100,), device=device)
-    net.sgd_step(x, y, 0.01)
-    steps = 5
-    _, t_steps = _timed(lambda: [net.sgd_step(x, y, 0.01) for _ in range(steps)], device)
-    t_epoch = t_steps / steps * 600
+    net, x, y = probe_population(sizes, a.networks, 100, device)   # the same initial networks (seeds 0..n-1)
+    t_epoch = a.networks * 600 / step_rate(net, x, y, steps=5)     # 60,000 samples in steps of 100
 
     out = {"machine": machine(), "device": str(device), "sizes": sizes, "networks": a.networks,
            "seconds": {"init": t_init, "streams": t_stream, "rewire": t_rewire, "sgd_epoch_60k": t_epoch},
@@ -75,8 +61,8 @@ def main(argv=None) -> dict:
         k = min(a.twin, a.networks)
         sub = [w[:k] for w in init]
         streams = lambda: [RewiringStream(s) for s in seeds[:k]]   # noqa: E731
-        _, t_np = _timed(lambda: [_rewire_layer(w, streams(), use_torch=False) for w in sub], device)
-        _, t_torch = _timed(lambda: [_rewire_layer(w, streams(), use_torch=True) for w in sub], device)
+        t_np, _ = timed(lambda: [_rewire_layer(w, streams(), use_torch=False) for w in sub], device)
+        t_torch, _ = timed(lambda: [_rewire_layer(w, streams(), use_torch=True) for w in sub], device)
         out["twin_on_cpu"] = {"networks": k, "numpy_s": t_np, "torch_s": t_torch, "torch_over_numpy": t_torch / t_np}
     if device.type == "cuda" and a.check:
         k = min(a.check, a.networks)

@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine  # noqa: E402
-from benchmarks.end_to_end import RESULTS, timed_run  # noqa: E402
+from benchmarks.common import timed_run  # noqa: E402
+from benchmarks.end_to_end import RESULTS  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 
@@ -26,9 +27,9 @@ def main(argv=None) -> dict:
     n, epochs = (100, 10) if a.quick else (400, 30)
     common = [f"population.size={n}", f"train.epochs={epochs}"]
     with tempfile.TemporaryDirectory() as tmp:
-        whole, _ = timed_run(common, Path(tmp) / "whole")
-        sharded, _ = timed_run([*common, "population.shard=0/2,1/2", "hydra/launcher=joblib",
-                                "hydra.launcher.n_jobs=2"], Path(tmp) / "sharded", multirun=True)
+        whole, _, _ = timed_run(common, Path(tmp) / "whole")
+        sharded, _, _ = timed_run([*common, "population.shard=0/2,1/2", "hydra/launcher=joblib",
+                                   "hydra.launcher.n_jobs=2"], Path(tmp) / "sharded", multirun=True)
     out = {"benchmark": "sharding", "machine": machine(), "networks": n, "epochs": epochs,
            "unsharded_s": whole, "two_shards_joblib_s": sharded, "ratio": sharded / whole, "target_ratio": 1.3}
     write_json(out, RESULTS / f"sharding{'_quick' if a.quick else ''}.json")

@@ -14,56 +14,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import best_time, machine, matmul_peak, sync  # noqa: E402
-from engine.population.init import init_population  # noqa: E402
-from engine.population.mlp import PopulationMLP  # noqa: E402
+from benchmarks.common import best_time, machine, matmul_peak  # noqa: E402
+from engine.population.throughput import probe_population, step_rate  # noqa: E402
 from engine.population.train import flops_per_step  # noqa: E402
 from engine.storage import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
-    net = PopulationMLP([t.to(device) for t in init_population(sizes, list(range(n_nets)))])
-    x = torch.rand(batch, sizes[0], device=device)
-    y = torch.randint(0, sizes[-1], (batch,), device=device)
-
-    def go():
-        for _ in range(steps):
-            net.sgd_step(x, y, 0.01)
-
-    return steps / best_time(go, device, repeats=2)
+def population_rate(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
+    """Network-steps per second of ``n_nets`` networks trained as one population (the run's probe)."""
+    net, x, y = probe_population(sizes, n_nets, batch, device)
+    return step_rate(net, x, y, steps=steps, repeats=2)
 
 
-def loop_steps_per_second(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
-    """The same networks, one at a time (the same batched code with N=1)."""
-    nets = [PopulationMLP([t.to(device) for t in init_population(sizes, [i])]) for i in range(n_nets)]
-    x = torch.rand(batch, sizes[0], device=device)
-    y = torch.randint(0, sizes[-1], (batch,), device=device)
-
-    def go():
-        for net in nets:
-            for _ in range(steps):
-                net.sgd_step(x, y, 0.01)
-
-    return steps / best_time(go, device, repeats=2)  # population-steps of n_nets networks per second
+def loop_rate(sizes, n_nets: int, steps: int, device, batch: int = 100) -> float:
+    """The same networks one at a time (the same batched code with N=1), network-steps per second."""
+    first, x, y = probe_population(sizes, 1, batch, device)
+    nets = [first, *(probe_population(sizes, 1, batch, device, first=i)[0] for i in range(1, n_nets))]
+    return step_rate(nets, x, y, steps=steps, repeats=2)
 
 
 def per_class_overhead(sizes, n_nets: int, device, batch: int = 100, n_test: int = 1000, rounds: int = 40) -> dict:
     """Time ratios (with / without) of the per-class counting in an SGD step and in a test evaluation.
     The four calls alternate, one each per round, and the fastest of each over the rounds counts: many
     short timings, so that a machine shared with other work still gives each call some undisturbed runs."""
-    net = PopulationMLP([t.to(device) for t in init_population(sizes, list(range(n_nets)))])
+    net, x, y = probe_population(sizes, n_nets, batch, device)
     n_classes = sizes[-1]
-    x = torch.rand(batch, sizes[0], device=device)
-    y = torch.randint(0, n_classes, (batch,), device=device)
     xt = torch.rand(n_test, sizes[0], device=device)
     yt = torch.randint(0, n_classes, (n_test,), device=device)
     by_class = torch.zeros(n_nets, n_classes, dtype=torch.int64, device=device)
@@ -96,8 +79,8 @@ def main(argv=None) -> dict:
     rows = []
     for name, sizes in cases:
         n = pops[name]
-        pop = steps_per_second(sizes, n, steps, device) * n  # network-steps / s
-        loop = loop_steps_per_second(sizes, loop_n, steps, device) * loop_n
+        pop = population_rate(sizes, n, steps, device)  # network-steps / s
+        loop = loop_rate(sizes, loop_n, steps, device)
         flops = flops_per_step(sizes, 100) * pop
         rows.append({"case": name, "sizes": sizes, "population": n, "loop_networks": loop_n,
                      "population_net_steps_per_s": pop, "loop_net_steps_per_s": loop, "ratio": pop / loop,

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    from engine.backend import resolve_device
+    from engine.backend import backend_name, resolve_device
 
-    backend = "gpu" if resolve_device(args.backend).type == "cuda" else "cpu"
+    backend = backend_name(resolve_device(args.backend))
     out = analyze(args.run_dir, args.accuracies, backend=backend, test_samples=args.test_samples,
                   progress=sys.stderr.isatty())
     from engine.run_dir import load_run

@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import EngineError
 
-__all__ = ["BACKENDS", "describe", "resolve_device"]
+__all__ = ["BACKENDS", "backend_name", "describe", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +31,16 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"gpu ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
     return f"cpu ({torch.get_num_threads()} threads, torch {torch.__version__})"
+
+
+def backend_name(device: torch.device) -> str:
+    """The concrete backend (``cpu`` or ``gpu``) of a resolved device, as the stages that take a backend name want it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> backend_name(torch.device("cpu")), backend_name(resolve_device("cpu"))
+    ('cpu', 'cpu')
+    """
+    return "gpu" if device.type == "cuda" else "cpu"
+

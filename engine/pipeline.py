@@ -234,7 +234,7 @@ def _analyse_and_report(cfg: EngineConfig, run_dir: Path, device: torch.device, 
     paired = "arm" in tables["networks"]   # the paired analysis needs no measures
     if "analysis" in cfg.stages and (len(tables["neurons"]) or paired):
         result = run_analysis(tables["networks"], tables["neurons"], cfg.analysis,
-                              backend="gpu" if device.type == "cuda" else "cpu", snapshots=tables["snapshots"],
+                              backend=backend_mod.backend_name(device), snapshots=tables["snapshots"],
                               curves=tables["curves"], progress=cfg.progress)
         summary.conclusion = result.summary.get("conclusion")
     summary.seconds["analysis"] = time.perf_counter() - t

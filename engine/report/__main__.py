@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.backend import resolve_device
+from engine.backend import backend_name, resolve_device
 from engine.errors import cli_errors
 from engine.paths import require_directory
 from engine.report.writer import write_report
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                       "(outputs/<dataset>/<date_time>) or the output directory of engine.gather")
     cfg, run_backend = load_run_config(args.run_dir)
     backend = args.backend or (run_backend if run_backend in ("cpu", "gpu", "auto") else "cpu")
-    backend = "gpu" if resolve_device(backend).type == "cuda" else "cpu"   # resolved as the run resolves it
+    backend = backend_name(resolve_device(backend))   # resolved as the run resolves it
     out = write_report(args.run_dir, cfg=cfg, backend=backend, progress=sys.stderr.isatty())
     print(out)
     return 0
