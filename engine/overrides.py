@@ -31,7 +31,8 @@ def check_overrides(args: Sequence[str], conf: Path) -> None:
     """Raise EngineError for the first override in ``args`` that names an unknown setting or config-group
     option (``conf``: the Hydra config directory, whose sub-directories are the groups)."""
     groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra"}
-    if any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args):
+    ours = not any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args)
+    if not ours:
         groups = set()                        # options may come from the user's own config directories
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
@@ -45,6 +46,9 @@ def check_overrides(args: Sequence[str], conf: Path) -> None:
             _check_option(key, value, conf / key)
         elif not appended:
             _check_key(key)
+            if ours and _is_group(key) and _PLAIN_OPTIONS.fullmatch(value):
+                raise EngineError(f"{key}={value}: {key} is a group of settings with no options in conf/ (its "
+                                  f"defaults are the schema's); set its keys, e.g. {key}.<key>=<value>")
 
 
 def _check_option(group: str, value: str, folder: Path) -> None:
@@ -57,6 +61,17 @@ def _check_option(group: str, value: str, folder: Path) -> None:
             raise EngineError(f"{group}={option}: no such option"
                               + (f"; did you mean {group}={near}?" if near else "")
                               + f" (options: {', '.join(options)})")
+
+
+def _is_group(key: str) -> bool:
+    """Whether ``key`` (a known setting) names a group of settings of the schema."""
+    node: Any = EngineConfig
+    for name in key.split("."):
+        f = {f.name: f for f in dataclasses.fields(node)}[name] if isinstance(node, type) else None
+        node = f.metadata.get("group") if f is not None else None
+        if node is None:
+            return False
+    return True
 
 
 def _check_key(key: str) -> None:

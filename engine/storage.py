@@ -68,7 +68,8 @@ def write_parquet(df, path: str | os.PathLike) -> Path:
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
-    """Write JSON atomically (NaN kept as null-free JSON numbers are not allowed: NaN becomes null)."""
+    """Write ``obj`` as JSON atomically; NaN and infinities, which JSON cannot hold, become null, and NumPy
+    numbers and arrays plain numbers and lists."""
     text = json.dumps(_clean(obj), indent=2, sort_keys=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text)

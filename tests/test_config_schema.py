@@ -245,6 +245,8 @@ def test_unknown_keys_name_the_closest_known_key(override, message):
                 "backend, measures, analysis, stages, progress"),
     (["analysis.enabled.regresion=false"], "analysis.enabled.regresion: not a key of analysis.enabled; did you "
                                            "mean analysis.enabled.regression?"),
+    (["model=paper"], "model=paper: model is a group of settings with no options in conf/ (its defaults are the "
+                      "schema's); set its keys, e.g. model.<key>=<value>"),
 ])
 def test_overrides_are_checked_before_hydra(args, message):
     """Hydra's own report for these is many lines and points at '+' (train.epoch=5: 'To append to your
