@@ -13,6 +13,8 @@ from pathlib import Path
 from engine.errors import cli_errors
 from engine.networks.accuracies import analyze
 
+__all__ = ["main"]
+
 
 @cli_errors(OSError)
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import yaml
 
+__all__ = ["ALIASES", "Arm", "arm_config", "ARM_KEYS", "FIXED", "parse_arms"]
+
 ALIASES = {"rewire": "model.init.rewire"}
 # prefixes of the settings an arm may change, and the ones it may not among them
 ARM_KEYS = ("model.init.", "model.activation", "train.")

@@ -16,6 +16,9 @@ from omegaconf import DictConfig
 from engine.errors import EngineError, cli_errors
 from engine.paths import exists, path_problem
 
+__all__ = ["DeferredFileHandler", "GatherCallback", "open_deferred_logs", "OutputDirCheck",
+           "remove_unused_run_dir", "SweepCheck"]
+
 log = logging.getLogger("engine")
 
 
@@ -190,10 +193,10 @@ class SweepCheck(Callback):
                 checked.add(key)
                 check_available(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download)
 
-        for_each_job(config, check)
+        _for_each_job(config, check)
 
 
-def for_each_job(config: DictConfig, check: Callable[[int, list[str], DictConfig], None]) -> int:
+def _for_each_job(config: DictConfig, check: Callable[[int, list[str], DictConfig], None]) -> int:
     """Call ``check(number, its swept overrides, composed configuration)`` for every job of the multirun ``config``, in
     the order the jobs will run; returns their count. Jobs are enumerated as Hydra's basic sweeper does
     (``hydra.sweeper.params`` and the command line) and composed as the launchers compose them (the config

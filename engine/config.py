@@ -25,11 +25,16 @@ from engine.population.train import ModelConfig, TrainConfig, snapshot_epochs
 from engine.schema import (MEASURE_NAMES, Check, DictOf, Interval, ListOf, Options, all_measures, build, check, fail,
                            group, how_keys, setting)
 
+__all__ = ["AnalysisConfig", "BackendConfig", "BoNConfig", "CLASSIFIERS", "DatasetConfig", "EARLY_FEATURE_SETS",
+           "EarlyConfig", "EngineConfig", "FEATURE_SETS", "HOW_SETTINGS", "MeasuresConfig", "parse_shard",
+           "PARTS", "PopulationConfig", "register", "REGRESSORS", "SCALERS", "SNAPSHOT_NAMES", "STAGES",
+           "validate"]
+
 STAGES = ("train", "measures", "analysis", "report")
 SNAPSHOT_NAMES = ("early", "last", "all", "none")
 
 
-def shard_of(text: Any) -> tuple[int, int] | None:
+def _shard_of(text: Any) -> tuple[int, int] | None:
     """(i, n) of a shard "i/n" (0-based i < n); None for no shard (null, "", "none"). Raises ValueError."""
     if text in (None, "", "none"):
         return None
@@ -45,7 +50,7 @@ def shard_of(text: Any) -> tuple[int, int] | None:
 
 
 def _shard_text(text: Any) -> Any:
-    shard_of(text)
+    _shard_of(text)
     return text
 
 
@@ -53,7 +58,7 @@ def parse_shard(shard: str | None, size: int) -> range:
     """Network ids of a shard "i/n" (contiguous blocks, 0-based i); all ids when shard is None. A range:
     nothing is built per network, whatever the population size."""
     try:
-        parts = shard_of(shard)
+        parts = _shard_of(shard)
     except ValueError as e:
         raise EngineError(f"population.shard={shard!r}: {e}") from None
     if parts is None:

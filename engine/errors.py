@@ -7,6 +7,8 @@ import functools
 import sys
 from typing import Any, Callable
 
+__all__ = ["cli_errors", "EngineError", "EXIT_CODE", "INTERRUPTED", "INTERRUPTED_EXIT_CODE"]
+
 
 class EngineError(Exception):
     """Bad input or a bad situation, explained in one message (no deep traceback needed)."""

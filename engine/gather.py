@@ -40,6 +40,8 @@ from engine.run_dir import unfinished_run
 from engine.schema import flat_settings, is_how
 from engine.storage import write_json, write_parquet
 
+__all__ = ["FREE", "gather", "KEYS", "main", "merge_tables"]
+
 log = logging.getLogger("engine")
 
 KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "epoch"],
@@ -47,7 +49,7 @@ KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "ep
         "snapshots": ["dataset", "network", "epoch"]}
 
 
-def scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
+def _scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
     """The finished runs (a ``networks.parquet``) and the unfinished ones (a claimed ``parts/config.json``
     but no ``networks.parquet``: stopped before their merge, or still running) under ``dirs``; earlier
     gathers' outputs and anything under ``exclude`` are left out."""
@@ -65,10 +67,10 @@ def scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[P
     return finished, unfinished
 
 
-def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
-    """The finished run directories under ``dirs`` (see ``scan_runs``); an EngineError if there is none."""
+def _find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
+    """The finished run directories under ``dirs`` (see ``_scan_runs``); an EngineError if there is none."""
     dirs = list(dirs)
-    runs, unfinished = scan_runs(dirs, exclude)
+    runs, unfinished = _scan_runs(dirs, exclude)
     if not runs:
         if unfinished:
             raise EngineError(f"no finished run under {', '.join(map(str, dirs))}: {unfinished_run(unfinished[0])}")
@@ -81,7 +83,7 @@ def find_runs(dirs: Iterable[Path], exclude: Path | None = None) -> list[Path]:
 FREE = ("population.shard", "hydra", *HOW_SETTINGS)
 
 
-def run_settings(run: Path) -> dict[str, Any] | None:
+def _run_settings(run: Path) -> dict[str, Any] | None:
     """The settings a run recorded, flattened to dotted keys (``.hydra/config.yaml``, else the run
     directory's claim ``parts/config.json``), or None if it recorded none."""
     from omegaconf import OmegaConf
@@ -108,10 +110,10 @@ def run_settings(run: Path) -> dict[str, Any] | None:
     return flat
 
 
-def check_same_protocol(runs: Sequence[Path]) -> None:
+def _check_same_protocol(runs: Sequence[Path]) -> None:
     """Refuse runs whose settings differ in anything but the shard and how-not-what settings (``FREE``);
     ``dataset.*`` is compared only between runs of the same benchmark."""
-    settings = {r: run_settings(r) for r in runs}
+    settings = {r: _run_settings(r) for r in runs}
     unrecorded = [r for r, s in settings.items() if s is None]
     if unrecorded and len(runs) > 1:
         raise EngineError(f"{unrecorded[0]} has no recorded settings (.hydra/config.yaml or parts/config.json), "
@@ -183,13 +185,13 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def missing_networks(runs: Sequence[Path], unfinished: Sequence[Path], networks: pd.DataFrame) -> dict[str, str]:
+def _missing_networks(runs: Sequence[Path], unfinished: Sequence[Path], networks: pd.DataFrame) -> dict[str, str]:
     """Per benchmark whose merged ``networks`` lack some of the networks its runs planned (ids
     0..population.size-1): which ones, by shard where the runs were sharded, and which unfinished run
     directories hold them. Runs that recorded no settings are not checked (their plan is unknown)."""
     plans: dict[str, dict[str, Any]] = {}
     for run in [*runs, *unfinished]:
-        s = run_settings(run) or {}
+        s = _run_settings(run) or {}
         ds, size = s.get("dataset.name"), s.get("population.size")
         if ds is None or not isinstance(size, int):
             continue
@@ -265,12 +267,12 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     for d in dirs:
         require_directory(d, "", "pass run directories or a multirun directory")
     _check_out(out, dirs)
-    runs, unfinished = scan_runs(dirs, exclude=out)
+    runs, unfinished = _scan_runs(dirs, exclude=out)
     if not runs:
-        find_runs(dirs, exclude=out)   # the error that says why
-    check_same_protocol(runs)
+        _find_runs(dirs, exclude=out)   # the error that says why
+    _check_same_protocol(runs)
     tables = merge_tables(runs)
-    missing = missing_networks(runs, unfinished, tables["networks"])
+    missing = _missing_networks(runs, unfinished, tables["networks"])
     if missing and not allow_missing:
         raise EngineError("incomplete population: " + " | ".join(f"{ds}: {t}" for ds, t in missing.items())
                           + " | finish the missing runs "
@@ -282,7 +284,7 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     for name, df in tables.items():
         if len(df):
             write_parquet(df, out / f"{name}.parquet")
-    record: dict[str, Any] = {"runs": [str(r) for r in runs], "missing": missing, "protocol": protocol_of(runs)}
+    record: dict[str, Any] = {"runs": [str(r) for r in runs], "missing": missing, "protocol": _protocol_of(runs)}
     if analyse:
         from engine.analysis import run_analysis
         from engine.analysis.config import AnalysisConfig
@@ -302,25 +304,25 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     return out
 
 
-def protocol_of(runs: Sequence[Path]) -> dict[str, dict[str, Any]]:
+def _protocol_of(runs: Sequence[Path]) -> dict[str, dict[str, Any]]:
     """Per benchmark, the settings that made its population (dataset, model, train, population without the
     shard, measures), nested as in the configuration, from the first run of that benchmark that recorded them."""
     out: dict[str, dict[str, Any]] = {}
     for run in runs:
-        s = run_settings(run)
+        s = _run_settings(run)
         if not s or str(s.get("dataset.name")) in out:
             continue
         nested: dict[str, Any] = {}
         for key, value in s.items():
             group, _, name = key.partition(".")
-            if group in PROTOCOL_GROUPS and name and key != "population.shard":
+            if group in _PROTOCOL_GROUPS and name and key != "population.shard":
                 nested.setdefault(group, {})[name] = value
         out[str(s.get("dataset.name"))] = nested
     return out
 
 
 # The configuration groups that shape a population (what the report's Protocol section states).
-PROTOCOL_GROUPS = ("dataset", "model", "train", "population", "measures")
+_PROTOCOL_GROUPS = ("dataset", "model", "train", "population", "measures")
 
 
 @cli_errors()

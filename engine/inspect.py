@@ -29,6 +29,8 @@ import torch
 from engine.errors import EngineError, cli_errors
 from engine.schema import measure_names
 
+__all__ = ["DTYPES", "main", "OUTPUT_SUFFIXES", "run"]
+
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -67,7 +69,7 @@ def _fmt(x: float) -> str:
     return "nan" if math.isnan(x) else f"{x:.6g}"
 
 
-def summary_text(network, table, measures: Sequence[str], path: Path) -> str:
+def _summary_text(network, table, measures: Sequence[str], path: Path) -> str:
     """Layer sizes, how the order was known, what is not part of the graph, and per-hidden-layer
     mean/std of each measure, as plain text."""
     lines = [f"{path.name}: {network.source_format}, {network.n_networks} network(s), layers "
@@ -91,7 +93,7 @@ def summary_text(network, table, measures: Sequence[str], path: Path) -> str:
     return "\n".join(lines)
 
 
-def write_table(table, out: Path) -> Path:
+def _write_table(table, out: Path) -> Path:
     """Write the neuron table atomically, as Parquet or CSV by the file's suffix."""
     from engine.storage import atomic_path, write_parquet
 
@@ -130,9 +132,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     network = read_network(model_path, **options)
     table = measure_network(network, measures, name=model_path.stem, dtype=DTYPES[args.dtype],
                             log_subgraph=args.log_subgraph, backend=args.backend)
-    print(summary_text(network, table, measures or list(MEASURES), model_path))
+    print(_summary_text(network, table, measures or list(MEASURES), model_path))
     if out is not None:
-        write_table(table, out)
+        _write_table(table, out)
         print(f"wrote {len(table)} rows to {out}")
     return 0
 

@@ -22,6 +22,8 @@ from engine.config import EngineConfig
 from engine.errors import EngineError
 from engine.schema import closest, default_of, unknown_setting
 
+__all__ = ["check_overrides"]
+
 _OTHER_CONFIGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "hydra.searchpath",
                   "+hydra.searchpath", "++hydra.searchpath"}
 _PLAIN_OPTIONS = re.compile(r"[A-Za-z0-9_\-]+(,[A-Za-z0-9_\-]+)*")   # name, or a comma sweep of names

@@ -15,6 +15,8 @@ from pathlib import Path
 import engine
 from engine.errors import EngineError
 
+__all__ = ["conf_dir", "kernels_dir"]
+
 
 def _directory(name: str, what: str) -> Path:
     candidates = []

@@ -38,6 +38,8 @@ from engine.errors import EngineError, cli_errors  # noqa: E402
 from engine.overrides import check_overrides  # noqa: E402
 from engine.resources import conf_dir  # noqa: E402
 
+__all__ = ["main", "RESUME", "run_job"]
+
 log = logging.getLogger("engine")
 register()
 
@@ -49,7 +51,7 @@ def _per_arm(nets):
     return list(nets.groupby("arm", sort=False)) if "arm" in nets else [(None, nets)]
 
 
-def print_summary(summary) -> None:
+def _print_summary(summary) -> None:
     nets = summary.tables.get("networks")
     lines = [f"run directory: {summary.run_dir}", f"device: {summary.device}"]
     for arm, nets in _per_arm(nets):   # a paired run (population.compare): one line per arm
@@ -93,7 +95,7 @@ def run_job(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
 
     def on_claimed(run_dir: Path) -> None:  # the run owns the directory: record it, open the log file
-        write_record(cfg, run_dir)
+        _write_record(cfg, run_dir)
         open_deferred_logs()
 
     try:
@@ -102,10 +104,10 @@ def run_job(cfg: DictConfig) -> None:
         log.error("%s", e)
         remove_unused_run_dir(run_dir)  # a run refused or failed before its claim leaves no empty directory
         raise
-    print_summary(summary)
+    _print_summary(summary)
 
 
-def write_record(cfg: DictConfig, run_dir: Path) -> None:
+def _write_record(cfg: DictConfig, run_dir: Path) -> None:
     """The run's record, as Hydra would write it (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
     written by the engine only once the run has claimed its directory (conf/config.yaml sets
     ``hydra.output_subdir: null``), so that a refused run cannot overwrite the record of the run it refused.
@@ -124,7 +126,7 @@ def write_record(cfg: DictConfig, run_dir: Path) -> None:
 
 
 @cli_errors(interrupted=RESUME)
-def check_command_line(argv: list[str]) -> int:
+def _check_command_line(argv: list[str]) -> int:
     """The overrides' keys and config-group options, before Hydra: a typo is one line, exit status 2."""
     check_overrides(argv, conf_dir())
     return 0
@@ -133,7 +135,7 @@ def check_command_line(argv: list[str]) -> int:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C is KeyboardInterrupt again
     try:
-        status = check_command_line(sys.argv[1:])
+        status = _check_command_line(sys.argv[1:])
         if status:
             sys.exit(status)
         main()

@@ -19,7 +19,7 @@ from engine.paths import require_directory
 __all__ = ["RunTables", "gather_caveats", "load_protocol", "load_run", "load_run_config", "unfinished_run"]
 
 # The tables every report figure is drawn from, written by the report stage (engine.report.writer).
-ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
+_ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
 
 
 @dataclass
@@ -99,7 +99,7 @@ def load_run(run_dir: str | Path) -> RunTables:
             summary = json.loads(summary_path.read_text())
         except ValueError as e:
             raise EngineError(f"cannot read {summary_path}: {e}; rerun `python -m engine.report {run_dir}`") from e
-    analysis = {name: _read(run_dir / "analysis" / f"{name}.parquet") for name in ANALYSIS_TABLES}
+    analysis = {name: _read(run_dir / "analysis" / f"{name}.parquet") for name in _ANALYSIS_TABLES}
     return RunTables(run_dir, _read(nets_path), _read(run_dir / "neurons.parquet"), _read(run_dir / "curves.parquet"),
                      _read(run_dir / "snapshots.parquet"), _full_config(run_dir), summary,
                      {k: v for k, v in analysis.items() if v is not None})

@@ -33,6 +33,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 from engine.errors import EngineError
 
+__all__ = ["all_measures", "build", "Check", "check", "closest", "default_of", "describe", "DictOf", "fail",
+           "flat_settings", "group", "how_keys", "hydra_node", "Interval", "Invalid", "is_how", "ListOf",
+           "measure_names", "MEASURE_NAMES", "Null", "Options", "plain", "resolved", "Rule", "setting",
+           "setting_default", "Type", "unknown_setting"]
+
 
 class Invalid(Exception):
     """A rule's refusal; the text says what was wrong when more can be said than the rule itself.
@@ -140,7 +145,7 @@ class ListOf(Rule):
 
     def __init__(self, *item: Any, min_len: int = 0, length: int | None = None, unique: bool = False,
                  increasing: bool = False):
-        self.item = rules_of(item)
+        self.item = _rules_of(item)
         self.min_len, self.length, self.unique, self.increasing = min_len, length, unique, increasing
 
     def accept(self, value: Any) -> Any:
@@ -149,7 +154,7 @@ class ListOf(Rule):
         out = []
         for i, v in enumerate(value):
             try:
-                out.append(first_accepting(self.item, v))
+                out.append(_first_accepting(self.item, v))
             except Invalid:
                 raise Invalid(f"item {i} ({v!r}) must be {describe(self.item)}") from None
         if self.length is not None and len(out) != self.length:
@@ -175,8 +180,8 @@ class DictOf(Rule):
     whose values satisfy ``values``."""
 
     def __init__(self, keys: Any = None, values: Any = None):
-        self.keys = rules_of([keys]) if keys is not None else ()
-        self.values = rules_of([values]) if values is not None else ()
+        self.keys = _rules_of([keys]) if keys is not None else ()
+        self.values = _rules_of([values]) if values is not None else ()
 
     def accept(self, value: Any) -> Any:
         if not isinstance(value, Mapping):
@@ -185,7 +190,7 @@ class DictOf(Rule):
         for k, v in value.items():
             if self.keys:
                 try:
-                    k = first_accepting(self.keys, k)
+                    k = _first_accepting(self.keys, k)
                 except Invalid:
                     known = [str(o) for r in self.keys if isinstance(r, Options) for o in r.values]
                     near = closest(str(k), known)
@@ -193,7 +198,7 @@ class DictOf(Rule):
                                                    f"; known: {', '.join(known)}" if known else ""), at=k) from None
             if self.values:
                 try:
-                    v = first_accepting(self.values, v)
+                    v = _first_accepting(self.values, v)
                 except Invalid as e:
                     raise Invalid(str(e) or f"must be {describe(self.values)}", at=k, value=v) from None
             out[k] = v
@@ -220,7 +225,7 @@ class Check(Rule):
         return self.text
 
 
-def rules_of(rules: Iterable[Any]) -> tuple[Rule, ...]:
+def _rules_of(rules: Iterable[Any]) -> tuple[Rule, ...]:
     """Rules from a field's declaration: None accepts null, a type accepts its instances."""
     out = []
     for r in rules:
@@ -235,7 +240,7 @@ def rules_of(rules: Iterable[Any]) -> tuple[Rule, ...]:
     return tuple(out)
 
 
-def first_accepting(rules: tuple[Rule, ...], value: Any) -> Any:
+def _first_accepting(rules: tuple[Rule, ...], value: Any) -> Any:
     """The value as the first rule that accepts it returns it; Invalid (with the most specific reason) if none does."""
     specific = []
     for r in rules:
@@ -259,7 +264,7 @@ def setting(default: Any, *rules: Any, merge: bool = False, how: bool = False) -
     default mapping instead of replacing it (e.g. only the analysis parts one turns off). ``how``: the
     setting changes how the run's tables are computed (chunking, device, where the data lives), never
     what they hold: a run resumes, and runs gather as one population, whatever its value (``how_keys``)."""
-    meta = {"rules": rules_of(rules), "merge": merge, "how": how}
+    meta = {"rules": _rules_of(rules), "merge": merge, "how": how}
     if callable(default):
         return dataclasses.field(default_factory=default, metadata=meta)
     if isinstance(default, (list, dict)):
@@ -426,7 +431,7 @@ def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
     if not rules:
         return value
     try:
-        return first_accepting(rules, value)
+        return _first_accepting(rules, value)
     except Invalid as e:
         if e.at is not None:
             shown = "" if e.value is Invalid._NO else f"={e.value!r}"
@@ -446,7 +451,7 @@ def _string_hint(rules: tuple[Rule, ...], value: Any) -> str:
         decoded = yaml.safe_load(value)
         if isinstance(decoded, str):
             return ""
-        first_accepting(rules, decoded)
+        _first_accepting(rules, decoded)
     except (yaml.YAMLError, Invalid):
         return ""
     return ("; it is the string " + repr(value) + ", as every value of ${oc.env:NAME} is: write "

@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 from engine.errors import EngineError
 
+__all__ = ["atomic_path", "write_json", "write_parquet"]
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

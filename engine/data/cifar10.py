@@ -24,6 +24,9 @@ from engine.data.dataset import Dataset, first, make_dataset
 from engine.data.download import fetch
 from engine.errors import EngineError
 
+__all__ = ["ARCHIVE", "BATCH_DIR", "cifar_to_inputs", "load_cifar10_dataset", "LUMA_601", "NATIVE_SIZE",
+           "TEST_BATCHES", "TRAIN_BATCHES"]
+
 ARCHIVE = "cifar-10-python.tar.gz"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"{BATCH_DIR}/data_batch_{i}" for i in range(1, 6))
@@ -47,7 +50,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_cifar10_archive(path: str | os.PathLike, *, limit_train: int | None = None,
+def _read_cifar10_archive(path: str | os.PathLike, *, limit_train: int | None = None,
                          limit_test: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train (n, 3072) uint8, y_train, X_test, y_test) from the archive, reading only the batches needed."""
     path = Path(path)
@@ -115,6 +118,6 @@ def load_cifar10_dataset(*, root: str | os.PathLike | None = None, cache_dir: st
     if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 1):
         raise EngineError(f"resize must be a positive integer (side in pixels) or None for native 32, got {resize!r}")
     archive = fetch("cifar10", root=root, cache_dir=cache_dir, download=download)[ARCHIVE]
-    X_train, y_train, X_test, y_test = read_cifar10_archive(archive, limit_train=limit_train, limit_test=limit_test)
+    X_train, y_train, X_test, y_test = _read_cifar10_archive(archive, limit_train=limit_train, limit_test=limit_test)
     return make_dataset("cifar10", cifar_to_inputs(X_train, grayscale=grayscale, resize=resize), y_train,
                         cifar_to_inputs(X_test, grayscale=grayscale, resize=resize), y_test, n_classes=10)

@@ -9,6 +9,8 @@ import torch
 
 from engine.errors import EngineError
 
+__all__ = ["check_limit", "Dataset", "first", "make_dataset"]
+
 
 @dataclass(frozen=True)
 class Dataset:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from engine.data.dataset import Dataset, make_dataset
 from engine.errors import EngineError
 
+__all__ = ["load_digits_dataset"]
+
 
 def load_digits_dataset(*, test_fraction: float = 0.25, seed: int = 0, limit_train: int | None = None,
                         limit_test: int | None = None) -> Dataset:

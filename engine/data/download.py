@@ -24,6 +24,8 @@ from engine.errors import EngineError
 from engine.paths import path_problem
 from engine.storage import atomic_path
 
+__all__ = ["DOWNLOAD_TIMEOUT_S", "fetch", "RemoteFile", "RemoteSource", "SOURCES"]
+
 DOWNLOAD_TIMEOUT_S = 60.0  # per network operation (connect, each read), not for the whole file
 _CHUNK = 1 << 20
 
@@ -91,18 +93,18 @@ SOURCES: dict[str, RemoteSource] = {
 }
 
 
-def default_cache_dir() -> Path:
+def _default_cache_dir() -> Path:
     """``$ENGINE_DATA_DIR`` if set, else ``~/.cache/engine/data``."""
     env = os.environ.get("ENGINE_DATA_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "engine" / "data"
 
 
-def source_directory(source: RemoteSource, *, root: str | os.PathLike | None = None,
+def _source_directory(source: RemoteSource, *, root: str | os.PathLike | None = None,
                      cache_dir: str | os.PathLike | None = None) -> Path:
     """Where a source's files live: ``root`` itself when given, else ``<cache_dir>/<source name>``."""
     if root is not None:
         return Path(root).expanduser()
-    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    base = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
     return base / source.name
 
 
@@ -117,7 +119,7 @@ def fetch(name: str, *, root: str | os.PathLike | None = None, cache_dir: str | 
     if name not in table:
         raise EngineError(f"no download source named {name!r}; known: {', '.join(sorted(table))}")
     source = table[name]
-    directory = source_directory(source, root=root, cache_dir=cache_dir)
+    directory = _source_directory(source, root=root, cache_dir=cache_dir)
     given = ("dataset.root", root) if root is not None else ("dataset.cache_dir", cache_dir)
     for where in (directory, directory.parent) if root is None else (directory,):
         problem = path_problem(where)
@@ -128,7 +130,7 @@ def fetch(name: str, *, root: str | os.PathLike | None = None, cache_dir: str | 
     missing = [f for f in source.files if not paths[f.name].exists()]
     for f in source.files:
         if f not in missing:
-            verify_file(paths[f.name], f)
+            _verify_file(paths[f.name], f)
     if missing and not download:
         raise EngineError(
             f"{name}: {', '.join(f.name for f in missing)} not found in {directory} and downloading is disabled. "
@@ -139,7 +141,7 @@ def fetch(name: str, *, root: str | os.PathLike | None = None, cache_dir: str | 
     return paths
 
 
-def verify_file(path: Path, remote: RemoteFile) -> None:
+def _verify_file(path: Path, remote: RemoteFile) -> None:
     """Raise an EngineError unless ``path`` has the published checksum (skipped when its marker is current)."""
     algorithm, expected = remote.checksum
     stat = path.stat()
@@ -160,7 +162,7 @@ def verify_file(path: Path, remote: RemoteFile) -> None:
         pass  # read-only data directory: the file is simply hashed again next time
 
 
-def file_digest(path: Path, algorithm: str) -> str:
+def _file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of a file, read in chunks."""
     digest = hashlib.new(algorithm, usedforsecurity=False)  # integrity check, not security
     with open(path, "rb") as f:
@@ -175,7 +177,7 @@ def _checksum_problem(path: Path, remote: RemoteFile) -> str | None:
     if remote.size is not None and size != remote.size:
         return f"size {size} bytes, expected {remote.size}"
     algorithm, expected = remote.checksum
-    found = file_digest(path, algorithm)
+    found = _file_digest(path, algorithm)
     if found != expected:
         return f"{algorithm} {found}, expected {expected}"
     return None

@@ -10,6 +10,8 @@ from engine.data.idx import IDX_FILES, dataset_from_idx_files, find_idx_file
 from engine.errors import EngineError
 from engine.paths import path_problem
 
+__all__ = ["DEFAULT_ROOT", "fashion_mnist_files", "load_fashion_mnist_dataset"]
+
 # Where Debian's `dataset-fashion-mnist` package installs the files (checked with `dpkg -c`).
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 

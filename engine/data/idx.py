@@ -20,6 +20,9 @@ from engine.data.dataset import Dataset, make_dataset
 from engine.errors import EngineError
 from engine.storage import atomic_path
 
+__all__ = ["dataset_from_idx_files", "find_idx_file", "IDX_DTYPES", "IDX_FILES", "read_idx",
+           "read_image_label_pair", "write_idx"]
+
 # dtype code -> big-endian numpy dtype (the IDX specification's table).
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),

@@ -7,6 +7,8 @@ import os
 from engine.data.dataset import Dataset, check_limit
 from engine.errors import EngineError
 
+__all__ = ["canonical_name", "check_available", "DATASETS", "load_dataset"]
+
 DATASETS: tuple[str, ...] = ("digits", "mnist1d", "fashion_mnist", "mnist", "kmnist", "cifar10")
 
 PathLike = str | os.PathLike

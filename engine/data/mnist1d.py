@@ -17,6 +17,7 @@ import numpy as np
 from engine.data.dataset import Dataset, make_dataset
 from engine.errors import EngineError
 
+__all__ = ["load_mnist1d_dataset", "STANDARD_TEST_SIZE", "TRAIN_SIZE"]
 
 TRAIN_SIZE = 4000
 STANDARD_TEST_SIZE = 1000

@@ -8,6 +8,8 @@ from engine.data.dataset import Dataset
 from engine.data.download import fetch
 from engine.data.idx import IDX_FILES, dataset_from_idx_files
 
+__all__ = ["load_remote_idx_dataset"]
+
 
 def load_remote_idx_dataset(name: str, *, root: str | os.PathLike | None = None,
                             cache_dir: str | os.PathLike | None = None, download: bool = True,

@@ -13,6 +13,8 @@ import torch
 from engine.errors import EngineError
 from engine.population.rewire import REWIRES, pa_rewire
 
+__all__ = ["init_network", "init_population", "LAYER_STREAMS", "network_seed"]
+
 LAYER_STREAMS = ("shared", "independent")
 
 

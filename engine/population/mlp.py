@@ -30,6 +30,8 @@ import torch
 from engine.errors import EngineError
 from engine.weight_stack import check_weight_stack, layer_sizes
 
+__all__ = ["ACTIVATIONS", "KERAS_EPSILON", "KERAS_UPPER", "LOSSES", "per_sample_loss", "PopulationMLP"]
+
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 LOSSES = ("keras", "cross_entropy")
 
@@ -99,7 +101,7 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[t
     return _keras_loss(p_true), ~_keras_live(p_true)
 
 
-def loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by_class: torch.Tensor | None = None
+def _loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by_class: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-network mean loss of the batch (N,), its gradient w.r.t. the logits (N, C, B), and the
     number of silenced samples per network (N,): those the Keras clip gives no gradient (0 for
@@ -194,7 +196,7 @@ class PopulationMLP:
         """One SGD step on the batch for every network; returns per-network (loss, correct count,
         silenced count) of the batch, measured before the update (as Keras reports running training
         metrics). ``silenced_by_class``: an (N, C) int64 tensor to which the silenced samples are
-        added, by true class (see ``loss_gradient``)."""
+        added, by true class (see ``_loss_gradient``)."""
         n1 = self.sizes[1]
         out = [self._sgd_step_block(w0, deep, x, y, lr, None if silenced_by_class is None
                                     else silenced_by_class[first:first + w0.shape[0] // n1])
@@ -208,7 +210,7 @@ class PopulationMLP:
         logits, acts = self.forward(x, w0, deep)
         n = logits.shape[0]
         correct = (_argmax_classes(logits) == y).sum(-1)
-        loss, dz, silenced = loss_gradient(logits, y, self.loss, silenced_by_class)
+        loss, dz, silenced = _loss_gradient(logits, y, self.loss, silenced_by_class)
         for layer in range(len(deep) - 1, -1, -1):
             w, a = deep[layer], acts[layer]
             da = torch.bmm(w.transpose(1, 2), dz)

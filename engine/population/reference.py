@@ -16,10 +16,12 @@ from engine.data.dataset import Dataset
 from engine.population.init import init_network
 from engine.population.train import METRICS, TrainSettings, batch_order, class_metrics, silenced_columns
 
+__all__ = ["as_arrays", "train_one"]
+
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 
 
-def keras_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _keras_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample loss of Keras 2.2.4 (TensorFlow backend) on a softmax output, and which samples the
     clip silences: output /= sum(output); output = clip(output, eps, 1 - eps); -sum(onehot * log(output))."""
     eps = torch.tensor(1e-7, dtype=torch.float32)
@@ -33,7 +35,7 @@ def keras_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> tup
 def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample loss and silenced mask of ``name``."""
     if name == "keras":
-        return keras_categorical_crossentropy(logits, y)
+        return _keras_categorical_crossentropy(logits, y)
     return F.cross_entropy(logits, y, reduction="none"), torch.zeros(len(y), dtype=torch.bool)
 
 

@@ -36,6 +36,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+__all__ = ["pa_rewire", "REWIRES", "RewiringStream", "strength_variance"]
+
 REWIRES = ("none", "pa")
 
 # Tags the rewiring stream of a network apart from its init stream (torch's generator seeded with the seed).

@@ -18,6 +18,10 @@ from engine.population.mlp import ACTIVATIONS, LOSSES, PopulationMLP
 from engine.population.rewire import REWIRES, strength_variance
 from engine.schema import Interval, ListOf, Options, check, fail, group, setting
 
+__all__ = ["batch_order", "class_metrics", "EXPLODED", "flops_per_step", "InitConfig", "lost_class_metrics",
+           "LOST_METRICS", "MASK_BITS", "METRICS", "ModelConfig", "PopulationResult", "silenced_columns",
+           "snapshot_epochs", "train_flops", "train_population", "TrainConfig", "TrainSettings"]
+
 log = logging.getLogger(__name__)
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_silenced")

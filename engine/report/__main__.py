@@ -19,6 +19,8 @@ from engine.paths import require_directory
 from engine.report.writer import write_report
 from engine.run_dir import load_run_config
 
+__all__ = ["main"]
+
 
 @cli_errors()
 def main(argv: list[str] | None = None) -> int:
