@@ -14,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from engine.errors import EngineError, cli_errors
+from engine.ownership import remove_empty
 from engine.paths import exists, path_problem
 
 __all__ = ["DeferredFileHandler", "GatherCallback", "open_deferred_logs", "OutputDirCheck",
@@ -83,17 +84,9 @@ def _check_writable(path: Path, key: str) -> None:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as e:
-        _rmdir_empty(missing)
+        remove_empty(*missing)
         raise EngineError(f"cannot write the output directory {path}: {e.strerror or e}; "
                           f"set {key}=<a writable directory>") from None
-
-
-def _rmdir_empty(dirs) -> None:
-    for d in dirs:
-        try:
-            d.rmdir()  # only when empty
-        except OSError:
-            break  # not empty (or gone): its parents are not empty either
 
 
 def remove_unused_run_dir(run_dir: Path) -> None:
@@ -105,14 +98,14 @@ def remove_unused_run_dir(run_dir: Path) -> None:
 
     run_dir = Path(os.path.abspath(run_dir))
     if _CREATED and _CREATED[0] == run_dir:
-        _rmdir_empty(_CREATED)
+        remove_empty(*_CREATED)
         return
     try:
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     except ValueError:  # not inside a Hydra job
         return
     if multirun:
-        _rmdir_empty([run_dir])
+        remove_empty(run_dir)
 
 
 class DeferredFileHandler(logging.Handler):
