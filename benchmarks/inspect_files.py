@@ -74,26 +74,25 @@ def write_files(n: int, folder: Path) -> Path:
     return stack
 
 
+def _python(*args: str) -> str:
+    """The output of ``python ARGS`` in a process of its own (a cold start, as a user's command has)."""
+    p = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(p.stderr)
+    return p.stdout
+
+
 def main(argv=None) -> dict:
     a, n = networks_from_args(argv, __doc__, quick=40, full=200)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "files"
         folder.mkdir()
         stack = write_files(n, folder)
-        p = subprocess.run([sys.executable, "-c", _RUN_STAGE, str(stack)], cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise SystemExit(p.stderr)
-        stage = json.loads(p.stdout.strip().splitlines()[-1])
-        p = subprocess.run([sys.executable, "-c", _FILES_STAGE, str(folder)], cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise SystemExit(p.stderr)
-        files = json.loads(p.stdout.strip().splitlines()[-1])
+        stage = json.loads(_python("-c", _RUN_STAGE, str(stack)).strip().splitlines()[-1])
+        files = json.loads(_python("-c", _FILES_STAGE, str(folder)).strip().splitlines()[-1])
         t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "engine.inspect", str(folder), "--out", str(Path(tmp) / "out")],
-                           cwd=ROOT, capture_output=True, text=True)
+        _python("-m", "engine.inspect", str(folder), "--out", str(Path(tmp) / "out"))
         inspect_s = time.perf_counter() - t
-        if p.returncode != 0:
-            raise SystemExit(p.stderr)
         import pandas as pd
 
         rows = len(pd.read_parquet(Path(tmp) / "out" / "neurons.parquet"))

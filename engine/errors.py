@@ -7,7 +7,7 @@ import functools
 import sys
 from typing import Any, Callable
 
-__all__ = ["cli_errors", "EngineError", "EXIT_CODE", "INTERRUPTED", "INTERRUPTED_EXIT_CODE"]
+__all__ = ["cli_errors", "EngineError", "EXIT_CODE", "INTERRUPTED", "INTERRUPTED_EXIT_CODE", "require_choice"]
 
 
 class EngineError(Exception):
@@ -18,6 +18,22 @@ EXIT_CODE = 2
 INTERRUPTED_EXIT_CODE = 130   # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 INTERRUPTED = ("interrupted (Ctrl-C): every file is written whole or not at all, so nothing half-written is left; "
                "run the same command again")
+
+
+def require_choice(key: str, value: Any, choices: tuple) -> None:
+    """A choice the schema declares, checked where library code takes it without a config: an EngineError
+    naming the setting unless ``value`` is one of ``choices``.
+
+    Examples
+    --------
+    >>> require_choice("train.loss", "keras", ("keras", "cross_entropy"))
+    >>> require_choice("train.loss", "mse", ("keras", "cross_entropy"))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.loss='mse' is unknown: use one of ('keras', 'cross_entropy')
+    """
+    if value not in choices:
+        raise EngineError(f"{key}={value!r} is unknown: use one of {choices}")
 
 
 def cli_errors(*also: type[BaseException], exit: bool = False,

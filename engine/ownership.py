@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from engine.config import HOW_SETTINGS, EngineConfig
 from engine.errors import EngineError
 from engine.paths import exists, path_problem
+from engine.run_dir import read_record
 from engine.schema import flat_settings, is_how, setting_default
 from engine.storage import atomic_path
 
@@ -82,13 +83,9 @@ def check_claim(run_dir: Path, record: dict[str, Any]) -> bool:
     path = run_dir / "parts" / "config.json"
     if not path.exists():
         return False
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        recorded = e
-    if not isinstance(recorded, dict):
-        raise EngineError(f"{run_dir} holds a run whose configuration ({path}) cannot be read: use a new "
-                          "hydra.run.dir or delete that directory")
+    recorded = read_record(path, "use a new hydra.run.dir or delete that directory")
+    if recorded is None:
+        raise EngineError(f"{path} holds no settings: use a new hydra.run.dir or delete that directory")
     diff = _differences(recorded, record)
     if diff:
         shown = "; ".join(diff[:8]) + (f"; and {len(diff) - 8} more" if len(diff) > 8 else "")

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from engine.errors import EngineError
 from engine.paths import require_directory
 
-__all__ = ["RunTables", "gather_caveats", "load_protocol", "load_run", "load_run_config", "unfinished_run"]
+__all__ = ["RunTables", "gather_caveats", "load_protocol", "load_run", "load_run_config", "read_record",
+           "unfinished_run"]
 
 # The tables every report figure is drawn from, written by the report stage (engine.report.writer).
 _ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
@@ -159,7 +160,7 @@ def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | N
         record = _gather_record(Path(run_dir)) or {}
         if record.get("analysis") is not None:
             return record["analysis"], record.get("backend")
-        summary = _json(Path(run_dir) / "analysis" / "summary.json") or {}
+        summary = read_record(Path(run_dir) / "analysis" / "summary.json") or {}
         if isinstance(summary.get("config"), dict):
             return summary["config"], summary.get("backend")
         return None, None
@@ -198,10 +199,10 @@ def gather_caveats(run_dir: str | Path) -> dict[str, str]:
 
 
 def _gather_record(run_dir: Path) -> dict[str, Any] | None:
-    return _json(run_dir / "gathered.json", "gather the runs again")
+    return read_record(run_dir / "gathered.json", "gather the runs again")
 
 
-def _json(path: Path, fix: str = "rebuild it") -> dict[str, Any] | None:
+def read_record(path: Path, fix: str = "rebuild it") -> dict[str, Any] | None:
     """A JSON object the engine wrote, None if absent; a damaged one is an EngineError saying how to fix it."""
     if not path.is_file():
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from engine.data.dataset import Dataset, check_limit
@@ -60,6 +61,11 @@ def load_dataset(name: str, *, root: PathLike | None = None, cache_dir: PathLike
                                 grayscale=grayscale, **limits)
 
 
+# data sets a package makes (no files): the module that must import, its pip name, and what it is called
+_GENERATED = {"digits": ("sklearn.datasets", "scikit-learn", "scikit-learn"),
+              "mnist1d": ("mnist1d.data", "mnist1d", "the mnist1d package")}
+
+
 def check_available(name: str, *, root: PathLike | None = None, cache_dir: PathLike | None = None,
                     download: bool = True) -> None:
     """Raise an EngineError now, before any training, if data set ``name`` cannot be had.
@@ -67,16 +73,12 @@ def check_available(name: str, *, root: PathLike | None = None, cache_dir: PathL
     Remote data sets are downloaded here when missing (and allowed), so a later load is offline.
     """
     key = canonical_name(name)
-    if key == "digits":
+    if key in _GENERATED:   # made by a package: it must import
+        module, package, what = _GENERATED[key]
         try:
-            import sklearn.datasets  # noqa: F401
+            importlib.import_module(module)
         except ImportError as e:
-            raise EngineError("dataset 'digits' needs scikit-learn: pip install scikit-learn") from e
-    elif key == "mnist1d":
-        try:
-            import mnist1d.data  # noqa: F401
-        except ImportError as e:
-            raise EngineError("dataset 'mnist1d' needs the mnist1d package: pip install mnist1d") from e
+            raise EngineError(f"dataset {key!r} needs {what}: pip install {package}") from e
     elif key == "fashion_mnist":
         from engine.data.fashion_mnist import fashion_mnist_files
         fashion_mnist_files(root)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from engine.errors import EngineError
+from engine.errors import EngineError, require_choice
 from engine.population.rewire import REWIRES, pa_rewire
 
 __all__ = ["init_network", "init_population", "LAYER_STREAMS", "network_seed"]
@@ -32,10 +32,8 @@ def init_network(sizes: Sequence[int], seed: int, *, low: float = -0.9, high: fl
     ``independent`` draws the layers one after another from one stream. ``rewire="pa"`` then moves
     each layer's values between its synapses by preferential attachment (``engine.population.rewire``).
     """
-    if rewire not in REWIRES:
-        raise EngineError(f"init.rewire={rewire!r} is unknown: use one of {REWIRES}")
-    if layer_streams not in LAYER_STREAMS:
-        raise EngineError(f"init.layer_streams={layer_streams!r} is unknown: use one of {LAYER_STREAMS}")
+    require_choice("init.rewire", rewire, REWIRES)
+    require_choice("init.layer_streams", layer_streams, LAYER_STREAMS)
     if not high > low:
         raise EngineError(f"init range ({low}, {high}) is empty: init.high must exceed init.low")
     gen = torch.Generator().manual_seed(seed)

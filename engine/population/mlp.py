@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from engine.errors import EngineError
+from engine.errors import EngineError, require_choice
 from engine.weight_stack import check_weight_stack, layer_sizes
 
 __all__ = ["ACTIVATIONS", "KERAS_EPSILON", "KERAS_UPPER", "LOSSES", "per_sample_loss", "PopulationMLP"]
@@ -132,10 +132,8 @@ class PopulationMLP:
 
     def __init__(self, weights: Sequence[torch.Tensor], activation: str = "relu", block_size: int | None = None,
                  loss: str = "keras"):
-        if activation not in ACTIVATIONS:
-            raise EngineError(f"model.activation={activation!r} is unknown: use one of {ACTIVATIONS}")
-        if loss not in LOSSES:
-            raise EngineError(f"train.loss={loss!r} is unknown: use one of {LOSSES}")
+        require_choice("model.activation", activation, ACTIVATIONS)
+        require_choice("train.loss", loss, LOSSES)
         weights = check_weight_stack(weights, one_network=False, floating=True)
         self.activation = activation
         self.loss = loss
