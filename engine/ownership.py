@@ -24,7 +24,7 @@ from engine.run_dir import read_record
 from engine.schema import flat_settings, is_how, setting_default
 from engine.storage import atomic_path
 
-__all__ = ["check_claim", "claim_record", "owned", "remove_empty", "write_claim"]
+__all__ = ["check_claim", "claim", "claim_record", "owned", "remove_empty"]
 
 _MISSING = "(not recorded)"
 
@@ -94,10 +94,16 @@ def check_claim(run_dir: Path, record: dict[str, Any]) -> bool:
     return True
 
 
-def write_claim(run_dir: Path, record: dict[str, Any]) -> None:
-    """Claim ``run_dir`` for a run of these settings (``parts/config.json``); from here on it is this run's."""
-    with atomic_path(run_dir / "parts" / "config.json") as tmp:
-        tmp.write_text(json.dumps(record, sort_keys=True))
+def claim(run_dir: Path, record: dict[str, Any], known: bool, claimed: list[bool]) -> None:
+    """Claim ``run_dir`` (held by ``owned``) for a run of these settings: record them (``parts/config.json``)
+    unless the directory is ``known`` to hold them already, mark the claim in ``claimed`` (what ``owned``
+    made is kept from now on), and remove the temporary files a killed run's atomic writes left."""
+    if not known:
+        with atomic_path(run_dir / "parts" / "config.json") as tmp:
+            tmp.write_text(json.dumps(record, sort_keys=True))
+    claimed.append(True)
+    for stale in run_dir.rglob(".*.tmp"):  # we hold the lock: no other run is writing them
+        stale.unlink()
 
 
 def remove_empty(*paths: Path) -> None:

@@ -27,7 +27,7 @@ from engine import backend as backend_mod
 from engine.config import EngineConfig, parse_shard, validate
 from engine.errors import EngineError
 from engine.estimate import auto_chunk_size, duration, log_estimate
-from engine.ownership import check_claim, claim_record, owned, write_claim
+from engine.ownership import check_claim, claim, claim_record, owned
 from engine.population.train import METRICS, TrainSettings, class_metrics, silenced_columns, train_population
 from engine.resume import (Chunks, Plan, chunk_stem, finished_chunks, kept_epochs, mark_done, measured_epochs,
                            merge_parts, weights_path)
@@ -95,23 +95,13 @@ def run(cfg: Mapping | EngineConfig, run_dir: Path, on_claimed: Callable[[Path],
         dones = {pop.prefix: finished_chunks(run_dir, pop.prefix, chunks, plan) for pop in pops}
         if "train" not in cfg.stages:
             _require_done(cfg, run_dir, pops, chunks, dones)
-        if not known:   # the claim: from here on this directory is this run's
-            write_claim(run_dir, record)
-        claimed.append(True)
+        claim(run_dir, record, known, claimed)   # from here on this directory is this run's
         if on_claimed is not None:
             on_claimed(run_dir)
-        for stale in run_dir.rglob(".*.tmp"):  # left by a killed run's atomic writes; we hold the lock
-            stale.unlink()
         summary = RunSummary(run_dir, data.name, backend_mod.describe(device), len(ids), 0, 0,
                              {"data": time.perf_counter() - t0})
         _compute_chunks(cfg, data, pops, chunks, plan, dones, device, summary)
-        t = time.perf_counter()
-        summary.tables = merge_parts(run_dir, [pop.prefix for pop in pops], chunks, plan, data.name,
-                                     [pop.arm for pop in pops])
-        for name, table in summary.tables.items():
-            if len(table):
-                write_parquet(table, run_dir / f"{name}.parquet")
-        summary.seconds["merge"] = time.perf_counter() - t
+        _merge(pops, chunks, plan, summary)
         _analyse_and_report(cfg, run_dir, device, summary)
         write_json({"dataset": summary.dataset, "device": summary.device, "networks": summary.n_networks,
                     "chunks_run": summary.chunks_done, "chunks_resumed": summary.chunks_resumed,
@@ -219,6 +209,17 @@ def _compute_chunks(cfg: EngineConfig, data, pops: Sequence[_Population], chunks
                  *(duration(summary.seconds.get(s, 0.0) - before.get(s, 0.0)) for s in _CHUNK_STAGES),
                  f"; about {duration(spent / summary.chunks_done * left)} left for {left} chunk(s) at this pace"
                  if left else "")
+
+
+def _merge(pops: Sequence[_Population], chunks: Chunks, plan: Plan, summary: RunSummary) -> None:
+    """The run's tables merged from its parts, checked against the plan and written, timed."""
+    t = time.perf_counter()
+    summary.tables = merge_parts(summary.run_dir, [pop.prefix for pop in pops], chunks, plan, summary.dataset,
+                                 [pop.arm for pop in pops])
+    for name, table in summary.tables.items():
+        if len(table):
+            write_parquet(table, summary.run_dir / f"{name}.parquet")
+    summary.seconds["merge"] = time.perf_counter() - t
 
 
 def _analyse_and_report(cfg: EngineConfig, run_dir: Path, device: torch.device, summary: RunSummary) -> None:
