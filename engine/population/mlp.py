@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from engine.errors import EngineError, require_choice
+from engine.errors import require_choice
 from engine.weight_stack import check_weight_stack, layer_sizes
 
 __all__ = ["ACTIVATIONS", "KERAS_EPSILON", "KERAS_UPPER", "LOSSES", "per_sample_loss", "PopulationMLP"]
