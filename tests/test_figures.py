@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from engine.report import axes as A
 from engine.report import figures as F
 
 
@@ -16,23 +17,23 @@ def _rng():
 
 def test_axis_scale_from_the_data():
     rng = _rng()
-    assert F.axis_scale(rng.normal(5, 1, 1000)) == ("linear", {})
-    assert F.axis_scale(rng.uniform(-1, 1, 100)) == ("linear", {})
+    assert A.axis_scale(rng.normal(5, 1, 1000)) == ("linear", {})
+    assert A.axis_scale(rng.uniform(-1, 1, 100)) == ("linear", {})
     heavy = np.concatenate([rng.uniform(150, 300, 39), [2.3e5]])   # one network far out
-    assert F.axis_scale(heavy) == ("log", {})
+    assert A.axis_scale(heavy) == ("log", {})
     signed = np.concatenate([rng.uniform(-0.01, 0.01, 38), [-0.1, 0.33]])
-    scale, kw = F.axis_scale(signed)
+    scale, kw = A.axis_scale(signed)
     q25, q75 = np.percentile(signed, [25, 75])
     assert scale == "symlog" and kw["linthresh"] == pytest.approx(max(abs(q25), abs(q75)))
     with_zero = np.concatenate([np.zeros(10), rng.uniform(1, 2, 30), [1e6]])
-    assert F.axis_scale(with_zero)[0] == "symlog"                   # log cannot show 0
-    assert F.axis_scale(np.array([1.0, 1.0, 1.0])) == ("linear", {})
-    assert F.axis_scale(np.array([1.0, 1e9])) == ("linear", {})     # too few values to call a tail
-    assert F.axis_scale(np.array([np.nan, np.inf, 1.0, 2.0, 3.0])) == ("linear", {})
+    assert A.axis_scale(with_zero)[0] == "symlog"                   # log cannot show 0
+    assert A.axis_scale(np.array([1.0, 1.0, 1.0])) == ("linear", {})
+    assert A.axis_scale(np.array([1.0, 1e9])) == ("linear", {})     # too few values to call a tail
+    assert A.axis_scale(np.array([np.nan, np.inf, 1.0, 2.0, 3.0])) == ("linear", {})
 
 
 def test_power_labels():
-    assert [F._power_label(x) for x in (0, 1e-3, -0.1, 200, 5000, 1e5)] == [
+    assert [A._power_label(x) for x in (0, 1e-3, -0.1, 200, 5000, 1e5)] == [
         "0", "$10^{-3}$", "$-10^{-1}$", "$2\\times10^{2}$", "$5\\times10^{3}$", "$10^{5}$"]
 
 
@@ -44,7 +45,7 @@ def test_ticks_stay_apart(values):
     fig = Figure()
     ax = fig.subplots()
     ax.scatter(values, np.arange(len(values)))
-    scale = F._scaled_axis(ax, "x", values, nbins=4)
+    scale = A.scaled_axis(ax, "x", values, nbins=4)
     assert scale in ("log", "symlog")
     ticks = ax.xaxis.get_major_locator()()
     assert 2 <= len(ticks) <= 5
