@@ -3,7 +3,7 @@
 Each config group is one dataclass (Hydra's structured config): the field's default and its rule
 (type, range, choices) stand together (``engine.schema``). The model and train groups live beside the
 training code (``engine.population.train``, which library callers use without a config); this module
-has the others (the analysis group is re-exported by ``engine.analysis.config``) and composes them
+has the others (the analysis group included) and composes them
 into ``EngineConfig``, which Hydra composes from (``register``). The YAML files in ``conf/`` hold only
 what differs from these defaults. ``validate`` checks a whole composed configuration (unknown keys,
 every value, the rules between groups) before any work and returns it as typed objects.
@@ -130,7 +130,7 @@ class MeasuresConfig:
     chunk_size: Optional[int] = setting(None, None, Interval(int, 1), how=True)
 
 
-# --- the analysis group (engine.analysis.config re-exports it: importing the engine.analysis package would
+# --- the analysis group (here, not in engine.analysis: importing that package would
 # load the whole analysis stack, scikit-learn included, into every command line's start) ------------------
 
 CLASSIFIERS = ("logistic_regression", "svm", "random_forest", "knn", "lda")

@@ -287,7 +287,7 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
     record: dict[str, Any] = {"runs": [str(r) for r in runs], "missing": missing, "protocol": _protocol_of(runs)}
     if analyse:
         from engine.analysis import run_analysis
-        from engine.analysis.config import AnalysisConfig
+        from engine.config import AnalysisConfig
         from engine.report import write_report
         from engine.run_dir import load_run_config
 

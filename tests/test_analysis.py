@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from engine.analysis import AnalysisConfig, run_analysis
 from engine.analysis.classification import classify, regress
-from engine.analysis.config import BoNConfig
+from engine.config import BoNConfig
 from engine.analysis.correlations import spearman_table, subgraph_verdict
 from engine.analysis.cross_benchmark import cross_benchmark, match_centroids
 from engine.analysis.estimators import estimator_class, make_estimator

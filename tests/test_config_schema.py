@@ -155,7 +155,7 @@ def test_library_callers_get_the_schema_rules():
 
 def test_measure_names_are_checked_in_one_place(capsys):
     """measures.names, analysis.bon.measures and engine.inspect --measures: one rule, one message."""
-    from engine.analysis.config import AnalysisConfig
+    from engine.config import AnalysisConfig
     from engine.config import validate
     from engine.inspect import main
 

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from engine.analysis import run_analysis
 from engine.analysis.conclusion import conclusion
-from engine.analysis.config import PARTS, AnalysisConfig
+from engine.config import PARTS, AnalysisConfig
 from engine.analysis.performance_classes import assign_classes
 from engine.analysis.predictability import noise_ceiling
 from engine.analysis.synthetic import make_population

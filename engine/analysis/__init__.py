@@ -7,7 +7,7 @@ prediction) and returns an ``AnalysisResult``: a JSON-ready summary of every num
 label of every neurons row, and the tables the report draws from.
 """
 
-from engine.analysis.config import AnalysisConfig
+from engine.config import AnalysisConfig
 from engine.analysis.run import AnalysisResult, run_analysis
 
 __all__ = ["AnalysisConfig", "AnalysisResult", "run_analysis"]

@@ -20,19 +20,51 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import silhouette_score
 
-from engine.analysis.config import BoNConfig
 from engine.analysis.estimators import make_estimator
+from engine.analysis.results import Record
+from engine.config import BoNConfig
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
+class NeuronTypes(Record):
+    """The neuron types of one dataset (``analysis/bag_of_neurons.json``, one object per dataset).
+
+    Centroids are (k, m): k types by the m ``measures``; ``centroids_normalised`` in z-units of the
+    neurons they were fitted on, ``centroids_raw`` in the measures' own units (log10 undone).
+    Type shares are fractions of the neurons at ``epoch`` (None where a class has no neurons).
+    """
+
+    k: int
+    k_selection: dict[str, Any]             # {"method": "given"} or silhouette and inertia per k
+    epoch: int                              # the snapshot epoch the types were fitted at (the last)
+    neurons_used: int
+    nan_dropped: int
+    fit_sample: int
+    subsampled: bool
+    inertia: float
+    measures: list[str]
+    log10_measures: list[str]
+    normalisation: dict[str, list[float]]   # {"mean": [m], "std": [m]} of the (log10) measures
+    centroids_normalised: list[list[float]]
+    centroids_raw: list[list[float]]
+    type_shares_overall: list[float] | None
+    type_shares_per_class: dict[str, dict[str, list[float] | None]]   # class -> "all" | "l{layer}" -> shares
+    notes: list[str]
+
+
+@dataclass
 class BoNResult:
+    """What ``bag_of_neurons`` found: a type per neurons row, each network's histograms, per dataset its
+    ``NeuronTypes`` (``summary``: their JSON, and ``{"skipped": why}`` for datasets without types)."""
+
     labels: np.ndarray                      # type per neurons row, -1 where untyped
     histograms: pd.DataFrame                # dataset, network, bon_all_t{j}, bon_l{layer}_t{j}
     summary: dict[str, Any] = field(default_factory=dict)
     centroids: dict[str, np.ndarray] = field(default_factory=dict)   # dataset -> (k, m) in z-space
+    types: dict[str, NeuronTypes] = field(default_factory=dict)
 
 
 def _to_numpy(a: Any) -> np.ndarray:
@@ -78,107 +110,166 @@ def choose_k(x: np.ndarray, cfg: BoNConfig, backend: str) -> tuple[int, dict[str
 
 def bag_of_neurons(neurons: pd.DataFrame, eligible: pd.DataFrame, network_class: pd.Series | None,
                    class_names: list[str], cfg: BoNConfig, backend: str = "cpu") -> BoNResult:
-    """Fit neuron types per dataset and build per-network histograms.
+    """Fit neuron types per dataset and build per-network type histograms (the module docstring says how).
 
-    ``eligible``: (dataset, network) pairs of networks that take part (not diverged).
-    ``network_class``: class index per eligible network, indexed by (dataset, network), or None.
+    Parameters
+    ----------
+    neurons : pandas.DataFrame
+        One row per hidden neuron and snapshot epoch: ``dataset``, ``network``, ``epoch``, ``layer`` and
+        the measures ``cfg.measures``.
+    eligible : pandas.DataFrame
+        ``dataset``, ``network`` of the networks that take part (not diverged).
+    network_class : pandas.Series or None
+        Performance class index per eligible network, indexed by (dataset, network); None: no shares.
+    class_names : list of str
+        The classes' names, by index.
+    cfg : BoNConfig
+        The ``analysis.bon`` settings.
+    backend : {"cpu", "cuda"}
+        Where k-means runs.
+
+    Returns
+    -------
+    BoNResult
+        ``labels`` (type per neurons row, -1 = untyped), ``histograms``, per dataset its ``types`` and
+        ``centroids`` (z-units), and ``summary`` (the JSON of ``analysis/bag_of_neurons.json``).
+
+    Raises
+    ------
+    EngineError
+        A measure of ``cfg.measures`` is not a column of ``neurons``, or ``k: auto`` has too few neurons.
+
+    References
+    ----------
+    .. [1] L. Scabini and O. Bruno, "Structure and performance of fully connected neural networks:
+       emerging complex network properties", Physica A 615 (2023), sec. 4.
+
+    Examples
+    --------
+    >>> from engine.analysis.synthetic import make_population
+    >>> from engine.config import BoNConfig
+    >>> nets, neurons, _ = make_population(networks=20, layer_sizes=(6, 3), seed=0)
+    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=3))
+    >>> bon.types["digits"].k, len(bon.types["digits"].centroids_raw), int((bon.labels >= 0).sum())
+    (3, 3, 180)
+    >>> [c for c in bon.histograms.columns][:4]
+    ['dataset', 'network', 'bon_all_t0', 'bon_all_t1']
     """
     missing = [m for m in cfg.measures if m not in neurons.columns]
     if missing:
         raise EngineError(f"Bag-of-Neurons measures {missing} are not columns of neurons.parquet; "
                           f"set analysis.bon.measures to some of the measure columns")
     labels = np.full(len(neurons), -1, dtype=np.int64)
-    ok_keys = pd.MultiIndex.from_frame(eligible[["dataset", "network"]])
-    row_keys = pd.MultiIndex.from_arrays([neurons["dataset"].to_numpy(), neurons["network"].to_numpy()])
-    row_ok = row_keys.isin(ok_keys)
+    row_ok = pd.MultiIndex.from_arrays([neurons["dataset"].to_numpy(), neurons["network"].to_numpy()]).isin(
+        pd.MultiIndex.from_frame(eligible[["dataset", "network"]]))
     all_x = transform_measures(neurons[cfg.measures].to_numpy(), cfg.measures, cfg.log10_measures)
     finite = np.isfinite(all_x).all(axis=1)
     layers = sorted(int(v) for v in neurons["layer"].unique()) if len(neurons) else []
 
-    hist_tables, summary, centroids = [], {}, {}
+    out = BoNResult(labels=labels, histograms=pd.DataFrame())
+    hist_tables = []
     for ds in sorted(neurons["dataset"].unique()):
         in_ds = (neurons["dataset"].to_numpy() == ds) & row_ok
         if not in_ds.any():
-            summary[str(ds)] = {"skipped": "no neurons of eligible networks"}
+            out.summary[str(ds)] = {"skipped": "no neurons of eligible networks"}
             continue
         epochs = neurons["epoch"].to_numpy()
         last = int(epochs[in_ds].max())
         at_last = in_ds & (epochs == last)
         fit_rows = np.flatnonzero(at_last & finite)
         n_nan = int((at_last & ~finite).sum())
-        note: list[str] = []
-        if n_nan:
-            note.append(f"{n_nan} neurons with NaN/non-positive measures dropped (type -1)")
         if len(fit_rows) < 2:
-            summary[str(ds)] = {"skipped": "fewer than 2 neurons with finite measures", "nan_dropped": n_nan}
+            out.summary[str(ds)] = {"skipped": "fewer than 2 neurons with finite measures", "nan_dropped": n_nan}
             continue
-        x_last = all_x[fit_rows]
-        mu, sd = x_last.mean(axis=0), x_last.std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)  # a constant measure carries no information; avoid 0/0
-        z_last = (x_last - mu) / sd
-
-        rng = np.random.default_rng(cfg.seed)
-        sampled = cfg.fit_sample is not None and len(z_last) > cfg.fit_sample
-        z_fit = z_last[rng.choice(len(z_last), cfg.fit_sample, replace=False)] if sampled else z_last
-
-        k_info: dict[str, Any] = {}
-        if cfg.k == "auto":
-            k, k_info = choose_k(z_fit, cfg, backend)
-        else:
-            k = int(cfg.k)
-        if k > len(z_fit):
-            note.append(f"k reduced from {k} to {len(z_fit)} (only {len(z_fit)} neurons)")
-            k = len(z_fit)
-        km = _kmeans(z_fit, k, cfg, backend, cfg.seed)
-        centers = _to_numpy(km.cluster_centers_).astype(np.float64)
-        order = np.lexsort(centers.T[::-1])            # stable numbering: sort by measure 1, then 2, ...
-        centers = centers[order]
-        remap = np.empty(k, dtype=np.int64)
-        remap[order] = np.arange(k)
-
-        # assign every finite neuron of this dataset (all epochs) with the same normalisation
-        rows = np.flatnonzero(in_ds & finite)
-        z_rows = (all_x[rows] - mu) / sd
-        labels[rows] = _assign(z_rows, centers)
-        centroids[str(ds)] = centers
-
-        raw = centers * sd + mu
-        for j, m in enumerate(cfg.measures):
-            if m in cfg.log10_measures:
-                raw[:, j] = 10.0 ** raw[:, j]
-
-        # histograms at the last epoch
-        lab_last = labels[fit_rows]
+        note = [f"{n_nan} neurons with NaN/non-positive measures dropped (type -1)"] if n_nan else []
+        mu, sd, z_last = _standardise(all_x[fit_rows])
+        fit = _fit_types(z_last, cfg, backend, note)
+        rows = np.flatnonzero(in_ds & finite)   # every finite neuron of the dataset, all epochs, one normalisation
+        labels[rows] = _assign((all_x[rows] - mu) / sd, fit.centers)
+        out.centroids[str(ds)] = fit.centers
         sub = neurons.iloc[fit_rows]
         net_ids = np.sort(eligible.loc[eligible["dataset"] == ds, "network"].to_numpy())
         hist_tables.append(_histograms(ds, net_ids, sub["network"].to_numpy(), sub["layer"].to_numpy(),
-                                       lab_last, k, layers))
-        lay = sub["layer"].to_numpy()
-
-        # share of each type among the neurons of each performance class (pooled), jointly and per layer
-        shares: dict[str, Any] = {}
-        if network_class is not None:
-            cls_of = network_class.reindex(pd.MultiIndex.from_arrays(
-                [np.full(len(sub), ds, dtype=object), sub["network"].to_numpy()])).to_numpy()
-            for c, name in enumerate(class_names):
-                sel = cls_of == c
-                shares[name] = {"all": _shares(lab_last[sel], k)}
-                for L in layers:
-                    shares[name][f"l{L}"] = _shares(lab_last[sel & (lay == L)], k)
-        summary[str(ds)] = {
-            "k": int(k), "k_selection": k_info or {"method": "given"},
-            "epoch": last, "neurons_used": int(len(fit_rows)), "nan_dropped": n_nan,
-            "fit_sample": int(len(z_fit)), "subsampled": bool(sampled),
-            "inertia": float(km.inertia_), "measures": list(cfg.measures),
-            "log10_measures": [m for m in cfg.measures if m in cfg.log10_measures],
-            "normalisation": {"mean": mu.tolist(), "std": sd.tolist()},
-            "centroids_normalised": centers.tolist(), "centroids_raw": raw.tolist(),
-            "type_shares_overall": _shares(lab_last, k),
-            "type_shares_per_class": shares, "notes": note,
-        }
-    histograms = pd.concat(hist_tables, ignore_index=True) if hist_tables else pd.DataFrame(
+                                       labels[fit_rows], fit.k, layers))
+        shares = _class_shares(ds, sub, labels[fit_rows], fit.k, layers, network_class, class_names)
+        types = NeuronTypes(
+            k=int(fit.k), k_selection=fit.k_info or {"method": "given"}, epoch=last, neurons_used=int(len(fit_rows)),
+            nan_dropped=n_nan, fit_sample=fit.fit_sample, subsampled=fit.subsampled, inertia=fit.inertia,
+            measures=list(cfg.measures), log10_measures=[m for m in cfg.measures if m in cfg.log10_measures],
+            normalisation={"mean": mu.tolist(), "std": sd.tolist()}, centroids_normalised=fit.centers.tolist(),
+            centroids_raw=_raw_centroids(fit.centers, mu, sd, cfg).tolist(),
+            type_shares_overall=_shares(labels[fit_rows], fit.k), type_shares_per_class=shares, notes=note)
+        out.types[str(ds)] = types
+        out.summary[str(ds)] = types.to_dict()
+    out.histograms = pd.concat(hist_tables, ignore_index=True) if hist_tables else pd.DataFrame(
         {"dataset": pd.Series(dtype=object), "network": pd.Series(dtype="int64")})
-    return BoNResult(labels=labels, histograms=histograms, summary=summary, centroids=centroids)
+    return out
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, z-scores) per column; a constant measure carries no information: its std is taken as 1."""
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return mu, sd, (x - mu) / sd
+
+
+@dataclass
+class _Fit:
+    """One dataset's k-means: centroids in stable order (by measure 1, then 2, ...), in z-units."""
+
+    centers: np.ndarray
+    k: int
+    k_info: dict[str, Any]
+    inertia: float
+    fit_sample: int
+    subsampled: bool
+
+
+def _fit_types(z_last: np.ndarray, cfg: BoNConfig, backend: str, note: list[str]) -> _Fit:
+    """k (given or by silhouette) and k-means on the neurons at the last epoch (a random subsample of
+    ``fit_sample`` when there are more); notes a k reduced to the neurons there are."""
+    rng = np.random.default_rng(cfg.seed)
+    sampled = cfg.fit_sample is not None and len(z_last) > cfg.fit_sample
+    z_fit = z_last[rng.choice(len(z_last), cfg.fit_sample, replace=False)] if sampled else z_last
+    k_info: dict[str, Any] = {}
+    if cfg.k == "auto":
+        k, k_info = choose_k(z_fit, cfg, backend)
+    else:
+        k = int(cfg.k)
+    if k > len(z_fit):
+        note.append(f"k reduced from {k} to {len(z_fit)} (only {len(z_fit)} neurons)")
+        k = len(z_fit)
+    km = _kmeans(z_fit, k, cfg, backend, cfg.seed)
+    centers = _to_numpy(km.cluster_centers_).astype(np.float64)
+    centers = centers[np.lexsort(centers.T[::-1])]   # stable numbering: sort by measure 1, then 2, ...
+    return _Fit(centers=centers, k=k, k_info=k_info, inertia=float(km.inertia_), fit_sample=int(len(z_fit)),
+                subsampled=bool(sampled))
+
+
+def _raw_centroids(centers: np.ndarray, mu: np.ndarray, sd: np.ndarray, cfg: BoNConfig) -> np.ndarray:
+    """The centroids in the measures' own units: z-scoring and log10 undone."""
+    raw = centers * sd + mu
+    for j, m in enumerate(cfg.measures):
+        if m in cfg.log10_measures:
+            raw[:, j] = 10.0 ** raw[:, j]
+    return raw
+
+
+def _class_shares(ds: str, sub: pd.DataFrame, lab: np.ndarray, k: int, layers: list[int],
+                  network_class: pd.Series | None, class_names: list[str]) -> dict[str, Any]:
+    """Share of each type among the neurons of each performance class (pooled), jointly and per layer."""
+    shares: dict[str, Any] = {}
+    if network_class is None:
+        return shares
+    lay = sub["layer"].to_numpy()
+    cls_of = network_class.reindex(pd.MultiIndex.from_arrays(
+        [np.full(len(sub), ds, dtype=object), sub["network"].to_numpy()])).to_numpy()
+    for c, name in enumerate(class_names):
+        sel = cls_of == c
+        shares[name] = {"all": _shares(lab[sel], k)}
+        for L in layers:
+            shares[name][f"l{L}"] = _shares(lab[sel & (lay == L)], k)
+    return shares
 
 
 def type_histograms(neurons: pd.DataFrame, labels: np.ndarray, dataset: str, epoch: int, net_ids: np.ndarray,

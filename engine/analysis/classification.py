@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
-from engine.analysis.config import AnalysisConfig
+from engine.config import AnalysisConfig
 from engine.analysis.estimators import estimator_class, make_estimator
+from engine.analysis.results import Record
 from engine.analysis.features import feature_set_columns
 from engine.progress import progress_bar
 
@@ -309,3 +311,57 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
     order = {fs: i for i, fs in enumerate(cfg.feature_sets)}
     return (dict(sorted(cls_out.items(), key=lambda kv: order[kv[0]])),
             dict(sorted(reg_out.items(), key=lambda kv: order[kv[0]])))
+
+
+@dataclass
+class BestClassifier(Record):
+    """The (feature set, classifier) of highest mean out-of-fold accuracy on one dataset
+    (``analysis/best_classifier.json``, one object per dataset)."""
+
+    feature_set: str
+    classifier: str
+    mean: float                     # accuracy, a fraction, mean over folds and repeats
+    std: float
+    chance: float                   # the share of the largest class
+    confusion: list[list[int]]      # summed out-of-fold confusion matrix, true class by row
+    class_names: list[str]
+
+
+def best_classifier(cls_out: Mapping[str, Any], names: list[str]) -> BestClassifier | None:
+    """The (feature set, classifier) of highest mean accuracy in one dataset's classification results
+    (``classification_for_dataset``'s first value), with its confusion matrix; None when none ran.
+
+    Parameters
+    ----------
+    cls_out : mapping
+        Per feature set: ``classes`` (the class indices present), ``chance``, and per classifier its
+        ``mean``, ``std`` and ``confusion``, or ``skipped``.
+    names : list of str
+        The performance classes' names, by index.
+
+    Returns
+    -------
+    BestClassifier or None
+
+    Examples
+    --------
+    >>> out = {"cn": {"classes": [0, 1], "chance": 0.5, "classifiers": {
+    ...     "svm": {"mean": 0.8, "std": 0.1, "confusion": [[4, 1], [1, 4]]},
+    ...     "knn": {"skipped": "too few networks"}}}}
+    >>> b = best_classifier(out, ["low", "high"])
+    >>> b.classifier, b.mean, b.class_names
+    ('svm', 0.8, ['low', 'high'])
+    >>> best_classifier({}, ["low", "high"]) is None
+    True
+    """
+    best: BestClassifier | None = None
+    for fs, res in cls_out.items():
+        for name, r in res.get("classifiers", {}).items():
+            if "skipped" in r:
+                continue
+            if best is None or r["mean"] > best.mean:
+                best = BestClassifier(feature_set=fs, classifier=name, mean=r["mean"], std=r["std"],
+                                      chance=res["chance"], confusion=r["confusion"],
+                                      class_names=[names[c] for c in res["classes"]])
+    return best
+

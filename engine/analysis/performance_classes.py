@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from engine.analysis.config import AnalysisConfig
+from engine.config import AnalysisConfig
 
 
 def class_names(n: int) -> list[str]:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.bag_of_neurons import bag_of_neurons, transform_measures
-from engine.analysis.classification import classification_for_dataset
-from engine.analysis.config import AnalysisConfig
+from engine.analysis.classification import best_classifier, classification_for_dataset
+from engine.config import AnalysisConfig
 from engine.analysis.correlations import spearman_table, subgraph_verdict
 from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
@@ -282,7 +282,8 @@ def _classification_regression(run: _Run, names: list[str]) -> tuple[dict[str, A
             c, r = classification_for_dataset(g, g["performance_class"].to_numpy(), cfg, run.backend, run.progress)
             if cfg.enabled["classification"]:
                 classification[ds] = c
-                best[ds] = _best(c, names)
+                b = best_classifier(c, names)
+                best[ds] = b.to_dict() if b is not None else {}
             if cfg.enabled["regression"]:
                 regression[ds] = r
     if "weights" in cfg.feature_sets and not any(c.startswith("w_l") for c in run.nets.columns):
@@ -339,20 +340,6 @@ def _with_str_dataset(table: pd.DataFrame | None) -> pd.DataFrame | None:
     if table is None or not len(table) or pd.api.types.is_string_dtype(table["dataset"]):
         return table
     return table.assign(dataset=table["dataset"].astype(str))
-
-
-def _best(cls_out: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The (feature set, classifier) of highest mean accuracy, with its confusion matrix."""
-    best: dict[str, Any] = {}
-    for fs, res in cls_out.items():
-        for name, r in res.get("classifiers", {}).items():
-            if "skipped" in r:
-                continue
-            if not best or r["mean"] > best["mean"]:
-                best = {"feature_set": fs, "classifier": name, "mean": r["mean"], "std": r["std"],
-                        "chance": res["chance"], "confusion": r["confusion"],
-                        "class_names": [names[c] for c in res["classes"]]}
-    return best
 
 
 def _evolution(neurons: pd.DataFrame, cfg: AnalysisConfig) -> pd.DataFrame:

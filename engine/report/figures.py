@@ -16,8 +16,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from engine.analysis.bag_of_neurons import NeuronTypes
+from engine.analysis.classification import BestClassifier
 from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
 from engine.analysis.performance_classes import eligible_mask
+from engine.analysis.results import typed_parts
 from engine.report.axes import scaled_axis
 
 
@@ -99,19 +102,19 @@ def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFram
 
 def bon_centroids(summary: dict[str, Any]) -> Figure | None:
     """Heat-map of each dataset's centroids in z-units, annotated with raw values."""
-    bon = {ds: v for ds, v in summary.get("bag_of_neurons", {}).items() if isinstance(v, dict) and "k" in v}
+    bon = typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k")
     if not bon:
         return None
     fig, axes = _grid(len(bon), 2, 5.0, 3.6)
     for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
-        z = np.asarray(v["centroids_normalised"])
-        raw = np.asarray(v["centroids_raw"])
+        z = np.asarray(v.centroids_normalised)
+        raw = np.asarray(v.centroids_raw)
         im = ax.imshow(z, cmap="RdBu_r", vmin=-max(1e-9, np.abs(z).max()), vmax=max(1e-9, np.abs(z).max()),
                        aspect="auto")
         for i in range(z.shape[0]):
             for j in range(z.shape[1]):
                 ax.text(j, i, f"{raw[i, j]:.3g}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(z.shape[1]), v["measures"], rotation=20, fontsize=7)
+        ax.set_xticks(range(z.shape[1]), v.measures, rotation=20, fontsize=7)
         ax.set_yticks(range(z.shape[0]), [f"type {i}" for i in range(z.shape[0])], fontsize=7)
         ax.set_title(f"{ds}: centroids (colour z-score, text raw)", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.04)
@@ -121,15 +124,15 @@ def bon_centroids(summary: dict[str, Any]) -> Figure | None:
 
 def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
     """Share of each neuron type among the neurons of each performance class (grouped bars)."""
-    bon = {ds: v for ds, v in summary.get("bag_of_neurons", {}).items()
-           if isinstance(v, dict) and any(s["all"] is not None for s in (v.get("type_shares_per_class") or {}).values())}
+    bon = {ds: v for ds, v in typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k").items()
+           if any(s["all"] is not None for s in v.type_shares_per_class.values())}
     if not bon:
         return None
     fig, axes = _grid(len(bon), 2, 5.0, 3.0)
     for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
-        shares = v["type_shares_per_class"]
+        shares = v.type_shares_per_class
         names = [n for n in shares if shares[n]["all"] is not None]
-        k = v["k"]
+        k = v.k
         width = 0.8 / max(1, len(names))
         for i, n in enumerate(names):
             ax.bar(np.arange(k) + i * width - 0.4 + width / 2, shares[n]["all"], width, label=n)
@@ -143,21 +146,21 @@ def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
 
 def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
     """Summed out-of-fold confusion matrix of the best (feature set, classifier) per dataset."""
-    best = {ds: b for ds, b in summary.get("best_classifier", {}).items() if b}
+    best = typed_parts(summary.get("best_classifier"), BestClassifier, "classifier")
     if not best:
         return None
     fig, axes = _grid(len(best), 4, 3.4, 3.2)
     for ax, (ds, b) in zip(axes.flat, sorted(best.items())):
-        cm = np.asarray(b["confusion"], dtype=float)
+        cm = np.asarray(b.confusion, dtype=float)
         ax.imshow(cm, cmap="Blues")
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):
                 ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(b["class_names"])), b["class_names"], fontsize=7)
-        ax.set_yticks(range(len(b["class_names"])), b["class_names"], fontsize=7)
+        ax.set_xticks(range(len(b.class_names)), b.class_names, fontsize=7)
+        ax.set_yticks(range(len(b.class_names)), b.class_names, fontsize=7)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{ds}: {b['classifier']} on {b['feature_set']}\nacc {b['mean']:.3f} (chance {b['chance']:.3f})",
+        ax.set_title(f"{ds}: {b.classifier} on {b.feature_set}\nacc {b.mean:.3f} (chance {b.chance:.3f})",
                      fontsize=8)
     fig.tight_layout()
     return fig

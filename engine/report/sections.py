@@ -14,6 +14,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from engine.analysis.bag_of_neurons import NeuronTypes
+from engine.analysis.classification import BestClassifier
+from engine.analysis.results import typed_parts
 from engine.analysis.run import AnalysisResult
 from engine.report import paired as paired_report
 from engine.report.html import esc, image, page, table
@@ -204,9 +207,9 @@ def classification(r: ReportInputs) -> Section | None:
                              "folds x repeats": f"{res['folds']} x {res['repeats']}", "note": "; ".join(res["notes"])})
     if not rows:
         return None
-    best = [{"dataset": ds, "feature set": b["feature_set"], "classifier": b["classifier"],
-             "accuracy": f"{b['mean']:.3f} ± {b['std']:.3f}", "chance": f"{b['chance']:.3f}"}
-            for ds, b in s.get("best_classifier", {}).items() if b]
+    best = [{"dataset": ds, "feature set": b.feature_set, "classifier": b.classifier,
+             "accuracy": f"{b.mean:.3f} ± {b.std:.3f}", "chance": f"{b.chance:.3f}"}
+            for ds, b in typed_parts(s.get("best_classifier"), BestClassifier, "classifier").items()]
     return ("Classification of performance classes",
             "<h3>Best per dataset</h3>" + table(pd.DataFrame(best)) + r.img("confusion_matrices")
             + "<h3>All</h3>" + table(pd.DataFrame(rows)))
@@ -235,20 +238,22 @@ def regression(r: ReportInputs) -> Section | None:
 def bag_of_neurons(r: ReportInputs) -> Section | None:
     """Neuron types per dataset: centroids (raw and z), shares, how k was chosen."""
     inner = ""
+    typed = typed_parts(r.summary.get("bag_of_neurons"), NeuronTypes, "k")
     for ds, b in r.summary.get("bag_of_neurons", {}).items():
-        if not isinstance(b, dict) or "k" not in b:
+        if str(ds) not in typed:
             inner += f"<p>{esc(ds)}: {esc(b.get('skipped', b) if isinstance(b, dict) else b)}</p>"
             continue
-        cent = pd.DataFrame(b["centroids_raw"], columns=b["measures"])
-        for j, m in enumerate(b["measures"]):
-            cent[f"z {m}"] = [row[j] for row in b["centroids_normalised"]]
-        cent.insert(0, "type", range(b["k"]))
-        cent["share"] = b["type_shares_overall"]
-        inner += (f"<h3>{esc(ds)}</h3><p>k = {b['k']} ({esc(b['k_selection'].get('method', 'auto silhouette'))}), "
-                  f"epoch {b['epoch']}, {b['neurons_used']} neurons typed, {b['nan_dropped']} dropped (NaN); "
-                  f"k-means fitted on {b['fit_sample']} neurons"
-                  f"{' (random subsample)' if b['subsampled'] else ''}. "
-                  f"{esc('; '.join(b['notes']))}</p>" + table(cent))
+        t = typed[str(ds)]
+        cent = pd.DataFrame(t.centroids_raw, columns=t.measures)
+        for j, m in enumerate(t.measures):
+            cent[f"z {m}"] = [row[j] for row in t.centroids_normalised]
+        cent.insert(0, "type", range(t.k))
+        cent["share"] = t.type_shares_overall
+        inner += (f"<h3>{esc(ds)}</h3><p>k = {t.k} ({esc(t.k_selection.get('method', 'auto silhouette'))}), "
+                  f"epoch {t.epoch}, {t.neurons_used} neurons typed, {t.nan_dropped} dropped (NaN); "
+                  f"k-means fitted on {t.fit_sample} neurons"
+                  f"{' (random subsample)' if t.subsampled else ''}. "
+                  f"{esc('; '.join(t.notes))}</p>" + table(cent))
     if not inner:
         return None
     return ("Bag-of-Neurons", inner + r.img("bon_centroids") + r.img("bon_type_shares"))

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from engine.analysis.config import AnalysisConfig
+from engine.config import AnalysisConfig
 from engine.analysis.paired import arm_populations
 from engine.analysis.performance_classes import eligible_rows
 from engine.analysis.run import AnalysisResult, run_analysis

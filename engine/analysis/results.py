@@ -1,0 +1,58 @@
+"""Typed analysis results: small dataclasses whose fields are the keys of their JSON, in order.
+
+The analysis builds these objects and writes ``to_dict()`` into its summary (``analysis/*.json``); the
+report and the Python API read them back with ``from_dict`` from a summary in memory or from
+``analysis/summary.json`` (``engine.load_run(run_dir).summary``), instead of indexing nested dicts by
+string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, Mapping, TypeVar
+
+__all__ = ["Record", "typed_parts"]
+
+R = TypeVar("R", bound="Record")
+
+
+class Record:
+    """Mixin for a dataclass that is one JSON object of the analysis summary.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Score(Record):
+    ...     mean: float
+    ...     std: float
+    >>> Score(0.9, 0.01).to_dict()
+    {'mean': 0.9, 'std': 0.01}
+    >>> Score.from_dict({"mean": 0.8, "std": 0.02, "other": 1}).mean
+    0.8
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: every field by name, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+        """The object from its JSON object (keys that are not fields are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def typed_parts(part: Mapping[str, Any] | None, record: type[R], key: str) -> dict[str, R]:
+    """Per dataset, the typed result of one part of the summary, for the datasets where the part has one
+    (an entry holding ``key``); skipped datasets (``{"skipped": why}``) and non-dict entries are left out.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Score(Record):
+    ...     mean: float
+    >>> typed_parts({"a": {"mean": 0.5}, "b": {"skipped": "no spread"}}, Score, "mean")
+    {'a': Score(mean=0.5)}
+    """
+    return {str(ds): record.from_dict(v) for ds, v in (part or {}).items() if isinstance(v, Mapping) and key in v}
