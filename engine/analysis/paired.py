@@ -105,22 +105,30 @@ def paired_statistics(diff: np.ndarray, alpha: float = 0.05, seed: int = 0) -> d
     out["sd"] = sd
     out["mean_ci"] = _t_interval(d, alpha)
     out["dz"] = out["mean"] / sd if sd > 0 else None
-    if np.ptp(d) == 0:
-        out["median_ci"] = [out["median"], out["median"]]
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ci = stats.bootstrap((d,), np.median, confidence_level=1 - alpha, n_resamples=BOOTSTRAP,
-                                 method="percentile", random_state=seed, batch=500).confidence_interval
-        out["median_ci"] = [float(ci.low), float(ci.high)]
-    if (d != 0).any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided")
-        out["wilcoxon_stat"], out["wilcoxon_p"] = float(w.statistic), float(w.pvalue)
-    else:
-        out["wilcoxon_p"] = 1.0
+    out["median_ci"] = _median_interval(d, alpha, seed)
+    out["wilcoxon_stat"], out["wilcoxon_p"] = _wilcoxon(d)
     return out
+
+
+def _median_interval(d: np.ndarray, alpha: float, seed: int) -> list[float]:
+    """Percentile bootstrap interval of the median (``BOOTSTRAP`` resamples); a point when all d are equal."""
+    if np.ptp(d) == 0:
+        return [float(np.median(d))] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ci = stats.bootstrap((d,), np.median, confidence_level=1 - alpha, n_resamples=BOOTSTRAP,
+                             method="percentile", random_state=seed, batch=500).confidence_interval
+    return [float(ci.low), float(ci.high)]
+
+
+def _wilcoxon(d: np.ndarray) -> tuple[float | None, float]:
+    """(statistic, p) of the two-sided signed-rank test, zeros by Pratt's method; (None, 1) when no pair differs."""
+    if not (d != 0).any():
+        return None, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided")
+    return float(w.statistic), float(w.pvalue)
 
 
 def _t_interval(d: np.ndarray, alpha: float) -> list[float]:
@@ -195,31 +203,37 @@ def paired_analysis(networks: pd.DataFrame, curves: pd.DataFrame | None = None,
                                               (summary or {}).get("regression", {}).get(arm_label(ds, arm), {}),
                                               (summary or {}).get("predictability", {}).get(arm_label(ds, arm), {}))
         for arm in arms[1:]:
-            if arm not in acc.columns or ref not in acc.columns:
-                entry["comparisons"][arm] = {"skipped": f"no networks of arm {arm if arm not in acc else ref}"}
-                continue
-            both = ok[ref].fillna(False).astype(bool) & ok[arm].fillna(False).astype(bool)
-            pairs = both.index[both.to_numpy()]
-            comp = {"pairs": int(len(pairs)),
-                    "pairs_incomplete": int(acc[[ref, arm]].isna().any(axis=1).sum()),
-                    "pairs_excluded_diverged": int((~both & acc[[ref, arm]].notna().all(axis=1)).sum()),
-                    "final_test_acc": paired_statistics((acc.loc[pairs, arm] - acc.loc[pairs, ref]).to_numpy(),
-                                                        alpha, seed)}
-            if "init_strength_var" in g.columns:
-                sv = g.pivot(index="network", columns="arm", values="init_strength_var")
-                ratio = (sv.loc[pairs, arm] / sv.loc[pairs, ref]).to_numpy(dtype=float)
-                comp["init_strength_var_ratio_median"] = _median(ratio)
-                comp["init_strength_var_lower_share"] = float((ratio < 1).mean()) if len(ratio) else None
-            if cur is not None:
-                by_epoch = _by_epoch(cur, ref, arm, pairs, alpha)
-                comp["by_epoch"] = {m: rows for m, rows in by_epoch.items()}
-                epoch_rows += [{"dataset": ds, "arm": arm, "metric": m, **r} for m, rows in by_epoch.items()
-                               for r in rows]
-            entry["comparisons"][arm] = comp
+            entry["comparisons"][arm], rows = _comparison(g, acc, ok, ref, arm, cur, alpha, seed)
+            epoch_rows += [{"dataset": ds, **r} for r in rows]
         out["datasets"][ds] = entry
         out["conclusion"][ds] = _conclusion(ds, ref, entry, alpha)
     columns = ["dataset", "arm", "metric", "epoch", "n", "mean", "low", "high", "median", "improved"]
     return out, pd.DataFrame(epoch_rows, columns=columns)
+
+
+def _comparison(g: pd.DataFrame, acc: pd.DataFrame, ok: pd.DataFrame, ref: str, arm: str, cur: pd.DataFrame | None,
+                alpha: float, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One arm against the reference on one benchmark: the pairs, the final accuracy's paired statistics,
+    the strength variance at init, and the per-epoch differences (also as rows of the epochs table)."""
+    if arm not in acc.columns or ref not in acc.columns:
+        return {"skipped": f"no networks of arm {arm if arm not in acc else ref}"}, []
+    both = ok[ref].fillna(False).astype(bool) & ok[arm].fillna(False).astype(bool)
+    pairs = both.index[both.to_numpy()]
+    comp = {"pairs": int(len(pairs)),
+            "pairs_incomplete": int(acc[[ref, arm]].isna().any(axis=1).sum()),
+            "pairs_excluded_diverged": int((~both & acc[[ref, arm]].notna().all(axis=1)).sum()),
+            "final_test_acc": paired_statistics((acc.loc[pairs, arm] - acc.loc[pairs, ref]).to_numpy(), alpha, seed)}
+    if "init_strength_var" in g.columns:
+        sv = g.pivot(index="network", columns="arm", values="init_strength_var")
+        ratio = (sv.loc[pairs, arm] / sv.loc[pairs, ref]).to_numpy(dtype=float)
+        comp["init_strength_var_ratio_median"] = _median(ratio)
+        comp["init_strength_var_lower_share"] = float((ratio < 1).mean()) if len(ratio) else None
+    rows: list[dict[str, Any]] = []
+    if cur is not None:
+        by_epoch = _by_epoch(cur, ref, arm, pairs, alpha)
+        comp["by_epoch"] = {m: r for m, r in by_epoch.items()}
+        rows = [{"arm": arm, "metric": m, **r} for m, ms in by_epoch.items() for r in ms]
+    return comp, rows
 
 
 _METHOD = ("pairs: the same network id (init seed and data order) in each arm, both networks not diverged; "
