@@ -15,7 +15,7 @@ from engine.analysis import AnalysisConfig, run_analysis
 from engine.analysis.classification import classify, regress
 from engine.config import BoNConfig
 from engine.analysis.correlations import spearman_table, subgraph_verdict
-from engine.analysis.cross_benchmark import cross_benchmark, match_centroids
+from engine.analysis.cross_benchmark import cross_benchmark, _match_centroids
 from engine.analysis.estimators import estimator_class, make_estimator
 from engine.analysis.performance_classes import assign_classes
 from engine.analysis.synthetic import make_population
@@ -275,7 +275,7 @@ def test_hungarian_recovers_permutation():
     a = rng.normal(size=(6, 3)) * 3
     perm = rng.permutation(6)
     b = a[perm] + rng.normal(0, 0.05, size=(6, 3))
-    pairs, dist = match_centroids(a, b)
+    pairs, dist = _match_centroids(a, b)
     # a[i] must match the row of b that holds it: b[j] = a[perm[j]]
     assert all(perm[j] == i for i, j in pairs)
     assert dist.max() < 0.3
@@ -398,7 +398,7 @@ def test_early_prediction_needs_several_snapshot_epochs():
 def test_winsorized_scaling_keeps_one_heavy_tailed_network_from_steering_a_linear_model():
     """A measure summary with a 10+ sd tail (as harmonic centrality's): plain z-scores let the outlier
     network dominate ridge; clipped to the training fold's 1-99 % range the planted signal shows."""
-    from engine.analysis.classification import WinsorizedScaler
+    from engine.analysis.classification import _WinsorizedScaler
 
     rng = np.random.default_rng(3)
     n = 200
@@ -409,5 +409,5 @@ def test_winsorized_scaling_keeps_one_heavy_tailed_network_from_steering_a_linea
     clipped = regress(x, acc, cfg(scaler="winsorized"))["regressors"]["ridge"]["r2_mean"]
     assert clipped > 0.7 and plain < clipped - 0.3, (plain, clipped)
     # linear inside the clip range: a clean, separable feature keeps its gaps
-    z = WinsorizedScaler().fit(np.arange(100.0)[:, None]).transform(np.array([[10.0], [50.0], [1e9]]))
+    z = _WinsorizedScaler().fit(np.arange(100.0)[:, None]).transform(np.array([[10.0], [50.0], [1e9]]))
     assert z[0, 0] < z[1, 0] < z[2, 0] and np.isfinite(z).all()

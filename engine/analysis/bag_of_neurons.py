@@ -27,6 +27,8 @@ from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BoNResult", "NeuronTypes", "bag_of_neurons", "transform_measures", "type_histograms"]
+
 
 @dataclass
 class NeuronTypes(Record):
@@ -90,7 +92,7 @@ def _kmeans(x: np.ndarray, k: int, cfg: BoNConfig, backend: str, seed: int) -> A
     return km
 
 
-def choose_k(x: np.ndarray, cfg: BoNConfig, backend: str) -> tuple[int, dict[str, Any]]:
+def _choose_k(x: np.ndarray, cfg: BoNConfig, backend: str) -> tuple[int, dict[str, Any]]:
     """k with the best silhouette (scored on a subsample) over ``k_range``; inertia kept for the elbow."""
     rng = np.random.default_rng(cfg.seed + 1)
     kmin, kmax = cfg.k_range
@@ -233,7 +235,7 @@ def _fit_types(z_last: np.ndarray, cfg: BoNConfig, backend: str, note: list[str]
     z_fit = z_last[rng.choice(len(z_last), cfg.fit_sample, replace=False)] if sampled else z_last
     k_info: dict[str, Any] = {}
     if cfg.k == "auto":
-        k, k_info = choose_k(z_fit, cfg, backend)
+        k, k_info = _choose_k(z_fit, cfg, backend)
     else:
         k = int(cfg.k)
     if k > len(z_fit):

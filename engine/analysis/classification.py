@@ -32,10 +32,12 @@ from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BestClassifier", "best_classifier", "classification_for_dataset", "classify", "regress"]
+
 _FOREST_NAMES = ("random_forest", "random_forest_regressor")
 
 
-def feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """X of the usable columns and a row mask; all-NaN columns and then rows with any NaN are dropped."""
     sub = df[columns].astype(float)
     all_nan = [c for c in columns if sub[c].isna().all()]
@@ -73,7 +75,7 @@ def _host(a: Any) -> Any:
     return a.get() if hasattr(a, "get") else a
 
 
-class WinsorizedScaler(TransformerMixin, BaseEstimator):
+class _WinsorizedScaler(TransformerMixin, BaseEstimator):
     """z-scores after clipping each feature to its training-fold [q, 1 - q] quantiles.
 
     The measures' summaries have tails of 10+ standard deviations (harmonic centrality, average
@@ -99,7 +101,7 @@ class WinsorizedScaler(TransformerMixin, BaseEstimator):
 
 
 def _scaler(name: str):
-    return StandardScaler() if name == "standard" else WinsorizedScaler()
+    return StandardScaler() if name == "standard" else _WinsorizedScaler()
 
 
 def _fit_predict(name: str, params: dict[str, Any], scaler: str, backend: str, x: np.ndarray, y: np.ndarray,
@@ -284,7 +286,7 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
             cls_out[fs] = {"skipped": why}
             reg_out[fs] = {"skipped": why}
             continue
-        x, rows, feat = feature_matrix(df, cols)
+        x, rows, feat = _feature_matrix(df, cols)
         undefined = _undefined_features(fs, cols, feat, len(df))
         if undefined:
             cls_out[fs] = {"skipped": undefined, "features": feat}

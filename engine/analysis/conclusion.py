@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine.analysis.lost_classes import headline as lost_headline, sentences as lost_sentences
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE
 from engine.analysis.predictability import best_regression
 
-FEATURE_SET_NAMES = {"cn": "complex-network measures", "bon": "Bag-of-Neurons histograms",
-                     "weights": "weight statistics", "spectral": "WeightWatcher spectral metrics",
-                     "all": "all structural features", "curve": "the learning curve so far"}
-STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
+__all__ = ["conclusion"]
+
 # below this share of non-noise variance, differences between networks are mostly test-set noise
-LOW_CEILING = 0.2
+_LOW_CEILING = 0.2
 
 
 def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def conclusion(summary: dict[str, Any]) -> dict[str, Any]:
                                    "headline": _incomplete(ds, caveats) + ": no spread of test accuracy beyond the "
                                                "test set's noise, nothing to predict" + lost_headline(summary, ds)}
             continue
-        low = pred.get("ceiling") is not None and pred["ceiling"] < LOW_CEILING
+        low = pred.get("ceiling") is not None and pred["ceiling"] < _LOW_CEILING
         reg = summary.get("regression", {}).get(ds, {})
         best = pred.get("best") or {}
         if best:
@@ -71,7 +70,7 @@ def _spread(ds: str, p: dict[str, Any]) -> str:
         return s + "; the test-set size is unknown, so its sampling noise is not estimated."
     s += (f"; a test set of {p['test_samples']} samples adds sampling noise of sd {p['noise_sd']:.3f}, so at most "
           f"{_percent(p['ceiling'])} of the variance between networks can be predicted by anything.")
-    if p["ceiling"] < LOW_CEILING:
+    if p["ceiling"] < _LOW_CEILING:
         s += (" The networks differ little more than the test set's noise: no feature can predict their ranking "
               "here; use a larger test set or a setting with more real spread (e.g. train.loss=keras).")
     return s

@@ -19,11 +19,40 @@ from scipy.stats import spearmanr
 
 from engine.analysis.features import cn_columns, weight_columns
 
-SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
+__all__ = ["spearman_table", "subgraph_verdict"]
+
+_SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
 
 
 def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """One row per (dataset, column): rho, p, n. Constant or too-short columns give NaN rho."""
+    """Spearman correlation of every per-network summary column with test accuracy, per dataset.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Networks: ``dataset``, ``test_acc`` (fraction) and summary columns ``{measure}_l{layer}_{mean|std}``
+        and ``w_l{layer}_{stat}``.
+    alpha : float
+        Significance level of the ``significant`` column (no multiple-comparison correction).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, column): ``rho``, two-sided ``p``, ``n`` (finite pairs), ``significant``.
+        Constant columns or fewer than 3 finite pairs give NaN rho and p.
+
+    References
+    ----------
+    .. [1] L. Scabini and O. Bruno, "Structure and performance of fully connected neural networks:
+       emerging complex network properties", Physica A 615 (2023), arXiv:2107.14062.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "toy", "test_acc": [0.5, 0.6, 0.7, 0.8],
+    ...                      "subgraph_centrality_l1_mean": [9.0, 7.0, 4.0, 1.0]})
+    >>> spearman_table(nets, 0.05)[["column", "rho", "n"]].to_dict("records")
+    [{'column': 'subgraph_centrality_l1_mean', 'rho': -1.0, 'n': 4}]
+    """
     rows = []
     for ds, g in df.groupby("dataset", sort=True):
         acc = g["test_acc"].astype(float).to_numpy()
@@ -42,8 +71,36 @@ def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 
 def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Verdict on the subgraph-centrality claim per dataset and layer, with a sentence in words.
-    ``undefined``: datasets without a spread of test accuracy (not testable; the reason is kept)."""
+    """Verdict on the paper's claim that lower-performing models have higher subgraph centrality.
+
+    Per dataset and layer: "supported" (rho < 0, p < alpha), "opposite" (rho > 0, p < alpha), "not
+    supported" or "not testable"; per dataset the layers' verdicts combined; a sentence in words.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``spearman_table``'s rows (the ``subgraph_centrality_l{layer}_mean`` ones are read).
+    alpha : float
+        Significance level.
+    undefined : mapping of str to str, optional
+        Datasets without a spread of test accuracy (not testable; the reason is kept).
+
+    Returns
+    -------
+    dict
+        ``claim``, ``alpha``, ``datasets`` (per dataset ``verdict`` and ``layers``) and ``text``.
+
+    References
+    ----------
+    .. [1] L. Scabini and O. Bruno, Physica A 615 (2023), arXiv:2107.14062: the claim tested.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"dataset": "toy", "column": ["subgraph_centrality_l1_mean"], "rho": [-0.6],
+    ...                      "p": [0.001], "n": [100], "significant": [True]})
+    >>> subgraph_verdict(rows, 0.05)["datasets"]["toy"]["verdict"]
+    'supported'
+    """
     out: dict[str, Any] = {"claim": "lower-performing models have higher subgraph centrality "
                                     "(negative Spearman rho of mean subgraph centrality with test accuracy)",
                            "alpha": alpha, "datasets": {}}
@@ -54,7 +111,7 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
     for ds, g in table.groupby("dataset", sort=True):
         layers = {}
         for _, row in g.iterrows():
-            m = SUBGRAPH.match(row["column"])
+            m = _SUBGRAPH.match(row["column"])
             if not m:
                 continue
             rho, p = row["rho"], row["p"]

@@ -20,8 +20,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+__all__ = ["cross_benchmark"]
 
-def match_centroids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def _match_centroids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i in a, j in b) of minimum total distance and their distances."""
     d = cdist(a, b)
     r, c = linear_sum_assignment(d)
@@ -36,7 +38,29 @@ def _within(c: np.ndarray) -> float:
 
 
 def cross_benchmark(centroids: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Pairwise matching of every two datasets' centroids (z-space of each dataset)."""
+    """Match every two datasets' Bag-of-Neurons centroids one-to-one (Hungarian algorithm).
+
+    Each dataset's centroids live in its own z-space (its neurons' normalisation); distances are set
+    beside the mean distance between distinct centroids within the two datasets.
+
+    Parameters
+    ----------
+    centroids : dict of str to numpy.ndarray
+        Per dataset, its (k, m) centroids in z-units.
+
+    Returns
+    -------
+    dict
+        ``space``, ``datasets``, ``within_dataset_mean_distance`` per dataset, and per pair of datasets
+        ``matching`` (index pairs), ``distances``, ``mean_distance``, ``relative_to_within``.
+
+    Examples
+    --------
+    >>> a = np.array([[0.0, 0.0], [2.0, 0.0]])
+    >>> out = cross_benchmark({"a": a, "b": a[::-1] + 0.1})
+    >>> out["pairs"][0]["matching"], round(out["pairs"][0]["relative_to_within"], 3)
+    ([[0, 1], [1, 0]], 0.071)
+    """
     names = sorted(centroids)
     out: dict[str, Any] = {"space": "each dataset's own z-space", "datasets": names,
                            "within_dataset_mean_distance": {n: _within(centroids[n]) for n in names},
@@ -45,7 +69,7 @@ def cross_benchmark(centroids: dict[str, np.ndarray]) -> dict[str, Any]:
         out["note"] = "only one dataset: nothing to compare"
         return out
     for a, b in combinations(names, 2):
-        pairs, dist = match_centroids(centroids[a], centroids[b])
+        pairs, dist = _match_centroids(centroids[a], centroids[b])
         ref = np.nanmean([out["within_dataset_mean_distance"][a], out["within_dataset_mean_distance"][b]])
         out["pairs"].append({"a": a, "b": b, "matching": pairs.tolist(), "distances": dist.tolist(),
                              "mean_distance": float(dist.mean()),

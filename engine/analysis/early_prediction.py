@@ -29,15 +29,17 @@ from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "epoch", "feature_set", "r2", "r2_sd", "kendall_tau", "regressor", "class_acc",
-           "class_acc_sd", "chance", "classifier"]
+__all__ = ["early_prediction"]
+
+_COLUMNS = ["dataset", "epoch", "feature_set", "r2", "r2_sd", "kendall_tau", "regressor", "class_acc",
+            "class_acc_sd", "chance", "classifier"]
 
 
 def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types: np.ndarray | None,
                      bon_k: dict[str, int], snapshots: pd.DataFrame | None, curves: pd.DataFrame | None,
                      cfg: AnalysisConfig, backend: str = "cpu", progress: bool = False
                      ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Summary per dataset and a tidy table (``COLUMNS``), one row per (dataset, epoch, feature set).
+    """Summary per dataset and a tidy table (``_COLUMNS``), one row per (dataset, epoch, feature set).
 
     ``nets``: eligible networks with ``performance_class`` and final ``test_acc``; ``neuron_types``:
     the Bag-of-Neurons type of every neurons row (or None); ``bon_k``: its k per dataset;
@@ -72,10 +74,10 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
                     row = _row(ds, e, fs, cls.get(fs, {}), reg.get(fs, {}))
                     if row is not None:
                         rows.append(row)
-                        per_epoch[e][fs] = {k: row[k] for k in COLUMNS[3:]}
+                        per_epoch[e][fs] = {k: row[k] for k in _COLUMNS[3:]}
                 bar.update()
         summary[ds] = {"epochs": epochs, "by_epoch": per_epoch}
-    return summary, pd.DataFrame(rows, columns=COLUMNS)
+    return summary, pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def _snapshot_epochs(ds: str, neurons: pd.DataFrame | None, snapshots: pd.DataFrame | None) -> list[int]:

@@ -15,8 +15,10 @@ from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
+__all__ = ["estimator_class", "make_estimator"]
+
 # name -> (scikit-learn "module:Class", cuML "module:Class" or None)
-ESTIMATORS: dict[str, tuple[str, str | None]] = {
+_ESTIMATORS: dict[str, tuple[str, str | None]] = {
     "logistic_regression": ("sklearn.linear_model:LogisticRegression", "cuml.linear_model:LogisticRegression"),
     "svm": ("sklearn.svm:SVC", "cuml.svm:SVC"),
     "random_forest": ("sklearn.ensemble:RandomForestClassifier", "cuml.ensemble:RandomForestClassifier"),
@@ -38,9 +40,9 @@ def _load(path: str) -> type:
 
 def estimator_class(name: str, backend: str = "cpu") -> type:
     """The class for ``name``: cuML's where backend is gpu/auto and cuML imports, else scikit-learn's."""
-    if name not in ESTIMATORS:
-        raise EngineError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}")
-    cpu_path, gpu_path = ESTIMATORS[name]
+    if name not in _ESTIMATORS:
+        raise EngineError(f"unknown estimator {name!r}; known: {sorted(_ESTIMATORS)}")
+    cpu_path, gpu_path = _ESTIMATORS[name]
     if backend in ("gpu", "auto") and gpu_path is not None:
         try:
             return _load(gpu_path)

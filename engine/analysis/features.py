@@ -6,45 +6,52 @@ import re
 
 import pandas as pd
 
+__all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "cn_columns", "feature_set_columns",
+           "weight_columns"]
+
+# the feature sets made of the networks' structure (all but the learning-curve baseline), and their names in words
+STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
+FEATURE_SET_NAMES = {"cn": "complex-network measures", "bon": "Bag-of-Neurons histograms",
+                     "weights": "weight statistics", "spectral": "WeightWatcher spectral metrics",
+                     "all": "all structural features", "curve": "the learning curve so far"}
 # `{measure}_l{layer}_{mean|std}`: complex-network summaries (CN features)
 CN_COLUMN = re.compile(r"^(?!w_l\d)(?P<measure>\w+?)_l(?P<layer>\d+)_(?P<stat>mean|std)$")
 # `w_l{layer}_{stat}`: weight statistics (Unterthiner et al. 2020 baseline)
 WEIGHT_COLUMN = re.compile(r"^w_l(?P<layer>\d+)_(?P<stat>mean|std|q0|q25|q50|q75|q100)$")
 # `bon_{all|l{layer}}_t{type}`: Bag-of-Neurons histograms (added by the analysis)
-BON_COLUMN = re.compile(r"^bon_(all|l\d+)_t\d+$")
+_BON_COLUMN = re.compile(r"^bon_(all|l\d+)_t\d+$")
 # `ww_l{layer}_{metric}`: WeightWatcher's spectral metrics (engine.analysis.spectral_stats)
-SPECTRAL_COLUMN = re.compile(r"^ww_l(?P<layer>\d+)_(?P<metric>alpha|alpha_weighted|log_spectral_norm|stable_rank|log_norm)$")
+_SPECTRAL_COLUMN = re.compile(r"^ww_l(?P<layer>\d+)_(?P<metric>alpha|alpha_weighted|log_spectral_norm|stable_rank|log_norm)$")
 # `curve_{metric}_e{epoch}`: the learning curve up to a snapshot epoch (early-prediction baseline)
-CURVE_COLUMN = re.compile(r"^curve_(?P<metric>\w+)_e(?P<epoch>\d+)$")
+_CURVE_COLUMN = re.compile(r"^curve_(?P<metric>\w+)_e(?P<epoch>\d+)$")
+
+
+_FEATURE_SET_PATTERNS = {"cn": CN_COLUMN, "bon": _BON_COLUMN, "weights": WEIGHT_COLUMN, "spectral": _SPECTRAL_COLUMN,
+                         "curve": _CURVE_COLUMN}
 
 
 def cn_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if CN_COLUMN.match(c)]
+    """The complex-network summary columns ``{measure}_l{layer}_{mean|std}`` of ``df``, in its order."""
+    return feature_set_columns(df, "cn")
 
 
 def weight_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if WEIGHT_COLUMN.match(c)]
-
-
-def bon_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if BON_COLUMN.match(c)]
-
-
-def spectral_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if SPECTRAL_COLUMN.match(c)]
-
-
-def curve_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if CURVE_COLUMN.match(c)]
-
-
-FEATURE_SET_COLUMNS = {"cn": cn_columns, "bon": bon_columns, "weights": weight_columns,
-                       "spectral": spectral_columns, "curve": curve_columns}
+    """The weight-statistics columns ``w_l{layer}_{stat}`` of ``df``, in its order."""
+    return feature_set_columns(df, "weights")
 
 
 def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
     """Columns of feature set ``cn``, ``bon``, ``weights``, ``spectral``, ``curve``, or ``all`` (the
-    union of the structural ones: cn, bon, weights, spectral; never the learning curve)."""
+    union of the structural ones: cn, bon, weights, spectral; never the learning curve).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_q50", "bon_all_t0", "curve_test_acc_e1"])
+    >>> feature_set_columns(df, "all")
+    ['strength_l1_mean', 'bon_all_t0', 'w_l1_q50']
+    >>> feature_set_columns(df, "curve")
+    ['curve_test_acc_e1']
+    """
     if name == "all":
-        return [c for fs in ("cn", "bon", "weights", "spectral") for c in FEATURE_SET_COLUMNS[fs](df)]
-    return FEATURE_SET_COLUMNS[name](df)
+        return [c for fs in ("cn", "bon", "weights", "spectral") for c in feature_set_columns(df, fs)]
+    return [c for c in df.columns if _FEATURE_SET_PATTERNS[name].match(c)]

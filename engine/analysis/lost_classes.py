@@ -47,6 +47,7 @@ from scipy.stats import spearmanr
 from engine.analysis.classification import classification_for_dataset, regress
 from engine.config import AnalysisConfig
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE
 from engine.analysis.predictability import best_regression
 from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
 from engine.progress import progress_bar
@@ -55,13 +56,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["lost_classes", "lost_matrix", "settled_epoch", "sentences", "headline"]
 
-CLASS_ACC = re.compile(r"^test_acc_c(\d+)$")
-SILENCED = re.compile(r"^train_silenced_e1_c(\d+)$")
-STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
-PREDICTION_COLUMNS = ["dataset", "epoch", "feature_set", "count_r2", "count_r2_sd", "count_tau", "regressor",
-                      "which_balanced_acc", "which_classes", "classifier"]
+_CLASS_ACC = re.compile(r"^test_acc_c(\d+)$")
+_SILENCED = re.compile(r"^train_silenced_e1_c(\d+)$")
+_PREDICTION_COLUMNS = ["dataset", "epoch", "feature_set", "count_r2", "count_r2_sd", "count_tau", "regressor",
+                       "which_balanced_acc", "which_classes", "classifier"]
 # below this share of networks with a lost class, the words say "almost no lost classes"
-FEW = 0.05
+_FEW = 0.05
 
 
 def lost_matrix(masks: np.ndarray, n_classes: int) -> np.ndarray:
@@ -143,7 +143,7 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
     (dict, dict of DataFrame)
         Summary per dataset (``{"skipped": why}`` where the data cannot say anything), and the tables
         ``lost_counts`` (dataset, lost, networks, accuracy mean/min/max), ``lost_networks`` (per network:
-        test_acc, test_lost, test_acc_predicted, settled_epoch: -1 where unknown), ``lost_prediction`` (PREDICTION_COLUMNS),
+        test_acc, test_lost, test_acc_predicted, settled_epoch: -1 where unknown), ``lost_prediction`` (_PREDICTION_COLUMNS),
         ``lost_settling`` (dataset, epoch, share of networks settled, share of final lost classes lost).
     """
     summary: dict[str, Any] = {}
@@ -156,7 +156,7 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
         summary[ds] = out
     empty = {"lost_counts": ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"],
              "lost_networks": ["dataset", "network", "test_acc", "test_lost", "test_acc_predicted", "settled_epoch"],
-             "lost_prediction": PREDICTION_COLUMNS,
+             "lost_prediction": _PREDICTION_COLUMNS,
              "lost_settling": ["dataset", "epoch", "settled_share", "lost_share"]}
     return summary, {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame(columns=empty[k])
                      for k, v in tables.items()}
@@ -166,7 +166,7 @@ def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curv
              cfg: AnalysisConfig, backend: str, progress: bool, tables: dict[str, list]) -> dict[str, Any]:
     missing = [c for c in LOST_METRICS if c not in g.columns]
     # gathered benchmarks of fewer classes have all-NaN columns for the classes they lack
-    acc_cols = {k: c for k, c in _class_columns(g, CLASS_ACC).items() if g[c].notna().any()}
+    acc_cols = {k: c for k, c in _class_columns(g, _CLASS_ACC).items() if g[c].notna().any()}
     if missing or not acc_cols:
         return {"skipped": f"networks.parquet has no lost-class columns ({', '.join(missing or ['test_acc_c*'])}): "
                            "a run of an older version; train again to record them"}
@@ -307,7 +307,7 @@ def _settling(ds: str, g: pd.DataFrame, curves: pd.DataFrame | None, n_classes: 
 
 def _mechanism(g: pd.DataFrame, lost: np.ndarray) -> dict[str, Any]:
     """Classes whose training samples were all silenced in epoch 1 against the final lost classes."""
-    cols = _class_columns(g, SILENCED)
+    cols = _class_columns(g, _SILENCED)
     if not cols:
         return {"skipped": "no per-class silenced shares (train_silenced_e1_c*) in networks.parquet"}
     share = np.column_stack([g[cols[c]].astype(float).to_numpy() if c in cols else np.full(len(g), np.nan)
@@ -337,12 +337,12 @@ def _curve_features(g: pd.DataFrame, ds: str, epoch: int, curves: pd.DataFrame) 
     ids = g["network"].to_numpy()
     c = curves[(curves["dataset"] == ds) & (curves["epoch"] <= epoch) & curves["network"].isin(ids)]
     metrics = [m for m in (*METRICS, "test_lost", "test_acc_predicted") if m in c.columns]
-    metrics += [col for col in c.columns if CLASS_ACC.match(col)]
+    metrics += [col for col in c.columns if _CLASS_ACC.match(col)]
     wide = c.pivot(index="network", columns="epoch", values=metrics)
     wide.columns = [f"curve_{m}_e{int(e)}" for m, e in wide.columns]
     wide = wide.reindex(ids)
     if epoch >= 1:
-        for k, col in _class_columns(g, SILENCED).items():
+        for k, col in _class_columns(g, _SILENCED).items():
             wide[f"curve_train_silenced_c{k}_e1"] = g[col].to_numpy()
     return wide.reset_index(names="network")
 
@@ -403,7 +403,7 @@ def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | 
                 by_epoch[e][fs] = {"count": {k_: b[k_] for k_ in ("r2", "r2_sd", "kendall_tau", "regressor")}
                                    if b else None, "which": best_cls or None}
             bar.update()
-    tables["lost_prediction"].append(pd.DataFrame(rows, columns=PREDICTION_COLUMNS))
+    tables["lost_prediction"].append(pd.DataFrame(rows, columns=_PREDICTION_COLUMNS))
     return {"epochs": epochs, "count_varies": bool(vary_count), "which_classes": classes,
             "by_epoch": by_epoch}
 
@@ -452,7 +452,7 @@ def sentences(summary: dict[str, Any], ds: str) -> list[str]:
     out = []
     s = (f"What the spread is made of: {any_} of the {n} networks ({_pct(any_ / n)}) never predict at least one of "
          f"the {k} test classes (up to {lc['lost_max']})")
-    if any_ / n < FEW:
+    if any_ / n < _FEW:
         s += ": almost no lost classes"
     ex = lc.get("explained") or {}
     if "skipped" in ex:
@@ -480,8 +480,6 @@ def sentences(summary: dict[str, Any], ds: str) -> list[str]:
 
 
 def _name(fs: str) -> str:
-    from engine.analysis.conclusion import FEATURE_SET_NAMES
-
     return FEATURE_SET_NAMES.get(fs, fs)
 
 

@@ -7,7 +7,7 @@ A paired run trains every network id once per arm, from the same init seed and d
 arm is compared with it, per benchmark, on the pairs where neither network diverged:
 
 * final test accuracy: the paired differences (arm - reference), their mean with a t confidence
-  interval, their median with a percentile bootstrap interval (``BOOTSTRAP`` resamples, seeded), a
+  interval, their median with a percentile bootstrap interval (``_BOOTSTRAP`` resamples, seeded), a
   two-sided Wilcoxon signed-rank test (zero differences ranked, then dropped: Pratt's method, since a
   finite test set makes ties common), the shares of pairs improved, tied and worse, and the effect
   size d_z = mean / sd of the differences;
@@ -34,15 +34,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from engine.analysis.features import STRUCTURE
 from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.predictability import best_regression
 
-BOOTSTRAP = 9999
+__all__ = ["arm_label", "arm_populations", "paired_analysis", "paired_statistics"]
+
+_BOOTSTRAP = 9999
 # below this out-of-fold R^2, a feature set predicts (next to) nothing: which one is "best" says nothing
-NO_PREDICTION = 0.05
-STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
+_NO_PREDICTION = 0.05
 # |d_z| thresholds of a small, medium and large effect (Cohen 1988)
-EFFECT_SIZES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (np.inf, "large"))
+_EFFECT_SIZES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (np.inf, "large"))
 
 
 def arm_label(dataset: Any, arm: Any) -> str:
@@ -74,7 +76,7 @@ def paired_statistics(diff: np.ndarray, alpha: float = 0.05, seed: int = 0) -> d
     -------
     dict
         ``n``; ``mean`` with ``mean_ci`` (t interval on the differences); ``median`` with ``median_ci``
-        (percentile bootstrap, ``BOOTSTRAP`` resamples); ``sd``; ``dz`` (mean / sd); ``wilcoxon_p``
+        (percentile bootstrap, ``_BOOTSTRAP`` resamples); ``sd``; ``dz`` (mean / sd); ``wilcoxon_p``
         (two-sided signed-rank, Pratt's treatment of zeros; 1 when no pair differs) and its statistic;
         ``improved``, ``tied``, ``worse`` (shares of pairs). None where n is too small.
 
@@ -111,12 +113,12 @@ def paired_statistics(diff: np.ndarray, alpha: float = 0.05, seed: int = 0) -> d
 
 
 def _median_interval(d: np.ndarray, alpha: float, seed: int) -> list[float]:
-    """Percentile bootstrap interval of the median (``BOOTSTRAP`` resamples); a point when all d are equal."""
+    """Percentile bootstrap interval of the median (``_BOOTSTRAP`` resamples); a point when all d are equal."""
     if np.ptp(d) == 0:
         return [float(np.median(d))] * 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ci = stats.bootstrap((d,), np.median, confidence_level=1 - alpha, n_resamples=BOOTSTRAP,
+        ci = stats.bootstrap((d,), np.median, confidence_level=1 - alpha, n_resamples=_BOOTSTRAP,
                              method="percentile", random_state=seed, batch=500).confidence_interval
     return [float(ci.low), float(ci.high)]
 
@@ -136,14 +138,14 @@ def _t_interval(d: np.ndarray, alpha: float) -> list[float]:
     return [float(d.mean() - half), float(d.mean() + half)]
 
 
-def effect_size(dz: float | None) -> str:
+def _effect_size(dz: float | None) -> str:
     """Cohen's words for |d_z|: negligible (< 0.2), small, medium (>= 0.5), large (>= 0.8)."""
     if dz is None:
         return "undetermined"
-    return next(word for limit, word in EFFECT_SIZES if abs(dz) < limit)
+    return next(word for limit, word in _EFFECT_SIZES if abs(dz) < limit)
 
 
-def arms_of(networks: pd.DataFrame) -> list[str]:
+def _arms_of(networks: pd.DataFrame) -> list[str]:
     """The arms of a paired networks table, the reference first (their order of first appearance)."""
     return [str(a) for a in dict.fromkeys(networks["arm"])]
 
@@ -186,7 +188,7 @@ def paired_analysis(networks: pd.DataFrame, curves: pd.DataFrame | None = None,
     >>> round(c["mean"], 3), c["improved"]
     (0.035, 1.0)
     """
-    arms = arms_of(networks)
+    arms = _arms_of(networks)
     ref = arms[0]
     out: dict[str, Any] = {"reference": ref, "arms": arms, "alpha": alpha, "method": _METHOD, "datasets": {},
                            "conclusion": {}}
@@ -238,7 +240,7 @@ def _comparison(g: pd.DataFrame, acc: pd.DataFrame, ok: pd.DataFrame, ref: str, 
 
 _METHOD = ("pairs: the same network id (init seed and data order) in each arm, both networks not diverged; "
            "differences arm - reference; mean with a t interval on the differences, median with a percentile "
-           f"bootstrap interval ({BOOTSTRAP} resamples); two-sided Wilcoxon signed-rank test, zero differences "
+           f"bootstrap interval ({_BOOTSTRAP} resamples); two-sided Wilcoxon signed-rank test, zero differences "
            "by Pratt's method; d_z = mean / sd of the differences (Cohen: 0.2 small, 0.5 medium, 0.8 large)")
 
 
@@ -342,7 +344,7 @@ def _conclusion(ds: str, ref: str, entry: dict[str, Any], alpha: float) -> dict[
             f"{arm} is better in {s['improved']:.0%} of the pairs, worse in {s['worse']:.0%}, tied in "
             f"{s['tied']:.0%}; Wilcoxon signed-rank p = {_p(s['wilcoxon_p'])}.")
         verdict = _verdict(s, alpha)
-        effect = f" ({effect_size(s['dz'])} effect, d_z = {s['dz']:+.2f})" if s["dz"] is not None else ""
+        effect = f" ({_effect_size(s['dz'])} effect, d_z = {s['dz']:+.2f})" if s["dz"] is not None else ""
         sentences.append(f"No difference in final test accuracy is detected at alpha = {alpha:g}{effect}."
                          if verdict == "no detectable difference" else
                          f"So {arm} {verdict} final test accuracy{effect}.")
@@ -386,9 +388,9 @@ def _claim(s: dict[str, Any], alpha: float) -> str:
         return f"{claim} is not supported here: no detectable difference."
     up = s["median"] > 0 or (s["median"] == 0 and s["mean"] > 0)
     if not up:
-        return f"{claim} is contradicted here: accuracy falls ({effect_size(s['dz'])} effect)."
+        return f"{claim} is contradicted here: accuracy falls ({_effect_size(s['dz'])} effect)."
     how = {"negligible": "holds here, but the gain is negligible", "small": "holds here, with a small effect",
-           "medium": "holds here, with a medium effect", "large": "holds here, strongly"}.get(effect_size(s["dz"]),
+           "medium": "holds here, with a medium effect", "large": "holds here, strongly"}.get(_effect_size(s["dz"]),
                                                                                           "holds here")
     return f"{claim} {how} (d_z = {s['dz']:+.2f})."
 
@@ -426,8 +428,8 @@ def _predictors(arm: str, ref: str, a: dict, r: dict) -> str:
     per = ", ".join(f"{fs} {rr[fs]:.2f} -> {ra[fs]:.2f}" for fs in common)
     ba, br = a.get("best") or {}, r.get("best") or {}
     text = f"Structural predictors of final accuracy (best out-of-fold R^2, {ref} -> {arm}): {per}"
-    if max(rr[fs] for fs in common) < NO_PREDICTION and max(ra[fs] for fs in common) < NO_PREDICTION:
-        return text + f"; structure predicts final accuracy in neither arm (R^2 below {NO_PREDICTION:g})."
+    if max(rr[fs] for fs in common) < _NO_PREDICTION and max(ra[fs] for fs in common) < _NO_PREDICTION:
+        return text + f"; structure predicts final accuracy in neither arm (R^2 below {_NO_PREDICTION:g})."
     if ba and br:
         same = ba["feature_set"] == br["feature_set"]
         text += (f"; the best feature set is {br['feature_set']} in both arms" if same else

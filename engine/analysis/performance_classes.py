@@ -9,6 +9,8 @@ import pandas as pd
 
 from engine.config import AnalysisConfig
 
+__all__ = ["assign_classes", "class_names", "eligible_mask", "eligible_rows"]
+
 
 def class_names(n: int) -> list[str]:
     """low/medium/high for 3 classes, low/high for 2, q1..qn otherwise."""

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+__all__ = ["best_regression", "noise_ceiling", "predictability", "without_spread"]
+
 
 def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
     """Spread of ``acc`` (one dataset's eligible networks), its binomial sampling noise on a test set of

@@ -13,7 +13,7 @@ from typing import Any, Mapping, TypeVar
 
 __all__ = ["Record", "typed_parts"]
 
-R = TypeVar("R", bound="Record")
+_R = TypeVar("_R", bound="Record")
 
 
 class Record:
@@ -37,22 +37,23 @@ class Record:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
         """The object from its JSON object (keys that are not fields are ignored)."""
         return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
-def typed_parts(part: Mapping[str, Any] | None, record: type[R], key: str) -> dict[str, R]:
+def typed_parts(part: Mapping[str, Any] | None, record: type[_R], key: str) -> dict[str, _R]:
     """Per dataset, the typed result of one part of the summary, for the datasets where the part has one
     (an entry holding ``key``); skipped datasets (``{"skipped": why}``) and non-dict entries are left out.
 
     Examples
     --------
-    >>> from dataclasses import dataclass
-    >>> @dataclass
-    ... class Score(Record):
-    ...     mean: float
-    >>> typed_parts({"a": {"mean": 0.5}, "b": {"skipped": "no spread"}}, Score, "mean")
-    {'a': Score(mean=0.5)}
+    >>> from engine.analysis.classification import BestClassifier
+    >>> part = {"a": {"feature_set": "cn", "classifier": "svm", "mean": 0.9, "std": 0.01, "chance": 0.5,
+    ...               "confusion": [[5, 0], [1, 4]], "class_names": ["low", "high"]},
+    ...         "b": {"skipped": "no spread of test accuracy"}}
+    >>> best = typed_parts(part, BestClassifier, "classifier")
+    >>> list(best), best["a"].classifier, best["a"].mean
+    (['a'], 'svm', 0.9)
     """
     return {str(ds): record.from_dict(v) for ds, v in (part or {}).items() if isinstance(v, Mapping) and key in v}

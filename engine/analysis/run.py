@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AnalysisResult", "run_analysis"]
 
-NETWORK_COLUMNS = ("dataset", "network", "test_acc")
-NEURON_COLUMNS = ("dataset", "network", "epoch", "layer")
+_NETWORK_COLUMNS = ("dataset", "network", "test_acc")
+_NEURON_COLUMNS = ("dataset", "network", "epoch", "layer")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
     [0, 1, 2]
     """
     cfg = AnalysisConfig.from_mapping(cfg)
-    _check_columns(networks, NETWORK_COLUMNS, "networks table")
+    _check_columns(networks, _NETWORK_COLUMNS, "networks table")
     if len(networks) == 0:
         raise EngineError("networks table is empty: nothing to analyse (did the run train any network?)")
     paired_tables = None
@@ -244,7 +244,7 @@ def _neurons_and_evolution(run: _Run) -> pd.DataFrame:
     neurons = run.neurons
     if neurons is None or not len(neurons):
         return pd.DataFrame()
-    _check_columns(neurons, NEURON_COLUMNS, "neurons table")
+    _check_columns(neurons, _NEURON_COLUMNS, "neurons table")
     if not pd.api.types.is_string_dtype(neurons["dataset"]):
         run.neurons = neurons = neurons.assign(dataset=neurons["dataset"].astype(str))
     return _evolution(eligible_rows(neurons, run.nets), run.cfg)   # diverged networks left out
@@ -349,7 +349,7 @@ def _evolution(neurons: pd.DataFrame, cfg: AnalysisConfig) -> pd.DataFrame:
     keys = [neurons["dataset"], neurons["epoch"], neurons["layer"]]
     parts = []
     for m in neurons.columns:
-        if m in NEURON_COLUMNS + ("neuron", "neuron_type") or not pd.api.types.is_numeric_dtype(neurons[m]):
+        if m in _NEURON_COLUMNS + ("neuron", "neuron_type") or not pd.api.types.is_numeric_dtype(neurons[m]):
             continue
         col = neurons[m].astype(float)
         name = m

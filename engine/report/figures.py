@@ -23,6 +23,9 @@ from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.results import typed_parts
 from engine.report.axes import scaled_axis
 
+__all__ = ["accuracy_distributions", "bon_centroids", "bon_type_shares", "confusion_matrices", "correlation_heatmap",
+           "early_prediction", "learning_curves", "lost_classes", "measure_evolution", "measures_vs_accuracy"]
+
 
 def _trend(ax: Axes, x: np.ndarray, y: np.ndarray) -> None:
     """Least-squares line of y on x as the axis shows x (straight on a log or symlog axis too)."""
@@ -280,8 +283,8 @@ def learning_curves(curves: pd.DataFrame | None) -> Figure | None:
     return fig
 
 
-EARLY_STYLES = {"cn": ("#c44e52", "-"), "bon": ("#dd8452", "-"), "weights": ("#55a868", "-"),
-                "spectral": ("#8172b3", "-"), "all": ("#4878a8", "-"), "curve": ("#333333", "--")}
+_EARLY_STYLES = {"cn": ("#c44e52", "-"), "bon": ("#dd8452", "-"), "weights": ("#55a868", "-"),
+                 "spectral": ("#8172b3", "-"), "all": ("#4878a8", "-"), "curve": ("#333333", "--")}
 
 
 def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any]) -> Figure | None:
@@ -298,7 +301,7 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
         epochs = sorted(e["epoch"].unique())
         pos = {ep: i for i, ep in enumerate(epochs)}
         for fs, g in e.groupby("feature_set", sort=False):
-            color, ls = EARLY_STYLES.get(fs, ("#999999", ":"))
+            color, ls = _EARLY_STYLES.get(fs, ("#999999", ":"))
             x = [pos[v] for v in g["epoch"]]
             ax_r.plot(x, g["r2"].astype(float), ls, color=color, marker="o", ms=3, label=fs)
             ax_c.plot(x, g["class_acc"].astype(float), ls, color=color, marker="o", ms=3, label=fs)

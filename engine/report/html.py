@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STYLE = """
+__all__ = ["esc", "image", "page", "table"]
+
+_STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #4878a8}h2{margin-top:2em;border-bottom:1px solid #ccc}
@@ -48,4 +50,4 @@ def page(title: str, sections: list[tuple[str, str]]) -> str:
     toc = "".join(f'<li><a href="#s{i}">{esc(h)}</a></li>' for i, (h, _) in enumerate(sections))
     body = "".join(f'<h2 id="s{i}">{esc(h)}</h2>\n{inner}\n' for i, (h, inner) in enumerate(sections))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1><ul>{toc}</ul>\n{body}</body></html>\n")
+            f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1><ul>{toc}</ul>\n{body}</body></html>\n")

@@ -21,8 +21,10 @@ from engine.analysis.paired import arm_label
 from engine.analysis.performance_classes import eligible_mask
 from engine.report.html import esc, table
 
-ARM_COLORS = ("#4878a8", "#dd8452", "#55a868", "#c44e52", "#8172b3")
-METRIC_NAMES = {"test_acc": "test accuracy", "train_silenced": "silenced share of training samples"}
+__all__ = ["paired_accuracy", "paired_differences", "section"]
+
+_ARM_COLORS = ("#4878a8", "#dd8452", "#55a868", "#c44e52", "#8172b3")
+_METRIC_NAMES = {"test_acc": "test accuracy", "train_silenced": "silenced share of training samples"}
 
 
 def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | None) -> Figure | None:
@@ -31,7 +33,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
     if epochs is None or not len(epochs) or not paired:
         return None
     datasets = sorted(epochs["dataset"].unique())
-    metrics = [m for m in METRIC_NAMES if m in set(epochs["metric"])]
+    metrics = [m for m in _METRIC_NAMES if m in set(epochs["metric"])]
     fig = Figure(figsize=(4.6 * len(datasets), 3.0 * len(metrics)))
     axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
     arms = paired.get("arms", [])
@@ -40,7 +42,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
             ax = axes[i, j]
             for k, (arm, g) in enumerate(epochs[(epochs["dataset"] == ds) & (epochs["metric"] == m)].groupby(
                     "arm", sort=False)):
-                color = ARM_COLORS[(arms.index(arm) if arm in arms else k) % len(ARM_COLORS)]
+                color = _ARM_COLORS[(arms.index(arm) if arm in arms else k) % len(_ARM_COLORS)]
                 x = g["epoch"].to_numpy()
                 ax.plot(x, g["mean"].to_numpy(dtype=float), color=color, marker=".",
                         label=f"{arm} - {paired['reference']}: mean")
@@ -50,7 +52,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
             ax.axhline(0, color="grey", lw=1)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch (0 = at init)", fontsize=8)
-            ax.set_ylabel(f"paired difference of\n{METRIC_NAMES[m]}", fontsize=8)
+            ax.set_ylabel(f"paired difference of\n{_METRIC_NAMES[m]}", fontsize=8)
             ax.set_title(ds, fontsize=9)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
@@ -79,7 +81,7 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
         bins = np.linspace(values.min(), values.max(), min(40, max(5, values.size // 10)) + 1) \
             if np.ptp(values) > 0 else 5
         for k, arm in enumerate(arms):
-            ax_h.hist(acc[arm].to_numpy(), bins=bins, histtype="step", lw=1.5, color=ARM_COLORS[k % len(ARM_COLORS)],
+            ax_h.hist(acc[arm].to_numpy(), bins=bins, histtype="step", lw=1.5, color=_ARM_COLORS[k % len(_ARM_COLORS)],
                       label=f"{arm} (n={len(acc[arm])}, mean {acc[arm].mean():.3f})")
         ax_h.set_xlabel("final test accuracy", fontsize=8)
         ax_h.set_ylabel("networks", fontsize=8)
@@ -87,7 +89,7 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
         ax_h.legend(fontsize=7)
         for k, arm in enumerate(arms[1:], start=1):
             both = pd.concat([acc[ref], acc[arm]], axis=1, join="inner").dropna()
-            ax_s.scatter(both.iloc[:, 0], both.iloc[:, 1], s=5, alpha=0.5, color=ARM_COLORS[k % len(ARM_COLORS)],
+            ax_s.scatter(both.iloc[:, 0], both.iloc[:, 1], s=5, alpha=0.5, color=_ARM_COLORS[k % len(_ARM_COLORS)],
                          label=f"{arm} ({len(both)} pairs)", rasterized=True)
         lo, hi = float(values.min()), float(values.max())
         ax_s.plot([lo, hi], [lo, hi], color="grey", lw=1)

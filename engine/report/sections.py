@@ -21,9 +21,11 @@ from engine.analysis.run import AnalysisResult
 from engine.report import paired as paired_report
 from engine.report.html import esc, image, page, table
 
+__all__ = ["SECTIONS", "ReportInputs", "Section", "report_html"]
+
 Section = tuple[str, str]
 
-TITLE = "Structure and performance of fully connected networks: analysis report"
+_TITLE = "Structure and performance of fully connected networks: analysis report"
 
 
 @dataclass
@@ -140,7 +142,7 @@ def predictability(r: ReportInputs) -> Section | None:
         return None
     return ("How much of performance is predictable",
             f"<p>Each network's test accuracy is measured on a finite test set, so it carries binomial "
-            f"sampling noise. {NOISE_RULE} {NO_SPREAD_RULE}</p>" + table(pd.DataFrame(rows)))
+            f"sampling noise. {_NOISE_RULE} {_NO_SPREAD_RULE}</p>" + table(pd.DataFrame(rows)))
 
 
 def early_prediction(r: ReportInputs) -> Section | None:
@@ -290,13 +292,13 @@ def measure_evolution(r: ReportInputs) -> Section | None:
     return ("Measures over training", r.img("measure_evolution"))
 
 
-NOISE_RULE = ("the test-set noise is the binomial variance m(1-m)/n of a network at the population's mean test "
+_NOISE_RULE = ("the test-set noise is the binomial variance m(1-m)/n of a network at the population's mean test "
               "accuracy m on n test samples (at least the mean noise of the networks, never zero for a tiny test "
               "set), against the population variance of test accuracy between networks; the noise ceiling, "
               "1 - noise/variance, is the share of that variance no predictor's R² can exceed (conservative: "
               "networks sharing one test set err together on its hard samples). With a test set of one sample "
               "every accuracy is 0 or 1 and the ceiling is exactly 0.")
-NO_SPREAD_RULE = ("Where every network has the same test accuracy, or the variance between networks is no larger "
+_NO_SPREAD_RULE = ("Where every network has the same test accuracy, or the variance between networks is no larger "
                   "than the noise, there is no spread to explain: regression, performance classes, classification, "
                   "correlations with accuracy and early prediction are undefined for that dataset, and none is "
                   "computed.")
@@ -344,94 +346,79 @@ def protocol(r: ReportInputs) -> Section:
     """The settings that made the population, then the project's choices, stated where the paper's protocol is
     unknown or where we depart from it."""
     cfg = r.summary.get("config", {})
-    items = [
-        *population_settings(r.protocol),
-        f"Performance classes: per dataset, {_classes_rule(cfg)}. The paper's exact class boundaries are not given.",
-        "Diverged networks (flag <code>diverged</code>) and networks without a finite test accuracy are excluded "
-        "from every part and counted in the overview.",
-        _estimators_item(cfg), _regression_item(cfg), _PROTOCOL_FEATURE_SETS, _early_item(cfg.get("early", {})), _PROTOCOL_LOST_CLASSES,
-        f"Noise ceiling: {NOISE_RULE}",
-        f"No spread: {NO_SPREAD_RULE}",
-        _bon_item(cfg.get("bon", {})), _correlations_item(cfg), _PROTOCOL_ACROSS_BENCHMARKS,
-    ]
+    items = [*population_settings(r.protocol), *_learning_protocol(cfg), *_structure_protocol(cfg)]
     return ("Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
-def _classes_rule(cfg: dict[str, Any]) -> str:
-    return (f"{esc(cfg.get('classes'))} quantile classes of test accuracy: in order of increasing accuracy, rank r "
-            "of N networks goes to class floor(r classes / N) (equal sizes up to one); tied accuracies are never "
-            "split: all networks of one accuracy take the class of their group's middle rank, so classes can "
-            "differ in size, and a class is empty where ties cover it (the overview notes say so); 3 classes "
-            "are named low/medium/high" if cfg.get("thresholds") is None
-            else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))} (a network at a threshold goes up)")
+def _learning_protocol(cfg: dict[str, Any]) -> list[str]:
+    """How accuracy is learnt from structure: classes, estimators, feature sets, early prediction, lost classes."""
+    e = cfg.get("early", {})
+    classes = (f"{esc(cfg.get('classes'))} quantile classes of test accuracy: in order of increasing accuracy, rank r "
+               "of N networks goes to class floor(r classes / N) (equal sizes up to one); tied accuracies are never "
+               "split: all networks of one accuracy take the class of their group's middle rank, so classes can "
+               "differ in size, and a class is empty where ties cover it (the overview notes say so); 3 classes "
+               "are named low/medium/high" if cfg.get("thresholds") is None
+               else f"fixed test-accuracy thresholds {esc(cfg.get('thresholds'))} (a network at a threshold goes up)")
+    return [
+        f"Performance classes: per dataset, {classes}. The paper's exact class boundaries are not given.",
+        "Diverged networks (flag <code>diverged</code>) and networks without a finite test accuracy are excluded "
+        "from every part and counted in the overview.",
+        f"Classifiers: {esc(', '.join(map(str, cfg.get('classifiers', []))))} (scikit-learn; cuML on GPU except LDA), parameters "
+        f"{esc(cfg.get('estimator_params', {}))}. Stratified {esc(cfg.get('folds'))}-fold cross-validation repeated "
+        f"{esc(cfg.get('repeats'))} times with different shuffles; features scaled inside each training fold "
+        f"({'z-scores of each feature clipped to its training-fold 1-99 % range: the measures have tails of 10+ sd that would let single networks steer the linear models' if cfg.get('scaler') == 'winsorized' else 'z-scores (StandardScaler)'}). "
+        "When the smallest class has fewer networks than folds, the fold count drops to that size; classes with "
+        "fewer than 2 networks are left out. Accuracy is mean ± std over all folds of all repeats; chance is the "
+        "majority-class share. The paper's fold count and repetitions are not known.",
+        f"Regression of test accuracy: ridge and random forest, plain {esc(cfg.get('folds'))}-fold x "
+        f"{esc(cfg.get('regression_repeats'))}; R² per fold (mean ± std), Kendall's tau between out-of-fold predictions "
+        "and the truth.",
+        "Feature sets: cn = per-layer mean and std of every measure (networks.parquet); bon = Bag-of-Neurons "
+        "histograms (joint and per layer); weights = per-layer mean, std and 0/25/50/75/100 % quantiles of the raw "
+        "weights (Unterthiner et al. 2020), when present; spectral = per-layer WeightWatcher metrics (power-law "
+        "alpha of the eigenvalue spectrum of WᵀW, weighted alpha, log spectral norm, stable rank, log Frobenius "
+        "norm; Martin & Mahoney 2021), when present; all = their union. Rows with NaN features are dropped "
+        "(counted).",
+        f"Early prediction: for every snapshot epoch, the feature sets of that epoch alone predict the final test "
+        f"accuracy ({esc(', '.join(map(str, e.get('regressors', []))))}) and the final performance class "
+        f"({esc(', '.join(map(str, e.get('classifiers', []))))}), same folds and seeds, {esc(e.get('repeats'))} "
+        "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
+        "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
+        "stops one epoch before the last, whose curve holds the target.",
+        "Lost classes: a network loses a class of the test set when it predicts no test sample as that class "
+        "(counted from the test predictions of every epoch, during training). The count's share of the variance "
+        "of test accuracy: in-sample R² of a straight line and of the count's group means (any function of the "
+        "count), out-of-fold R² of the regressors on the count alone, Spearman rho. Beyond the count: the residual "
+        "from the group mean (counts held by one network left out), regressed from each feature set as above; its "
+        "noise ceiling is the test set's noise against the residual's variance. "
+        "Which and how many: the early-prediction estimators and feature sets at each snapshot epoch, the final "
+        "count regressed, each class's loss classified (balanced accuracy from the summed out-of-fold confusion "
+        "matrix). Settling: the first epoch from which the set of predicted classes no longer changes.",
+    ]
 
 
-def _estimators_item(cfg: dict[str, Any]) -> str:
-    return (f"Classifiers: {esc(', '.join(map(str, cfg.get('classifiers', []))))} (scikit-learn; cuML on GPU except LDA), parameters "
-            f"{esc(cfg.get('estimator_params', {}))}. Stratified {esc(cfg.get('folds'))}-fold cross-validation repeated "
-            f"{esc(cfg.get('repeats'))} times with different shuffles; features scaled inside each training fold "
-            f"({'z-scores of each feature clipped to its training-fold 1-99 % range: the measures have tails of 10+ sd that would let single networks steer the linear models' if cfg.get('scaler') == 'winsorized' else 'z-scores (StandardScaler)'}). "
-            "When the smallest class has fewer networks than folds, the fold count drops to that size; classes with "
-            "fewer than 2 networks are left out. Accuracy is mean ± std over all folds of all repeats; chance is the "
-            "majority-class share. The paper's fold count and repetitions are not known.")
-
-
-def _regression_item(cfg: dict[str, Any]) -> str:
-    return (f"Regression of test accuracy: ridge and random forest, plain {esc(cfg.get('folds'))}-fold x "
-            f"{esc(cfg.get('regression_repeats'))}; R² per fold (mean ± std), Kendall's tau between out-of-fold predictions "
-            "and the truth.")
-
-
-def _early_item(e: dict[str, Any]) -> str:
-    return (f"Early prediction: for every snapshot epoch, the feature sets of that epoch alone predict the final test "
-            f"accuracy ({esc(', '.join(map(str, e.get('regressors', []))))}) and the final performance class "
-            f"({esc(', '.join(map(str, e.get('classifiers', []))))}), same folds and seeds, {esc(e.get('repeats'))} "
-            "repeat(s); Bag-of-Neurons types at earlier epochs use the last epoch's centroids; the baseline "
-            "<code>curve</code> is the learning curve (train/test loss and accuracy, silenced share) of epochs 0..e and "
-            "stops one epoch before the last, whose curve holds the target.")
-
-
-def _bon_item(b: dict[str, Any]) -> str:
-    return (f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
-            f"reaches 1e89), z-scored over all neurons of the benchmark at the last snapshot epoch; k-means++ with "
-            f"k = {esc(b.get('k'))}, n_init = {esc(b.get('n_init'))}, max_iter = {esc(b.get('max_iter'))} (the paper: k = 6, n_init = "
-            f"100, max_iter = 100), fitted on a random subsample of {esc(b.get('fit_sample'))} neurons when there are more, "
-            "then every neuron assigned to its nearest centroid. Types are numbered by increasing centroid of the first "
-            "measure. Neurons of other snapshot epochs are typed with the same centroids and normalisation. "
-            "k: auto picks the best silhouette (on a subsample) in k_range; inertia is kept for an elbow reading.")
-
-
-def _correlations_item(cfg: dict[str, Any]) -> str:
-    return (f"Correlations: Spearman rho and p-value of every per-network summary with test accuracy, per dataset; "
-            f"significance at alpha = {esc(cfg.get('alpha'))} without multiple-comparison correction. Verdict on 'lower-"
-            "performing models have higher subgraph centrality': per layer, rho < 0 and p < alpha = supported, rho > 0 "
-            "and p < alpha = opposite, otherwise not supported.")
-
-
-_PROTOCOL_FEATURE_SETS = (
-    "Feature sets: cn = per-layer mean and std of every measure (networks.parquet); bon = Bag-of-Neurons "
-    "histograms (joint and per layer); weights = per-layer mean, std and 0/25/50/75/100 % quantiles of the raw "
-    "weights (Unterthiner et al. 2020), when present; spectral = per-layer WeightWatcher metrics (power-law "
-    "alpha of the eigenvalue spectrum of WᵀW, weighted alpha, log spectral norm, stable rank, log Frobenius "
-    "norm; Martin & Mahoney 2021), when present; all = their union. Rows with NaN features are dropped "
-    "(counted).")
-
-_PROTOCOL_LOST_CLASSES = (
-    "Lost classes: a network loses a class of the test set when it predicts no test sample as that class "
-    "(counted from the test predictions of every epoch, during training). The count's share of the variance "
-    "of test accuracy: in-sample R² of a straight line and of the count's group means (any function of the "
-    "count), out-of-fold R² of the regressors on the count alone, Spearman rho. Beyond the count: the residual "
-    "from the group mean (counts held by one network left out), regressed from each feature set as above; its "
-    "noise ceiling is the test set's noise against the residual's variance. "
-    "Which and how many: the early-prediction estimators and feature sets at each snapshot epoch, the final "
-    "count regressed, each class's loss classified (balanced accuracy from the summed out-of-fold confusion "
-    "matrix). Settling: the first epoch from which the set of predicted classes no longer changes.")
-
-_PROTOCOL_ACROSS_BENCHMARKS = (
-    "Across benchmarks: centroids compared in each dataset's own z-space (each benchmark normalised on its own "
-    "neurons, as its k-means was), matched one-to-one by the Hungarian algorithm; distances are reported next "
-    "to the mean distance between distinct centroids within a dataset. This absorbs each domain's overall "
-    "scale of weights, but different type proportions alone shift z-space centroids a little.")
+def _structure_protocol(cfg: dict[str, Any]) -> list[str]:
+    """The noise ceiling, the no-spread rule, Bag-of-Neurons, correlations and the comparison across benchmarks."""
+    b = cfg.get("bon", {})
+    return [
+        f"Noise ceiling: {_NOISE_RULE}",
+        f"No spread: {_NO_SPREAD_RULE}",
+        f"Bag-of-Neurons: measures {esc(b.get('measures'))}, log10 of {esc(b.get('log10_measures'))} (subgraph centrality "
+        f"reaches 1e89), z-scored over all neurons of the benchmark at the last snapshot epoch; k-means++ with "
+        f"k = {esc(b.get('k'))}, n_init = {esc(b.get('n_init'))}, max_iter = {esc(b.get('max_iter'))} (the paper: k = 6, n_init = "
+        f"100, max_iter = 100), fitted on a random subsample of {esc(b.get('fit_sample'))} neurons when there are more, "
+        "then every neuron assigned to its nearest centroid. Types are numbered by increasing centroid of the first "
+        "measure. Neurons of other snapshot epochs are typed with the same centroids and normalisation. "
+        "k: auto picks the best silhouette (on a subsample) in k_range; inertia is kept for an elbow reading.",
+        f"Correlations: Spearman rho and p-value of every per-network summary with test accuracy, per dataset; "
+        f"significance at alpha = {esc(cfg.get('alpha'))} without multiple-comparison correction. Verdict on 'lower-"
+        "performing models have higher subgraph centrality': per layer, rho < 0 and p < alpha = supported, rho > 0 "
+        "and p < alpha = opposite, otherwise not supported.",
+        "Across benchmarks: centroids compared in each dataset's own z-space (each benchmark normalised on its own "
+        "neurons, as its k-means was), matched one-to-one by the Hungarian algorithm; distances are reported next "
+        "to the mean distance between distinct centroids within a dataset. This absorbs each domain's overall "
+        "scale of weights, but different type proportions alone shift z-space centroids a little.",
+    ]
 
 
 # The page, top to bottom: the answers first (a paired run's comparison, conclusion, what the spread is made of,
@@ -448,4 +435,4 @@ def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes]
     """The whole page: every section of ``SECTIONS`` that has something to show. ``protocol``: per dataset,
     the settings that made its population (``engine.run_dir.load_protocol``), for the Protocol section."""
     inputs = ReportInputs(Path(run_dir), result, figures, protocol)
-    return page(TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])
+    return page(_TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])

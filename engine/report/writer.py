@@ -62,15 +62,15 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
         write_parquet(neurons.assign(neuron_type=result.neuron_types.to_numpy().astype("int64")),
                       run_dir / "neurons.parquet")
 
-    write_figure_tables(adir, result)
-    figures = write_figures(run_dir / "figures", result, eligible_rows(curves, result.tables["networks"]))
+    _write_figure_tables(adir, result)
+    figures = _write_figures(run_dir / "figures", result, eligible_rows(curves, result.tables["networks"]))
     out = run_dir / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(report_html(run_dir, result, figures, load_protocol(run_dir)), encoding="utf-8")
     return out
 
 
-def write_figure_tables(adir: Path, result: AnalysisResult) -> None:
+def _write_figure_tables(adir: Path, result: AnalysisResult) -> None:
     """analysis/<name>.parquet for every table a figure is drawn from (the run's curves.parquet is
     already there; the rest of the figures come from summary.json), so that any figure can be redrawn
     from files (``engine.load_run(run_dir).analysis``)."""
@@ -82,7 +82,7 @@ def write_figure_tables(adir: Path, result: AnalysisResult) -> None:
             write_parquet(table, adir / f"{name}.parquet")
 
 
-def write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | None) -> dict[str, bytes]:
+def _write_figures(fdir: Path, result: AnalysisResult, curves: pd.DataFrame | None) -> dict[str, bytes]:
     """Render every figure that has data; write figures/<name>.png; return name -> PNG bytes."""
     s = result.summary
     nets = result.tables.get("networks")
