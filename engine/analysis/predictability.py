@@ -29,12 +29,15 @@ undefined for that dataset, and the analysis computes none of them and says so.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["best_regression", "noise_ceiling", "predictability", "without_spread"]
+from engine.analysis.results import Record
+
+__all__ = ["Predictability", "best_regression", "noise_ceiling", "predictability", "without_spread"]
 
 
 def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
@@ -74,25 +77,61 @@ def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class Predictability(Record):
+    """How much of one dataset's spread of test accuracy is predictable (``analysis/predictability.json``,
+    one object per dataset): ``noise_ceiling``'s numbers (accuracies as fractions), the best regression
+    (``best_regression``'s, {} when none ran) and the share of the ceiling its R^2 is (absent when unknown)."""
+
+    networks: int
+    test_samples: int | None
+    acc_min: float | None
+    acc_max: float | None
+    acc_mean: float | None
+    acc_sd: float | None
+    noise_sd: float | None          # binomial sampling sd of test accuracy on the test set
+    ceiling: float | None           # the highest R^2 any predictor can reach: the share of variance that is not noise
+    no_spread: str | None           # why there is no spread to explain; None when there is one
+    best: dict[str, Any]
+    share_of_ceiling: float | None = None
+
+    _OMIT_IF_NONE = ("share_of_ceiling",)
+
+
 def predictability(networks: pd.DataFrame, regression: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per dataset: the noise ceiling of test accuracy (and ``no_spread``, see ``noise_ceiling``) next to
     the best cross-validated R^2 and Kendall tau reached (over feature sets and regressors) and the share
     of the ceiling that R^2 is.
 
-    ``networks``: the eligible networks (``test_acc``; ``test_samples`` when the run recorded it).
-    ``regression``: the analysis' regression results, dataset -> feature set -> regressors (None: none yet).
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        The eligible networks: ``dataset``, ``test_acc`` (fraction); ``test_samples`` when the run recorded it.
+    regression : dict, optional
+        The analysis' regression results, dataset -> feature set -> regressors (None: none yet).
+
+    Returns
+    -------
+    dict
+        Per dataset, a ``Predictability``'s JSON object.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "toy", "test_acc": [0.6, 0.7, 0.8, 0.9], "test_samples": 1000})
+    >>> p = Predictability.from_dict(predictability(nets)["toy"])
+    >>> round(p.ceiling, 3), p.no_spread, p.best
+    (0.985, None, {})
     """
     out: dict[str, Any] = {}
     for ds, g in networks.groupby("dataset", sort=True):
         n_test = None
         if "test_samples" in g and g["test_samples"].notna().any():
             n_test = int(g["test_samples"].dropna().iloc[0])
-        entry = noise_ceiling(g["test_acc"].to_numpy(), n_test)
         best = best_regression((regression or {}).get(str(ds), {}))
-        entry["best"] = best
-        if best and entry["ceiling"] and best.get("r2") is not None:
-            entry["share_of_ceiling"] = best["r2"] / entry["ceiling"]
-        out[str(ds)] = entry
+        entry = Predictability(**noise_ceiling(g["test_acc"].to_numpy(), n_test), best=best)
+        if best and entry.ceiling and best.get("r2") is not None:
+            entry.share_of_ceiling = best["r2"] / entry.ceiling
+        out[str(ds)] = entry.to_dict()
     return out
 
 

@@ -32,14 +32,19 @@ class Record:
     0.8
     """
 
+    # fields whose key the JSON leaves out while they are None (keys that only some objects have)
+    _OMIT_IF_NONE: tuple[str, ...] = ()
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: every field by name, in declaration order."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
+                if not (f.name in self._OMIT_IF_NONE and getattr(self, f.name) is None)}
 
     @classmethod
     def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
-        """The object from its JSON object (keys that are not fields are ignored)."""
-        return cls(**{f.name: data[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+        """The object from its JSON object (keys that are not fields are ignored; fields with a default may
+        be missing)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
 
 
 def typed_parts(part: Mapping[str, Any] | None, record: type[_R], key: str) -> dict[str, _R]:

@@ -20,6 +20,7 @@ from engine.analysis.bag_of_neurons import NeuronTypes
 from engine.analysis.classification import BestClassifier
 from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
 from engine.analysis.performance_classes import eligible_mask
+from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.report.axes import scaled_axis
 
@@ -305,7 +306,8 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
             x = [pos[v] for v in g["epoch"]]
             ax_r.plot(x, g["r2"].astype(float), ls, color=color, marker="o", ms=3, label=fs)
             ax_c.plot(x, g["class_acc"].astype(float), ls, color=color, marker="o", ms=3, label=fs)
-        ceiling = (predictability.get(ds) or {}).get("ceiling")
+        p = typed_parts(predictability, Predictability, "networks").get(ds)
+        ceiling = p.ceiling if p is not None else None
         if ceiling is not None:
             ax_r.axhline(ceiling, color="grey", lw=1, ls=":", label="noise ceiling")
         chance = e["chance"].dropna()

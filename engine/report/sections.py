@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine.analysis.bag_of_neurons import NeuronTypes
 from engine.analysis.classification import BestClassifier
+from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.analysis.run import AnalysisResult
 from engine.report import paired as paired_report
@@ -128,16 +129,16 @@ def lost_classes(r: ReportInputs) -> Section | None:
 def predictability(r: ReportInputs) -> Section | None:
     """The noise ceiling of test accuracy next to the best R² reached."""
     rows = []
-    for ds, p in r.summary.get("predictability", {}).items():
-        best = p.get("best") or {}
-        rows.append({"dataset": ds, "networks": p["networks"], "test samples": p["test_samples"],
-                     "accuracy min-max": f"{fmt(p['acc_min'])}-{fmt(p['acc_max'])}",
-                     "accuracy sd": fmt(p["acc_sd"], ".4f"), "test-set noise sd": fmt(p["noise_sd"], ".4f"),
-                     "noise ceiling (max R²)": fmt(p["ceiling"], ".3f"),
+    for ds, p in typed_parts(r.summary.get("predictability"), Predictability, "networks").items():
+        best = p.best or {}
+        rows.append({"dataset": ds, "networks": p.networks, "test samples": p.test_samples,
+                     "accuracy min-max": f"{fmt(p.acc_min)}-{fmt(p.acc_max)}",
+                     "accuracy sd": fmt(p.acc_sd, ".4f"), "test-set noise sd": fmt(p.noise_sd, ".4f"),
+                     "noise ceiling (max R²)": fmt(p.ceiling, ".3f"),
                      "best R²": fmt(best.get("r2")), "from": f"{best.get('feature_set', '')} {best.get('regressor', '')}",
                      "Kendall tau": fmt(best.get("kendall_tau")),
-                     "share of ceiling": fmt(p.get("share_of_ceiling"), ".0%"),
-                     "note": p.get("no_spread") or ""})
+                     "share of ceiling": fmt(p.share_of_ceiling, ".0%"),
+                     "note": p.no_spread or ""})
     if not rows:
         return None
     return ("How much of performance is predictable",
