@@ -28,6 +28,7 @@ per-epoch differences for the figures.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,9 @@ from scipy import stats
 from engine.analysis.features import STRUCTURE
 from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.predictability import best_regression
+from engine.analysis.results import Record
 
-__all__ = ["arm_label", "arm_populations", "paired_analysis", "paired_statistics"]
+__all__ = ["PairedStatistics", "arm_label", "arm_populations", "paired_analysis", "paired_statistics"]
 
 _BOOTSTRAP = 9999
 # below this out-of-fold R^2, a feature set predicts (next to) nothing: which one is "best" says nothing
@@ -58,6 +60,25 @@ def arm_populations(table: pd.DataFrame | None) -> pd.DataFrame | None:
     if table is None or not len(table) or "arm" not in table.columns:
         return table
     return table.assign(dataset=[arm_label(d, a) for d, a in zip(table["dataset"], table["arm"])]).drop(columns="arm")
+
+
+@dataclass
+class PairedStatistics(Record):
+    """Statistics of one set of paired differences (arm - reference), the JSON object ``paired_statistics``
+    returns (e.g. ``final_test_acc`` of each comparison in ``analysis/paired.json``); None where n is too small."""
+
+    n: int
+    mean: float | None = None
+    mean_ci: list[float] | None = None        # t interval on the differences
+    median: float | None = None
+    median_ci: list[float] | None = None      # percentile bootstrap interval
+    sd: float | None = None
+    dz: float | None = None                   # mean / sd (Cohen's d_z)
+    wilcoxon_stat: float | None = None
+    wilcoxon_p: float | None = None           # two-sided signed-rank, zeros by Pratt's method
+    improved: float | None = None             # shares of pairs
+    tied: float | None = None
+    worse: float | None = None
 
 
 def paired_statistics(diff: np.ndarray, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
@@ -93,23 +114,19 @@ def paired_statistics(diff: np.ndarray, alpha: float = 0.05, seed: int = 0) -> d
     """
     d = np.asarray(diff, dtype=float)
     d = d[np.isfinite(d)]
-    n = int(d.size)
-    out: dict[str, Any] = {"n": n, "mean": None, "mean_ci": None, "median": None, "median_ci": None, "sd": None,
-                           "dz": None, "wilcoxon_stat": None, "wilcoxon_p": None,
-                           "improved": None, "tied": None, "worse": None}
-    if n == 0:
-        return out
-    out.update(mean=float(d.mean()), median=float(np.median(d)), improved=float((d > 0).mean()),
-               tied=float((d == 0).mean()), worse=float((d < 0).mean()))
-    if n < 2:
-        return out
-    sd = float(d.std(ddof=1))
-    out["sd"] = sd
-    out["mean_ci"] = _t_interval(d, alpha)
-    out["dz"] = out["mean"] / sd if sd > 0 else None
-    out["median_ci"] = _median_interval(d, alpha, seed)
-    out["wilcoxon_stat"], out["wilcoxon_p"] = _wilcoxon(d)
-    return out
+    out = PairedStatistics(n=int(d.size))
+    if out.n == 0:
+        return out.to_dict()
+    out.mean, out.median = float(d.mean()), float(np.median(d))
+    out.improved, out.tied, out.worse = float((d > 0).mean()), float((d == 0).mean()), float((d < 0).mean())
+    if out.n < 2:
+        return out.to_dict()
+    out.sd = float(d.std(ddof=1))
+    out.mean_ci = _t_interval(d, alpha)
+    out.dz = out.mean / out.sd if out.sd > 0 else None
+    out.median_ci = _median_interval(d, alpha, seed)
+    out.wilcoxon_stat, out.wilcoxon_p = _wilcoxon(d)
+    return out.to_dict()
 
 
 def _median_interval(d: np.ndarray, alpha: float, seed: int) -> list[float]:

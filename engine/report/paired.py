@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from engine.analysis.paired import arm_label
+from engine.analysis.paired import PairedStatistics, arm_label
 from engine.analysis.performance_classes import eligible_mask
 from engine.report.html import esc, table
 
@@ -125,12 +125,12 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
             if "skipped" in c:
                 comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "note": c["skipped"]})
                 continue
-            s = c["final_test_acc"]
-            comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s["n"],
-                          "mean difference [95 % CI]": f"{_fmt(s['mean'], '+.4f')} {_ci(s['mean_ci'])}",
-                          "median difference [95 % CI]": f"{_fmt(s['median'], '+.4f')} {_ci(s['median_ci'])}",
-                          "d_z": _fmt(s["dz"], "+.2f"), "Wilcoxon p": _fmt(s["wilcoxon_p"], ".2g"),
-                          "better / tied / worse": " / ".join(_fmt(s[k], ".0%") for k in ("improved", "tied", "worse")),
+            s = PairedStatistics.from_dict(c["final_test_acc"])
+            comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s.n,
+                          "mean difference [95 % CI]": f"{_fmt(s.mean, '+.4f')} {_ci(s.mean_ci)}",
+                          "median difference [95 % CI]": f"{_fmt(s.median, '+.4f')} {_ci(s.median_ci)}",
+                          "d_z": _fmt(s.dz, "+.2f"), "Wilcoxon p": _fmt(s.wilcoxon_p, ".2g"),
+                          "better / tied / worse": " / ".join(_fmt(v, ".0%") for v in (s.improved, s.tied, s.worse)),
                           "strength variance at init, ratio (median)": _fmt(c.get("init_strength_var_ratio_median"),
                                                                             ".2f"),
                           "note": f"{c['pairs_excluded_diverged']} pair(s) with a diverged network left out"
