@@ -71,9 +71,8 @@ import torch
 from engine.measures.threads import single_threaded_lapack
 from engine.weight_stack import check_weight_stack
 
-__all__ = ["METRICS", "spectral_stats"]
-
 METRICS = ("alpha", "alpha_weighted", "log_spectral_norm", "stable_rank", "log_norm")
+__all__ = ["METRICS", "spectral_stats"]
 
 # weightwatcher 0.7.7 defaults (constants.py, WW_powerlaw.py)
 MIN_EVALS = 8            # DEFAULT_MIN_EVALS: smaller layers are not analysed

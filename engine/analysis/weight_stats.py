@@ -12,9 +12,8 @@ import torch
 
 from engine.weight_stack import check_weight_stack
 
-__all__ = ["QUANTILES", "weight_stats"]
-
 QUANTILES = (0, 25, 50, 75, 100)
+__all__ = ["QUANTILES", "weight_stats"]
 
 # elements sorted at once per chunk (keeps memory bounded on 1,000 paper-sized networks)
 _CHUNK_ELEMENTS = 1 << 25
