@@ -24,10 +24,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
-from engine.config import AnalysisConfig
 from engine.analysis.estimators import estimator_class, make_estimator
 from engine.analysis.results import Record
 from engine.analysis.features import feature_set_columns
+from engine.config import AnalysisConfig
 from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)

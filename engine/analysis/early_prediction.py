@@ -21,8 +21,8 @@ import pandas as pd
 
 from engine.analysis.bag_of_neurons import type_histograms
 from engine.analysis.classification import classification_for_dataset
-from engine.config import AnalysisConfig
 from engine.analysis.predictability import best_regression
+from engine.config import AnalysisConfig
 from engine.measures.table import summarize
 from engine.population.train import METRICS
 from engine.progress import progress_bar

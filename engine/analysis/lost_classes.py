@@ -45,10 +45,10 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from engine.analysis.classification import classification_for_dataset, regress
-from engine.config import AnalysisConfig
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
 from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE
 from engine.analysis.predictability import best_regression
+from engine.config import AnalysisConfig
 from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
 from engine.progress import progress_bar
 

@@ -15,7 +15,6 @@ import pandas as pd
 
 from engine.analysis.bag_of_neurons import bag_of_neurons, transform_measures
 from engine.analysis.classification import best_classifier, classification_for_dataset
-from engine.config import AnalysisConfig
 from engine.analysis.correlations import spearman_table, subgraph_verdict
 from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
@@ -24,6 +23,7 @@ from engine.analysis.lost_classes import lost_classes
 from engine.analysis.paired import arm_populations, paired_analysis
 from engine.analysis.performance_classes import assign_classes, eligible_mask, eligible_rows
 from engine.analysis.predictability import predictability, without_spread
+from engine.config import AnalysisConfig
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from engine.config import AnalysisConfig
 from engine.analysis.paired import arm_populations
 from engine.analysis.performance_classes import eligible_rows
 from engine.analysis.run import AnalysisResult, run_analysis
+from engine.config import AnalysisConfig
 from engine.errors import EngineError
 from engine.report import figures as F
 from engine.report import paired as P
