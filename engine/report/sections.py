@@ -93,37 +93,50 @@ def lost_classes(r: ReportInputs) -> Section | None:
             inner += table(c.rename(columns={"lost": "classes never predicted", "acc_mean": "test acc mean",
                                              "acc_min": "min", "acc_max": "max",
                                              "acc_predicted_mean": "acc on predicted classes (mean)"}))
-        ex = d.get("explained") or {}
-        if "skipped" in ex:
-            inner += f"<p class='note'>Variance explained by the count: {esc(ex['skipped'])}</p>"
-        else:
-            cv = ex.get("cv") or {}
-            inner += table(pd.DataFrame([{
-                "networks with a lost class": f"{d['lost_any']} of {d['networks']}",
-                "R² (straight line)": fmt(ex["linear_r2"]), "R² (any function of the count)": fmt(ex["eta2"]),
-                "out-of-fold R²": f"{fmt(cv.get('r2'))} {cv.get('regressor') or ''}",
-                "Spearman rho": fmt(ex["spearman_rho"]), "p": fmt(ex["spearman_p"], ".2g"),
-                "noise ceiling": fmt(ex.get("ceiling"))}]))
-        b = d.get("beyond") or {}
-        if "skipped" in b:
-            inner += f"<p class='note'>Structure beyond the count: {esc(b['skipped'])}</p>"
-        elif b:
-            rows = [{"feature set": fs, "R² of the residual": fmt(v.get("r2")), "Kendall tau": fmt(v.get("kendall_tau")),
-                     "regressor": v.get("regressor", ""), "note": v.get("skipped", "")}
-                    for fs, v in b["by_feature_set"].items()]
-            inner += (f"<p>Structure beyond the count: residual sd {fmt(b['residual_sd'], '.4f')}, its noise ceiling "
-                      f"{fmt(b.get('residual_ceiling'))}; {b['networks']} networks ({b['left_out']} alone in their "
-                      "lost-class count left out).</p>" + table(pd.DataFrame(rows)))
-        p = d.get("prediction") or {}
-        if "skipped" in p:
-            inner += f"<p class='note'>Predicting the lost classes: {esc(p['skipped'])}</p>"
-        elif pred is not None and len(pred):
-            inner += ("<p>The final lost classes predicted from each snapshot epoch's features: how many (out-of-fold "
-                      "R², Kendall tau) and which (per class lost in 2 or more and kept in 2 or more networks, "
-                      "the balanced accuracy of lost against kept, averaged over those classes; chance 0.5). "
-                      "<code>curve</code>: the learning curve so far, lost-class count and per-class accuracies "
-                      "included.</p>" + table(pred[pred["dataset"] == ds].drop(columns="dataset")))
+        inner += _lost_explained(d) + _lost_beyond(d.get("beyond") or {}) + _lost_prediction(d, pred, ds)
     return ("What the spread is made of: classes networks never predict", inner + r.img("lost_classes"))
+
+
+def _lost_explained(d: dict[str, Any]) -> str:
+    """The lost-class count's share of the variance of test accuracy, as a one-row table."""
+    ex = d.get("explained") or {}
+    if "skipped" in ex:
+        return f"<p class='note'>Variance explained by the count: {esc(ex['skipped'])}</p>"
+    cv = ex.get("cv") or {}
+    return table(pd.DataFrame([{
+        "networks with a lost class": f"{d['lost_any']} of {d['networks']}",
+        "R² (straight line)": fmt(ex["linear_r2"]), "R² (any function of the count)": fmt(ex["eta2"]),
+        "out-of-fold R²": f"{fmt(cv.get('r2'))} {cv.get('regressor') or ''}",
+        "Spearman rho": fmt(ex["spearman_rho"]), "p": fmt(ex["spearman_p"], ".2g"),
+        "noise ceiling": fmt(ex.get("ceiling"))}]))
+
+
+def _lost_beyond(b: dict[str, Any]) -> str:
+    """Structure beyond the lost-class count: the residual regressed from each feature set."""
+    if "skipped" in b:
+        return f"<p class='note'>Structure beyond the count: {esc(b['skipped'])}</p>"
+    if not b:
+        return ""
+    rows = [{"feature set": fs, "R² of the residual": fmt(v.get("r2")), "Kendall tau": fmt(v.get("kendall_tau")),
+             "regressor": v.get("regressor", ""), "note": v.get("skipped", "")}
+            for fs, v in b["by_feature_set"].items()]
+    return (f"<p>Structure beyond the count: residual sd {fmt(b['residual_sd'], '.4f')}, its noise ceiling "
+            f"{fmt(b.get('residual_ceiling'))}; {b['networks']} networks ({b['left_out']} alone in their "
+            "lost-class count left out).</p>" + table(pd.DataFrame(rows)))
+
+
+def _lost_prediction(d: dict[str, Any], pred: pd.DataFrame | None, ds: str) -> str:
+    """The final lost classes predicted from each snapshot epoch's features (the table), or why not."""
+    p = d.get("prediction") or {}
+    if "skipped" in p:
+        return f"<p class='note'>Predicting the lost classes: {esc(p['skipped'])}</p>"
+    if pred is None or not len(pred):
+        return ""
+    return ("<p>The final lost classes predicted from each snapshot epoch's features: how many (out-of-fold "
+            "R², Kendall tau) and which (per class lost in 2 or more and kept in 2 or more networks, "
+            "the balanced accuracy of lost against kept, averaged over those classes; chance 0.5). "
+            "<code>curve</code>: the learning curve so far, lost-class count and per-class accuracies "
+            "included.</p>" + table(pred[pred["dataset"] == ds].drop(columns="dataset")))
 
 
 def predictability(r: ReportInputs) -> Section | None:
