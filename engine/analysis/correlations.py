@@ -43,8 +43,8 @@ def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
     References
     ----------
-    .. [1] L. Scabini and O. Bruno, "Structure and performance of fully connected neural networks:
-       emerging complex network properties", Physica A 615 (2023), arXiv:2107.14062.
+    .. [1] Scabini & Bruno, Physica A 615 (2023), arXiv:2107.14062: the correlations of the measures with
+       test accuracy that this table repeats.
 
     Examples
     --------

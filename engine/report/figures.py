@@ -8,7 +8,7 @@ pyplot itself), and a figure is freed like any object; ``Figure.savefig`` render
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,8 @@ from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.report.axes import scaled_axis
+
+_T = TypeVar("_T")
 
 __all__ = ["accuracy_distributions", "bon_centroids", "bon_type_shares", "confusion_matrices", "correlation_heatmap",
            "early_prediction", "learning_curves", "lost_classes", "measure_evolution", "measures_vs_accuracy"]
@@ -47,6 +49,19 @@ def _grid(n: int, ncols: int, w: float = 3.2, h: float = 2.6) -> tuple[Figure, n
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes
+
+
+def _per_dataset(parts: dict[str, _T], ncols: int, w: float, h: float,
+                 draw: Callable[[Figure, Axes, str, _T], None]) -> Figure | None:
+    """One panel per dataset of ``parts`` (in name order), each drawn by ``draw(fig, ax, dataset, part)``;
+    None when there is no dataset."""
+    if not parts:
+        return None
+    fig, axes = _grid(len(parts), ncols, w, h)
+    for ax, (ds, v) in zip(axes.flat, sorted(parts.items())):
+        draw(fig, ax, ds, v)
+    fig.tight_layout()
+    return fig
 
 
 def accuracy_distributions(networks: pd.DataFrame, summary: dict[str, Any]) -> Figure | None:
@@ -106,68 +121,61 @@ def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFram
 
 def bon_centroids(summary: dict[str, Any]) -> Figure | None:
     """Heat-map of each dataset's centroids in z-units, annotated with raw values."""
-    bon = typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k")
-    if not bon:
-        return None
-    fig, axes = _grid(len(bon), 2, 5.0, 3.6)
-    for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
-        z = np.asarray(v.centroids_normalised)
-        raw = np.asarray(v.centroids_raw)
-        im = ax.imshow(z, cmap="RdBu_r", vmin=-max(1e-9, np.abs(z).max()), vmax=max(1e-9, np.abs(z).max()),
-                       aspect="auto")
-        for i in range(z.shape[0]):
-            for j in range(z.shape[1]):
-                ax.text(j, i, f"{raw[i, j]:.3g}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(z.shape[1]), v.measures, rotation=20, fontsize=7)
-        ax.set_yticks(range(z.shape[0]), [f"type {i}" for i in range(z.shape[0])], fontsize=7)
-        ax.set_title(f"{ds}: centroids (colour z-score, text raw)", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    return fig
+    return _per_dataset(typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k"), 2, 5.0, 3.6, _draw_centroids)
+
+
+def _draw_centroids(fig: Figure, ax: Axes, ds: str, v: NeuronTypes) -> None:
+    z = np.asarray(v.centroids_normalised)
+    raw = np.asarray(v.centroids_raw)
+    im = ax.imshow(z, cmap="RdBu_r", vmin=-max(1e-9, np.abs(z).max()), vmax=max(1e-9, np.abs(z).max()),
+                   aspect="auto")
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            ax.text(j, i, f"{raw[i, j]:.3g}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(z.shape[1]), v.measures, rotation=20, fontsize=7)
+    ax.set_yticks(range(z.shape[0]), [f"type {i}" for i in range(z.shape[0])], fontsize=7)
+    ax.set_title(f"{ds}: centroids (colour z-score, text raw)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04)
 
 
 def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
     """Share of each neuron type among the neurons of each performance class (grouped bars)."""
     bon = {ds: v for ds, v in typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k").items()
            if any(s["all"] is not None for s in v.type_shares_per_class.values())}
-    if not bon:
-        return None
-    fig, axes = _grid(len(bon), 2, 5.0, 3.0)
-    for ax, (ds, v) in zip(axes.flat, sorted(bon.items())):
-        shares = v.type_shares_per_class
-        names = [n for n in shares if shares[n]["all"] is not None]
-        k = v.k
-        width = 0.8 / max(1, len(names))
-        for i, n in enumerate(names):
-            ax.bar(np.arange(k) + i * width - 0.4 + width / 2, shares[n]["all"], width, label=n)
-        ax.set_xticks(range(k), [f"type {j}" for j in range(k)], fontsize=7)
-        ax.set_ylabel("share of neurons")
-        ax.set_title(f"{ds}: neuron types per performance class", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _per_dataset(bon, 2, 5.0, 3.0, _draw_type_shares)
+
+
+def _draw_type_shares(fig: Figure, ax: Axes, ds: str, v: NeuronTypes) -> None:
+    shares = v.type_shares_per_class
+    names = [n for n in shares if shares[n]["all"] is not None]
+    k = v.k
+    width = 0.8 / max(1, len(names))
+    for i, n in enumerate(names):
+        ax.bar(np.arange(k) + i * width - 0.4 + width / 2, shares[n]["all"], width, label=n)
+    ax.set_xticks(range(k), [f"type {j}" for j in range(k)], fontsize=7)
+    ax.set_ylabel("share of neurons")
+    ax.set_title(f"{ds}: neuron types per performance class", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
     """Summed out-of-fold confusion matrix of the best (feature set, classifier) per dataset."""
     best = typed_parts(summary.get("best_classifier"), BestClassifier, "classifier")
-    if not best:
-        return None
-    fig, axes = _grid(len(best), 4, 3.4, 3.2)
-    for ax, (ds, b) in zip(axes.flat, sorted(best.items())):
-        cm = np.asarray(b.confusion, dtype=float)
-        ax.imshow(cm, cmap="Blues")
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(b.class_names)), b.class_names, fontsize=7)
-        ax.set_yticks(range(len(b.class_names)), b.class_names, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{ds}: {b.classifier} on {b.feature_set}\nacc {b.mean:.3f} (chance {b.chance:.3f})",
-                     fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _per_dataset(best, 4, 3.4, 3.2, _draw_confusion)
+
+
+def _draw_confusion(fig: Figure, ax: Axes, ds: str, b: BestClassifier) -> None:
+    cm = np.asarray(b.confusion, dtype=float)
+    ax.imshow(cm, cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(b.class_names)), b.class_names, fontsize=7)
+    ax.set_yticks(range(len(b.class_names)), b.class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{ds}: {b.classifier} on {b.feature_set}\nacc {b.mean:.3f} (chance {b.chance:.3f})",
+                 fontsize=8)
 
 
 def _correlation_blocks(columns: list[str]) -> list[tuple[str, list[str], list[str], dict[str, tuple[str, str]]]]:
