@@ -38,7 +38,49 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     Without ``result`` the analysis is run here on the run's tables, with ``cfg`` (default: the
     ``analysis`` settings that made the directory's results: the run's record, or the gather's) and
     ``progress`` bars if asked. The Protocol section states the settings that made the population, as the
-    directory recorded them."""
+    directory recorded them.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory (a run's, a gathered one, or ``engine.write_population``'s) holding at least
+        networks.parquet.
+    result : AnalysisResult, optional
+        An analysis already run on this directory's tables (``run_analysis``).
+    cfg : AnalysisConfig or mapping, optional
+        The ``analysis`` settings when the analysis runs here.
+    backend : {"cpu", "gpu"}
+        Where the estimators run.
+    progress : bool
+        Progress bars over the fits.
+
+    Returns
+    -------
+    Path
+        ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per part
+        (``PART_KEYS``), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
+        ``neuron_type`` column.
+
+    Raises
+    ------
+    EngineError
+        The directory holds no run, a setting is invalid, or ``result``'s neuron types do not align with
+        the directory's neurons table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from engine.analysis.synthetic import make_population
+    >>> nets, neurons, _ = make_population(networks=30, layer_sizes=(6, 3), seed=0)
+    >>> run_dir = Path(tempfile.mkdtemp())
+    >>> nets.to_parquet(run_dir / "networks.parquet"); neurons.to_parquet(run_dir / "neurons.parquet")
+    >>> cfg = {"enabled": {"classification": False, "regression": False, "early_prediction": False},
+    ...        "bon": {"k": 3}}
+    >>> write_report(run_dir, cfg=cfg).name
+    'report.html'
+    >>> (run_dir / "analysis" / "bag_of_neurons.json").is_file(), (run_dir / "figures" / "bon_centroids.png").is_file()
+    (True, True)
+    """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     networks, neurons, curves, snapshots = run.networks, run.neurons, run.curves, run.snapshots
