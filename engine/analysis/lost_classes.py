@@ -383,29 +383,39 @@ def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | 
                 cls = classification_for_dataset(frame, lost[:, c].astype(int), which_cfg, backend)[0]
                 for fs, res in cls.items():
                     which.setdefault(fs, {})[c] = _balanced(res)
-            by_epoch[e] = {}
-            for fs in sub.feature_sets:
-                b = best_regression({fs: reg[fs]}) if fs in reg else {}
-                per_class = {c: v for c, v in (which.get(fs) or {}).items() if v is not None}
-                if not b and not per_class:
-                    continue
-                best_cls = {}
-                if per_class:
-                    names = {v["classifier"] for v in per_class.values()}
-                    best_cls = {"balanced_acc": float(np.mean([v["balanced_acc"] for v in per_class.values()])),
-                                "classes": sorted(per_class), "classifier": ", ".join(sorted(names)),
-                                "per_class": {c: v["balanced_acc"] for c, v in per_class.items()}}
-                row = {"dataset": ds, "epoch": int(e), "feature_set": fs, "count_r2": b.get("r2"),
-                       "count_r2_sd": b.get("r2_sd"), "count_tau": b.get("kendall_tau"),
-                       "regressor": b.get("regressor"), "which_balanced_acc": best_cls.get("balanced_acc"),
-                       "which_classes": len(best_cls.get("classes", [])), "classifier": best_cls.get("classifier")}
-                rows.append(row)
-                by_epoch[e][fs] = {"count": {k_: b[k_] for k_ in ("r2", "r2_sd", "kendall_tau", "regressor")}
-                                   if b else None, "which": best_cls or None}
+            by_epoch[e], epoch_rows = _epoch_results(ds, e, reg, which, sub.feature_sets)
+            rows += epoch_rows
             bar.update()
     tables["lost_prediction"].append(pd.DataFrame(rows, columns=_PREDICTION_COLUMNS))
     return {"epochs": epochs, "count_varies": bool(vary_count), "which_classes": classes,
             "by_epoch": by_epoch}
+
+
+def _epoch_results(ds: str, e: int, reg: dict[str, Any], which: dict[str, dict[int, Any]],
+                   feature_sets: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Per feature set at one snapshot epoch: the best regression of the final lost-class count, and the
+    mean balanced accuracy of each class's loss over the classes it could be fitted for; also as table rows."""
+    out: dict[str, Any] = {}
+    rows = []
+    for fs in feature_sets:
+        b = best_regression({fs: reg[fs]}) if fs in reg else {}
+        per_class = {c: v for c, v in (which.get(fs) or {}).items() if v is not None}
+        if not b and not per_class:
+            continue
+        best_cls = {}
+        if per_class:
+            names = {v["classifier"] for v in per_class.values()}
+            best_cls = {"balanced_acc": float(np.mean([v["balanced_acc"] for v in per_class.values()])),
+                        "classes": sorted(per_class), "classifier": ", ".join(sorted(names)),
+                        "per_class": {c: v["balanced_acc"] for c, v in per_class.items()}}
+        row = {"dataset": ds, "epoch": int(e), "feature_set": fs, "count_r2": b.get("r2"),
+               "count_r2_sd": b.get("r2_sd"), "count_tau": b.get("kendall_tau"),
+               "regressor": b.get("regressor"), "which_balanced_acc": best_cls.get("balanced_acc"),
+               "which_classes": len(best_cls.get("classes", [])), "classifier": best_cls.get("classifier")}
+        rows.append(row)
+        out[fs] = {"count": {k_: b[k_] for k_ in ("r2", "r2_sd", "kendall_tau", "regressor")} if b else None,
+                   "which": best_cls or None}
+    return out, rows
 
 
 def _balanced(res: dict[str, Any]) -> dict[str, Any] | None:
