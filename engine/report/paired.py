@@ -125,30 +125,9 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
             if "skipped" in c:
                 comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "note": c["skipped"]})
                 continue
-            s = PairedStatistics.from_dict(c["final_test_acc"])
-            comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s.n,
-                          "mean difference [95 % CI]": f"{_fmt(s.mean, '+.4f')} {_ci(s.mean_ci)}",
-                          "median difference [95 % CI]": f"{_fmt(s.median, '+.4f')} {_ci(s.median_ci)}",
-                          "d_z": _fmt(s.dz, "+.2f"), "Wilcoxon p": _fmt(s.wilcoxon_p, ".2g"),
-                          "better / tied / worse": " / ".join(_fmt(v, ".0%") for v in (s.improved, s.tied, s.worse)),
-                          "strength variance at init, ratio (median)": _fmt(c.get("init_strength_var_ratio_median"),
-                                                                            ".2f"),
-                          "note": f"{c['pairs_excluded_diverged']} pair(s) with a diverged network left out"
-                          if c.get("pairs_excluded_diverged") else ""})
+            comps.append(_comparison_row(ds, arm, ref, c))
         for arm, a in entry["arms"].items():
-            row = {"dataset": ds, "arm": arm, "networks used": a["used"],
-                   "test acc mean ± sd": f"{_fmt(a['acc_mean'], '.3f')} ± {_fmt(a['acc_sd'], '.3f')}",
-                   "min-max": f"{_fmt(a['acc_min'], '.3f')}-{_fmt(a['acc_max'], '.3f')}",
-                   "strength variance at init (median)": _fmt(a.get("init_strength_var_median"), ".4g")}
-            for layer, v in (a.get("hidden_strength_var_init") or {}).items():
-                row[f"hidden {layer} strength variance at init"] = _fmt(v, ".4g")
-            rho = a.get("init_strength_var_vs_acc")
-            row["rho(strength variance at init, accuracy)"] = f"{rho['rho']:+.2f} (p {rho['p']:.2g})" if rho else ""
-            sil = a.get("silenced") or {}
-            if sil:
-                row["silenced at init / epoch 1 / last"] = " / ".join(_fmt(sil.get(k), ".0%")
-                                                                      for k in ("init", "epoch1", "last"))
-            arms_rows.append(row)
+            arms_rows.append(_arm_row(ds, arm, a))
             if a.get("best_r2"):
                 pred_rows.append({"dataset": ds, "arm": arm,
                                   **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
@@ -165,3 +144,33 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
              "(what the rewiring paper's stabilize_strength minimises); hidden-layer strength variance: the " \
              "variance of the engine's strength measure over each hidden layer's neurons at epoch 0.</p>"
     return (f"Paired comparison: {', '.join(p['arms'][1:])} against {ref}", inner)
+
+
+def _comparison_row(ds: str, arm: str, ref: str, c: dict[str, Any]) -> dict[str, Any]:
+    """One arm against the reference on one benchmark: the final accuracy's paired statistics."""
+    s = PairedStatistics.from_dict(c["final_test_acc"])
+    return {"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s.n,
+            "mean difference [95 % CI]": f"{_fmt(s.mean, '+.4f')} {_ci(s.mean_ci)}",
+            "median difference [95 % CI]": f"{_fmt(s.median, '+.4f')} {_ci(s.median_ci)}",
+            "d_z": _fmt(s.dz, "+.2f"), "Wilcoxon p": _fmt(s.wilcoxon_p, ".2g"),
+            "better / tied / worse": " / ".join(_fmt(v, ".0%") for v in (s.improved, s.tied, s.worse)),
+            "strength variance at init, ratio (median)": _fmt(c.get("init_strength_var_ratio_median"), ".2f"),
+            "note": f"{c['pairs_excluded_diverged']} pair(s) with a diverged network left out"
+            if c.get("pairs_excluded_diverged") else ""}
+
+
+def _arm_row(ds: str, arm: str, a: dict[str, Any]) -> dict[str, Any]:
+    """One arm's own numbers: accuracy, strength variance at init, silenced shares."""
+    row = {"dataset": ds, "arm": arm, "networks used": a["used"],
+           "test acc mean ± sd": f"{_fmt(a['acc_mean'], '.3f')} ± {_fmt(a['acc_sd'], '.3f')}",
+           "min-max": f"{_fmt(a['acc_min'], '.3f')}-{_fmt(a['acc_max'], '.3f')}",
+           "strength variance at init (median)": _fmt(a.get("init_strength_var_median"), ".4g")}
+    for layer, v in (a.get("hidden_strength_var_init") or {}).items():
+        row[f"hidden {layer} strength variance at init"] = _fmt(v, ".4g")
+    rho = a.get("init_strength_var_vs_acc")
+    row["rho(strength variance at init, accuracy)"] = f"{rho['rho']:+.2f} (p {rho['p']:.2g})" if rho else ""
+    sil = a.get("silenced") or {}
+    if sil:
+        row["silenced at init / epoch 1 / last"] = " / ".join(_fmt(sil.get(k), ".0%")
+                                                              for k in ("init", "epoch1", "last"))
+    return row
