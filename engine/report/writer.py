@@ -50,13 +50,13 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     cfg : AnalysisConfig or mapping, optional
         The ``analysis`` settings when the analysis runs here.
     backend : {"cpu", "gpu"}
-        Where the estimators run.
+        Where the analysis runs its estimators ("gpu": cuML where installed).
     progress : bool
-        Progress bars over the fits.
+        Show progress bars over the classifier and regressor fits.
 
     Returns
     -------
-    Path
+    pathlib.Path
         ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per part
         (``PART_KEYS``), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
         ``neuron_type`` column.
