@@ -53,10 +53,18 @@ def test_the_analysis_defaults_are_the_schemas():
     assert AnalysisConfig.from_mapping({}).to_dict() == AnalysisConfig().to_dict()
 
 
-@pytest.mark.parametrize("bad", [{"nope": 1}, {"bon": {"kk": 3}}, {"classes": 1}, {"thresholds": [0.8, 0.5]},
-                                 {"classifiers": ["xgboost"]}, {"bon": {"k": "many"}}, {"enabled": {"x": True}}])
-def test_bad_config_is_a_clear_error(bad):
-    with pytest.raises(EngineError):
+@pytest.mark.parametrize("bad,message", [
+    ({"nope": 1}, r"^analysis\.nope: unknown setting; known keys of analysis: enabled, classes"),
+    ({"bon": {"kk": 3}}, r"^analysis\.bon\.kk: unknown setting; did you mean analysis\.bon\.k\?$"),
+    ({"classes": 1}, r"^analysis\.classes=1: must be an integer >= 2"),
+    ({"thresholds": [0.8, 0.5]}, r"^analysis\.thresholds=\[0\.8, 0\.5\]: must be strictly increasing"),
+    ({"classifiers": ["xgboost"]}, r"^analysis\.classifiers=\['xgboost'\]: item 0 \('xgboost'\) must be one of "
+                                   r"logistic_regression, svm"),
+    ({"bon": {"k": "many"}}, r"^analysis\.bon\.k='many': must be an integer >= 2 or one of auto"),
+    ({"enabled": {"x": True}}, r"^analysis\.enabled\.x: unknown key; known: classification, regression"),
+])
+def test_bad_config_is_a_clear_error(bad, message):
+    with pytest.raises(EngineError, match=message):
         AnalysisConfig.from_mapping(bad)
 
 
@@ -69,7 +77,7 @@ def test_estimator_factory_cpu_and_gpu_fallback():
     cls = estimator_class("svm", "gpu")                                    # cuML where it imports
     assert cls is SVC or cls.__module__.startswith("cuml")
     assert make_estimator("random_forest", "cpu", n_estimators=3).n_estimators == 3
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match=r"unknown estimator 'deep_net'; known: .*'svm'"):
         make_estimator("deep_net")
 
 
@@ -234,9 +242,9 @@ def test_tiny_population_does_not_crash():
 
 
 def test_empty_or_bad_tables_are_clear_errors():
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match="networks table is empty: nothing to analyse"):
         run_analysis(pd.DataFrame({"dataset": [], "network": [], "test_acc": []}), None)
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match=r"networks table lacks column\(s\) \['dataset', 'network', 'test_acc'\]"):
         run_analysis(pd.DataFrame({"x": [1]}), None)
     nets, neu, _ = make_population(networks=10, layer_sizes=(3,))
     with pytest.raises(EngineError, match="bon.measures"):
@@ -308,7 +316,7 @@ def test_weight_stats_match_numpy():
         assert np.allclose(df[f"w_l{l}_std"], flat.std(1))
         for q in (0, 25, 50, 75, 100):
             assert np.allclose(df[f"w_l{l}_q{q}"], np.percentile(flat, q, axis=1))
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match=r"shape \(3, 4\)"):   # a matrix, not a stack of N matrices
         weight_stats([torch.zeros(3, 4)])
 
 

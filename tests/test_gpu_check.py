@@ -76,11 +76,12 @@ def test_default_outputs_by_mode(monkeypatch):
 
 def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):   # argparse's usage error
         gpu_check.parse_args(["--device", "cuda"])
     assert "torch sees no CUDA GPU" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         gpu_check.parse_args(["--networks", "0", "--device", "cpu"])
+    assert "--networks" in capsys.readouterr().err
 
 
 def test_relative_differences():

@@ -154,11 +154,46 @@ def test_shared_layer_streams_imitate_keras_seeding():
     assert float(w[0].min()) >= -0.9 and float(w[0].max()) <= 0.9
 
 
-def test_divergence_is_flagged_not_a_crash():
+def test_divergence_is_flagged_not_a_crash(monkeypatch, caplog):
+    """One network of four diverges (a NaN in its init): it alone is flagged, the warning counts it, its
+    measures are NaN, and the other three train exactly as they do without it."""
+    from engine.measures.compute import compute_measures
+    from engine.population import train as train_module
+    from engine.population.init import network_seed
+
+    def init_with_a_nan(sizes, seeds, **kwargs):
+        init = train_module_init(sizes, seeds, **kwargs)
+        if network_seed(0, 2) in seeds:
+            init[0][list(seeds).index(network_seed(0, 2)), 0, 0] = float("nan")
+        return init
+
+    train_module_init = train_module.init_population
+    data = toy_data()
+    snaps, on_snapshot = collect()
+    monkeypatch.setattr(train_module, "init_population", init_with_a_nan)
+    with caplog.at_level("WARNING", logger="engine"):
+        res = train_population(data, SETTINGS, range(4), on_snapshot=on_snapshot, progress=False)
+    assert res.diverged.tolist() == [False, False, True, False]
+    assert "1 of 4 networks diverged" in caplog.text
+    assert np.isnan(res.curves["test_loss"][2]).all() and np.isfinite(res.curves["test_loss"][[0, 1, 3]]).all()
+    monkeypatch.undo()
+    alone = train_population(data, SETTINGS, [0, 1, 3], progress=False)
+    for metric in ("train_loss", "test_loss", "test_acc"):
+        assert np.array_equal(res.curves[metric][[0, 1, 3]], alone.curves[metric]), metric
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="engine"):
+        values = compute_measures(snaps[SETTINGS.train.epochs][0][1], ["strength"], progress=False)
+    assert torch.isnan(values[2]).all() and torch.isfinite(values[[0, 1, 3]]).all()
+    assert "1 of 4 networks have non-finite weights" in caplog.text
+
+
+def test_all_networks_diverging_is_flagged_not_a_crash(caplog):
     data = toy_data()
     s = TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=2, batch_size=32, lr=1e30))
-    res = train_population(data, s, range(3), progress=False)
-    assert res.diverged.all()
+    with caplog.at_level("WARNING", logger="engine"):
+        res = train_population(data, s, range(3), progress=False)
+    assert res.diverged.all() and "3 of 3 networks diverged" in caplog.text
+    assert np.isfinite(res.curves["test_acc"][:, 0]).all()   # the untrained networks' results are kept
 
 
 def test_snapshots_all_epochs_and_bad_settings():

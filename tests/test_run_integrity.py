@@ -271,22 +271,24 @@ def test_a_run_that_fails_validation_leaves_no_run_directory(tmp_path):
     assert p.returncode == 2 and not (tmp_path / "a").exists()
 
 
-@pytest.mark.parametrize("bad,good", [
-    (["population.size=1", "population.shard=0/2"], ["population.size=2", "population.shard=0/2"]),
-    (["dataset=mnist", "dataset.download=false", "dataset.cache_dir=CACHE"], []),
-    (["train.lr=-1"], []),
+@pytest.mark.parametrize("bad,good,refusal", [
+    (["population.size=1", "population.shard=0/2"], ["population.size=2", "population.shard=0/2"],
+     "population.shard='0/2': holds no network of population.size=1: use fewer shards"),
+    (["dataset=mnist", "dataset.download=false", "dataset.cache_dir=CACHE"], [],
+     "mnist: train-images-idx3-ubyte.gz, .* not found in .* and downloading is disabled"),
+    (["train.lr=-1"], [], r"train.lr=-1: must be a finite number > 0"),
 ], ids=["empty-shard", "missing-data", "invalid"])
-def test_nothing_is_written_before_the_run_can_start(tmp_path, bad, good):
+def test_nothing_is_written_before_the_run_can_start(tmp_path, bad, good, refusal):
     from engine.pipeline import run
 
     out = tmp_path / "run"
     out.mkdir()
     bad = [b.replace("CACHE", str(tmp_path / "empty")) for b in bad]
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match=refusal):
         run(compose(*TINY, "stages=[train]", *bad), out)
     assert list(out.iterdir()) == [], "a run that cannot start writes nothing (no parts/config.json)"
     run(compose(*TINY, "stages=[train]", *good), out)  # the corrected command is not refused
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError, match=refusal):
         run(compose(*TINY, "stages=[train]", *bad), tmp_path / "new" / "run")
     assert not (tmp_path / "new").exists(), "nor does it leave a directory it made"
 

@@ -126,3 +126,15 @@ def test_analysis_progress_only_when_asked(capfd):
     err = capfd.readouterr().err
     assert "classifiers, regressors digits" in err and "early prediction digits" in err
     assert shown.summary["classification"] == quiet.summary["classification"]
+
+
+def test_every_expected_error_is_checked_by_its_message():
+    """A test that expects an error says which one: ``pytest.raises`` always carries ``match=`` (a test
+    named for "a clear error" that checks only the exception's type passes on any other error)."""
+    bare = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.raises"
+                    and not any(k.arg == "match" for k in node.keywords)):
+                bare.append(f"{path.name}:{node.lineno}")
+    assert not bare, f"pytest.raises without match=: {', '.join(bare)}"
