@@ -240,14 +240,3 @@ def test_report_opens_with_what_the_spread_is_made_of(tmp_path):
     assert (run / "figures" / "lost_classes.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((run / "analysis" / "lost_classes.json").read_text())
     assert saved["toy"]["lost_any"] == 9 and saved["toy"]["settling"]["settled_share"]["0"] == pytest.approx(4 / 12)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import engine.analysis.lost_classes as lost
-    import engine.population.train as train
-
-    for module in (lost, train):
-        failed, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert tried and not failed, module.__name__

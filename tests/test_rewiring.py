@@ -183,11 +183,3 @@ def test_rewiring_on_the_gpu_equals_the_cpu():
     gpu = pa_rewire([x.cuda() for x in w], list(range(8)))
     for a, b in zip(cpu, gpu):
         assert torch.equal(a, b.cpu())
-
-
-def test_the_examples_in_the_docstrings_run():
-    import doctest
-
-    import engine.population.rewire as rw
-
-    assert doctest.testmod(rw).failed == 0

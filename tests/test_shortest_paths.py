@@ -119,12 +119,6 @@ def test_float32_twin_close_to_float64():
     torch.testing.assert_close(h32.double(), harmonic_centrality_twin(weights), rtol=1e-5, atol=0)
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    assert doctest.testmod(shortest_paths).failed == 0
-
-
 def test_dispatch_and_input_checks():
     weights = random_weights((5, 4, 3), n_networks=1)
     assert torch.equal(hidden_distances(weights), hidden_distances_twin(weights))

@@ -227,12 +227,6 @@ def test_method_choice_and_the_gpu_path_through_compute_measures(monkeypatch):
     torch.testing.assert_close(gemm, cpu, rtol=RTOL, atol=0)
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    assert doctest.testmod(subgraph_squaring).failed == 0
-
-
 @pytest.mark.gpu
 def test_cuda_uses_the_products_and_matches_the_cpu_eigendecomposition():
     weights = layered(PAPER, 3, seed=15)
