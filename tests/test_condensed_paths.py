@@ -77,6 +77,12 @@ def random_weights(sizes, n, seed, draw):
     return [draw(rng, (n, a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
+def assert_both_methods_equal_networkx(weights, what=""):
+    want = networkx_harmonic(weights)
+    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0, err_msg=f"compiled {what}")
+    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0, err_msg=f"twin {what}")
+
+
 @pytest.mark.parametrize("dist", sorted(DISTRIBUTIONS))
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_compiled_and_twin_equal_networkx(shape, dist):
@@ -98,17 +104,12 @@ def test_random_shapes_and_weights(seed):
     low = rng.uniform(-1, 0.5)
     weights = [np.where(rng.random((1, a, b)) < 0.1, 0.0, rng.uniform(low, 1.0, (1, a, b)))
                for a, b in zip(sizes[:-1], sizes[1:])]
-    want = networkx_harmonic(weights)
-    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
-    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0, err_msg=str(sizes))
+    assert_both_methods_equal_networkx(weights, str(sizes))
 
 
 def test_larger_graphs_where_pruning_bites():
     """Layers wider than the bound graph's k lightest edges, so that most leaf edges are pruned."""
-    weights = random_weights([60, 40, 30, 6], 3, seed=5, draw=_uniform(-0.9, 0.9))
-    want = networkx_harmonic(weights)
-    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0)
-    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0)
+    assert_both_methods_equal_networkx(random_weights([60, 40, 30, 6], 3, seed=5, draw=_uniform(-0.9, 0.9)))
 
 
 def test_a_useful_leaf_edge_beyond_the_k_lightest_is_kept():
@@ -119,10 +120,7 @@ def test_a_useful_leaf_edge_beyond_the_k_lightest_is_kept():
     w_hidden = np.full((1, 5, 2), -1.0)
     w_hidden[0, :4, 0] = 10.0   # neurons 0-3 reach neuron 4 only through the output, far away
     w_hidden[0, 4, 0] = 9.0     # the output's lightest edge: the bound 0.1 + 19 is finite, yet longer
-    weights = [w_in, w_hidden]
-    want = networkx_harmonic(weights)
-    np.testing.assert_allclose(_harmonic_compiled(weights), want, rtol=RTOL, atol=0)
-    np.testing.assert_allclose(_harmonic_numpy(weights), want, rtol=RTOL, atol=0)
+    assert_both_methods_equal_networkx([w_in, w_hidden])
 
 
 def test_isolated_and_disconnected():
@@ -134,12 +132,6 @@ def test_isolated_and_disconnected():
     np.testing.assert_allclose(got, networkx_harmonic(weights), rtol=RTOL, atol=0)
     negative = [-np.abs(w) for w in weights]
     assert not _harmonic_compiled(negative).any() and not _harmonic_numpy(negative).any()
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    assert doctest.testmod(condensed_paths).failed == 0
 
 
 def test_docstring_example_and_layout():

@@ -5,38 +5,17 @@ known key."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from engine.errors import EngineError
+from engine_runs import ROOT, TINY, compose, run_engine
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
-        "population.snapshots=last", "progress=false"]
-
-
-def compose(*overrides):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from engine.config import register
-
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
-
-
-def run_engine(*args, timeout=240):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
-    return subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=timeout)
 
 
 def leaves(cls, prefix=""):
@@ -201,7 +180,7 @@ def test_the_pipeline_validates_before_it_makes_anything(tmp_path):
 
 
 def test_cli_bad_analysis_value_fails_before_training(tmp_path):
-    p = run_engine(*TINY, "analysis.folds=abc", f"hydra.run.dir={tmp_path / 'run'}")
+    p = run_engine(*TINY, "analysis.folds=abc", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == ["error: analysis.folds='abc': must be an integer >= 2 (default: 10)"]
     assert "chunk" not in p.stdout and not (tmp_path / "run").exists()
@@ -272,14 +251,14 @@ def test_overrides_left_to_hydra_and_the_schema_pass():
 
 
 def test_cli_unknown_key_without_plus_is_one_line(tmp_path):
-    p = run_engine(*TINY, "train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}")
+    p = run_engine(*TINY, "train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["error: train.epoch: unknown setting; did you mean train.epochs?"]
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_unknown_key_is_an_error_before_any_work(tmp_path):
-    p = run_engine(*TINY, "+train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}")
+    p = run_engine(*TINY, "+train.epoch=5", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["error: train.epoch: unknown setting; did you mean train.epochs?"]
     assert not (tmp_path / "run").exists()

@@ -27,18 +27,10 @@ from engine.analysis.performance_classes import assign_classes
 from engine.analysis.predictability import noise_ceiling
 from engine.analysis.synthetic import make_population
 from engine.errors import EngineError
+from engine_runs import ROOT, TINY, compose, engine_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = {"folds": 3, "repeats": 1, "n_jobs": 1, "classifiers": ["lda", "knn"], "regressors": ["ridge"],
         "bon": {"k": 3, "n_init": 2}}
-# 4 networks of 64-12-8-10 on 200 digits samples, 1 epoch: a run takes a few seconds
-TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
-        "population.snapshots=last", "progress=false"]
-
-
-def engine_cli(module: str, *args, env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, text=True, capture_output=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0", **(env or {})))
 
 
 def one_error_line(p: subprocess.CompletedProcess) -> str:
@@ -190,17 +182,6 @@ def test_a_feature_set_undefined_for_tiny_layers_says_so():
 
 
 # --- gather: every planned network, its own settings, its own record ------------------------------------------
-
-def compose(*overrides):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from engine.config import register
-
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
-
 
 def fake_run(d: Path, *overrides, nets: pd.DataFrame | None = None, neu: pd.DataFrame | None = None,
              networks=(0, 1), finished=True) -> Path:

@@ -4,7 +4,6 @@ gather, the analysis and the report that opens with the paired result)."""
 
 from __future__ import annotations
 
-import doctest
 import json
 import logging
 
@@ -15,6 +14,7 @@ from scipy import stats
 
 from engine.analysis.paired import arm_populations, paired_analysis, paired_statistics
 from engine.errors import EngineError
+from engine_runs import compose, run_engine
 
 # --- the statistics, known by hand ------------------------------------------------------------------------------
 
@@ -147,13 +147,6 @@ def test_the_whole_analysis_of_a_paired_population(tmp_path):
     assert json.loads((tmp_path / "analysis" / "paired.json").read_text())["arms"] == ["none", "pa"]
 
 
-def test_the_examples_in_the_docstrings_run():
-    import engine.analysis.paired as paired
-    import engine.arms as arms
-
-    assert doctest.testmod(paired).failed == 0 and doctest.testmod(arms).failed == 0
-
-
 # --- the arms of population.compare ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("compare,message", [
@@ -201,12 +194,6 @@ def test_the_claim_records_what_the_results_depend_on():
 TINY = ["+sweep=[smoke,rewiring]", "population.size=4", "train.epochs=1", "dataset.limit_train=200",
         "model.hidden=[12,8]", "population.snapshots=[0,1]", "progress=false", "population.chunk_size=3",
         "stages=[train,measures]"]
-
-
-def compose(*overrides):
-    from tests.test_run_integrity import compose as c
-
-    return c(*overrides)
 
 
 def run(out, *overrides, caplog=None):
@@ -295,8 +282,6 @@ def test_gather_refuses_to_mix_paired_and_unpaired_tables(tmp_path):
 def test_the_command_line_runs_a_paired_population_to_its_report(tmp_path):
     """The paired syntax Hydra takes unquoted; no measures: the paired analysis needs only the training
     tables; the run's last line and the report's first section are the paired result."""
-    from tests.test_run_integrity import run_engine
-
     out = tmp_path / "run"
     p = run_engine("+sweep=smoke", "population.compare=[rewire:none,rewire:pa]", "population.size=6",
                    "train.epochs=2", "dataset.limit_train=300", "model.hidden=[12,8]", "measures.enabled=false",

@@ -5,23 +5,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from engine_runs import ROOT, run_engine
+
 SMALL = ["+sweep=smoke", "population.size=8", "train.epochs=2", "model.hidden=[12,8]", "progress=false"]
-
-
-def run_engine(*args, cwd=None, timeout=240, check=True):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
-    p = subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=cwd or ROOT, env=env, text=True,
-                       capture_output=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"engine.run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def test_smoke_run_writes_all_tables(tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,37 +13,14 @@ import torch
 from omegaconf import OmegaConf
 
 from engine.errors import EngineError
+from engine_runs import TINY, compose, run_engine
 
-ROOT = Path(__file__).resolve().parents[1]
-# 4 networks of 64-12-8-10 on 200 digits samples, 1 epoch: a run takes a few seconds.
-TINY = ["+sweep=smoke", "population.size=4", "train.epochs=1", "dataset.limit_train=200", "model.hidden=[12,8]",
-        "population.snapshots=last", "progress=false"]
 HIDDEN = 12 + 8
-
-
-def run_engine(*args, cwd=None, check=True):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HYDRA_FULL_ERROR="0")
-    p = subprocess.run([sys.executable, "-m", "engine.run", *args], cwd=cwd or ROOT, env=env, text=True,
-                       capture_output=True, timeout=240)
-    if check and p.returncode != 0:
-        raise AssertionError(f"engine.run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def snapshot(d: Path) -> dict[str, bytes | None]:
     """Every path under d with its bytes (None for directories)."""
     return {str(p.relative_to(d)): (None if p.is_dir() else p.read_bytes()) for p in sorted(d.rglob("*"))}
-
-
-def compose(*overrides):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from engine.config import register
-
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
 
 
 # --- parts: a chunk is done only when all its parts are there, intact and as long as the plan says ---------

@@ -250,26 +250,28 @@ def _flat(t: torch.Tensor) -> tuple[np.ndarray, int]:
     return torch.as_strided(t, (n,), (1,), 0).numpy(), t.storage_offset()
 
 
+def _stage(flat, base, ld, row0, col0, rows, cols, tile_rows, tile_cols, tid, dtype):
+    """One (tile_rows, tile_cols) tile of a (rows, cols) matrix of leading dimension ``ld`` at
+    flat[base:], as the block's threads stage it: pass r, thread t loads element e = t + r * threads
+    of the tile, at (e // tile_cols, e % tile_cols); inf outside the matrix."""
+    tile = np.full((tile_rows, tile_cols), np.nan, dtype)
+    for r in range(tile_rows * tile_cols // tid.size):
+        e = tid + r * tid.size
+        i, j = e // tile_cols, e % tile_cols
+        ok = (row0 + i < rows) & (col0 + j < cols)
+        tile[i, j] = np.where(ok, flat[np.where(ok, base + (row0 + i) * ld + col0 + j, 0)], np.inf)
+    return tile
+
+
 def _mirror_tile(a, a0, lda, b, b0, ldb, m, n, k_len, row0, col0, dtype):
     """minplus_tile: (256 threads, 4, 4) accumulators of one block tile."""
     tid = np.arange(THREADS * THREADS)
     tx, ty = tid % THREADS, tid // THREADS
     acc = np.full((tid.size, MICRO, MICRO), np.inf, dtype)
     for k0 in range(0, k_len, TILE_K):
-        a_tile = np.full((TILE_K, TILE_M + 1), np.nan, dtype)
-        b_tile = np.full((TILE_K, TILE_N), np.nan, dtype)
-        for r in range(TILE_M * TILE_K // tid.size):
-            e = tid + r * tid.size
-            mm, kk = e // TILE_K, e % TILE_K
-            ok = (row0 + mm < m) & (k0 + kk < k_len)
-            src = a0 + (row0 + mm) * lda + k0 + kk
-            a_tile[kk, mm] = np.where(ok, a[np.where(ok, src, 0)], np.inf)
-        for r in range(TILE_K * TILE_N // tid.size):
-            e = tid + r * tid.size
-            kk, nn = e // TILE_N, e % TILE_N
-            ok = (k0 + kk < k_len) & (col0 + nn < n)
-            src = b0 + (k0 + kk) * ldb + col0 + nn
-            b_tile[kk, nn] = np.where(ok, b[np.where(ok, src, 0)], np.inf)
+        # the kernel keeps A's tile transposed, (TILE_K, TILE_M + 1): the padding column is never read
+        a_tile = _stage(a, a0, lda, row0, k0, m, k_len, TILE_M, TILE_K, tid, dtype).T
+        b_tile = _stage(b, b0, ldb, k0, col0, k_len, n, TILE_K, TILE_N, tid, dtype)
         for kk in range(TILE_K):
             av = np.stack([a_tile[kk, ty + i * THREADS] for i in range(MICRO)], 1)
             bv = np.stack([b_tile[kk, tx + j * THREADS] for j in range(MICRO)], 1)

@@ -107,13 +107,18 @@ def test_golden_h5_reads():
 
 # --- PyTorch ----------------------------------------------------------------------------------------
 
-def test_torch_state_dict_of_sequential(tmp_path):
+def _saved_sequential(path):
+    """A 6-5-4-3 nn.Sequential (seed 0) and its state_dict saved at ``path``."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4), torch.nn.ReLU(),
                               torch.nn.Linear(4, 3))
-    path = tmp_path / "m.pt"
     torch.save(net.state_dict(), path)
-    model = load_model(path)
+    return net
+
+
+def test_torch_state_dict_of_sequential(tmp_path):
+    net = _saved_sequential(tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
     # nn.Linear keeps (out, in): the loader returns (fan_in, fan_out).
     assert_weights(model, [net[i].weight.detach().T.numpy() for i in (0, 2, 4)])
     assert model.layer_names == ["0", "2", "4"]
@@ -281,11 +286,8 @@ def test_inspect_csv_subset_and_errors(tmp_path, capsys):
     measures = _measures_or_skip()
     from engine.inspect import main
 
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4), torch.nn.ReLU(),
-                              torch.nn.Linear(4, 3))
     model_path = tmp_path / "tiny.pt"
-    torch.save(net.state_dict(), model_path)
+    net = _saved_sequential(model_path)
     out = tmp_path / "tiny.csv"
     assert main([str(model_path), "--out", str(out), "--measures", "strength,max_cliques", "--dtype", "float32"]) == 0
     printed = capsys.readouterr().out
