@@ -335,36 +335,40 @@ class MirrorOps:
     @staticmethod
     def fw_diag(d, k0):
         df, _ = _flat(d)
-        n = d.shape[1]
-        i, j = np.meshgrid(np.arange(FW), np.arange(FW), indexing="ij")
         for z in range(d.shape[0]):
-            addr = z * d.stride(0) + (k0 + i) * n + k0 + j
-            blk = df[addr].copy()
-            for k in range(FW):
-                v = blk[:, k:k + 1] + blk[k:k + 1, :]
-                blk = np.where(v < blk, v, blk)
-            df[addr] = blk
+            addr = _fw_block(d, z, k0, k0)
+            df[addr] = _fw_relax(df[addr].copy())
 
     @staticmethod
     def fw_panels(d, k0):
         df, _ = _flat(d)
-        n = d.shape[1]
-        i, j = np.meshgrid(np.arange(FW), np.arange(FW), indexing="ij")
         for z in range(d.shape[0]):
             for by in range(2):
-                for bx in range(n // FW):
+                for bx in range(d.shape[1] // FW):
                     t0 = bx * FW
                     if t0 == k0:
                         continue
                     r0, c0 = (k0, t0) if by == 0 else (t0, k0)
-                    diag = df[z * d.stride(0) + (k0 + i) * n + k0 + j].copy()
-                    addr = z * d.stride(0) + (r0 + i) * n + c0 + j
-                    tile = df[addr].copy()
-                    for k in range(FW):
-                        v = diag[:, k:k + 1] + tile[k:k + 1, :] if by == 0 else tile[:, k:k + 1] + diag[k:k + 1, :]
-                        tile = np.where(v < tile, v, tile)
-                    df[addr] = tile
+                    diag = df[_fw_block(d, z, k0, k0)].copy()
+                    addr = _fw_block(d, z, r0, c0)
+                    df[addr] = _fw_relax(df[addr].copy(), **{"left" if by == 0 else "right": diag})
 
+
+def _fw_block(d, z, r0, c0):
+    """The flat addresses of the FW x FW block at rows r0.., columns c0.. of network z's (n, n) matrix."""
+    i, j = np.meshgrid(np.arange(FW), np.arange(FW), indexing="ij")
+    return z * d.stride(0) + (r0 + i) * d.shape[1] + c0 + j
+
+
+def _fw_relax(block, left=None, right=None):
+    """Floyd-Warshall through the block's FW pivots k: block[i, j] = min(block[i, j], left[i, k] +
+    right[k, j]); ``left`` and ``right`` default to the block itself as it is updated (the diagonal
+    block); a row panel passes left=the diagonal block, a column panel right=it."""
+    for k in range(FW):
+        lhs, rhs = (block if left is None else left), (block if right is None else right)
+        v = lhs[:, k:k + 1] + rhs[k:k + 1, :]
+        block = np.where(v < block, v, block)
+    return block
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("sizes,n", [((9, 70, 66, 5), 2),   # 136 hidden: 5 Floyd-Warshall blocks, 3 row tiles
