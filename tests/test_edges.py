@@ -224,6 +224,23 @@ def test_gather_names_a_shard_that_did_not_finish_and_refuses(tmp_path):
     assert "shard 1/3 (networks 2..3)" in one_error_line(gather_cli(tmp_path / "three", "--no-analysis"))
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="engine.gather takes a run's analysis/networks.parquet (the analysis stage's table) for "
+                          "a run of its own and refuses it: every multirun with the default stages fails its gather")
+def test_gather_finds_the_runs_not_their_analysis_tables(tmp_path):
+    """Found in a new user's pass: `python -m engine.run -m 'population.shard=0/2,1/2' +sweep=smoke` (default
+    stages) ends 'gather failed: .../job0_digits/analysis has no recorded settings'. The tests' multiruns
+    ran stages=[train,measures], without analysis/networks.parquet."""
+    sweep = tmp_path / "sweep"
+    for job, shard in (("job0", "0/2"), ("job1", "1/2")):
+        run = fake_run(sweep / job, f"population.shard={shard}", networks=(0, 1) if job == "job0" else (2, 3))
+        (run / "analysis").mkdir()
+        pd.read_parquet(run / "networks.parquet").to_parquet(run / "analysis" / "networks.parquet", index=False)
+    p = gather_cli(sweep, "--no-analysis")
+    assert p.returncode == 0, p.stderr
+    assert len(pd.read_parquet(sweep / "gathered" / "networks.parquet")) == 4
+
+
 def test_gather_allow_missing_says_so_in_the_report(tmp_path):
     sweep = tmp_path / "sweep"
     fake_run(sweep / "job0", "population.shard=0/2")
