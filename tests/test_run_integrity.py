@@ -44,6 +44,17 @@ def engine_run(caplog):
     return go
 
 
+def both_chunks_computed_again(engine_run, out: Path, first: str, second: str):
+    """Resume ``out`` (two chunks of two networks): each chunk is computed again for the reason the log gives
+    after its part's name (``first``, ``second``: 'networks.parquet is missing'), and the run is whole."""
+    summary, text = engine_run(out)
+    for k, why in enumerate((first, second)):
+        part = f"digits_{2 * k:06d}-{2 * k + 1:06d}"
+        assert f"chunk {k + 1}/2 (networks {2 * k}..{2 * k + 1}) is computed again: parts/{part}.{why}" in text, why
+    assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
+    check_complete(out)
+
+
 def check_complete(out: Path, networks=4, snapshots=1):
     nets = pd.read_parquet(out / "networks.parquet")
     assert sorted(nets["network"]) == list(range(networks))
@@ -58,13 +69,7 @@ def test_missing_parts_are_computed_again(tmp_path, engine_run):
     (parts / "digits_000000-000001.networks.parquet").unlink()
     (parts / "digits_000000-000001.curves.parquet").unlink()
     (parts / "digits_000002-000003.neurons.parquet").unlink()  # alone: its rows were lost silently
-    summary, text = engine_run(out)
-    assert "chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.networks.parquet is missing" \
-        in text
-    assert "chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.neurons.parquet is missing" \
-        in text
-    assert (summary.chunks_done, summary.chunks_resumed) == (2, 0)
-    check_complete(out)
+    both_chunks_computed_again(engine_run, out, "networks.parquet is missing", "neurons.parquet is missing")
 
 
 def test_damaged_parts_are_computed_again(tmp_path, engine_run):
@@ -77,10 +82,7 @@ def test_damaged_parts_are_computed_again(tmp_path, engine_run):
     data = bytearray(garbage.read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = os.urandom(64)  # footer intact, pages damaged
     garbage.write_bytes(bytes(data))
-    summary, text = engine_run(out)
-    assert "chunk 1/2 (networks 0..1) is computed again: parts/digits_000000-000001.neurons.parquet changed" in text
-    assert "chunk 2/2 (networks 2..3) is computed again: parts/digits_000002-000003.curves.parquet changed" in text
-    check_complete(out)
+    both_chunks_computed_again(engine_run, out, "neurons.parquet changed", "curves.parquet changed")
     summary, _ = engine_run(out)  # now everything is intact: both chunks resumed
     assert (summary.chunks_done, summary.chunks_resumed) == (0, 2)
     (parts / "digits_000000-000001.done").write_text("{not json")
