@@ -52,13 +52,6 @@ def test_ci_runs_the_readme_test_command():
     assert ci[-1] == commands[0].strip(), "the last line of .ci/run is the README's test command"
 
 
-# The API functions whose docstrings have no example yet (issue 19b writes them): strict, so that each
-# flips to a failure, and leaves this list, when its example lands.
-_NO_EXAMPLE_YET = {"analyze", "compute_measures", "neuron_table", "write_population"}
-
-
 @pytest.mark.parametrize("name", sorted(n for n in engine.__all__ if inspect.isfunction(getattr(engine, n))))
-def test_every_api_function_has_a_doctest_example(name, request):
-    if name in _NO_EXAMPLE_YET:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="no example yet"))
+def test_every_api_function_has_a_doctest_example(name):
     assert ">>>" in (inspect.getdoc(getattr(engine, name)) or ""), f"engine.{name}: no Examples (>>>) in its docstring"

@@ -198,7 +198,7 @@ def test_tile_sizes_come_only_from_the_compile_options():
     assert not re.search(rf"#define\s+({'|'.join(cuda_kernels.TILES)})\b", source)
     prog = nvrtc.createProgram(source, cuda_kernels._MINPLUS_SOURCE, (), ())
     try:
-        with pytest.raises(nvrtc.NVRTCError):
+        with pytest.raises(nvrtc.NVRTCError, match="NVRTC_ERROR_COMPILATION"):
             nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90", "-std=c++17"])
         assert "compile with the tile sizes as -D options" in nvrtc.getProgramLog(prog)
     finally:
