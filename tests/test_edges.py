@@ -21,7 +21,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from engine.analysis import run_analysis
-from engine.analysis.conclusion import conclusion
 from engine.config import PARTS, AnalysisConfig
 from engine.analysis.performance_classes import assign_classes
 from engine.analysis.predictability import noise_ceiling
