@@ -8,12 +8,26 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import types
 from pathlib import Path
 
 from engine.errors import cli_errors
 from engine.networks.accuracies import analyze
 
 __all__ = ["main"]
+
+
+class _CallableModule(types.ModuleType):
+    """``engine.analyze`` names both the API function and this command's module; importing the module
+    (``python -m engine.analyze``, the doctest collection) binds the package's name to the module, so the
+    module calls the function."""
+
+    def __call__(self, *args, **kwargs):
+        return analyze(*args, **kwargs)
+
+
+if __name__ != "__main__":
+    sys.modules[__name__].__class__ = _CallableModule
 
 
 @cli_errors(OSError)

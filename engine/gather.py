@@ -52,7 +52,8 @@ KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "ep
 def _scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
     """The finished runs (a ``networks.parquet``) and the unfinished ones (a claimed ``parts/config.json``
     but no ``networks.parquet``: stopped before their merge, or still running) under ``dirs``; earlier
-    gathers' outputs and anything under ``exclude`` are left out."""
+    gathers' outputs, anything under ``exclude`` and the folders inside a run (its ``analysis/`` holds a
+    ``networks.parquet`` too) are left out."""
     finished: list[Path] = []
     unfinished: list[Path] = []
     for d in dirs:
@@ -61,7 +62,10 @@ def _scan_runs(dirs: Iterable[Path], exclude: Path | None = None) -> tuple[list[
         def kept(r: Path) -> bool:
             return (exclude is None or (r != exclude and exclude not in r.parents)) and not _is_gathered(r)
 
-        finished += [r for r in sorted({p.parent for p in d.rglob("networks.parquet")}) if kept(r) and r not in finished]
+        found = sorted({p.parent for p in d.rglob("networks.parquet")})
+        # a run's own folders are not runs (analysis/ keeps its networks.parquet there)
+        runs = [r for r in found if not any(q in r.parents for q in found)]
+        finished += [r for r in runs if kept(r) and r not in finished]
         claims = sorted({p.parent.parent for p in d.rglob("config.json") if p.parent.name == "parts"})
         unfinished += [r for r in claims if kept(r) and not (r / "networks.parquet").is_file() and r not in unfinished]
     return finished, unfinished

@@ -223,9 +223,6 @@ def test_gather_names_a_shard_that_did_not_finish_and_refuses(tmp_path):
     assert "shard 1/3 (networks 2..3)" in one_error_line(gather_cli(tmp_path / "three", "--no-analysis"))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine.gather takes a run's analysis/networks.parquet (the analysis stage's table) for "
-                          "a run of its own and refuses it: every multirun with the default stages fails its gather")
 def test_gather_finds_the_runs_not_their_analysis_tables(tmp_path):
     """Found in a new user's pass: `python -m engine.run -m 'population.shard=0/2,1/2' +sweep=smoke` (default
     stages) ends 'gather failed: .../job0_digits/analysis has no recorded settings'. The tests' multiruns
