@@ -42,71 +42,83 @@ def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], us
 
     Always computed in float64, whatever the graph's dtype: the closeness sums cancel heavily
     (float32 solves lost ~1e-3 relative accuracy on the golden network), and this step is cheap."""
-    n, o, sizes = graph.n_networks, graph.offsets, graph.sizes
-    dtype, device = torch.float64, graph.device
+    n, dtype, device = graph.n_networks, torch.float64, graph.device
     blocks = [b.to(dtype) for b in blocks]
     strength = graph.node_sums(blocks)  # float64 sums: input strengths can cancel to near 0
-    n0, n1 = sizes[0], sizes[1]
-
     diag = torch.full((n, graph.n_nodes), float("nan"), dtype=dtype, device=device)
     rowsum = torch.full_like(diag, float("nan"))
     ok = torch.zeros(n, dtype=torch.bool, device=device)
     idx = usable.nonzero().squeeze(1)
     if len(idx) == 0:
         return diag, rowsum, ok
-    k = len(idx)
-    strength = strength[idx]
-    w0 = blocks[0][idx]
-    s0 = strength[:, :n0]
+    strength, w0 = strength[idx], blocks[0][idx]
+    kept, inv_s = _inputs_to_eliminate(strength, graph.sizes[0])
+    k_mat = inv_s.unsqueeze(2) * w0  # K = D^-1 W0, (k, n0, n1): an eliminated input's row
+    system = _dense_system(graph, [b[idx] for b in blocks], strength, kept, k_mat)
+    y, info = _inverse(system, definite)
+    diag[idx], rowsum[idx] = _back_substitute(y, k_mat, inv_s, kept, input_diag)
+    ok[idx] = info == 0
+    computed = slice(None) if input_diag else slice(graph.sizes[0], None)
+    ok &= torch.isfinite(diag[:, computed]).all(1) & torch.isfinite(rowsum).all(1)
+    diag[~ok] = float("nan")
+    rowsum[~ok] = float("nan")
+    return diag, rowsum, ok
 
-    # The r inputs of smallest |strength| per network stay in the dense system, the rest are
-    # eliminated (their rows of K = D^-1 W0 below; a kept input's row is 0).
-    scale = strength.abs().amax(1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+
+def _inputs_to_eliminate(strength: torch.Tensor, n0: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The r inputs of smallest |strength| per network stay in the dense system (``kept``, (k, r)), the rest
+    are eliminated: ``inv_s`` (k, n0) is 1 / strength of an eliminated input, 0 of a kept one. An input
+    is kept where its |strength| is at most ``_PIVOT_RTOL`` times the network's largest node strength."""
+    s0 = strength[:, :n0]
+    scale = strength.abs().amax(1, keepdim=True).clamp_min(torch.finfo(strength.dtype).tiny)
     r = int((s0.abs() <= _PIVOT_RTOL * scale).sum(1).max())
-    eliminated = torch.ones(k, n0, dtype=torch.bool, device=device)
+    eliminated = torch.ones_like(s0, dtype=torch.bool)
     kept = torch.argsort(s0.abs(), dim=1)[:, :r]
     eliminated.scatter_(1, kept, False)
-    inv_s = torch.where(eliminated, 1.0 / torch.where(eliminated, s0, 1), 0)
-    k_mat = inv_s.unsqueeze(2) * w0  # K = D^-1 W0, (k, n0, n1)
-    w_kept = w0.gather(1, kept.unsqueeze(2).expand(-1, -1, n1))
+    return kept, torch.where(eliminated, 1.0 / torch.where(eliminated, s0, 1), 0)
 
-    # Dense system: [kept inputs (r), layers 1..L without the grounded last node].
-    base = o[1]
+
+def _dense_system(graph: LayeredGraph, blocks: list[torch.Tensor], strength: torch.Tensor, kept: torch.Tensor,
+                  k_mat: torch.Tensor) -> torch.Tensor:
+    """The grounded Laplacian on [kept inputs (r), layers 1..L without the grounded last node], with the
+    eliminated inputs' Schur complement on layer 1: (k, m, m)."""
+    o, n1, r = graph.offsets, graph.sizes[1], kept.shape[1]
+    w0, base = blocks[0], o[1]
+    w_kept = w0.gather(1, kept.unsqueeze(2).expand(-1, -1, n1))
     m = r + o[-1] - base - 1
-    system = torch.zeros(k, m + 1, m + 1, dtype=dtype, device=device)  # built with the last node, cut below
+    system = torch.zeros(w0.shape[0], m + 1, m + 1, dtype=w0.dtype, device=w0.device)  # with the last node
     for l in range(1, len(blocks)):
         a0, a1, b1 = r + o[l] - base, r + o[l + 1] - base, r + o[l + 2] - base
-        system[:, a0:a1, a1:b1] = -blocks[l][idx]
-        system[:, a1:b1, a0:a1] = -blocks[l][idx].transpose(1, 2)
+        system[:, a0:a1, a1:b1] = -blocks[l]
+        system[:, a1:b1, a0:a1] = -blocks[l].transpose(1, 2)
     system[:, :r, r:r + n1] = -w_kept
     system[:, r:r + n1, :r] = -w_kept.transpose(1, 2)
+    s0 = strength[:, :graph.sizes[0]]
     system.diagonal(dim1=1, dim2=2).add_(torch.cat([s0.gather(1, kept), strength[:, base:]], 1))
     system = system[:, :-1, :-1]
     system[:, r:r + n1, r:r + n1] -= torch.bmm(w0.transpose(1, 2), k_mat)  # Schur complement
-    y, info = _inverse(system, definite)
+    return system
 
-    k_sum = torch.zeros(k, m, dtype=dtype, device=device)
+
+def _back_substitute(y: torch.Tensor, k_mat: torch.Tensor, inv_s: torch.Tensor, kept: torch.Tensor,
+                     input_diag: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """diag(X) and X 1 of every node (the grounded one 0) from Y, the dense system's inverse. Eliminated
+    inputs: X 1 = D^-1 1 + K Y (K^T 1 + 1), diag X = diag(D^-1 + K Y K^T); K's columns are layer 1's."""
+    k, n0, n1 = k_mat.shape
+    r, m = kept.shape[1], y.shape[1]
+    k_sum = torch.zeros(k, m, dtype=y.dtype, device=y.device)
     k_sum[:, r:r + n1] = k_mat.sum(1)  # K^T 1
     x1_sys = torch.bmm(y, (k_sum + 1).unsqueeze(2)).squeeze(2)  # X 1 on the dense system's nodes
     y_diag = y.diagonal(dim1=1, dim2=2)
-    # Eliminated inputs: X 1 = D^-1 1 + K Y (K^T 1 + 1), diag X = diag(D^-1 + K Y K^T); K's columns are layer 1's.
     x1_in = inv_s + torch.bmm(k_mat, x1_sys[:, r:r + n1].unsqueeze(2)).squeeze(2)
     x1_in.scatter_(1, kept, x1_sys[:, :r])
     if input_diag:
         diag_in = inv_s + (torch.bmm(k_mat, y[:, r:r + n1, r:r + n1]) * k_mat).sum(2)
         diag_in.scatter_(1, kept, y_diag[:, :r])
     else:
-        diag_in = torch.full((k, n0), float("nan"), dtype=dtype, device=device)
-    zero = torch.zeros(k, 1, dtype=dtype, device=device)
-    diag[idx] = torch.cat([diag_in, y_diag[:, r:], zero], 1)
-    rowsum[idx] = torch.cat([x1_in, x1_sys[:, r:], zero], 1)
-    ok[idx] = info == 0
-
-    computed = slice(None) if input_diag else slice(n0, None)
-    ok &= torch.isfinite(diag[:, computed]).all(1) & torch.isfinite(rowsum).all(1)
-    diag[~ok] = float("nan")
-    rowsum[~ok] = float("nan")
-    return diag, rowsum, ok
+        diag_in = torch.full((k, n0), float("nan"), dtype=y.dtype, device=y.device)
+    zero = torch.zeros(k, 1, dtype=y.dtype, device=y.device)
+    return torch.cat([diag_in, y_diag[:, r:], zero], 1), torch.cat([x1_in, x1_sys[:, r:], zero], 1)
 
 
 def _inverse(system: torch.Tensor, definite: bool) -> tuple[torch.Tensor, torch.Tensor]:
