@@ -22,7 +22,7 @@ from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
 from engine.analysis.performance_classes import eligible_mask
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
-from engine.report.axes import scaled_axis
+from engine.report.axes import label_panel, scaled_axis
 
 _T = TypeVar("_T")
 
@@ -326,11 +326,7 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
         ax_c.set_ylim(0, 1.02)
         for ax, what in ((ax_r, "R^2 of final test accuracy"), (ax_c, "accuracy of the final class")):
             ax.set_xticks(range(len(epochs)), [str(ep) for ep in epochs])
-            ax.set_xlabel("snapshot epoch the features come from (0 = random init)", fontsize=8)
-            ax.set_ylabel(what, fontsize=8)
-            ax.set_title(ds, fontsize=9)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
+            label_panel(ax, "snapshot epoch the features come from (0 = random init)", what, ds)
         ax_c.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
@@ -359,11 +355,8 @@ def lost_classes(networks: pd.DataFrame | None, settling: pd.DataFrame | None) -
         ax.plot(means.index, means["test_acc_predicted"], "s--", color="#55a868", ms=3,
                 label="mean accuracy on predicted classes")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("test classes never predicted", fontsize=8)
-        ax.set_ylabel("test accuracy", fontsize=8)
-        ax.set_title(f"{ds}: accuracy against lost classes (n={len(g)})", fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+        label_panel(ax, "test classes never predicted", "test accuracy",
+                    f"{ds}: accuracy against lost classes (n={len(g)})")
         ax.legend(fontsize=6)
         if with_settling:
             ax = row[1]
@@ -374,11 +367,7 @@ def lost_classes(networks: pd.DataFrame | None, settling: pd.DataFrame | None) -
                 ax.plot(s["epoch"], s["lost_share"].astype(float), "o-", color="#c44e52", ms=3,
                         label="final lost classes already never predicted")
                 ax.set_ylim(0, 1.02)
-                ax.set_xlabel("epoch", fontsize=8)
-                ax.set_ylabel("share", fontsize=8)
-                ax.set_title(f"{ds}: when classes are lost", fontsize=9)
-                ax.tick_params(labelsize=7)
-                ax.grid(alpha=0.3)
+                label_panel(ax, "epoch", "share", f"{ds}: when classes are lost")
                 ax.legend(fontsize=6, loc="lower right")
             else:
                 ax.axis("off")

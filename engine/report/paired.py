@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from engine.analysis.paired import PairedStatistics, arm_label
 from engine.analysis.performance_classes import eligible_mask
+from engine.report.axes import label_panel
 from engine.report.html import esc, table
 
 __all__ = ["paired_accuracy", "paired_differences", "section"]
@@ -51,11 +52,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
                 ax.plot(x, g["median"].to_numpy(dtype=float), color=color, ls="--", lw=1, label="median")
             ax.axhline(0, color="grey", lw=1)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("epoch (0 = at init)", fontsize=8)
-            ax.set_ylabel(f"paired difference of\n{_METRIC_NAMES[m]}", fontsize=8)
-            ax.set_title(ds, fontsize=9)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
+            label_panel(ax, "epoch (0 = at init)", f"paired difference of\n{_METRIC_NAMES[m]}", ds)
             ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
@@ -83,9 +80,7 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
         for k, arm in enumerate(arms):
             ax_h.hist(acc[arm].to_numpy(), bins=bins, histtype="step", lw=1.5, color=_ARM_COLORS[k % len(_ARM_COLORS)],
                       label=f"{arm} (n={len(acc[arm])}, mean {acc[arm].mean():.3f})")
-        ax_h.set_xlabel("final test accuracy", fontsize=8)
-        ax_h.set_ylabel("networks", fontsize=8)
-        ax_h.set_title(f"{ds}: accuracy per arm", fontsize=9)
+        label_panel(ax_h, "final test accuracy", "networks", f"{ds}: accuracy per arm", grid=False)
         ax_h.legend(fontsize=7)
         for k, arm in enumerate(arms[1:], start=1):
             both = pd.concat([acc[ref], acc[arm]], axis=1, join="inner").dropna()
@@ -93,12 +88,10 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
                          label=f"{arm} ({len(both)} pairs)", rasterized=True)
         lo, hi = float(values.min()), float(values.max())
         ax_s.plot([lo, hi], [lo, hi], color="grey", lw=1)
-        ax_s.set_xlabel(f"final test accuracy, {ref}", fontsize=8)
-        ax_s.set_ylabel(f"final test accuracy, {arms[1] if len(arms) == 2 else 'other arm'} (same seed)", fontsize=8)
-        ax_s.set_title(f"{ds}: pair by pair (above the diagonal: better)", fontsize=9)
+        label_panel(ax_s, f"final test accuracy, {ref}",
+                    f"final test accuracy, {arms[1] if len(arms) == 2 else 'other arm'} (same seed)",
+                    f"{ds}: pair by pair (above the diagonal: better)", grid=False)
         ax_s.legend(fontsize=7)
-        for ax in (ax_h, ax_s):
-            ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
 
