@@ -178,22 +178,29 @@ def _classification_tasks(x: np.ndarray, y: np.ndarray, cfg: AnalysisConfig) -> 
     return info, tasks
 
 
+def _fold_predictions(preds: list, splits: list, names: list[str], failed: dict[str, str]):
+    """(split, name, prediction) for each fold and estimator, in the order the tasks were made; an
+    estimator whose fit failed (its prediction is the reason, a str) goes into ``failed`` instead."""
+    it = iter(preds)
+    for split in splits:
+        for name in names:
+            pred = next(it)
+            if isinstance(pred, str):
+                failed[name] = pred
+            else:
+                yield split, name, pred
+
+
 def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> dict[str, Any]:
     y, splits = info.pop("_y"), info.pop("_splits")
     classes = np.asarray(info["classes"])
     out = dict(info, classifiers={})
-    it = iter(preds)
     per: dict[str, list] = {n: [] for n in cfg.classifiers}
     cms = {n: np.zeros((len(classes), len(classes)), dtype=np.int64) for n in cfg.classifiers}
     failed: dict[str, str] = {}
-    for te in splits:
-        for name in cfg.classifiers:
-            pred = next(it)
-            if isinstance(pred, str):
-                failed[name] = pred
-                continue
-            per[name].append(float((pred == y[te]).mean()))
-            cms[name] += confusion_matrix(y[te], pred, labels=classes)
+    for te, name, pred in _fold_predictions(preds, splits, cfg.classifiers, failed):
+        per[name].append(float((pred == y[te]).mean()))
+        cms[name] += confusion_matrix(y[te], pred, labels=classes)
     for name in cfg.classifiers:
         if name in failed:
             out["classifiers"][name] = {"skipped": failed[name]}
@@ -227,16 +234,10 @@ def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: Analy
     out = dict(info, regressors={})
     oof = {(s, r): np.empty_like(acc) for s in cfg.regressors for r in range(cfg.regression_repeats)}
     r2s: dict[str, list] = {s: [] for s in cfg.regressors}
-    it = iter(preds)
     failed: dict[str, str] = {}
-    for r, te in splits:
-        for short in cfg.regressors:
-            pred = next(it)
-            if isinstance(pred, str):
-                failed[short] = pred
-                continue
-            oof[(short, r)][te] = pred
-            r2s[short].append(float(r2_score(acc[te], pred)) if len(te) > 1 else np.nan)
+    for (r, te), short, pred in _fold_predictions(preds, splits, cfg.regressors, failed):
+        oof[(short, r)][te] = pred
+        r2s[short].append(float(r2_score(acc[te], pred)) if len(te) > 1 else np.nan)
     for short in cfg.regressors:
         if short in failed:
             out["regressors"][short] = {"skipped": failed[short]}
