@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.analysis.lost_classes import headline as lost_headline, sentences as lost_sentences
-from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve
 from engine.analysis.predictability import best_regression
 
 __all__ = ["conclusion"]
@@ -113,12 +113,9 @@ def _early(early: dict[str, Any]) -> str:
         struct = {fs: r["r2"] for fs, r in rows.items() if fs in STRUCTURE and r.get("r2") is not None}
         if not struct:
             continue
-        fs = max(struct, key=struct.get)
-        text = f"epoch {e}{' (random init)' if e == 0 else ''} R^2 {struct[fs]:.2f} ({fs})"
         curve = (rows.get("curve") or {}).get("r2")
-        if curve is not None:
-            text += f" vs {curve:.2f} from the learning curve"
-        parts.append(text)
+        parts.append(f"epoch {e}{' (random init)' if e == 0 else ''} "
+                     + best_against_curve(struct, curve, "R^2", " from the learning curve"))
     if not parts:
         return ""
     return "Predicting final accuracy early, from the structure at each snapshot: " + "; ".join(parts) + "."

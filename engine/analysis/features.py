@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 
-__all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "cn_columns", "feature_set_columns",
-           "weight_columns"]
+__all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "best_against_curve", "cn_columns",
+           "feature_set_columns", "weight_columns"]
 
 # the feature sets made of the networks' structure (all but the learning-curve baseline), and their names in words
 STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
@@ -55,3 +55,16 @@ def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
     if name == "all":
         return [c for fs in ("cn", "bon", "weights", "spectral") for c in feature_set_columns(df, fs)]
     return [c for c in df.columns if _FEATURE_SET_PATTERNS[name].match(c)]
+
+
+def best_against_curve(scores: dict[str, float], curve: float | None, what: str, curve_words: str = "") -> str:
+    """The best feature set's score in words, against the learning curve's where there is one.
+
+    Examples
+    --------
+    >>> best_against_curve({"cn": 0.2, "weights": 0.5}, 0.3, "R^2", " from the learning curve")
+    'R^2 0.50 (weights) vs 0.30 from the learning curve'
+    """
+    fs = max(scores, key=scores.get)
+    text = f"{what} {scores[fs]:.2f} ({fs})"
+    return text if curve is None else text + f" vs {curve:.2f}{curve_words}"

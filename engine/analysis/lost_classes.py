@@ -46,7 +46,7 @@ from scipy.stats import spearmanr
 
 from engine.analysis.classification import classification_for_dataset, regress
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
-from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve
 from engine.analysis.predictability import best_regression
 from engine.config import AnalysisConfig
 from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
@@ -525,15 +525,11 @@ def _prediction_sentence(p: dict[str, Any]) -> str:
         text = f"epoch {e}{' (random init)' if e == 0 else ''}:"
         curve = rows.get("curve") or {}
         if count:
-            fs = max(count, key=count.get)
-            text += f" how many R^2 {count[fs]:.2f} ({fs})"
-            if curve.get("count"):
-                text += f" vs {curve['count']['r2']:.2f} from the learning curve"
+            text += " " + best_against_curve(count, curve["count"]["r2"] if curve.get("count") else None,
+                                             "how many R^2", " from the learning curve")
         if which:
-            fs = max(which, key=which.get)
-            text += f"{',' if count else ''} which balanced accuracy {which[fs]:.2f} ({fs})"
-            if curve.get("which"):
-                text += f" vs {curve['which']['balanced_acc']:.2f}"
+            text += f"{',' if count else ''} " + best_against_curve(
+                which, curve["which"]["balanced_acc"] if curve.get("which") else None, "which balanced accuracy")
         parts.append(text)
     if not parts:
         return ""
