@@ -51,10 +51,10 @@ def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], us
     idx = usable.nonzero().squeeze(1)
     if len(idx) == 0:
         return diag, rowsum, ok
-    strength, w0 = strength[idx], blocks[0][idx]
+    strength, blocks = strength[idx], [b[idx] for b in blocks]
     kept, inv_s = _inputs_to_eliminate(strength, graph.sizes[0])
-    k_mat = inv_s.unsqueeze(2) * w0  # K = D^-1 W0, (k, n0, n1): an eliminated input's row
-    system = _dense_system(graph, [b[idx] for b in blocks], strength, kept, k_mat)
+    k_mat = inv_s.unsqueeze(2) * blocks[0]  # K = D^-1 W0, (k, n0, n1): an eliminated input's row
+    system = _dense_system(graph, blocks, strength, kept, k_mat)
     y, info = _inverse(system, definite)
     diag[idx], rowsum[idx] = _back_substitute(y, k_mat, inv_s, kept, input_diag)
     ok[idx] = info == 0
