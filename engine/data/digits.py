@@ -10,7 +10,9 @@ __all__ = ["load_digits_dataset"]
 
 def load_digits_dataset(*, test_fraction: float = 0.25, seed: int = 0, limit_train: int | None = None,
                         limit_test: int | None = None) -> Dataset:
-    """scikit-learn's 8x8 digits: pixels (0..16) scaled by 1/16, a stratified split fixed by ``test_fraction`` and ``seed``.
+    """scikit-learn's 8x8 digits, pixels (0..16) scaled by 1/16, in a stratified train/test split.
+
+    The split is fixed by ``test_fraction`` and ``seed``.
 
     Parameters
     ----------

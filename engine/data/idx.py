@@ -96,7 +96,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     ...     read_idx(f"{d}/labels-idx1-ubyte.gz", ndim=3)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: IDX file .../labels-idx1-ubyte.gz has 1 dimensions, expected 3 (images have 3, labels 1: are the file names swapped?)
+    engine.errors.EngineError: IDX file .../labels-idx1-ubyte.gz has 1 dimensions, expected 3 (images have 3, labels 1: ...)
     """
     path = Path(path)
     data = _read_bytes(path)

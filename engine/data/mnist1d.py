@@ -79,7 +79,7 @@ def load_mnist1d_dataset(*, test_size: int | None = None, limit_train: int | Non
     >>> load_mnist1d_dataset(test_size=1005)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: dataset.test_size=1005: MNIST-1D draws equal classes, so use a positive multiple of 10 (default 1000, the standard split)
+    engine.errors.EngineError: dataset.test_size=1005: MNIST-1D draws equal classes, so use a positive multiple of 10 ...
     """
     test_size = STANDARD_TEST_SIZE if test_size is None else int(test_size)
     if test_size < 10 or test_size % 10:

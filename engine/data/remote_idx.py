@@ -14,7 +14,7 @@ __all__ = ["load_remote_idx_dataset"]
 def load_remote_idx_dataset(name: str, *, root: str | os.PathLike | None = None,
                             cache_dir: str | os.PathLike | None = None, download: bool = True,
                             limit_train: int | None = None, limit_test: int | None = None) -> Dataset:
-    """MNIST or KMNIST from its four IDX .gz files: 28x28 grayscale -> 784 inputs, pixels / 255, the official 60,000 / 10,000 split.
+    """MNIST or KMNIST from its four IDX .gz files: 784 inputs (28x28, pixels / 255), the official 60,000 / 10,000 split.
 
     Parameters
     ----------
@@ -44,14 +44,15 @@ def load_remote_idx_dataset(name: str, *, root: str | os.PathLike | None = None,
     The files it expects (verified against their published MD5), and the offline refusal:
 
     >>> from engine.data.download import SOURCES
-    >>> [f.name for f in SOURCES["kmnist"].files]
-    ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+    >>> [f.name for f in SOURCES["kmnist"].files]  # doctest: +NORMALIZE_WHITESPACE
+    ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+     't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     load_remote_idx_dataset("kmnist", cache_dir=d, download=False)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: kmnist: train-images-idx3-ubyte.gz, ... not found in .../kmnist and downloading is disabled. ...
+    engine.errors.EngineError: kmnist: ... not found in .../kmnist and downloading is disabled. ...
     """
     paths = fetch(name, root=root, cache_dir=cache_dir, download=download)
     files = {key: paths[file_name] for key, file_name in IDX_FILES.items()}

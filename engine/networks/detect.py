@@ -30,7 +30,7 @@ _TF_CHECKPOINT = ("a TensorFlow checkpoint (.index and .data-* files): restore i
 
 
 def tensorflow_kind(path: Path) -> str | None:
-    """The one-line answer for a TensorFlow SavedModel or checkpoint (which hold graphs and variables this engine does not read).
+    """The one-line answer for a TensorFlow SavedModel or checkpoint: graphs and variables this engine does not read.
 
     Parameters
     ----------

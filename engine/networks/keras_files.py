@@ -307,7 +307,7 @@ def _labels(vars_of: dict[str, Any]) -> dict[str, str]:
 
 
 def read_keras_archive(path: Path, *, orientation=None, layers=None) -> Network:
-    """The network in a Keras 3 ``.keras`` archive: ``config.json`` (the model, hence the layer order) and ``model.weights.h5``.
+    """The network in a Keras 3 ``.keras`` archive: ``config.json`` (the model: the layer order), ``model.weights.h5``.
 
     Parameters
     ----------
@@ -410,7 +410,8 @@ def read_keras_h5(path: Path, *, orientation=None, layers=None) -> Network:
 
     >>> import json, tempfile, h5py, numpy as np
     >>> config = {"class_name": "Sequential", "config": {"layers": [
-    ...     {"class_name": "Dense", "config": {"name": "dense_1"}}, {"class_name": "Dense", "config": {"name": "dense_2"}}]}}
+    ...     {"class_name": "Dense", "config": {"name": "dense_1"}},
+    ...     {"class_name": "Dense", "config": {"name": "dense_2"}}]}}
     >>> with tempfile.TemporaryDirectory() as d:
     ...     with h5py.File(f"{d}/model.h5", "w") as f:
     ...         f.attrs["model_config"] = json.dumps(config)

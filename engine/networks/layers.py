@@ -311,7 +311,7 @@ class _Candidate:
 def assemble(where: str, params: Sequence[Param], order: Order, source_format: str, *,
              orientation: str | None = None, layers: Sequence[str] | None = None, allow_stacks: bool = False,
              metadata: dict | None = None) -> Network:
-    """A reader's named parameters -> the network: synapse layers oriented (fan_in, fan_out), in forward order, checked to chain.
+    """A reader's named parameters -> the network: synapse layers as (fan_in, fan_out), in forward order, chaining.
 
     The one policy of the module docstring for every format: 2-D floating matrices (3-D stacks where
     ``allow_stacks``) are synapses, 0-D/1-D parameters are listed in ``not_in_graph``, pruned layers are

@@ -113,7 +113,7 @@ def network_facts(network: Network) -> dict[str, Any]:
 
 
 def network_epoch(network: Network) -> int:
-    """The epoch a network's weights are from: an engine snapshot's recorded epoch, -1 ("final weights") for everything else.
+    """The epoch of a network's weights: an engine snapshot's recorded epoch, else -1 ("final weights").
 
     Parameters
     ----------

@@ -20,7 +20,7 @@ _FORWARD_ORDER = "the order the forward pass calls them (traced)"
 
 
 def module_network(model: torch.nn.Module, *, layers=None, orientation=None, example_input: Any = None) -> Network:
-    """The network of an ``nn.Module`` whose forward pass is a chain of ``nn.Linear`` layers, in the order it calls them.
+    """The network of an ``nn.Module`` whose forward pass is a chain of ``nn.Linear`` layers, in the order called.
 
     The order is traced once with forward hooks on a (2, in_features) batch of zeros (or
     ``example_input``), in eval mode and without gradients; the module's modes are restored. Linear
@@ -169,7 +169,7 @@ def arrays_network(weights: Sequence[Any], *, orientation=None, layers=None) -> 
     >>> arrays_network([np.ones((3, 3)), np.ones((3, 3))]).layer_sizes
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: weights: the arrays' names do not say their orientation (0, 1), and their shapes chain both ...
+    engine.errors.EngineError: weights: the arrays' names do not say their orientation (0, 1), and ...
     """
     params = [Param(str(k), str(k), "", w, None) for k, w in enumerate(weights)]
     return assemble("weights", params, Order("recorded", "as given"), "arrays", orientation=orientation,

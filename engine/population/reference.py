@@ -40,7 +40,7 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tenso
 
 
 def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[torch.Tensor], dict[str, list[float]]]:
-    """Train one network alone with torch.nn.Linear, autograd and torch.optim.SGD: the oracle ``train_population`` must equal.
+    """Train one network alone (torch.nn.Linear, autograd, torch.optim.SGD): the oracle ``train_population`` must equal.
 
     Same init (``init_network``), the same sample order (``batch_order``) and the losses written as their
     definitions; the tests compare its curves and final weights with the population's.

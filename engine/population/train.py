@@ -93,7 +93,7 @@ class InitConfig:
 
 @dataclass
 class ModelConfig:
-    """The ``model`` group: the paper's MLP by default (hidden 200, 100; ReLU; softmax output; no biases; init U(-0.9, 0.9)).
+    """The ``model`` group: the paper's MLP by default (hidden 200, 100; ReLU; softmax output; no biases).
 
     Parameters
     ----------
