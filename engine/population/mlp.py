@@ -153,6 +153,12 @@ def _loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by
     return value, grad, dead.sum(-1)
 
 
+def _own_copy(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of ``t`` (``contiguous()`` alone would return a caller's (N, fan_out, fan_in)
+    storage, passed as its transposed view, and SGD would then train the caller's tensor in place)."""
+    return t.clone(memory_format=torch.contiguous_format) if t.is_contiguous() else t.contiguous()
+
+
 class PopulationMLP:
     """N bias-free MLPs with shared layer sizes, trained together with plain SGD on ``loss`` (batched matmuls).
 
@@ -163,7 +169,7 @@ class PopulationMLP:
     ----------
     weights : sequence of torch.Tensor
         Layer l as (N, fan_in, fan_out), floating, on the device training runs on (``init_population``);
-        the layers must chain. Copied into the model's layout (the input is not trained in place).
+        the layers must chain. Copied into the model's layout: the tensors passed are never trained in place.
     activation : {"relu", "tanh", "sigmoid", "linear"}, default "relu"
         The hidden layers' activation (the output is a softmax, inside the loss).
     block_size : int, optional
@@ -208,8 +214,8 @@ class PopulationMLP:
         self.sizes = layer_sizes(weights)
         d, n1 = self.sizes[0], self.sizes[1]
         # (N, d, n1) -> (N*n1, d): row block k is network k's transposed kernel.
-        self.w0 = weights[0].transpose(1, 2).reshape(self.n * n1, d).contiguous()
-        self.deep = [w.transpose(1, 2).contiguous() for w in weights[1:]]  # (N, fan_out, fan_in)
+        self.w0 = _own_copy(weights[0].transpose(1, 2)).view(self.n * n1, d)
+        self.deep = [_own_copy(w.transpose(1, 2)) for w in weights[1:]]  # (N, fan_out, fan_in)
         self.block_size = int(block_size) if block_size else self._auto_block()
 
     def _auto_block(self) -> int:
