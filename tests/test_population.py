@@ -234,6 +234,21 @@ def test_cache_blocks_of_networks_change_nothing():
     assert torch.equal(by_class[0], by_class[1])
 
 
+def test_training_never_writes_into_the_weights_passed():
+    """Weights passed as transposed views of (N, fan_out, fan_in) storage (contiguous once transposed
+    back) were trained in place: the model held the caller's storage. It trains copies."""
+    from engine.population.mlp import PopulationMLP
+
+    data = toy_data()
+    storage = [torch.rand(3, 9, 12, generator=torch.Generator().manual_seed(0)) - 0.5,
+               torch.rand(3, 4, 9, generator=torch.Generator().manual_seed(1)) - 0.5]
+    before = [s.clone() for s in storage]
+    net = PopulationMLP([s.transpose(1, 2) for s in storage], loss="cross_entropy")
+    net.sgd_step(data.X_train[:32], data.y_train[:32], 0.5)
+    assert all(torch.equal(s, b) for s, b in zip(storage, before))
+    assert not torch.equal(net.weights()[0], before[0].transpose(1, 2))   # the model's copy did train
+
+
 def test_lost_classes_of_a_hand_built_network():
     """A linear 3-3 network that predicts the argmax of its input: inputs chosen so that it predicts
     class 0 for three samples, class 2 for two and class 1 never, against labels 0 0 1 1 2 (sizes 2, 2, 1).

@@ -96,7 +96,33 @@ def _read_batches(tar: tarfile.TarFile, path: Path, members: tuple[str, ...],
 
 
 def cifar_to_inputs(data: np.ndarray, *, grayscale: bool = True, resize: int | None = 28) -> torch.Tensor:
-    """(n, 3072) uint8 CIFAR rows -> (n, c * s * s) float32 in [0, 1], c = 1 if grayscale else 3."""
+    """CIFAR rows -> network inputs: ITU-R 601 luma (unless ``grayscale=False``), resized, flattened, in [0, 1].
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (n, 3072) uint8: each row the R, G and B planes of a 32x32 image, row-major (the batches' layout).
+    grayscale : bool, default True
+        0.299 R + 0.587 G + 0.114 B (c = 1 channel); False keeps the c = 3 channels.
+    resize : int or None, default 28
+        Output side s in pixels (bilinear, antialiased); None or 32 keeps the native 32x32.
+
+    Returns
+    -------
+    torch.Tensor
+        (n, c * s * s) float32 in [0, 1], converted 10,000 images at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> red = np.zeros((2, 3072), np.uint8)
+    >>> red[:, :1024] = 255                                   # the R plane full on
+    >>> inputs = cifar_to_inputs(red)
+    >>> inputs.shape, round(float(inputs[0, 0]), 3)           # 784 inputs of luma 0.299
+    (torch.Size([2, 784]), 0.299)
+    >>> cifar_to_inputs(red, grayscale=False, resize=None).shape
+    torch.Size([2, 3072])
+    """
     size = NATIVE_SIZE if resize is None else resize
     luma = torch.tensor(LUMA_601, dtype=torch.float32).view(1, 3, 1, 1)
     out = []
@@ -114,7 +140,49 @@ def cifar_to_inputs(data: np.ndarray, *, grayscale: bool = True, resize: int | N
 def load_cifar10_dataset(*, root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                          download: bool = True, resize: int | None = 28, grayscale: bool = True,
                          limit_train: int | None = None, limit_test: int | None = None) -> Dataset:
-    """CIFAR-10's official 50,000 / 10,000 split as flattened [0, 1] inputs (784 by default)."""
+    """CIFAR-10's official 50,000 / 10,000 split as flattened [0, 1] inputs (784 luma values by default).
+
+    Reads ``cifar-10-python.tar.gz`` (downloaded once and checksum-verified, see ``fetch``): the pickled
+    batches ``data_batch_1..5`` and ``test_batch``, only as many as the limits need; a batch holding
+    anything but arrays and lists is refused (no arbitrary unpickling). Images go through ``cifar_to_inputs``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        A directory holding ``cifar-10-python.tar.gz`` (its MD5 checked) instead of the cache.
+    cache_dir : str or os.PathLike, optional
+        The download cache (the archive goes to ``<cache_dir>/cifar10``).
+    download : bool, default True
+        Download the archive (163 MiB) when missing; False refuses with its name, checksum and URL.
+    resize : int or None, default 28
+        Side in pixels of the inputs; None or 32: native.
+    grayscale : bool, default True
+        Luma; False keeps the 3 channels.
+    limit_train, limit_test : int or None, optional
+        Keep the first k samples of each split.
+
+    Returns
+    -------
+    Dataset
+        ``"cifar10"``: (n, c * resize**2) float32 inputs in [0, 1], 10 classes.
+
+    Raises
+    ------
+    EngineError
+        A ``resize`` that is not a positive integer or None; the archive missing (``download=False``),
+        not downloadable, of the wrong checksum, or not a readable CIFAR-10 python archive.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ARCHIVE, TRAIN_BATCHES[0], TEST_BATCHES
+    ('cifar-10-python.tar.gz', 'cifar-10-batches-py/data_batch_1', ('cifar-10-batches-py/test_batch',))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_cifar10_dataset(cache_dir=d, download=False)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: cifar10: cifar-10-python.tar.gz not found in .../cifar10 and downloading is disabled. ...
+    """
     if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 1):
         raise EngineError(f"resize must be a positive integer (side in pixels) or None for native 32, got {resize!r}")
     archive = fetch("cifar10", root=root, cache_dir=cache_dir, download=download)[ARCHIVE]

@@ -32,7 +32,32 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file as published: its name and its checksum (SHA-256 preferred, MD5 where only that is published)."""
+    """One file as published: its name and checksum (SHA-256 preferred, MD5 where only that is published).
+
+    Parameters
+    ----------
+    name : str
+        The file name (appended to each mirror's URL; also its name in the cache).
+    md5, sha256 : str, optional
+        Published hex digests; at least one is required (SHA-256 is used when both are given).
+    size : int, optional
+        Size in bytes, where known: a cheap first check.
+
+    Attributes
+    ----------
+    checksum : tuple of (str, str)
+        (algorithm, expected lower-case hex digest).
+
+    Raises
+    ------
+    ValueError
+        Neither ``md5`` nor ``sha256`` is given (a table entry is code, not user input).
+
+    Examples
+    --------
+    >>> RemoteFile("t10k-labels-idx1-ubyte.gz", md5="EC29112DD5AFA0611CE80D1B7F02629C").checksum
+    ('md5', 'ec29112dd5afa0611ce80d1b7f02629c')
+    """
 
     name: str
     md5: str | None = None
@@ -51,7 +76,25 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class RemoteSource:
-    """A data set's files and the mirrors that serve them (URL = mirror + file name)."""
+    """A data set's files and the mirrors that serve them (a file's URL = mirror + file name).
+
+    Parameters
+    ----------
+    name : str
+        The data set's name, also its subdirectory of the cache.
+    mirrors : tuple of str
+        Base URLs, tried in turn.
+    files : tuple of RemoteFile
+        The files that make up the data set.
+    homepage : str, optional
+        Where a person can read about it (named in the instructions for placing files by hand).
+
+    Examples
+    --------
+    >>> source = SOURCES["cifar10"]
+    >>> source.mirrors[0] + source.files[0].name, source.files[0].size
+    ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 170498071)
+    """
 
     name: str  # also the cache subdirectory
     mirrors: tuple[str, ...]
@@ -110,10 +153,55 @@ def _source_directory(source: RemoteSource, *, root: str | os.PathLike | None = 
 
 def fetch(name: str, *, root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
           download: bool = True, sources: Mapping[str, RemoteSource] | None = None) -> dict[str, Path]:
-    """Make every file of source ``name`` present and verified; return {file name: path}.
+    """Make every file of source ``name`` present and verified, downloading the missing ones; return their paths.
 
-    Files already there are verified (cheaply, via their marker); missing ones are downloaded
-    when ``download`` is true, else an EngineError names them and says how to provide them.
+    Files already there are checked against their published checksum (cheaply after the first time:
+    a ``<file>.verified`` marker records the size and mtime the file had when its hash last matched).
+    A download goes to a temporary file, renamed into place only when its checksum matches.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``sources`` (``"mnist"``, ``"kmnist"``, ``"cifar10"``).
+    root : str or os.PathLike, optional
+        A directory holding the files, used as is (no ``<name>`` subdirectory).
+    cache_dir : str or os.PathLike, optional
+        The cache; files go to ``<cache_dir>/<name>``. Default ``$ENGINE_DATA_DIR`` or ~/.cache/engine/data.
+    download : bool, default True
+        Download missing files; False raises instead, naming them with their checksums and URLs.
+    sources : Mapping of str to RemoteSource, optional
+        The table to look ``name`` up in (default ``SOURCES``).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        {file name: its verified path}.
+
+    Raises
+    ------
+    EngineError
+        An unknown name; ``root``/``cache_dir`` not a usable directory; a file present with the wrong
+        checksum or size; files missing and ``download`` false; no mirror delivering a good copy
+        (every mirror's failure listed, with how to place the files by hand).
+
+    Examples
+    --------
+    A file already in ``root`` with its published checksum is verified, nothing is downloaded:
+
+    >>> import hashlib, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = Path(d, "notes.txt").write_bytes(b"hello")
+    ...     toy = RemoteSource("toy", mirrors=("https://example.invalid/",),
+    ...                        files=(RemoteFile("notes.txt", md5=hashlib.md5(b"hello").hexdigest(), size=5),))
+    ...     paths = fetch("toy", root=d, download=False, sources={"toy": toy})
+    ...     print(paths["notes.txt"].name, sorted(p.name for p in Path(d).iterdir()))
+    notes.txt ['notes.txt', 'notes.txt.verified']
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     fetch("cifar10", cache_dir=d, download=False)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: cifar10: cifar-10-python.tar.gz not found in .../cifar10 and downloading is disabled. ...
     """
     table = SOURCES if sources is None else sources
     if name not in table:

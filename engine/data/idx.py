@@ -64,10 +64,39 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
-    """Read an IDX file (plain or .gz) into a native-endian numpy array.
+    """Read an IDX file (plain or gzip-compressed, told by its content) into a native-endian NumPy array.
 
-    ``ndim``: the number of dimensions the caller expects (3 for images, 1 for labels);
-    any other is an error naming the file.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    ndim : int, optional
+        The number of dimensions the caller expects (3 for images, 1 for labels); None accepts any.
+
+    Returns
+    -------
+    numpy.ndarray
+        The shape and dtype of the header (uint8, int8, int16, int32, float32 or float64), native byte order.
+
+    Raises
+    ------
+    EngineError
+        The file is missing, unreadable, a damaged gzip file, not IDX (bad magic bytes), of another
+        ``ndim``, or truncated or longer than its header says; the message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_idx(f"{d}/labels-idx1-ubyte.gz", np.array([7, 2, 1], np.uint8))
+    ...     print(read_idx(f"{d}/labels-idx1-ubyte.gz", ndim=1))
+    [7 2 1]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_idx(f"{d}/labels-idx1-ubyte.gz", np.array([7, 2, 1], np.uint8))
+    ...     read_idx(f"{d}/labels-idx1-ubyte.gz", ndim=3)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: IDX file .../labels-idx1-ubyte.gz has 1 dimensions, expected 3 (images have 3, labels 1: ...)
     """
     path = Path(path)
     data = _read_bytes(path)
@@ -97,7 +126,39 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends in ``.gz`` (atomically)."""
+    """Write ``array`` as an IDX file (atomically), gzip-compressed when ``path`` ends in ``.gz``.
+
+    The same array always gives the same bytes (gzip mtime 0), so checksums of written files are stable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (its directory must exist).
+    array : array_like
+        Of a dtype IDX stores: uint8, int8, int16, int32, float32 or float64; at most 255 dimensions.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    EngineError
+        A dtype IDX cannot store (e.g. int64, bool) or more than 255 dimensions.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_idx(f"{d}/images-idx3-ubyte", np.zeros((2, 3, 3), np.uint8))
+    ...     path.read_bytes()[:16].hex(" ")        # 00 00, dtype 0x08 (uint8), 3 dims, then 2, 3, 3 big-endian
+    '00 00 08 03 00 00 00 02 00 00 00 03 00 00 00 03'
+    >>> write_idx("labels-idx1-ubyte", np.arange(3))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: IDX cannot store dtype int64; use one of uint8, int8, int16, int32, float32, float64
+    """
     array = np.asarray(array)
     code = _CODE_OF_KIND.get((array.dtype.kind, array.dtype.itemsize))
     if code is None:
@@ -117,7 +178,35 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def read_image_label_pair(images_path: str | os.PathLike,
                           labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, h, w) uint8 and labels (n,) uint8 from two IDX files that must agree on n."""
+    """Images and labels from two IDX files that must agree on the number of samples.
+
+    Parameters
+    ----------
+    images_path, labels_path : str or os.PathLike
+        An IDX file of (n, h, w) unsigned bytes and one of (n,) unsigned bytes (plain or gzip).
+
+    Returns
+    -------
+    images : numpy.ndarray
+        (n, h, w) uint8.
+    labels : numpy.ndarray
+        (n,) uint8.
+
+    Raises
+    ------
+    EngineError
+        What ``read_idx`` refuses, a dtype other than uint8, or a different n in the two files.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_idx(f"{d}/images.gz", np.zeros((3, 28, 28), np.uint8))
+    ...     _ = write_idx(f"{d}/labels.gz", np.array([5, 0, 4], np.uint8))
+    ...     images, labels = read_image_label_pair(f"{d}/images.gz", f"{d}/labels.gz")
+    >>> images.shape, labels.tolist()
+    ((3, 28, 28), [5, 0, 4])
+    """
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
@@ -130,7 +219,30 @@ def read_image_label_pair(images_path: str | os.PathLike,
 
 
 def find_idx_file(directory: Path, name: str) -> Path | None:
-    """``directory/name`` (the standard ``.gz`` name), else its uncompressed twin, else None."""
+    """``directory/name`` (the standard ``.gz`` name), else its uncompressed twin, else None.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        Where to look.
+    name : str
+        The standard file name, e.g. ``"train-images-idx3-ubyte.gz"`` (see ``IDX_FILES``).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The file found, or None when neither exists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     (Path(d) / "t10k-labels-idx1-ubyte").touch()
+    ...     print(find_idx_file(Path(d), "t10k-labels-idx1-ubyte.gz").name,
+    ...           find_idx_file(Path(d), "t10k-images-idx3-ubyte.gz"))
+    t10k-labels-idx1-ubyte None
+    """
     for candidate in (directory / name, directory / name.removesuffix(".gz")):
         if candidate.is_file():
             return candidate
@@ -139,7 +251,41 @@ def find_idx_file(directory: Path, name: str) -> Path | None:
 
 def dataset_from_idx_files(name: str, files: dict[str, Path], *, limit_train: int | None = None,
                            limit_test: int | None = None) -> Dataset:
-    """A Dataset from the four IDX files (keys as in IDX_FILES), pixels scaled by 1/255."""
+    """A Dataset from the four IDX files of an MNIST-like set: images flattened, pixels scaled by 1/255, 10 classes.
+
+    Parameters
+    ----------
+    name : str
+        The data set's name.
+    files : dict of str to pathlib.Path
+        The four files under the keys of ``IDX_FILES`` (train_images, train_labels, test_images, test_labels).
+    limit_train, limit_test : int or None, optional
+        Keep the first k samples of each split (only those are scaled to float32).
+
+    Returns
+    -------
+    Dataset
+        ``X_*`` (n, h * w) float32 in [0, 1], ``y_*`` (n,) int64.
+
+    Raises
+    ------
+    EngineError
+        What ``read_image_label_pair`` refuses, or train and test images of different sizes.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     files = {key: Path(d, name) for key, name in IDX_FILES.items()}
+    ...     _ = write_idx(files["train_images"], np.full((4, 2, 2), 255, np.uint8))
+    ...     _ = write_idx(files["train_labels"], np.array([0, 1, 2, 3], np.uint8))
+    ...     _ = write_idx(files["test_images"], np.zeros((2, 2, 2), np.uint8))
+    ...     _ = write_idx(files["test_labels"], np.array([9, 8], np.uint8))
+    ...     data = dataset_from_idx_files("toy", files, limit_train=2)
+    >>> data.X_train.tolist(), data.y_test.tolist()
+    ([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]], [9, 8])
+    """
     X_train, y_train = read_image_label_pair(files["train_images"], files["train_labels"])
     X_test, y_test = read_image_label_pair(files["test_images"], files["test_labels"])
     if X_train.shape[1:] != X_test.shape[1:]:

@@ -48,7 +48,39 @@ def _generate(test_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 def load_mnist1d_dataset(*, test_size: int | None = None, limit_train: int | None = None,
                          limit_test: int | None = None) -> Dataset:
-    """Signals min/max-scaled to [0, 1] with the train set's range (test values clipped to it)."""
+    """MNIST-1D's 40-sample signals, min/max-scaled to [0, 1] with the train set's range (test values clipped to it).
+
+    Parameters
+    ----------
+    test_size : int or None, optional
+        Generated test samples, a positive multiple of 10 (equal classes); None: the standard 1,000.
+    limit_train, limit_test : int or None, optional
+        Keep the first k samples of each split.
+
+    Returns
+    -------
+    Dataset
+        ``"mnist1d"``: 40 float32 inputs, 10 classes; 4,000 train and ``test_size`` test samples.
+
+    Raises
+    ------
+    EngineError
+        A ``test_size`` that is not a positive multiple of 10; the ``mnist1d`` package not installed.
+
+    References
+    ----------
+    .. [1] S. Greydanus, D. Kobak, "Scaling down deep learning with MNIST-1D", ICML 2024
+       (arXiv:2011.14439).
+
+    Examples
+    --------
+    Generating the set takes ~1.5 s (then it is cached); a wrong test size is refused before that:
+
+    >>> load_mnist1d_dataset(test_size=1005)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: dataset.test_size=1005: MNIST-1D draws equal classes, so use a positive multiple of 10 ...
+    """
     test_size = STANDARD_TEST_SIZE if test_size is None else int(test_size)
     if test_size < 10 or test_size % 10:
         raise EngineError(f"dataset.test_size={test_size}: MNIST-1D draws equal classes, so use a positive "

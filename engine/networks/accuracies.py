@@ -135,7 +135,7 @@ def analyze(run_dir: str | Path, accuracies: str | Path | pd.DataFrame, cfg: Map
 
     >>> import tempfile, pandas as pd, torch
     >>> from engine import measure_files, write_population
-    >>> folder = tempfile.mkdtemp()
+    >>> folder = tempfile.mkdtemp()  # doctest: +SKIP
     >>> for seed in range(20):  # doctest: +SKIP
     ...     torch.manual_seed(seed) and None
     ...     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))

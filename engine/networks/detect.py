@@ -30,7 +30,26 @@ _TF_CHECKPOINT = ("a TensorFlow checkpoint (.index and .data-* files): restore i
 
 
 def tensorflow_kind(path: Path) -> str | None:
-    """_SAVED_MODEL or _TF_CHECKPOINT where ``path`` is one (a folder, an .index/.data file or a prefix)."""
+    """The one-line answer for a TensorFlow SavedModel or checkpoint: graphs and variables this engine does not read.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A folder, a ``saved_model.pb``, a checkpoint's ``.index`` or ``.data-*`` file, or its prefix.
+
+    Returns
+    -------
+    str or None
+        What it is and how to save it as a file the engine reads (``.keras``); None when it is neither.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     Path(d, "saved_model.pb").touch()
+    ...     print(tensorflow_kind(Path(d)).split(":")[0], tensorflow_kind(Path(d, "variables")))
+    a TensorFlow SavedModel folder None
+    """
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             return _SAVED_MODEL
@@ -114,8 +133,43 @@ def _check_file(path: Path) -> None:
 
 
 def file_format(path: Path) -> str:
-    """The format to read ``path`` as: its content's, else its suffix's (whose reader then says what is
-    wrong), else a one-line refusal."""
+    """The format to read ``path`` as, told by its content (first bytes, archive entries), never by its name alone.
+
+    Where the content is none of the formats, the suffix decides (that reader's error then says what is
+    wrong); with neither, a one-line refusal.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The model file.
+
+    Returns
+    -------
+    {"hdf5", "keras", "torch", "safetensors", "npz"}
+        ``hdf5``: a Keras HDF5 file; ``keras``: a ``.keras`` archive; ``torch``: anything ``torch.save``
+        wrote; ``safetensors``; ``npz``: a zip of ``.npy`` entries.
+
+    Raises
+    ------
+    EngineError
+        A missing or unreadable path, a directory, a TensorFlow SavedModel or checkpoint (saying how to
+        convert it), or content of no known format with no known suffix.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with open(f"{d}/weights.bin", "wb") as f:       # a .bin suffix (torch's), an .npz inside
+    ...         np.savez(f, w=np.ones(2))
+    ...     print(file_format(Path(d, "weights.bin")))
+    npz
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = Path(d, "notes.txt").write_text("hello")
+    ...     file_format(Path(d, "notes.txt"))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: .../notes.txt: not a model file this engine reads: its content is none of ...
+    """
     _check_file(path)
     kind = _sniff(path)
     if kind is not None:

@@ -307,7 +307,47 @@ def _labels(vars_of: dict[str, Any]) -> dict[str, str]:
 
 
 def read_keras_archive(path: Path, *, orientation=None, layers=None) -> Network:
-    """A ``.keras`` archive: config.json (the model) and model.weights.h5."""
+    """The network in a Keras 3 ``.keras`` archive: ``config.json`` (the model: the layer order), ``model.weights.h5``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The archive (a zip file).
+    orientation, layers
+        As in ``read_network``; a Dense ``kernel`` is (in, out).
+
+    Returns
+    -------
+    Network
+        ``source_format`` ``"keras"``, layers named as in the model (``"hidden"``, nested ``"base/dense"``),
+        in the config's forward order (a Sequential's list, or a functional model's path from input to output).
+
+    Raises
+    ------
+    EngineError
+        Not a readable archive, no weights file, a model that is not a chain (branches, shared layers),
+        weight matrices in layers other than Dense, shapes that do not chain.
+
+    Examples
+    --------
+    An archive written by hand as Keras writes it (weights under ``layers/<class>_<k>/vars``):
+
+    >>> import io, json, tempfile, zipfile, h5py, numpy as np
+    >>> config = {"class_name": "Sequential", "config": {"layers": [
+    ...     {"class_name": "Dense", "config": {"name": "hidden"}}, {"class_name": "Dense", "config": {"name": "out"}}]}}
+    >>> blob = io.BytesIO()
+    >>> with h5py.File(blob, "w") as f:
+    ...     for saved, (n_in, n_out) in {"dense": (4, 3), "dense_1": (3, 2)}.items():
+    ...         f[f"layers/{saved}/vars/0"] = np.ones((n_in, n_out), np.float32)   # kernel (in, out)
+    ...         f[f"layers/{saved}/vars/1"] = np.zeros(n_out, np.float32)          # bias
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with zipfile.ZipFile(f"{d}/model.keras", "w") as z:
+    ...         z.writestr("config.json", json.dumps(config))
+    ...         z.writestr("model.weights.h5", blob.getvalue())
+    ...     net = read_keras_archive(Path(d, "model.keras"))
+    >>> net.layer_names, net.layer_sizes, net.order
+    (['hidden', 'out'], [4, 3, 2], "the model's config (config.json)")
+    """
     import io
 
     where = str(path)
@@ -339,6 +379,53 @@ def _h5_group(where: str, f, node, name: str, of: str):
 
 
 def read_keras_h5(path: Path, *, orientation=None, layers=None) -> Network:
+    """The network in a Keras HDF5 file: a legacy ``model.save`` ``.h5``, or weights only (``save_weights``).
+
+    A legacy model file holds ``model_config``, whose layer list or graph gives the order; a
+    weights-only file (Keras 2 ``.h5``, Keras 3 ``.weights.h5``) records no order to trust, so the shapes
+    or ``layers`` decide it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The HDF5 file.
+    orientation, layers
+        As in ``read_network``; a Dense ``kernel`` is (in, out).
+
+    Returns
+    -------
+    Network
+        ``source_format`` ``"keras-h5"`` (``"keras-weights-h5"`` for Keras 3 weights); ``metadata``:
+        ``keras_version`` and ``backend`` where the file records them.
+
+    Raises
+    ------
+    EngineError
+        Not readable HDF5, no Keras layer weights, a layer listing a weight it lacks, weight matrices in
+        layers other than Dense, or shapes that do not chain (or chain in several orders).
+
+    Examples
+    --------
+    A Keras 2 ``model.save`` file written by hand as Keras writes it:
+
+    >>> import json, tempfile, h5py, numpy as np
+    >>> config = {"class_name": "Sequential", "config": {"layers": [
+    ...     {"class_name": "Dense", "config": {"name": "dense_1"}},
+    ...     {"class_name": "Dense", "config": {"name": "dense_2"}}]}}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with h5py.File(f"{d}/model.h5", "w") as f:
+    ...         f.attrs["model_config"] = json.dumps(config)
+    ...         f.attrs["keras_version"] = "2.2.4"
+    ...         weights = f.create_group("model_weights")
+    ...         weights.attrs["layer_names"] = [b"dense_1", b"dense_2"]
+    ...         for name, (n_in, n_out) in {"dense_1": (4, 3), "dense_2": (3, 2)}.items():
+    ...             weights[f"{name}/{name}/kernel:0"] = np.ones((n_in, n_out), np.float32)   # (in, out)
+    ...             weights[f"{name}/{name}/bias:0"] = np.zeros(n_out, np.float32)
+    ...             weights[name].attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+    ...     net = read_keras_h5(Path(d, "model.h5"))
+    >>> net.layer_names, net.layer_sizes, net.metadata
+    (['dense_1', 'dense_2'], [4, 3, 2], {'keras_version': '2.2.4'})
+    """
     import h5py
 
     where = str(path)

@@ -26,7 +26,7 @@ import torch
 from engine.errors import EngineError
 from engine.weight_stack import check_orientation, layer_sizes
 
-__all__ = ["as_tensor", "assemble", "chains", "describe", "EXPECTED", "Network", "Order", "Param", "parse_layers",
+__all__ = ["assemble", "describe", "EXPECTED", "Network", "Order", "Param", "parse_layers",
            "split_name", "torch_orientation"]
 
 EXPECTED = ("expected a chain of fully connected layers: 2-D weight matrices (PyTorch weight (out, in), Keras "
@@ -37,8 +37,28 @@ _SEARCH_BUDGET = 200_000   # partial orders tried before the order is called amb
 
 @dataclass
 class Param:
-    """One parameter as the file names it. ``module``: the layer it belongs to; ``leaf``: its role in
-    that layer; ``orientation``: of a 2-D matrix, what the format's convention says (None: nothing)."""
+    """One parameter as a file or an object names it: a reader's input to ``assemble``.
+
+    Parameters
+    ----------
+    name : str
+        Its full name in the file (``"fc1.weight"``, ``"dense/kernel"``), for messages and ``layers``.
+    module : str
+        The layer it belongs to (``"fc1"``); parameters of one module form one layer.
+    leaf : str
+        Its role in that layer (``"weight"``, ``"bias"``, ``"kernel"``, ``"weight_orig"``, ...).
+    value : array_like
+        The values (torch tensor or NumPy array); 2-D (3-D for stacks) floating matrices are synapses.
+    orientation : {None, "in_out", "out_in"}, optional
+        Of a matrix, what the format's convention says (PyTorch ``weight``: out_in; Keras ``kernel``:
+        in_out); None: nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Param("fc1.weight", "fc1", "weight", np.ones((3, 4)), torch_orientation("weight")).orientation
+    'out_in'
+    """
 
     name: str
     module: str
@@ -49,10 +69,25 @@ class Param:
 
 @dataclass
 class Order:
-    """What a file records about the order of its layers. ``kind``: "recorded" (the listing order is
-    the model's), "partial" (only the pairs in ``before``: (a, b) = layer a comes before layer b) or
-    "none". ``source``: how, in words, for the summary. ``numeric_names``: names whose container
-    indices (``layers.10``, ``0.weight``) state the order may decide it."""
+    """What a file records about the order of its layers: a reader's input to ``assemble``.
+
+    Parameters
+    ----------
+    kind : {"recorded", "partial", "none"}, default "none"
+        "recorded": the listing order is the model's; "partial": only the pairs in ``before``; "none":
+        nothing (the shapes, numeric names or ``layers`` decide).
+    source : str, optional
+        How the order is known, in words (shown as ``Network.order``).
+    before : set of tuple of (str, str), optional
+        (a, b): layer a comes before layer b (for "partial").
+    numeric_names : bool, default False
+        Names whose container indices (``layers.10``, ``0.weight``) state the order may decide it.
+
+    Examples
+    --------
+    >>> Order("recorded", "the state_dict's order", numeric_names=True).kind
+    'recorded'
+    """
 
     kind: str = "none"
     source: str = ""
@@ -76,8 +111,22 @@ class Network:
         What was read (e.g. ``"torch"``, ``"keras"``, ``"keras-h5"``, ``"npz"``, ``"torch.nn.Module"``).
     order : str
         How the layer order was known, in words.
+    pruned : list of str
+        Layers read as ``weight_orig * weight_mask`` (``torch.nn.utils.prune``).
     metadata : dict
         What the file says besides the weights (e.g. an engine snapshot's epoch).
+    n_networks : int
+        N for stacks, else 1.
+    layer_sizes : list of int
+        Layer widths, inputs first.
+
+    Examples
+    --------
+    >>> net = Network([torch.ones(4, 3), torch.ones(3, 2)], ["fc1", "fc2"], {"fc1": ["bias"]}, "arrays")
+    >>> net.n_networks, net.layer_sizes, [tuple(w.shape) for w in net.stacked()]
+    (1, [4, 3, 2], [(1, 4, 3), (1, 3, 2)])
+    >>> net.describe_not_in_graph()
+    'fc1: bias'
     """
 
     weights: list[torch.Tensor]
@@ -108,6 +157,25 @@ class Network:
 
 
 def describe(entries: Sequence[tuple[str, tuple]]) -> str:
+    """A listing of named arrays for an error message: the first 20 with their shapes, then how many more.
+
+    Parameters
+    ----------
+    entries : sequence of (str, tuple)
+        (name, shape) pairs, in the file's order.
+
+    Returns
+    -------
+    str
+        ``"[name (shape), ...]"``, or ``"no arrays at all"``.
+
+    Examples
+    --------
+    >>> describe([("fc1.weight", (3, 4)), ("fc1.bias", (3,))])
+    '[fc1.weight (3, 4), fc1.bias (3,)]'
+    >>> describe([])
+    'no arrays at all'
+    """
     shown = ", ".join(f"{name} {tuple(shape)}" for name, shape in list(entries)[:20])
     more = f", ... ({len(entries) - 20} more)" if len(entries) > 20 else ""
     return f"[{shown}{more}]" if entries else "no arrays at all"
@@ -133,7 +201,8 @@ def _array_kind(array: Any) -> str:
     return ""
 
 
-def as_tensor(array: Any) -> torch.Tensor:
+def _as_tensor(array: Any) -> torch.Tensor:
+    """A detached CPU tensor of ``array``; half precision widened to float32."""
     tensor = array if isinstance(array, torch.Tensor) else torch.as_tensor(np.asarray(array))
     if tensor.dtype in (torch.float16, torch.bfloat16):
         tensor = tensor.to(torch.float32)
@@ -141,7 +210,23 @@ def as_tensor(array: Any) -> torch.Tensor:
 
 
 def split_name(name: str) -> tuple[str, str]:
-    """("fc1", "weight") for "fc1.weight"; a name without a separator is its own layer: ("W0", "")."""
+    """A parameter name split into its layer and its role at the last ``.`` or ``/``.
+
+    Parameters
+    ----------
+    name : str
+        A parameter name (``"fc1.weight"``, ``"dense/kernel"``, ``"W0"``).
+
+    Returns
+    -------
+    module, leaf : str
+        The layer and the role; a name without a separator is its own layer, with leaf ``""``.
+
+    Examples
+    --------
+    >>> split_name("encoder.fc1.weight"), split_name("dense/kernel"), split_name("W0")
+    (('encoder.fc1', 'weight'), ('dense', 'kernel'), ('W0', ''))
+    """
     for sep in (".", "/"):
         if sep in name:
             module, leaf = name.rsplit(sep, 1)
@@ -150,7 +235,25 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def torch_orientation(leaf: str) -> str | None:
-    """PyTorch's ``weight`` (and a pruned ``weight_orig``) is (out, in); Keras' ``kernel`` (in, out)."""
+    """The orientation a parameter's role implies: PyTorch's ``weight`` is (out, in), Keras' ``kernel`` (in, out).
+
+    A pruned layer's ``weight_orig`` is a PyTorch weight too.
+
+    Parameters
+    ----------
+    leaf : str
+        The parameter's role; a TensorFlow ``:0`` suffix is ignored.
+
+    Returns
+    -------
+    str or None
+        ``"out_in"``, ``"in_out"``, or None where the name says nothing.
+
+    Examples
+    --------
+    >>> torch_orientation("weight"), torch_orientation("kernel:0"), torch_orientation("W")
+    ('out_in', 'in_out', None)
+    """
     leaf = leaf.split(":", 1)[0]
     if leaf in ("weight", "weight_orig"):
         return "out_in"
@@ -160,7 +263,32 @@ def torch_orientation(leaf: str) -> str | None:
 
 
 def parse_layers(layers: str | Sequence[str] | None) -> list[str] | None:
-    """``layers`` as a list of names ("a,b,c" or ["a", "b", "c"]), None when not given."""
+    """The ``layers`` option as a list of names (``"a,b,c"`` or ``["a", "b", "c"]``).
+
+    Parameters
+    ----------
+    layers : str, sequence of str or None
+        The weight layers in forward order; blanks around names are dropped.
+
+    Returns
+    -------
+    list of str or None
+        The names; None when ``layers`` is None.
+
+    Raises
+    ------
+    EngineError
+        No name at all, or a layer named twice.
+
+    Examples
+    --------
+    >>> parse_layers("fc1, fc2,out"), parse_layers(None)
+    (['fc1', 'fc2', 'out'], None)
+    >>> parse_layers("fc1,fc1")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: layers ['fc1', 'fc1'] names a layer twice
+    """
     if layers is None:
         return None
     names = [s.strip() for s in layers.split(",")] if isinstance(layers, str) else [str(s).strip() for s in layers]
@@ -183,8 +311,55 @@ class _Candidate:
 def assemble(where: str, params: Sequence[Param], order: Order, source_format: str, *,
              orientation: str | None = None, layers: Sequence[str] | None = None, allow_stacks: bool = False,
              metadata: dict | None = None) -> Network:
-    """Sort ``params`` (in the file's listing order) into synapse layers and the rest, orient them,
-    order them, check that they chain. ``where``: the file, for the messages."""
+    """A reader's named parameters -> the network: synapse layers as (fan_in, fan_out), in forward order, chaining.
+
+    The one policy of the module docstring for every format: 2-D floating matrices (3-D stacks where
+    ``allow_stacks``) are synapses, 0-D/1-D parameters are listed in ``not_in_graph``, pruned layers are
+    masked; the orientation and order rules decide the rest or refuse.
+
+    Parameters
+    ----------
+    where : str
+        The file (or object) for the messages.
+    params : sequence of Param
+        Every parameter, in the file's listing order.
+    order : Order
+        What the file records about the layer order.
+    source_format : str
+        The format's name, kept in ``Network.source_format``.
+    orientation : {None, "in_out", "out_in"}, optional
+        Overrides every matrix's orientation.
+    layers : sequence of str, optional
+        The weight layers in forward order (by layer or parameter name); the others are not in the graph.
+    allow_stacks : bool, default False
+        Accept 3-D (N, fan_in, fan_out) stacks of N networks.
+    metadata : dict, optional
+        Kept in ``Network.metadata``.
+
+    Returns
+    -------
+    Network
+        ``weights`` (fan_in, fan_out) (or (N, fan_in, fan_out)) contiguous CPU tensors, half precision
+        widened to float32.
+
+    Raises
+    ------
+    EngineError
+        One line naming the file's arrays: a non-numeric or non-floating array, a tensor of more
+        dimensions, no matrix at all, 2-D mixed with 3-D, an empty matrix; shapes that do not chain, or
+        chain in several orders or both orientations (asking for ``layers`` or ``orientation``); unknown
+        names in ``layers``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = [Param("out.weight", "out", "weight", np.ones((2, 3), np.float32), "out_in"),
+    ...           Param("fc1.weight", "fc1", "weight", np.ones((3, 4), np.float32), "out_in"),
+    ...           Param("fc1.bias", "fc1", "bias", np.zeros(3, np.float32))]
+    >>> net = assemble("example", params, Order("none"), "arrays")   # only one order chains: fc1, out
+    >>> net.layer_names, net.layer_sizes, net.not_in_graph, net.order
+    (['fc1', 'out'], [4, 3, 2], {'fc1': ['bias']}, 'the only order whose shapes chain')
+    """
     orientation = check_orientation(orientation)
     listing = [(p.name, tuple(np.shape(p.value))) for p in params]
     contents = f"it holds {describe(listing)}"
@@ -202,13 +377,13 @@ def assemble(where: str, params: Sequence[Param], order: Order, source_format: s
         leaves = {p.leaf: p for p in group}
         if "weight_orig" in leaves and "weight_mask" in leaves:  # torch.nn.utils.prune: the model computes with both
             orig, mask = leaves["weight_orig"], leaves["weight_mask"]
-            masked = as_tensor(orig.value) * as_tensor(mask.value).to(as_tensor(orig.value).dtype)
+            masked = _as_tensor(orig.value) * _as_tensor(mask.value).to(_as_tensor(orig.value).dtype)
             group = [Param(f"{module}.weight", module, "weight", masked, orig.orientation or "out_in")] + \
                     [p for p in group if p.leaf not in ("weight_orig", "weight_mask", "weight")]
             pruned.append(module)
         matrices = []
         for p in group:
-            t = as_tensor(p.value)
+            t = _as_tensor(p.value)
             if t.dim() <= 1:   # an array named by itself (b0 in an .npz) is listed by its name
                 not_in_graph.setdefault(module if p.leaf else "", []).append(p.leaf or p.name)
                 continue
@@ -252,7 +427,8 @@ def _shapes(cands: Sequence[_Candidate], orientation: str | None, generic: str) 
     return out
 
 
-def chains(shapes: Sequence[tuple[int, int, int]]) -> bool:
+def _chains(shapes: Sequence[tuple[int, int, int]]) -> bool:
+    """(n, fan_in, fan_out) per layer: each layer's fan_out is the next one's fan_in, n alike."""
     return all(a[2] == b[1] and a[0] == b[0] for a, b in zip(shapes, shapes[1:]))
 
 
@@ -274,8 +450,8 @@ def _choose(where: str, cands: list[_Candidate], order: Order, orientation: str 
         chosen = [by_alias[n] for n in layers]
         if len({id(c) for c in chosen}) != len(chosen):
             raise EngineError(f"{where}: layers {layers} names one weight layer twice")
-        if generic and chains(_shapes(chosen, orientation, "out_in")):
-            if chains(_shapes(chosen, orientation, "in_out")):
+        if generic and _chains(_shapes(chosen, orientation, "out_in")):
+            if _chains(_shapes(chosen, orientation, "in_out")):
                 _refuse_orientation(where, chosen)
             _refuse_out_in(where, chosen)
         _check_chain(where, chosen, orientation, contents, "in the order given by layers")
@@ -336,7 +512,7 @@ def _resolve(cands: list[_Candidate], order: Order, orientation: str | None, gen
     from a search: the numeric or recorded order if it chains; else (``search``) those the recorded
     partial order allows, else all that chain."""
     def fits(seq: Sequence[_Candidate]) -> bool:
-        return chains(_shapes(seq, orientation, generic))
+        return _chains(_shapes(seq, orientation, generic))
 
     numeric = _numeric_order(cands) if order.numeric_names else None
     if numeric is not None and fits(numeric):

@@ -87,14 +87,54 @@ def measure_network(source: Any, measures: Sequence[str] | None = None, *, orien
 
 
 def network_facts(network: Network) -> dict[str, Any]:
-    """What was read, in JSON-able values (a table's attrs, a population's columns)."""
+    """What was read, as JSON-able values: a measured table's ``attrs``, a population's per-network columns.
+
+    Parameters
+    ----------
+    network : Network
+        What ``read_network`` returned.
+
+    Returns
+    -------
+    dict
+        ``source_format`` (str), ``layer_names`` (list of str), ``layer_sizes`` (list of int), ``order``
+        (str), ``not_in_graph`` (str, ``Network.describe_not_in_graph``), ``pruned`` (list of str).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = read_network(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)))
+    >>> network_facts(net)["layer_sizes"], network_facts(net)["not_in_graph"]
+    ([4, 3, 2], '0: bias; 2: bias')
+    """
     return {"source_format": network.source_format, "layer_names": list(network.layer_names),
             "layer_sizes": network.layer_sizes, "order": network.order,
             "not_in_graph": network.describe_not_in_graph(), "pruned": list(network.pruned)}
 
 
 def network_epoch(network: Network) -> int:
-    """A snapshot's recorded epoch; -1 ("final weights") for everything else."""
+    """The epoch of a network's weights: an engine snapshot's recorded epoch, else -1 ("final weights").
+
+    Parameters
+    ----------
+    network : Network
+        What ``read_network`` returned (``metadata["epoch"]`` where it has one).
+
+    Returns
+    -------
+    int
+        The epoch, or -1 where none (or no integer) is recorded.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = read_network([torch.ones(4, 3), torch.ones(3, 2)])
+    >>> network_epoch(net)
+    -1
+    >>> net.metadata["epoch"] = "7"
+    >>> network_epoch(net)
+    7
+    """
     try:
         return int(network.metadata.get("epoch", -1))
     except (TypeError, ValueError):

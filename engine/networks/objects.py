@@ -20,7 +20,47 @@ _FORWARD_ORDER = "the order the forward pass calls them (traced)"
 
 
 def module_network(model: torch.nn.Module, *, layers=None, orientation=None, example_input: Any = None) -> Network:
-    """The network of an ``nn.Module`` whose forward pass is a chain of ``nn.Linear`` layers."""
+    """The network of an ``nn.Module`` whose forward pass is a chain of ``nn.Linear`` layers, in the order called.
+
+    The order is traced once with forward hooks on a (2, in_features) batch of zeros (or
+    ``example_input``), in eval mode and without gradients; the module's modes are restored. Linear
+    layers the forward pass does not call are listed in ``not_in_graph``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; its weights are read, not copied (detached).
+    layers : sequence of str, optional
+        The weight layers in forward order (no trace then).
+    orientation : {None, "in_out", "out_in"}, optional
+        Overrides ``nn.Linear``'s (out, in).
+    example_input : tensor, optional
+        A batch the forward pass accepts, where zeros of the first layer's width do not do.
+
+    Returns
+    -------
+    Network
+        ``source_format`` ``"torch.nn.Module"``, weights (fan_in, fan_out).
+
+    Raises
+    ------
+    EngineError
+        No ``nn.Linear``; a Linear called twice (shared weights); a forward pass that uses other layers
+        with weight matrices (e.g. convolutions); a forward pass that fails on every input tried.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class Net(torch.nn.Module):                       # defined out of order, called in order
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.out, self.hidden = torch.nn.Linear(3, 2), torch.nn.Linear(4, 3)
+    ...     def forward(self, x):
+    ...         return self.out(torch.relu(self.hidden(x)))
+    >>> net = module_network(Net())
+    >>> net.layer_names, net.layer_sizes, net.order
+    (['hidden', 'out'], [4, 3, 2], 'the order the forward pass calls them (traced)')
+    """
     where = type(model).__name__
     named = dict(model.named_modules())
     linears = [n for n, m in named.items() if isinstance(m, torch.nn.Linear)]
@@ -99,7 +139,38 @@ def _trace(model: torch.nn.Module, named: dict[str, torch.nn.Module], linears: l
 
 
 def arrays_network(weights: Sequence[Any], *, orientation=None, layers=None) -> Network:
-    """A list of weight matrices (or (N, fan_in, fan_out) stacks), in forward order."""
+    """The network of a list of weight matrices (or (N, fan_in, fan_out) stacks), given in forward order.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        Layer l as (fan_in, fan_out), or (fan_out, fan_in) with ``orientation="out_in"``; or 3-D stacks.
+    orientation : {None, "in_out", "out_in"}, optional
+        None: (fan_in, fan_out) where only that reading chains; refused where both readings chain (e.g.
+        square layers) or only (fan_out, fan_in) does.
+    layers : sequence of str, optional
+        A subset of the indices ``"0"``, ``"1"``, ... in forward order.
+
+    Returns
+    -------
+    Network
+        ``source_format`` ``"arrays"``, layer names ``"0"``, ``"1"``, ...
+
+    Raises
+    ------
+    EngineError
+        Shapes that do not chain, an ambiguous orientation, non-floating or empty matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> arrays_network([np.ones((4, 3)), np.ones((3, 2))]).layer_sizes
+    [4, 3, 2]
+    >>> arrays_network([np.ones((3, 3)), np.ones((3, 3))]).layer_sizes
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: weights: the arrays' names do not say their orientation (0, 1), and ...
+    """
     params = [Param(str(k), str(k), "", w, None) for k, w in enumerate(weights)]
     return assemble("weights", params, Order("recorded", "as given"), "arrays", orientation=orientation,
                     layers=layers, allow_stacks=True)

@@ -22,7 +22,7 @@ import torch
 from engine.errors import EngineError
 from engine.networks.layers import Network
 
-__all__ = ["expand", "measure_files", "MeasuredFiles", "write_population"]
+__all__ = ["measure_files", "MeasuredFiles", "write_population"]
 
 log = logging.getLogger("engine.networks")
 
@@ -32,12 +32,27 @@ _FAILED_COLUMNS = ["file", "reason"]
 
 @dataclass
 class MeasuredFiles:
-    """The tables of a measured population of files.
+    """The tables of a measured population of files (what ``measure_files`` returns).
 
-    ``neurons``: one row per hidden neuron (dataset, network, epoch, layer, neuron, measures);
-    ``networks``: one row per network (dataset, network, file, index_in_file, format, layers, order,
-    not_in_graph, the per-layer mean/std of each measure, the weight-statistics ``w_l*`` and spectral
-    ``ww_l*`` baselines); ``failed``: the files that could not be read, with one-line reasons.
+    Parameters
+    ----------
+    neurons : pandas.DataFrame
+        One row per hidden neuron: dataset, network, epoch, layer (1 = first hidden), neuron, then one
+        float64 column per measure.
+    networks : pandas.DataFrame
+        One row per network: dataset, network, file, index_in_file, format, layers (``"784-200-100-10"``),
+        order, not_in_graph, pruned, the per-layer mean/std of each measure, the weight-statistics
+        ``w_l*`` and spectral ``ww_l*`` baselines.
+    failed : pandas.DataFrame
+        ``file``, ``reason``: the files that could not be read, with one-line reasons.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> empty = pd.DataFrame()
+    >>> MeasuredFiles(empty, empty, pd.DataFrame([("notes.txt", "not a model file")], columns=["file", "reason"])
+    ...               ).failed["file"].tolist()
+    ['notes.txt']
     """
 
     neurons: pd.DataFrame
@@ -45,7 +60,7 @@ class MeasuredFiles:
     failed: pd.DataFrame
 
 
-def expand(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
+def _expand(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
     """The model files named by a directory (its non-hidden entries), a glob pattern or paths, sorted;
     and the directory they are named relative to (None when they share none)."""
     items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
@@ -111,13 +126,13 @@ def measure_files(sources: Any, measures: Sequence[str] | None = None, *, datase
     --------
     >>> import tempfile, torch
     >>> from engine import measure_files
-    >>> folder = tempfile.mkdtemp()
-    >>> for seed in range(3):
-    ...     torch.manual_seed(seed) and None
-    ...     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
-    ...     torch.save(net.state_dict(), f"{folder}/seed{seed}.pt")
-    >>> open(f"{folder}/notes.txt", "w").write("not a model") and None
-    >>> measured = measure_files(folder, ["strength"], dataset="mine")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for seed in range(3):
+    ...         torch.manual_seed(seed) and None
+    ...         net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    ...         torch.save(net.state_dict(), f"{folder}/seed{seed}.pt")
+    ...     open(f"{folder}/notes.txt", "w").write("not a model") and None
+    ...     measured = measure_files(folder, ["strength"], dataset="mine")
     >>> measured.networks[["network", "file", "layers"]].to_dict("records")[0]
     {'network': 0, 'file': 'seed0.pt', 'layers': '6-5-3'}
     >>> len(measured.neurons), measured.failed["file"].tolist()
@@ -126,7 +141,7 @@ def measure_files(sources: Any, measures: Sequence[str] | None = None, *, datase
     from engine.backend import resolve_device
     from engine.networks.read import read_file
 
-    files, base = expand(sources)
+    files, base = _expand(sources)
     name = dataset or (Path(sources).name if isinstance(sources, (str, os.PathLike)) and Path(sources).is_dir()
                        else "networks")
     device = resolve_device(backend)
@@ -242,11 +257,11 @@ def write_population(measured: MeasuredFiles, out_dir: str | os.PathLike, settin
     --------
     >>> import tempfile, torch
     >>> from engine import measure_files, write_population
-    >>> folder = tempfile.mkdtemp()
     >>> torch.manual_seed(0) and None
-    >>> torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)).state_dict(), f"{folder}/a.pt")
-    >>> out = write_population(measure_files(folder, ["strength"]), f"{folder}/measured")
-    >>> sorted(p.name for p in out.iterdir())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)).state_dict(), f"{folder}/a.pt")
+    ...     out = write_population(measure_files(folder, ["strength"]), f"{folder}/measured")
+    ...     print(sorted(p.name for p in out.iterdir()))
     ['failed.csv', 'inspect.json', 'networks.parquet', 'neurons.parquet']
     """
     from engine.storage import atomic_path, write_json, write_parquet

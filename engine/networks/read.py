@@ -113,9 +113,9 @@ def read_file(path: Path, *, orientation: str | None = None, layers: Any = None,
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> path = Path(tempfile.mkdtemp()) / "net.npz"
-    >>> np.savez(path, w1=np.ones((4, 3)), w2=np.ones((3, 2)))
-    >>> read_file(path).layer_sizes
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     np.savez(f"{d}/net.npz", w1=np.ones((4, 3)), w2=np.ones((3, 2)))
+    ...     print(read_file(Path(d, "net.npz")).layer_sizes)
     [4, 3, 2]
     """
     from engine.networks import array_files, keras_files, torch_files

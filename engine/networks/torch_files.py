@@ -28,6 +28,44 @@ _FOREIGN = "__engine_foreign__"
 
 
 def read_torch(path: Path, *, orientation: str | None = None, layers=None, key: str | None = None) -> Network:
+    """The network in a file ``torch.save`` wrote, read without running code from it.
+
+    The file may hold a state_dict, a checkpoint dict holding one, a pickled module or a list of tensors.
+
+    Nothing in the file runs: ``torch.load(weights_only=True)``, with inert placeholders for the Python
+    objects torch refuses (see the module docstring). The order is the state_dict's.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, whatever its suffix (``.pt``, ``.pth``, Lightning's ``.ckpt``, ``.bin``, ...).
+    orientation, layers
+        As in ``read_network``.
+    key : str, optional
+        In a checkpoint holding several dicts of tensors, the one with the model's weights (a nested
+        one as ``"outer/inner"``).
+
+    Returns
+    -------
+    Network
+        ``source_format`` ``"torch"``; ``metadata["state_dict_key"]`` where the weights were found under a key.
+
+    Raises
+    ------
+    EngineError
+        Not a readable torch file; several weight dicts and no ``key`` (naming them), or an unknown ``key``;
+        no dict of tensors; not a chain of fully connected layers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     torch.save({"epoch": 5, "state_dict": model.state_dict()}, f"{d}/checkpoint.pth.tar")
+    ...     net = read_torch(Path(d, "checkpoint.pth.tar"))
+    >>> net.layer_names, net.layer_sizes, net.metadata
+    (['0', '2'], [4, 3, 2], {'state_dict_key': 'state_dict'})
+    """
     obj = _load_without_code(path)
     state, found_at = _state_dict_of(obj, key, str(path))
     network = state_dict_network(str(path), state, orientation=orientation, layers=layers)
@@ -38,7 +76,36 @@ def read_torch(path: Path, *, orientation: str | None = None, layers=None, key: 
 
 def state_dict_network(where: str, state: Mapping[str, Any], *, orientation=None, layers=None,
                        source_format: str = "torch") -> Network:
-    """The network of a state_dict (names -> tensors, in the model's registration order)."""
+    """The network of a state_dict (names -> tensors, in the model's registration order).
+
+    Parameters
+    ----------
+    where : str
+        What it came from, for the messages.
+    state : Mapping of str to tensor
+        The state_dict; ``weight`` entries are (out, in) as in ``nn.Linear``.
+    orientation, layers
+        As in ``read_network``.
+    source_format : str, default "torch"
+        Kept in ``Network.source_format``.
+
+    Returns
+    -------
+    Network
+        Weights (fan_in, fan_out) in the state_dict's order (or its numeric container indices').
+
+    Raises
+    ------
+    EngineError
+        Not a chain of fully connected layers (see ``assemble``).
+
+    Examples
+    --------
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    >>> net = state_dict_network("model", model.state_dict())
+    >>> net.layer_sizes, net.describe_not_in_graph()
+    ([4, 3, 2], '0: bias; 1: weight, bias, running_mean, running_var, num_batches_tracked; 2: bias')
+    """
     params = []
     for name, value in state.items():
         module, leaf = str(name).rsplit(".", 1) if "." in str(name) else ("", str(name))

@@ -92,8 +92,34 @@ def _keras_loss(p_true: torch.Tensor) -> torch.Tensor:
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, B) loss of every sample for every network (see the module docstring for ``loss``), and
-    (N, B) bool: the sample is silenced (gives no gradient; never for cross_entropy)."""
+    """The loss of every sample for every network, and which samples the Keras clip silences.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        (N, C, B) float: N networks, C classes, B samples (feature-major, as ``PopulationMLP.forward``).
+    y : torch.Tensor
+        (B,) int64 true classes in [0, C).
+    loss : {"keras", "cross_entropy"}
+        Keras 2.2.4's clipped categorical cross-entropy (the paper's) or torch's (see the module docstring).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        (N, B), in nats; ``keras`` caps it at -log(1e-7) = 16.118.
+    silenced : torch.Tensor
+        (N, B) bool: the sample gives no gradient (its true-class probability is outside
+        [1e-7, 1 - 1e-7] in float32); always False for cross_entropy.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[[0.0, 40.0], [0.0, 0.0]]])      # 1 network, 2 classes, 2 samples
+    >>> value, silenced = per_sample_loss(logits, torch.tensor([0, 1]), "keras")
+    >>> value, silenced
+    (tensor([[ 0.6931, 16.1181]]), tensor([[False,  True]]))
+    >>> per_sample_loss(logits, torch.tensor([0, 1]), "cross_entropy")[0]
+    tensor([[ 0.6931, 40.0000]])
+    """
     if loss == "cross_entropy":
         value = -_true_class(torch.log_softmax(logits, dim=1), y)
         return value, torch.zeros_like(value, dtype=torch.bool)
@@ -127,8 +153,55 @@ def _loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by
     return value, grad, dead.sum(-1)
 
 
+def _own_copy(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of ``t`` (``contiguous()`` alone would return a caller's (N, fan_out, fan_in)
+    storage, passed as its transposed view, and SGD would then train the caller's tensor in place)."""
+    return t.clone(memory_format=torch.contiguous_format) if t.is_contiguous() else t.contiguous()
+
+
 class PopulationMLP:
-    """N bias-free MLPs with shared layer sizes, trained together with plain SGD on ``loss``."""
+    """N bias-free MLPs with shared layer sizes, trained together with plain SGD on ``loss`` (batched matmuls).
+
+    Every network sees the same batch; weights are held transposed, (fan_out, fan_in) per network, the
+    first layer of all networks as one (N*n1, d) matrix (see the module docstring).
+
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor
+        Layer l as (N, fan_in, fan_out), floating, on the device training runs on (``init_population``);
+        the layers must chain. Copied into the model's layout: the tensors passed are never trained in place.
+    activation : {"relu", "tanh", "sigmoid", "linear"}, default "relu"
+        The hidden layers' activation (the output is a softmax, inside the loss).
+    block_size : int, optional
+        Networks per block of a step; default: all on CUDA, on CPU as many as keep a batch-100 step's
+        activations within ~6 MiB of cache.
+    loss : {"keras", "cross_entropy"}, default "keras"
+        See ``per_sample_loss``.
+
+    Attributes
+    ----------
+    n : int
+        N, the number of networks.
+    sizes : list of int
+        Layer widths, inputs first.
+
+    Raises
+    ------
+    EngineError
+        An unknown activation or loss; weights that are not an (N, fan_in, fan_out) floating stack that chains.
+
+    Examples
+    --------
+    >>> from engine.population.init import init_population
+    >>> net = PopulationMLP(init_population([4, 3, 2], seeds=[0, 1, 2]), loss="cross_entropy")
+    >>> x, y = torch.rand(5, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 0, 1, 1])
+    >>> loss, correct, silenced = net.sgd_step(x, y, lr=0.01)   # per network, before the update
+    >>> loss.shape, correct.shape, silenced.tolist()
+    (torch.Size([3]), torch.Size([3]), [0, 0, 0])
+    >>> test_loss, test_acc, _ = net.evaluate(x, y)            # accuracies are fractions in [0, 1]
+    >>> [tuple(w.shape) for w in net.weights()], bool(((test_acc >= 0) & (test_acc <= 1)).all())
+    ([(3, 4, 3), (3, 3, 2)], True)
+    """
 
     def __init__(self, weights: Sequence[torch.Tensor], activation: str = "relu", block_size: int | None = None,
                  loss: str = "keras"):
@@ -141,8 +214,8 @@ class PopulationMLP:
         self.sizes = layer_sizes(weights)
         d, n1 = self.sizes[0], self.sizes[1]
         # (N, d, n1) -> (N*n1, d): row block k is network k's transposed kernel.
-        self.w0 = weights[0].transpose(1, 2).reshape(self.n * n1, d).contiguous()
-        self.deep = [w.transpose(1, 2).contiguous() for w in weights[1:]]  # (N, fan_out, fan_in)
+        self.w0 = _own_copy(weights[0].transpose(1, 2)).view(self.n * n1, d)
+        self.deep = [_own_copy(w.transpose(1, 2)) for w in weights[1:]]  # (N, fan_out, fan_in)
         self.block_size = int(block_size) if block_size else self._auto_block()
 
     def _auto_block(self) -> int:

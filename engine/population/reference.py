@@ -40,9 +40,41 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> tuple[torch.Tenso
 
 
 def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[torch.Tensor], dict[str, list[float]]]:
-    """Train one network alone; returns its final weights (fan_in, fan_out) and per-epoch metrics (those
-    of ``PopulationResult.curves``), and ``train_silenced_e1_c{k}``: one value each, the share of class
-    k's training samples the loss silenced over epoch 1."""
+    """Train one network alone (torch.nn.Linear, autograd, torch.optim.SGD): the oracle ``train_population`` must equal.
+
+    Same init (``init_network``), the same sample order (``batch_order``) and the losses written as their
+    definitions; the tests compare its curves and final weights with the population's.
+
+    Parameters
+    ----------
+    data : Dataset
+        The benchmark.
+    settings : TrainSettings
+        Model and training settings (as for ``train_population``).
+    seed : int
+        The network's init seed (``network_seed(base_seed, id)``).
+
+    Returns
+    -------
+    weights : list of torch.Tensor
+        The final weights, layer l as (fan_in, fan_out) float32.
+    history : dict of str to list of float
+        Per-epoch values (epochs + 1, index 0 at init) of ``METRICS`` and ``class_metrics(C)`` (accuracies
+        as fractions), and ``train_silenced_e1_c{k}`` (one value each: the share of class k's training
+        samples the loss silenced over epoch 1).
+
+    Examples
+    --------
+    >>> from engine.data.dataset import make_dataset
+    >>> from engine.population.train import ModelConfig, TrainConfig, TrainSettings
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = make_dataset("toy", torch.rand(8, 4, generator=g), torch.arange(8) % 2,
+    ...                     torch.rand(4, 4, generator=g), torch.arange(4) % 2, n_classes=2)
+    >>> settings = TrainSettings(ModelConfig(hidden=[3]), TrainConfig(epochs=1, batch_size=4, lr=0.05))
+    >>> weights, history = train_one(data, settings, seed=0)
+    >>> [tuple(w.shape) for w in weights], len(history["test_acc"]), float(history["train_silenced_e1_c0"][0])
+    ([(4, 3), (3, 2)], 2, 0.0)
+    """
     model, train = settings.model, settings.train
     sizes = [data.input_dim, *model.hidden, data.n_classes]
     init = init_network(sizes, seed, low=model.init.low, high=model.init.high, layer_streams=model.init.layer_streams,
@@ -114,4 +146,21 @@ def train_one(data: Dataset, settings: TrainSettings, seed: int) -> tuple[list[t
 
 
 def as_arrays(hist: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """A ``train_one`` history as NumPy arrays, to compare with ``PopulationResult.curves`` rows.
+
+    Parameters
+    ----------
+    hist : dict of str to list of float
+        The history ``train_one`` returns.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The same keys, each list as a 1-D array.
+
+    Examples
+    --------
+    >>> as_arrays({"test_acc": [0.5, 0.75]})
+    {'test_acc': array([0.5 , 0.75])}
+    """
     return {k: np.asarray(v) for k, v in hist.items()}

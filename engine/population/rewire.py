@@ -51,6 +51,11 @@ class RewiringStream:
     block of Exp(1) variates from NumPy's generator seeded with ``SeedSequence([seed, tag])`` (unrelated
     to the init stream, which torch's generator seeded with ``seed`` drives).
 
+    Parameters
+    ----------
+    seed : int
+        The network's init seed (taken modulo 2**64).
+
     Examples
     --------
     >>> RewiringStream(7).next(3, 4).shape

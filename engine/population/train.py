@@ -52,6 +52,32 @@ SnapshotCallback = Callable[[int, Sequence[int], list[torch.Tensor]], None]
 
 @dataclass
 class InitConfig:
+    """The ``model.init`` group: how the initial weights are drawn (``init_network``); the paper's by default.
+
+    Parameters
+    ----------
+    low, high : float, default -0.9, 0.9
+        The uniform range of the weights, U(low, high); ``high > low``.
+    layer_streams : {"shared", "independent"}, default "shared"
+        Every layer seeded alike (the paper's Keras code), or one stream on through the layers.
+    rewire : {"none", "pa"}, default "none"
+        ``"pa"``: preferential-attachment rewiring of each layer's values (Scabini, De Baets & Bruno
+        2024), which lowers the variance of neuronal strength.
+
+    Raises
+    ------
+    EngineError
+        From ``engine.schema.check`` (``train_population`` runs it): a value outside its rule, ``high <= low``.
+
+    Examples
+    --------
+    >>> from engine.schema import check
+    >>> check(InitConfig(low=0.5, high=0.1), "model.init")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: model.init.high=0.1: must exceed model.init.low=0.5
+    """
+
     low: float = setting(-0.9, Interval(float))
     high: float = setting(0.9, Interval(float))
     # shared: every layer seeded alike, as the paper's Keras code | independent: one stream on
@@ -67,7 +93,31 @@ class InitConfig:
 
 @dataclass
 class ModelConfig:
-    """The paper's MLP: hidden 200, 100; ReLU; softmax output; no biases; init U(-0.9, 0.9)."""
+    """The ``model`` group: the paper's MLP by default (hidden 200, 100; ReLU; softmax output; no biases).
+
+    Parameters
+    ----------
+    hidden : list of int, default [200, 100]
+        Hidden layer widths, any depth, each >= 1 (inputs and outputs come from the data set).
+    activation : {"relu", "tanh", "sigmoid", "linear"}, default "relu"
+        The hidden layers' activation.
+    init : InitConfig
+        How the initial weights are drawn.
+
+    Raises
+    ------
+    EngineError
+        From ``engine.schema.check``: an empty ``hidden``, a width below 1, an unknown activation.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the architecture reproduced.
+
+    Examples
+    --------
+    >>> ModelConfig().hidden, ModelConfig(hidden=[9, 7], activation="tanh").init.low
+    ([200, 100], -0.9)
+    """
 
     hidden: list[int] = setting([200, 100], ListOf(Interval(int, 1), min_len=1))   # hidden layer sizes, any depth
     activation: str = setting("relu", Options(ACTIVATIONS))
@@ -76,7 +126,38 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """The paper's training: plain SGD, one sample order shared by all networks."""
+    """The ``train`` group: the paper's training by default (plain SGD, one sample order shared by all networks).
+
+    Parameters
+    ----------
+    epochs : int, default 30
+        Training epochs, >= 0 (0: the networks at init only).
+    batch_size : int, default 100
+        Samples per SGD step, >= 1 (the last step of an epoch takes the rest).
+    lr : float, default 0.01
+        The SGD learning rate, > 0.
+    loss : {"keras", "cross_entropy"}, default "keras"
+        Keras 2.2.4's clipped categorical cross-entropy (the paper's) or torch's (see ``per_sample_loss``).
+    shuffle : bool, default True
+        A new sample order every epoch (``batch_order``); False: the data set's order.
+    data_seed : int, default 0
+        Seed of the sample orders, >= 0.
+
+    Raises
+    ------
+    EngineError
+        From ``engine.schema.check``: a value outside its rule (e.g. ``lr <= 0``).
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=3, lr=0.05).batch_size
+    100
+    >>> from engine.schema import check
+    >>> check(TrainConfig(lr=0.0), "train")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.lr=0.0: must be a finite number > 0 (default: 0.01)
+    """
 
     epochs: int = setting(30, Interval(int, 0))
     batch_size: int = setting(100, Interval(int, 1))
@@ -89,8 +170,21 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What a population trains with: the model and train groups of the schema (the paper's values by
-    default), e.g. ``TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=3, lr=0.05))``."""
+    """What a population trains with: the ``model`` and ``train`` groups of the schema (the paper's values by default).
+
+    Parameters
+    ----------
+    model : ModelConfig, optional
+        The architecture and init.
+    train : TrainConfig, optional
+        The optimisation.
+
+    Examples
+    --------
+    >>> s = TrainSettings(ModelConfig(hidden=[9, 7]), TrainConfig(epochs=3, lr=0.05))
+    >>> s.model.hidden, s.train.epochs, TrainSettings().train.lr
+    ([9, 7], 3, 0.01)
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -98,13 +192,38 @@ class TrainSettings:
 
 @dataclass
 class PopulationResult:
-    """Per-network outcomes; curves[m] is (N, epochs+1), column 0 = at init: ``METRICS``, then the
-    per-class ``class_metrics`` (see LOST_METRICS). ``diverged``: see EXPLODED.
+    """Per-network outcomes of ``train_population``, rows in the order of ``network_ids``.
 
-    ``train_silenced``: share of the epoch's training samples that gave no gradient (the Keras
-    clip; 0 for cross_entropy); at epoch 0, the share the initial weights would silence.
-    ``silenced_first_epoch``: (N, C), per class, the share of its training samples that gave no
-    gradient over epoch 1 (NaN without a training epoch or training sample of the class)."""
+    Parameters
+    ----------
+    network_ids : list of int
+        The N networks' ids.
+    seeds : list of int
+        Their init seeds (``network_seed(base_seed, id)``).
+    curves : dict of str to numpy.ndarray
+        Metric -> (N, epochs + 1), column 0 at init: ``METRICS`` (float64; losses in nats, accuracies and
+        ``train_silenced`` as fractions), then ``class_metrics(C)`` (see LOST_METRICS; ``test_lost`` and
+        ``test_lost_classes`` int64). ``train_silenced``: the share of the epoch's training samples that
+        gave no gradient (the Keras clip; 0 for cross_entropy); at epoch 0, the share the initial weights
+        would silence.
+    diverged : numpy.ndarray
+        (N,) bool: a non-finite loss or weight, or weights grown past EXPLODED times their initial scale.
+    snapshot_epochs : list of int
+        The epochs whose weights were handed to ``on_snapshot``.
+    init_strength_var : numpy.ndarray, optional
+        (N,) variance of neuronal strength of the initial weights (``rewire.strength_variance``).
+    silenced_first_epoch : numpy.ndarray, optional
+        (N, C): per class, the share of its training samples that gave no gradient over epoch 1 (NaN
+        without a training epoch or a training sample of the class).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = PopulationResult([0, 1], [0, 1], {"test_acc": np.array([[0.1, 0.8], [0.1, 0.6]])},
+    ...                           diverged=np.array([False, False]))
+    >>> result.final("test_acc")
+    array([0.8, 0.6])
+    """
 
     network_ids: list[int]
     seeds: list[int]
@@ -120,9 +239,36 @@ class PopulationResult:
 
 
 def snapshot_epochs(spec, epochs: int) -> list[int]:
-    """'last' -> [epochs]; 'early' -> [0, 1, epochs] (the random init, after one epoch, the end: what
-    early prediction needs at the least); 'all' -> 0..epochs; 'none' -> []; a list of ints -> itself
-    (checked)."""
+    """The epochs at which a population's weights are kept (and measured), from ``population.snapshots``.
+
+    Parameters
+    ----------
+    spec : str, int, list of int or None
+        ``"last"`` -> [epochs]; ``"early"`` -> [0, 1, epochs] (the random init, after one epoch, the end:
+        what early prediction needs at the least); ``"all"`` -> 0..epochs; ``"none"`` or None -> [];
+        an int or a list of ints -> those epochs.
+    epochs : int
+        ``train.epochs``.
+
+    Returns
+    -------
+    list of int
+        Sorted, distinct epochs in 0..epochs.
+
+    Raises
+    ------
+    EngineError
+        A spec that is none of these, or epochs outside 0..epochs.
+
+    Examples
+    --------
+    >>> snapshot_epochs("early", 30), snapshot_epochs([5, 0, 5], 30), snapshot_epochs("last", 0)
+    ([0, 1, 30], [0, 5], [0])
+    >>> snapshot_epochs([40], 30)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: population.snapshots has epochs [40] outside 0..train.epochs=30
+    """
     if spec is None or spec == "none":
         return []
     if spec == "last":
@@ -146,6 +292,16 @@ def snapshot_epochs(spec, epochs: int) -> list[int]:
 def class_metrics(n_classes: int) -> list[str]:
     """The per-class curves of a population trained on ``n_classes`` classes (see LOST_METRICS).
 
+    Parameters
+    ----------
+    n_classes : int
+        C, the data set's number of classes.
+
+    Returns
+    -------
+    list of str
+        ``LOST_METRICS``, then ``test_acc_c0`` .. ``test_acc_c{C-1}``: keys of ``PopulationResult.curves``.
+
     Examples
     --------
     >>> class_metrics(3)
@@ -155,7 +311,23 @@ def class_metrics(n_classes: int) -> list[str]:
 
 
 def silenced_columns(n_classes: int) -> list[str]:
-    """Column names of ``PopulationResult.silenced_first_epoch`` in networks.parquet: ``train_silenced_e1_c{k}``."""
+    """Column names of ``PopulationResult.silenced_first_epoch`` in networks.parquet.
+
+    Parameters
+    ----------
+    n_classes : int
+        C, the data set's number of classes.
+
+    Returns
+    -------
+    list of str
+        ``train_silenced_e1_c{k}`` for k in 0..C-1.
+
+    Examples
+    --------
+    >>> silenced_columns(2)
+    ['train_silenced_e1_c0', 'train_silenced_e1_c1']
+    """
     return [f"train_silenced_e1_c{k}" for k in range(n_classes)]
 
 
@@ -204,23 +376,86 @@ def lost_class_metrics(counts: np.ndarray, class_sizes: np.ndarray) -> dict[str,
 
 
 def flops_per_step(sizes: Sequence[int], batch: int) -> int:
-    """Floating-point operations of one SGD step of one network of layer ``sizes`` on ``batch`` samples:
-    a forward pass (2BW), weight gradients (2BW) and input gradients of every layer but the first
-    (2B(W - W0); none for the data). W: the synapses, W0: those of the first layer."""
+    """Floating-point operations of one SGD step of one network on ``batch`` samples.
+
+    A forward pass (2BW), weight gradients (2BW) and the input gradients of every layer but the first
+    (2B(W - W0); none for the data): 6BW - 2BW0, W the synapses, W0 those of the first layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, inputs first.
+    batch : int
+        B, samples in the step.
+
+    Returns
+    -------
+    int
+        FLOPs (a multiply and an add count 2).
+
+    Examples
+    --------
+    >>> flops_per_step([784, 200, 100, 10], 100)       # the paper's network, one batch of 100
+    75320000
+    """
     w = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     return batch * (6 * sum(w) - 2 * w[0])
 
 
 def train_flops(sizes: Sequence[int], n_train: int, n_test: int, epochs: int) -> int:
-    """Floating-point operations of training one network of layer ``sizes``: ``flops_per_step`` over every
-    training sample of every epoch, and evaluations (a forward pass, 2W per sample) at every epoch on the
-    test set and, at epoch 0, on the training set."""
+    """Floating-point operations of training one network for ``epochs`` epochs, evaluations included.
+
+    ``flops_per_step`` over every training sample of every epoch, plus a forward pass (2W per sample) on
+    the test set at every epoch (init included) and on the training set at epoch 0.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, inputs first.
+    n_train, n_test : int
+        Training and test samples.
+    epochs : int
+        Training epochs.
+
+    Returns
+    -------
+    int
+        FLOPs of one network (multiply N for a population).
+
+    Examples
+    --------
+    >>> train_flops([784, 200, 100, 10], n_train=60_000, n_test=10_000, epochs=30) / 1e12   # TFLOP
+    1.487332
+    """
     W = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return epochs * flops_per_step(sizes, n_train) + (epochs + 1) * n_test * 2 * W + n_train * 2 * W
 
 
 def batch_order(n: int, epoch: int, settings: TrainSettings) -> torch.Tensor:
-    """The sample order of one epoch, shared by every network (reproducible from data_seed)."""
+    """The sample order of one epoch, shared by every network (reproducible from ``train.data_seed``).
+
+    Parameters
+    ----------
+    n : int
+        Training samples.
+    epoch : int
+        The epoch (1-based in training).
+    settings : TrainSettings
+        ``train.shuffle`` and ``train.data_seed`` are read.
+
+    Returns
+    -------
+    torch.Tensor
+        (n,) int64, a permutation of 0..n-1 (``arange(n)`` without shuffle), on the CPU.
+
+    Examples
+    --------
+    >>> s = TrainSettings()
+    >>> bool((batch_order(6, 1, s) == batch_order(6, 1, s)).all()), sorted(batch_order(6, 2, s).tolist())
+    (True, [0, 1, 2, 3, 4, 5])
+    >>> batch_order(4, 1, TrainSettings(train=TrainConfig(shuffle=False)))
+    tensor([0, 1, 2, 3])
+    """
     if not settings.train.shuffle:
         return torch.arange(n)
     gen = torch.Generator().manual_seed(settings.train.data_seed * 1_000_003 + epoch)
@@ -230,10 +465,70 @@ def batch_order(n: int, epoch: int, settings: TrainSettings) -> torch.Tensor:
 def train_population(data: Dataset, settings: TrainSettings, network_ids: Sequence[int], *, base_seed: int = 0,
                      device: torch.device | str = "cpu", chunk_size: int | None = None, snapshots="last",
                      on_snapshot: SnapshotCallback | None = None, progress: bool = True) -> PopulationResult:
-    """Train the networks ``network_ids`` (init seed ``base_seed + id``) and return their curves.
+    """Train the networks ``network_ids`` together (init seed ``base_seed + id``) and return their curves.
 
-    Networks train in chunks of ``chunk_size`` (all at once by default); ``on_snapshot`` receives the
-    weights at every snapshot epoch, on the device, before training goes on.
+    All networks share the data and the sample order of every epoch; only their initial weights differ
+    (``init_population``). Networks train in chunks of ``chunk_size`` (all at once by default), each
+    chunk as one ``PopulationMLP`` on ``device``; ``on_snapshot`` receives the weights at every snapshot
+    epoch, on the device, before training goes on. A network is seeded by its id alone, so its result
+    does not depend on the chunking or on which other networks train beside it.
+
+    Parameters
+    ----------
+    data : Dataset
+        The benchmark (moved to ``device`` here).
+    settings : TrainSettings
+        Architecture, init and training; checked by the schema's rules before any work.
+    network_ids : sequence of int
+        The ids of the N networks to train (at least one).
+    base_seed : int, default 0
+        Network k's init seed is ``base_seed + network_ids[k]``.
+    device : torch.device or str, default "cpu"
+        Where the networks train (``"cuda"`` for a GPU).
+    chunk_size : int, optional
+        Networks trained at once (bounds the memory); default all.
+    snapshots : str, int or list of int, default "last"
+        Epochs whose weights go to ``on_snapshot`` (see ``snapshot_epochs``).
+    on_snapshot : callable, optional
+        ``on_snapshot(epoch, network_ids, weights)``, weights[l] of shape (n, fan_in, fan_out) on the
+        device, n the networks of the chunk.
+    progress : bool, default True
+        A progress bar (network-steps) on stderr.
+
+    Returns
+    -------
+    PopulationResult
+        ``curves[m]`` (N, epochs + 1), accuracies as fractions; ``diverged`` (N,) bool; ``seeds``.
+
+    Raises
+    ------
+    EngineError
+        Settings outside the schema's rules, an empty ``network_ids``, a bad ``snapshots`` spec, an
+        unusable data set.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062): 1,000 networks
+       784-200-100-10 per benchmark, differing only in the init seed, trained with SGD.
+
+    Examples
+    --------
+    Three tiny networks, one epoch, on 12 samples; the weights kept at init and after the epoch:
+
+    >>> from engine.data.dataset import make_dataset
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = make_dataset("toy", torch.rand(12, 5, generator=g), torch.arange(12) % 3,
+    ...                     torch.rand(6, 5, generator=g), torch.arange(6) % 3, n_classes=3)
+    >>> settings = TrainSettings(ModelConfig(hidden=[4]), TrainConfig(epochs=1, batch_size=4, lr=0.1))
+    >>> kept = {}
+    >>> result = train_population(data, settings, [0, 1, 2], snapshots="all", progress=False,
+    ...                           on_snapshot=lambda epoch, ids, w: kept.update({epoch: [x.shape for x in w]}))
+    >>> result.curves["test_acc"].shape, result.seeds, bool(result.diverged.any())
+    ((3, 2), [0, 1, 2], False)
+    >>> bool(((result.curves["test_acc"] >= 0) & (result.curves["test_acc"] <= 1)).all())
+    True
+    >>> kept[1]
+    [torch.Size([3, 5, 4]), torch.Size([3, 4, 3])]
     """
     _check(settings, data)
     model, train = settings.model, settings.train
