@@ -69,17 +69,22 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
 
     Examples
     --------
+    A population of 30 synthetic networks, only its accuracies (no neurons table: no Bag-of-Neurons),
+    only the performance classes analysed:
+
     >>> import tempfile
     >>> from engine.analysis.synthetic import make_population
-    >>> nets, neurons, _ = make_population(networks=30, layer_sizes=(6, 3), seed=0)
-    >>> run_dir = Path(tempfile.mkdtemp())
-    >>> nets.to_parquet(run_dir / "networks.parquet"); neurons.to_parquet(run_dir / "neurons.parquet")
-    >>> cfg = {"enabled": {"classification": False, "regression": False, "early_prediction": False},
-    ...        "bon": {"k": 3}}
-    >>> write_report(run_dir, cfg=cfg).name
-    'report.html'
-    >>> (run_dir / "analysis" / "bag_of_neurons.json").is_file(), (run_dir / "figures" / "bon_centroids.png").is_file()
-    (True, True)
+    >>> nets, _, _ = make_population(networks=30, layer_sizes=(6, 3), seed=0)
+    >>> cfg = {"enabled": {"classification": False, "regression": False, "early_prediction": False,
+    ...                    "correlations": False}}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp)
+    ...     nets[["dataset", "network", "test_acc"]].to_parquet(run_dir / "networks.parquet")
+    ...     out = write_report(run_dir, cfg=cfg)
+    ...     out.name, sorted(f.name for f in (run_dir / "figures").iterdir())
+    ('report.html', ['accuracy_distributions.png'])
+
+    ``run_analysis``'s example, with the neurons table, also fits the neuron types.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
