@@ -12,8 +12,8 @@ import torch
 
 from engine.weight_stack import check_weight_stack
 
-QUANTILES = (0, 25, 50, 75, 100)
-__all__ = ["QUANTILES", "weight_stats"]
+_QUANTILES = (0, 25, 50, 75, 100)
+__all__ = ["weight_stats"]
 
 # elements sorted at once per chunk (keeps memory bounded on 1,000 paper-sized networks)
 _CHUNK_ELEMENTS = 1 << 25
@@ -70,7 +70,7 @@ def weight_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
         m = flat.shape[1]
         cols[f"w_l{l}_mean"] = flat.mean(dim=1)
         cols[f"w_l{l}_std"] = flat.std(dim=1, correction=0)
-        qs = torch.tensor([q / 100 for q in QUANTILES], dtype=torch.float64, device=flat.device)
+        qs = torch.tensor([q / 100 for q in _QUANTILES], dtype=torch.float64, device=flat.device)
         pos = qs * (m - 1)
         lo, hi = pos.floor().long(), pos.ceil().long()
         frac = pos - lo
@@ -80,6 +80,6 @@ def weight_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
             srt = flat[s:s + step].sort(dim=1).values
             out.append(srt[:, lo] + (srt[:, hi] - srt[:, lo]) * frac)
         qv = torch.cat(out)
-        for j, q in enumerate(QUANTILES):
+        for j, q in enumerate(_QUANTILES):
             cols[f"w_l{l}_q{q}"] = qv[:, j]
     return pd.DataFrame({k: v.cpu().numpy() for k, v in cols.items()})

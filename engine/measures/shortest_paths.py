@@ -36,12 +36,12 @@ from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_s
 from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import FW_BLOCK, KernelUnavailable
 
-__all__ = ["METHODS", "harmonic_centrality", "harmonic_centrality_of_blocks", "hidden_distances",
+__all__ = ["harmonic_centrality", "harmonic_centrality_of_blocks", "hidden_distances",
            "kernel_fallback_reason"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("kernels", "twin")
+_METHODS = ("kernels", "twin")
 
 # device -> why the CUDA kernels cannot run there (the twin is used on it; warned once)
 _KERNEL_FALLBACK: dict[str, str] = {}
@@ -260,7 +260,7 @@ def _dispatch(weights: Sequence, dtype: torch.dtype, method: str | None, phases)
     stack = _checked(weights, dtype)
     if method is None:
         return _run(stack, dtype, phases)
-    if method not in METHODS:
+    if method not in _METHODS:
         raise EngineError(f"method={method!r}: use 'kernels' (CUDA), 'twin' (torch, any device) or None (the "
                           "kernels on CUDA tensors, the twin elsewhere)")
     p = _prepare(stack, dtype)

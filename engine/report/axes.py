@@ -13,19 +13,19 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-__all__ = ["TAIL_RATIO", "axis_scale", "label_panel", "scaled_axis"]
+__all__ = ["axis_scale", "label_panel", "scaled_axis"]
 
 # A linear axis squeezes values whose interquartile range is below this share of their full range (a
 # few networks or epochs far out): such an axis is drawn log (all values > 0) or symlog instead.
 # A normal sample of 10^5 values has about 0.15; a log-normal one with sigma 1 (n = 1000) about 0.06.
-TAIL_RATIO = 0.1
+_TAIL_RATIO = 0.1
 
 
 def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
     """The axis scale that shows ``values``.
 
     ("linear", {}) when a linear axis spreads their bulk; for a heavy tail (interquartile range below
-    ``TAIL_RATIO`` of the range) ("log", {}) if every value is > 0, else ("symlog", {"linthresh": t}):
+    0.1 of the range, ``_TAIL_RATIO``) ("log", {}) if every value is > 0, else ("symlog", {"linthresh": t}):
     linear within +-t, the magnitude of the interquartile range's ends, so that the bulk is spread
     linearly, and logarithmic beyond, where the tail is.
 
@@ -55,7 +55,7 @@ def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
     if v.size < 3 or np.ptp(v) == 0:
         return "linear", {}
     q25, q75 = np.percentile(v, [25, 75])
-    if (q75 - q25) >= TAIL_RATIO * np.ptp(v):
+    if (q75 - q25) >= _TAIL_RATIO * np.ptp(v):
         return "linear", {}
     if v.min() > 0:
         return "log", {}

@@ -22,10 +22,10 @@ from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PART_KEYS", "write_report"]
+__all__ = ["write_report"]
 
 # Parts of the summary written to analysis/<part>.json besides analysis/summary.json.
-PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
+_PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
              "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "lost_classes",
              "conclusion", "paired")
 
@@ -57,8 +57,9 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     Returns
     -------
     pathlib.Path
-        ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per part
-        (``PART_KEYS``), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
+        ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per
+        part of the summary (``performance_classes``, ``classification``, ... ``paired``: those that
+        ran), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
         ``neuron_type`` column.
 
     Raises
@@ -98,7 +99,7 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
 
     adir = run_dir / "analysis"
     write_json(summary, adir / "summary.json")
-    for key in PART_KEYS:
+    for key in _PART_KEYS:
         if key in summary:
             write_json(summary[key], adir / f"{key}.json")
 
