@@ -84,7 +84,7 @@ def compute_blocks(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Te
     >>> compute_blocks([[[1.0, -0.5], [2.0, 0.0]]], torch.float64)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: got 1 weight layer: the measures are defined on hidden neurons, so at least 2 layers (one hidden layer) are needed
+    engine.errors.EngineError: got 1 weight layer: the measures are defined on hidden neurons, so at least 2 ...
     """
     check_compute_dtype(dtype)
     blocks = [_cast(w.detach(), dtype) for w in check_weight_stack(weights, min_layers=2)]  # not differentiated
