@@ -155,3 +155,12 @@ def test_values_from_configuration_and_data_are_escaped(tmp_path):
     text = check_html(write_report(run, cfg=cfg))                 # asserts no "<script" in the page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "alert(2)" in text
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(3)&gt;" in text
+
+
+def test_table_leaves_nan_and_infinite_cells_blank():
+    """html.table's float cells: NaN and +-inf blank alike (pandas hands NaN to na_rep, never to the
+    formatter: before na_rep="", NaN cells read "NaN" while infinite ones were blank)."""
+    from engine.report.html import table
+
+    out = table(pd.DataFrame({"x": [0.5, np.nan, np.inf, -np.inf]}))
+    assert re.findall(r"<td>(.*?)</td>", out) == ["0.5", "", "", ""]

@@ -34,9 +34,52 @@ __all__ = ["BoNResult", "NeuronTypes", "bag_of_neurons", "transform_measures", "
 class NeuronTypes(Record):
     """The neuron types of one dataset (``analysis/bag_of_neurons.json``, one object per dataset).
 
-    Centroids are (k, m): k types by the m ``measures``; ``centroids_normalised`` in z-units of the
-    neurons they were fitted on, ``centroids_raw`` in the measures' own units (log10 undone).
-    Type shares are fractions of the neurons at ``epoch`` (None where a class has no neurons).
+    Made by ``bag_of_neurons`` (``BoNResult.types``), read back with ``NeuronTypes.from_dict`` by the
+    report.
+
+    Attributes
+    ----------
+    k : int
+        Number of types.
+    k_selection : dict
+        ``{"method": "given"}``, or for ``k: auto`` the silhouette and inertia per k tried.
+    epoch : int
+        The snapshot epoch the types were fitted at (the last).
+    neurons_used, nan_dropped : int
+        Neurons typed at ``epoch``; neurons left untyped there (a NaN or, for a log10 measure, a
+        non-positive value).
+    fit_sample : int
+        Neurons k-means was fitted on.
+    subsampled : bool
+        They were a random subsample (more than ``analysis.bon.fit_sample`` neurons); every neuron is
+        then assigned to its nearest centroid.
+    inertia : float
+        k-means' within-cluster sum of squares, in z-units squared.
+    measures, log10_measures : list of str
+        The measures (columns of the centroids); those taken as log10.
+    normalisation : dict of str to list of float
+        ``{"mean": [m], "std": [m]}`` of the (log10) measures over the neurons at ``epoch``.
+    centroids_normalised, centroids_raw : list of list of float
+        (k, m): k types by the m measures; in z-units of the neurons they were fitted on / in the
+        measures' own units (log10 undone). Types are numbered by increasing first measure.
+    type_shares_overall : list of float or None
+        (k,) fraction of the neurons at ``epoch`` of each type.
+    type_shares_per_class : dict
+        Performance class -> ``"all"`` or ``"l{layer}"`` -> (k,) fractions (None where a class has no neurons).
+    notes : list of str
+        What a reader should know (dropped neurons, subsampling).
+
+    Examples
+    --------
+    >>> from engine.analysis.synthetic import make_population
+    >>> from engine.config import BoNConfig
+    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
+    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    >>> types = bon.types["digits"]
+    >>> types.k, types.epoch, types.neurons_used, types.log10_measures
+    (2, 5, 54, ['subgraph_centrality'])
+    >>> [round(c[0], 2) for c in types.centroids_raw]  # the types' strength, in increasing order
+    [-3.88, 10.79]
     """
 
     k: int
@@ -59,8 +102,37 @@ class NeuronTypes(Record):
 
 @dataclass
 class BoNResult:
-    """What ``bag_of_neurons`` found: a type per neurons row, each network's histograms, per dataset its
-    ``NeuronTypes`` (``summary``: their JSON, and ``{"skipped": why}`` for datasets without types)."""
+    """What ``bag_of_neurons`` found: a type per neurons row, each network's histograms, per dataset its types.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        (len(neurons),) int64: the type of each row of the neurons table (every snapshot epoch), -1
+        where untyped (a non-eligible network, a non-finite measure, a skipped dataset).
+    histograms : pd.DataFrame
+        One row per eligible network at the last epoch: ``dataset``, ``network``, ``bon_all_t{j}`` (the
+        fraction of its hidden neurons of type j) and ``bon_l{layer}_t{j}`` (per hidden layer); NaN
+        where a network has no typed neuron.
+    summary : dict
+        Per dataset, the JSON of its ``NeuronTypes``, or ``{"skipped": why}``.
+    centroids : dict of str to np.ndarray
+        Per dataset, the (k, m) centroids in z-units.
+    types : dict of str to NeuronTypes
+        Per dataset with types.
+
+    Examples
+    --------
+    >>> from engine.analysis.synthetic import make_population
+    >>> from engine.config import BoNConfig
+    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
+    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    >>> bon.labels[:6], bon.centroids["digits"].shape
+    (array([0, 0, 0, 1, 1, 0]), (2, 3))
+    >>> bon.histograms.iloc[:2, :4].round(3)
+      dataset  network  bon_all_t0  bon_all_t1
+    0  digits        0       0.667       0.333
+    1  digits        1       0.222       0.778
+    """
 
     labels: np.ndarray                      # type per neurons row, -1 where untyped
     histograms: pd.DataFrame                # dataset, network, bon_all_t{j}, bon_l{layer}_t{j}
@@ -75,7 +147,29 @@ def _to_numpy(a: Any) -> np.ndarray:
 
 
 def transform_measures(values: np.ndarray, measures: list[str], log10_measures: list[str]) -> np.ndarray:
-    """Apply log10 to the listed measures (non-positive values become NaN)."""
+    """The measures as Bag-of-Neurons reads them: log10 of the listed ones (non-positive values become NaN).
+
+    Parameters
+    ----------
+    values : np.ndarray
+        (n, m): n neurons by the m ``measures``, in the measures' own units.
+    measures : list of str
+        The names of the m columns.
+    log10_measures : list of str
+        Those taken as log10 (subgraph centrality reaches 1e89).
+
+    Returns
+    -------
+    np.ndarray
+        (n, m) float64, a copy.
+
+    Examples
+    --------
+    >>> transform_measures(np.array([[2.0, 100.0], [3.0, 0.0]]), ["strength", "subgraph_centrality"],
+    ...                    ["subgraph_centrality"])
+    array([[ 2.,  2.],
+           [ 3., nan]])
+    """
     x = np.array(values, dtype=np.float64, copy=True)
     for j, m in enumerate(measures):
         if m in log10_measures:
@@ -276,8 +370,42 @@ def _class_shares(ds: str, sub: pd.DataFrame, lab: np.ndarray, k: int, layers: l
 
 def type_histograms(neurons: pd.DataFrame, labels: np.ndarray, dataset: str, epoch: int, net_ids: np.ndarray,
                     k: int) -> pd.DataFrame:
-    """The Bag-of-Neurons histograms of networks ``net_ids`` of ``dataset`` at snapshot ``epoch``, from
-    the neuron types ``labels`` (one per neurons row, -1 = untyped) that ``bag_of_neurons`` gave."""
+    """The Bag-of-Neurons histograms of some networks of one dataset at one snapshot epoch.
+
+    Used to follow the type shares over the epochs with the types fitted at the last one.
+
+    Parameters
+    ----------
+    neurons : pd.DataFrame
+        The neurons table (``dataset``, ``network``, ``epoch``, ``layer``), as given to ``bag_of_neurons``.
+    labels : np.ndarray
+        (len(neurons),) the type per row, -1 = untyped (``BoNResult.labels``).
+    dataset : str
+        The benchmark.
+    epoch : int
+        The snapshot epoch.
+    net_ids : np.ndarray
+        The networks (ids), any order.
+    k : int
+        Number of types.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per network of ``net_ids``, sorted: ``dataset``, ``network``, ``bon_all_t{j}`` and
+        ``bon_l{layer}_t{j}``, fractions of the network's typed neurons (NaN where it has none).
+
+    Examples
+    --------
+    >>> from engine.analysis.synthetic import make_population
+    >>> from engine.config import BoNConfig
+    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
+    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    >>> type_histograms(neurons, bon.labels, "digits", 5, np.array([1, 0]), 2).iloc[:, :4].round(3)
+      dataset  network  bon_all_t0  bon_all_t1
+    0  digits        0       0.667       0.333
+    1  digits        1       0.222       0.778
+    """
     rows = np.flatnonzero((neurons["dataset"].to_numpy() == dataset) & (neurons["epoch"].to_numpy() == epoch)
                           & (labels >= 0) & np.isin(neurons["network"].to_numpy(), net_ids))
     layers = sorted(int(v) for v in neurons["layer"].unique())

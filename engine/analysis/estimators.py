@@ -39,7 +39,38 @@ def _load(path: str) -> type:
 
 
 def estimator_class(name: str, backend: str = "cpu") -> type:
-    """The class for ``name``: cuML's where backend is gpu/auto and cuML imports, else scikit-learn's."""
+    """The estimator class for ``name``: cuML's where the backend allows it and cuML imports, else scikit-learn's.
+
+    Parameters
+    ----------
+    name : str
+        One of "logistic_regression", "svm", "random_forest", "knn", "lda", "ridge",
+        "random_forest_regressor", "kmeans".
+    backend : {"cpu", "gpu", "auto"}
+        "cpu": scikit-learn; "gpu" or "auto": cuML where it imports (LDA has no cuML version), else
+        scikit-learn ("gpu" says so in the log).
+
+    Returns
+    -------
+    type
+        The class, not instantiated.
+
+    Raises
+    ------
+    EngineError
+        If ``name`` is not one of those.
+
+    Examples
+    --------
+    >>> estimator_class("svm").__name__
+    'SVC'
+    >>> estimator_class("lda", "gpu").__module__  # no cuML version
+    'sklearn.discriminant_analysis'
+    >>> estimator_class("xgboost")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: unknown estimator 'xgboost'; known: ['kmeans', 'knn', 'lda', ...]
+    """
     if name not in _ESTIMATORS:
         raise EngineError(f"unknown estimator {name!r}; known: {sorted(_ESTIMATORS)}")
     cpu_path, gpu_path = _ESTIMATORS[name]
@@ -53,7 +84,33 @@ def estimator_class(name: str, backend: str = "cpu") -> type:
 
 
 def make_estimator(name: str, backend: str = "cpu", **params: Any) -> Any:
-    """A fresh, unfitted estimator ``name`` built with ``params`` (scikit-learn argument names)."""
+    """A fresh, unfitted estimator ``name`` built with ``params`` (scikit-learn argument names).
+
+    Parameters
+    ----------
+    name : str
+        As in ``estimator_class``.
+    backend : {"cpu", "gpu", "auto"}
+        As in ``estimator_class``.
+    **params
+        Constructor arguments, scikit-learn's names; for a cuML class, those it does not take
+        (``n_jobs``; ``random_state`` on some models) are dropped.
+
+    Returns
+    -------
+    estimator
+        An unfitted scikit-learn (or cuML) estimator.
+
+    Raises
+    ------
+    EngineError
+        If ``name`` is unknown.
+
+    Examples
+    --------
+    >>> make_estimator("random_forest", n_estimators=10, random_state=0, n_jobs=1)
+    RandomForestClassifier(n_estimators=10, n_jobs=1, random_state=0)
+    """
     cls = estimator_class(name, backend)
     if not cls.__module__.startswith("sklearn"):
         # cuML lacks a few scikit-learn arguments (n_jobs; random_state on some models): drop what it lacks

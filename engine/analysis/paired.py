@@ -50,13 +50,53 @@ _EFFECT_SIZES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (np.inf, 
 
 
 def arm_label(dataset: Any, arm: Any) -> str:
-    """The name one arm of one benchmark is analysed under, e.g. ``digits/pa``."""
+    """The name one arm of one benchmark is analysed under, e.g. ``digits/pa``.
+
+    Parameters
+    ----------
+    dataset : str
+        The benchmark.
+    arm : str
+        The arm's name (``population.compare``).
+
+    Returns
+    -------
+    str
+        ``"{dataset}/{arm}"``.
+
+    Examples
+    --------
+    >>> arm_label("digits", "pa")
+    'digits/pa'
+    """
     return f"{dataset}/{arm}"
 
 
 def arm_populations(table: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``table`` with each arm as a dataset of its own (``dataset`` = ``arm_label``, no ``arm`` column),
-    the index kept: what every part of the analysis made for one population per benchmark runs on."""
+    """``table`` with each arm as a dataset of its own: what every part of the analysis made for one population runs on.
+
+    Parameters
+    ----------
+    table : pd.DataFrame or None
+        A networks or neurons table with ``dataset`` and, in a paired run, ``arm`` columns.
+
+    Returns
+    -------
+    pd.DataFrame or None
+        A copy with ``dataset`` = ``arm_label(dataset, arm)`` and no ``arm`` column, the index kept;
+        ``table`` itself where it is None, empty or has no ``arm`` column.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"dataset": ["digits"] * 4, "arm": ["paper", "pa"] * 2, "network": [0, 0, 1, 1],
+    ...                   "test_acc": [0.9, 0.92, 0.8, 0.85]})
+    >>> arm_populations(t)
+            dataset  network  test_acc
+    0  digits/paper        0      0.90
+    1     digits/pa        0      0.92
+    2  digits/paper        1      0.80
+    3     digits/pa        1      0.85
+    """
     if table is None or not len(table) or "arm" not in table.columns:
         return table
     return table.assign(dataset=[arm_label(d, a) for d, a in zip(table["dataset"], table["arm"])]).drop(columns="arm")
@@ -64,8 +104,35 @@ def arm_populations(table: pd.DataFrame | None) -> pd.DataFrame | None:
 
 @dataclass
 class PairedStatistics(Record):
-    """Statistics of one set of paired differences (arm - reference), the JSON object ``paired_statistics``
-    returns (e.g. ``final_test_acc`` of each comparison in ``analysis/paired.json``); None where n is too small."""
+    """Statistics of one set of paired differences (arm - reference), the JSON object ``paired_statistics`` returns.
+
+    E.g. ``final_test_acc`` of each comparison in ``analysis/paired.json``; the report reads it back with
+    ``PairedStatistics.from_dict``. A field is None where n is too small (below 1 for the mean,
+    median and shares; below 2 for the rest).
+
+    Attributes
+    ----------
+    n : int
+        Pairs with a finite difference.
+    mean, median, sd : float or None
+        Of the differences (sd with ddof=1), in their units (e.g. test accuracy, a fraction).
+    mean_ci : list of float or None
+        [low, high]: the t interval of the mean.
+    median_ci : list of float or None
+        [low, high]: the percentile bootstrap interval of the median.
+    dz : float or None
+        Cohen's d_z = mean / sd (None where sd is 0).
+    wilcoxon_stat, wilcoxon_p : float or None
+        The two-sided Wilcoxon signed-rank test, zeros by Pratt's method (p = 1 when no pair differs).
+    improved, tied, worse : float or None
+        Shares of pairs with a difference > 0, = 0, < 0.
+
+    Examples
+    --------
+    >>> s = PairedStatistics.from_dict(paired_statistics(np.array([0.02, 0.01, 0.03, 0.0, 0.02, -0.01])))
+    >>> s.n, s.median, s.median_ci, s.wilcoxon_p
+    (6, 0.015, [-0.005, 0.025], 0.1875)
+    """
 
     n: int
     mean: float | None = None

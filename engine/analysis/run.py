@@ -36,13 +36,28 @@ _NEURON_COLUMNS = ("dataset", "network", "epoch", "layer")
 
 @dataclass
 class AnalysisResult:
-    """Everything the analysis found.
+    """Everything the analysis found: what ``run_analysis`` returns and the report reads.
 
-    ``summary``: every number, JSON-serialisable (engine.storage.write_json turns NaN into null).
-    ``neuron_types``: type per neurons row (same index as the input table; -1 = untyped), or None
-    when Bag-of-Neurons did not run. ``tables``: DataFrames for the report (``networks`` with
-    ``performance_class`` and BoN histogram columns, ``correlations``, ``evolution``, ``early``, and the
-    lost-class tables ``lost_counts``, ``lost_networks``, ``lost_prediction``, ``lost_settling``).
+    Attributes
+    ----------
+    summary : dict
+        Every number, JSON-serialisable (``engine.storage.write_json`` turns NaN into null): one key
+        per part (``counts``, ``performance_classes``, ``bag_of_neurons``, ...), what ``analysis/*.json`` hold.
+    neuron_types : pd.Series or None
+        The type per neurons row (same index as the input table; -1 = untyped), or None when
+        Bag-of-Neurons did not run.
+    tables : dict of str to pd.DataFrame
+        For the report: ``networks`` (with ``performance_class`` and the BoN histogram columns),
+        ``correlations``, ``evolution``, ``early``, and the lost-class tables ``lost_counts``,
+        ``lost_networks``, ``lost_prediction``, ``lost_settling``; only those of the parts that ran.
+
+    Examples
+    --------
+    ``run_analysis``'s example makes a real one; the fields:
+
+    >>> result = AnalysisResult(summary={"counts": {"networks_used": 30}})
+    >>> result.summary["counts"]["networks_used"], result.neuron_types, result.tables
+    (30, None, {})
     """
 
     summary: dict[str, Any]

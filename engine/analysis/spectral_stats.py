@@ -2,7 +2,7 @@
 of the tail of the layer's eigenvalue spectrum and the norm metrics WeightWatcher reports next to it.
 
 References: C. H. Martin, M. W. Mahoney, "Implicit self-regularization in deep neural networks:
-evidence from random matrix theory and implications for learning", JMLR 22 (2021) ("heavy-tailed
+evidence from random matrix theory and implications for learning", JMLR 22 (2021) 165 ("heavy-tailed
 self-regularization"); C. H. Martin, T. S. Peng, M. W. Mahoney, "Predicting trends in the quality of
 state-of-the-art neural networks without access to training or testing data", Nat. Commun. 12, 4122
 (2021). Definitions transcribed from the ``weightwatcher`` package, release 0.7.7 (PyPI; files
@@ -91,10 +91,66 @@ _FIT_CHUNK_ELEMENTS = 1 << 22
 
 
 def spectral_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
-    """One row per network, columns ``ww_l{layer}_{metric}``; computed on the weights' own device.
+    """Per network and weight layer, WeightWatcher's five spectral metrics: the ``spectral`` baseline.
 
-    ``weights[l]`` has shape (N, fan_in, fan_out), float32 or float64. See the module docstring for
-    the definitions (WeightWatcher 0.7.7 ``analyze()`` defaults) and the NaN cases.
+    With lambda the M = min(fan_in, fan_out) eigenvalues of the smaller Gram matrix of the layer's
+    kernel W (lambda = sigma^2, sigma the singular values; W not normalised):
+
+    * ``alpha``: the exponent of a power law p(lambda) ~ lambda^-alpha fitted to the tail of the
+      eigenvalues > 1e-5: per candidate xmin = x_i, the MLE 1 + n / sum_{j>=i} log(x_j / x_i)
+      (1 + (n - 1) / ... with fewer than 20 fitted eigenvalues), the xmin minimising the
+      Kolmogorov-Smirnov distance wins (WeightWatcher's ``WWFit``; the module docstring has every rule);
+    * ``alpha_weighted`` = alpha * log_spectral_norm;
+    * ``log_spectral_norm`` = log10(lambda_max) (WeightWatcher's "spectral norm" is sigma_max^2);
+    * ``stable_rank`` = sum(lambda) / lambda_max;
+    * ``log_norm`` = log10(sum(lambda)) = log10 ||W||_F^2.
+
+    What ``WeightWatcher(model).analyze()`` of weightwatcher 0.7.7 returns with its defaults (within
+    2e-14: ``benchmarks/spectral_vs_weightwatcher.py``). Computed in float64 on the weights' own device.
+
+    Parameters
+    ----------
+    weights : list of torch.Tensor
+        L blocks, ``weights[l]`` of shape (N, fan_in, fan_out), float32 or float64, N >= 0; each layer
+        is read alone (the blocks need not chain).
+
+    Returns
+    -------
+    pd.DataFrame
+        N rows (network order), columns ``ww_l{layer}_{metric}``, layer the 1-based index of the weight
+        matrix (l1: input -> first hidden), metric in ``METRICS`` order; float64, dimensionless
+        (log10 of squared weight units for the norms). NaN: every metric of a layer WeightWatcher
+        skips (M < 8, M > 15000 or max(fan_in, fan_out) > 50000) or of a network with a non-finite
+        weight in it; alpha and alpha_weighted where fewer than 2 eigenvalues exceed 1e-5 (WeightWatcher's
+        alpha = -1). An all-zero kernel: log norms -inf, stable_rank NaN; an orthogonal one: alpha 0.
+
+    Raises
+    ------
+    EngineError
+        If ``weights`` is not a non-empty list of 3-D floating-point blocks with one N
+        (``engine.weight_stack.check_weight_stack``).
+
+    References
+    ----------
+    .. [1] C. H. Martin, M. W. Mahoney, "Implicit self-regularization in deep neural networks: evidence
+       from random matrix theory and implications for learning", JMLR 22 (2021) 165.
+    .. [2] C. H. Martin, T. S. Peng, M. W. Mahoney, "Predicting trends in the quality of state-of-the-art
+       neural networks without access to training or testing data", Nat. Commun. 12 (2021) 4122.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w1 = torch.randn(1, 100, 30, generator=g, dtype=torch.float64)  # one network: 100-30-5
+    >>> w2 = torch.randn(1, 30, 5, generator=g, dtype=torch.float64)
+    >>> stats = spectral_stats([w1, w2])
+    >>> list(stats.columns[:5])
+    ['ww_l1_alpha', 'ww_l1_alpha_weighted', 'ww_l1_log_spectral_norm', 'ww_l1_stable_rank', 'ww_l1_log_norm']
+    >>> stats.iloc[0, :5].round(2).tolist()  # Gaussian weights: no heavy tail, a large alpha
+    [12.34, 29.25, 2.37, 12.7, 3.47]
+    >>> bool(stats.filter(like="ww_l2_").isna().all(axis=None))  # 5 eigenvalues: WeightWatcher skips the layer
+    True
+    >>> spectral_stats([torch.eye(8).expand(1, 8, 8)]).round(3).iloc[0].tolist()  # orthogonal: all lambda = 1
+    [0.0, 0.0, 0.0, 8.0, 0.903]
     """
     weights = check_weight_stack(weights, one_network=False, chained=False, floating=True, no_networks=True)
     cols: dict[str, torch.Tensor] = {}

@@ -24,8 +24,34 @@ POOL_MIN_NETWORKS = 16     # fewer networks: worker processes cost more than the
 
 
 def resolve_measures(measures: Sequence[str] | str | None) -> list[str]:
-    """The measure names to compute: all of ``MEASURES`` for None, else ``measures`` (one name or
-    several) as ``registry.check_measure_names`` accepts them."""
+    """The measure names to compute, checked: all of ``MEASURES`` for None.
+
+    Parameters
+    ----------
+    measures : sequence of str, str or None
+        One name or several, from ``MEASURES``; None for all eight.
+
+    Returns
+    -------
+    list of str
+        The names, in the order given (``MEASURES``' order for None).
+
+    Raises
+    ------
+    EngineError
+        If a name is unknown or repeated, or none is given (``registry.check_measure_names``).
+
+    Examples
+    --------
+    >>> resolve_measures("strength")
+    ['strength']
+    >>> len(resolve_measures(None))
+    8
+    >>> resolve_measures(["strenght"])
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: measures=['strenght']: unknown strenght; choose from strength, ...
+    """
     if measures is None:
         return list(MEASURES)
     names = [measures] if isinstance(measures, str) else list(measures)
@@ -45,6 +71,33 @@ def _bytes_per_network(sizes: list[int], itemsize: int) -> int:
 
 
 def auto_chunk_size(sizes: list[int], dtype: torch.dtype, device: torch.device) -> int:
+    """How many networks of this shape one chunk of the measures computes at a time.
+
+    A rough peak working memory per network (blocks, the Schur matrix of current-flow closeness, the
+    biadjacency SVD, clustering) against a budget: 1 GiB on CPU, a quarter of the free memory on CUDA.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Neurons per layer, inputs first ``[n_0, ..., n_L]``.
+    dtype : torch.dtype
+        The compute dtype (float32 or float64).
+    device : torch.device
+        Where the measures run; a CUDA device is asked for its free memory.
+
+    Returns
+    -------
+    int
+        Networks per chunk, at least 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> auto_chunk_size([784, 200, 100, 10], torch.float64, torch.device("cpu"))  # the paper's networks
+    31
+    >>> auto_chunk_size([784, 200, 100, 10], torch.float32, torch.device("cpu"))
+    62
+    """
     budget = _CPU_CHUNK_BYTES
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

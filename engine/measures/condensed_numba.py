@@ -328,9 +328,50 @@ def _harmonic_one(w_in, w_out, hh, hidden_sizes, k_bound, k_hidden, bound_sweeps
 
 @_jit
 def harmonic_batch(w_in, w_out, hh, hidden_sizes, k_bound, k_hidden, bound_sweeps, slack, out, sweeps):
-    """``_harmonic_one`` for every network k: w_in[k] (inputs x layer 1), w_out[k] (outputs x last
-    hidden layer), hh[k] (the hidden-hidden blocks, raveled one after the other), out[k] (n_h),
-    sweeps[k]."""
+    """Harmonic centrality of the hidden neurons of N networks by condensed, pruned shortest paths.
+
+    The compiled kernel of ``engine.measures.condensed_paths.harmonic`` (which lays out the arrays and
+    checks ``sweeps``): ``_harmonic_one`` for every network k. Results are written into ``out`` and
+    ``sweeps``.
+
+    Parameters
+    ----------
+    w_in : ndarray
+        (N, inputs, n_1) float64, C-contiguous: the input block.
+    w_out : ndarray
+        (N, outputs, n_last) float64, C-contiguous: the output block transposed (outputs as rows).
+    hh : ndarray
+        (N, S) float64: the blocks between hidden layers, each raveled, one after the other (S = 0 with
+        one hidden layer).
+    hidden_sizes : ndarray
+        (L - 1,) int64: neurons per hidden layer.
+    k_bound, k_hidden : int
+        Lightest edges kept per leaf and per hidden neuron in the bound graph.
+    bound_sweeps : int
+        Relaxation sweeps for the upper bounds.
+    slack : float
+        1 + the relative tolerance under which an edge longer than a known path is still kept.
+    out : ndarray
+        (N, H) float64, written: the harmonic centrality (1 / units of the weights), layer order.
+    sweeps : ndarray
+        (N,) int64, written: relaxation sweeps to converge, negative where it did not.
+
+    Returns
+    -------
+    None
+        The results are in ``out`` and ``sweeps``.
+
+    Examples
+    --------
+    One input joined to two hidden neurons (weights 1 and 2), one output joined to the first:
+
+    >>> import numpy as np
+    >>> w_in = np.array([[[1.0, 2.0]]]); w_out = np.array([[[1.0, -1.0]]])
+    >>> out, sweeps = np.empty((1, 2)), np.empty(1, dtype=np.int64)
+    >>> harmonic_batch(w_in, w_out, np.zeros((1, 0)), np.array([2]), 3, 3, 1, 1 + 1e-9, out, sweeps)
+    >>> out
+    array([[2.33333333, 1.08333333]])
+    """
     for k in range(w_in.shape[0]):
         sweeps[k] = _harmonic_one(w_in[k], w_out[k], hh[k], hidden_sizes, k_bound, k_hidden, bound_sweeps,
                                   slack, out[k])

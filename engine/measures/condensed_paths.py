@@ -73,7 +73,20 @@ class _Layout:
 
 
 def compiled_kernel():
-    """The Numba kernel module, or None where Numba cannot be imported (warned once)."""
+    """The Numba kernel module, or None where Numba cannot be imported (warned once).
+
+    Returns
+    -------
+    module or None
+        ``engine.measures.condensed_numba`` (its ``harmonic_batch``), imported on the first call; None
+        where Numba is missing or fails to load, and ``harmonic`` then runs its NumPy/SciPy twin.
+
+    Examples
+    --------
+    >>> kernel = compiled_kernel()
+    >>> kernel is None or callable(kernel.harmonic_batch)
+    True
+    """
     global _compiled_kernel
     if _compiled_kernel is None:
         try:

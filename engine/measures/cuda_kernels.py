@@ -45,7 +45,18 @@ NVRTC_OPTIONS = ("-std=c++17", *(f"-D{name}={value}" for name, value in TILES.it
 
 def kernels_dir() -> Path:
     """The directory of the CUDA sources: ``engine/kernels`` in an installed wheel, else ``kernels/``
-    at the repository root (see ``engine.resources``)."""
+    at the repository root (see ``engine.resources``).
+
+    Returns
+    -------
+    pathlib.Path
+        The directory holding the ``.cu`` files.
+
+    Examples
+    --------
+    >>> (kernels_dir() / "condensed_minplus.cu").is_file()
+    True
+    """
     return resources.kernels_dir()
 
 
@@ -58,7 +69,23 @@ def _kernel_source(filename: str) -> str:
 
 
 class KernelUnavailable(EngineError):
-    """The compiled CUDA kernel cannot run here; the message names the stage and the cause."""
+    """The compiled CUDA kernel cannot run here; the message names the stage and the cause.
+
+    An ``EngineError``: raised by ``load_minplus`` and the launchers (CuPy missing, a driver older than
+    CuPy's CUDA, an NVRTC error, a module that does not load, ``launch_failure``);
+    ``engine.measures.shortest_paths`` catches it and runs the torch twin, with one warning.
+
+    Parameters
+    ----------
+    message : str
+        The stage that failed and why, in one line.
+
+    Examples
+    --------
+    >>> err = launch_failure(RuntimeError("too many resources requested for launch"))
+    >>> isinstance(err, EngineError), str(err)
+    (True, 'the min-plus kernels failed to launch (RuntimeError: too many resources requested for launch)')
+    """
 
 
 # CuPy ships one wheel per CUDA major version; it must match what the driver supports.
@@ -128,12 +155,60 @@ def _module(filename: str, device_index: int, names: tuple[str, ...]) -> dict[st
 
 
 def load_minplus(device_index: int) -> dict[str, object]:
-    """Compile and load the min-plus kernels on a device (cached); KernelUnavailable if they cannot be."""
+    """Compile and load the min-plus kernels on a device (cached per device).
+
+    Parameters
+    ----------
+    device_index : int
+        The CUDA device's index.
+
+    Returns
+    -------
+    dict of str to cupy.RawKernel
+        The kernels by name, ``{minplus_update, minplus_reciprocal, fw_diag, fw_panels}_{f32, f64}``.
+
+    Raises
+    ------
+    KernelUnavailable
+        If CuPy cannot be imported, the device (driver) cannot be used, NVRTC fails, or the compiled
+        module does not load; the message names the stage.
+
+    Examples
+    --------
+    Skipped as a doctest: it needs CUDA (a GPU, its driver and CuPy).
+
+    >>> kernels = load_minplus(0)  # doctest: +SKIP
+    >>> sorted(kernels)[:2]  # doctest: +SKIP
+    ['fw_diag_f32', 'fw_diag_f64']
+    """
     return _module(_MINPLUS_SOURCE, int(device_index), _MINPLUS_FUNCTIONS)
 
 
 def launch_errors() -> tuple[type[BaseException], ...]:
-    """The exception types of a failed kernel launch (CuPy's CUDA driver and runtime errors)."""
+    """The exception types of a failed kernel launch (CuPy's CUDA driver and runtime errors).
+
+    Called after ``load_minplus`` succeeded (CuPy is then importable), to catch a launch's failure and
+    turn it into ``launch_failure(e)``.
+
+    Returns
+    -------
+    tuple of type
+        ``(CUDADriverError, CUDARuntimeError)`` of ``cupy_backends``.
+
+    Raises
+    ------
+    ImportError
+        Where CuPy is not installed.
+
+    Examples
+    --------
+    >>> try:
+    ...     errors = launch_errors()
+    ... except ImportError:  # no CuPy here (it comes with the kernels and gpu extras)
+    ...     errors = (RuntimeError,)
+    >>> all(issubclass(e, Exception) for e in errors)
+    True
+    """
     from cupy_backends.cuda.api.driver import CUDADriverError  # optional CuPy (after load_minplus imported it)
     from cupy_backends.cuda.api.runtime import CUDARuntimeError
 
@@ -141,7 +216,23 @@ def launch_errors() -> tuple[type[BaseException], ...]:
 
 
 def launch_failure(e: BaseException) -> KernelUnavailable:
-    """The KernelUnavailable for an exception of ``launch_errors()`` raised by a launch."""
+    """The KernelUnavailable for an exception of ``launch_errors()`` raised by a launch.
+
+    Parameters
+    ----------
+    e : BaseException
+        The launch's exception.
+
+    Returns
+    -------
+    KernelUnavailable
+        To raise (``raise launch_failure(e) from e``); its message has ``e``'s type and first line.
+
+    Examples
+    --------
+    >>> launch_failure(RuntimeError("cudaErrorLaunchOutOfResources"))
+    KernelUnavailable('the min-plus kernels failed to launch (RuntimeError: cudaErrorLaunchOutOfResources)')
+    """
     return KernelUnavailable(f"the min-plus kernels failed to launch ({_brief(e)})")
 
 
@@ -188,9 +279,43 @@ def _i32(x: int):
 def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tuple[int, int] = (0, 0)) -> None:
     """``c = min(c, a (x) b)`` in place, per network: (a (x) b)[i, j] = min_k a[i, k] + b[k, j].
 
-    ``c`` (batch, m, n), ``a`` (batch, m, k), ``b`` (batch, k, n): CUDA tensors or views of them
-    with contiguous rows; the rows and the columns of ``c`` in ``range(*skip)`` are left alone, and
-    ``a`` and ``b`` must not overlap the entries written.
+    Parameters
+    ----------
+    c : torch.Tensor
+        (batch, m, n) distances, float32 or float64, updated in place.
+    a, b : torch.Tensor
+        (batch, m, k) and (batch, k, n), ``c``'s dtype and device; must not overlap the entries written.
+    skip : tuple of int
+        The rows and the columns of ``c`` in ``range(*skip)`` are left alone (default: none).
+
+    All three are CUDA tensors or views of them with contiguous rows.
+
+    Raises
+    ------
+    EngineError
+        If the dtypes differ or are not float32/float64, a tensor is not on one CUDA device or its rows
+        are not contiguous, or the shapes do not fit.
+    KernelUnavailable
+        If the kernels cannot be compiled, loaded or launched.
+
+    Examples
+    --------
+    On a GPU (skipped as doctests: they need CUDA):
+
+    >>> import torch
+    >>> c = torch.full((1, 2, 2), float("inf"), device="cuda")  # doctest: +SKIP
+    >>> minplus_update(c, torch.ones(1, 2, 3, device="cuda"), torch.ones(1, 3, 2, device="cuda"))  # doctest: +SKIP
+    >>> c  # doctest: +SKIP
+    tensor([[[2., 2.],
+             [2., 2.]]], device='cuda:0')
+
+    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
+    is the CPU path):
+
+    >>> minplus_update(torch.zeros(1, 2, 2), torch.ones(1, 2, 3), torch.ones(1, 3, 2))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: minplus_update runs on CUDA tensors (all on one device) only; use the torch twin on CPU
     """
     device_index = _check_operands("minplus_update", c.dtype, c, a, b)
     batch, m, n = c.shape
@@ -208,8 +333,44 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
 
 
 def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(batch, m): per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0,
-    without storing a (x) b (one partial sum per _MINPLUS_TILE_N columns, added up here)."""
+    """Per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0, without storing a (x) b.
+
+    (a (x) b)[i, j] = min_k a[i, k] + b[k, j]; one partial sum per ``TILES["TILE_N"]`` columns, added up here.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        (batch, m, k) and (batch, k, n) distances, float32 or float64, on one CUDA device, rows contiguous.
+
+    Returns
+    -------
+    torch.Tensor
+        (batch, m) in ``a``'s dtype and device: the reciprocal sums (1 / units of the distances).
+
+    Raises
+    ------
+    EngineError
+        If the dtypes, devices, layout or shapes do not fit (as ``minplus_update``).
+    KernelUnavailable
+        If the kernels cannot be compiled, loaded or launched.
+
+    Examples
+    --------
+    On a GPU (skipped as doctests: they need CUDA):
+
+    >>> import torch
+    >>> a = torch.tensor([[[1.0, 2.0]]], device="cuda")  # doctest: +SKIP
+    >>> minplus_reciprocal(a, torch.tensor([[[1.0, 3.0], [0.5, 1.0]]], device="cuda"))  # doctest: +SKIP
+    tensor([[0.8333]], device='cuda:0')
+
+    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
+    is the CPU path):
+
+    >>> minplus_reciprocal(torch.ones(1, 2, 3, dtype=torch.int64), torch.ones(1, 3, 2, dtype=torch.int64))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: minplus_reciprocal supports float32 and float64, got torch.int64
+    """
     device_index = _check_operands("minplus_reciprocal", a.dtype, a, b)
     batch, m, k = a.shape
     n = b.shape[2]
@@ -239,12 +400,84 @@ def _launch_fw(name: str, d: torch.Tensor, k0: int, grid_xy) -> None:
 
 
 def fw_diag(d: torch.Tensor, k0: int) -> None:
-    """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + FW_BLOCK)`` of every (n, n) matrix of ``d``."""
+    """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + FW_BLOCK)`` of every (n, n) matrix of ``d``.
+
+    The first phase of the blocked Floyd-Warshall of ``engine.measures.shortest_paths``.
+
+    Parameters
+    ----------
+    d : torch.Tensor
+        (batch, n, n) distances, float32 or float64, contiguous, on a CUDA device, n a multiple of
+        ``FW_BLOCK``; updated in place.
+    k0 : int
+        The block's first row and column, a multiple of ``FW_BLOCK``.
+
+    Raises
+    ------
+    EngineError
+        If ``d`` is not such a tensor.
+    KernelUnavailable
+        If the kernels cannot be compiled, loaded or launched.
+
+    Examples
+    --------
+    On a GPU (skipped as doctests: they need CUDA):
+
+    >>> import torch
+    >>> d = torch.full((1, FW_BLOCK, FW_BLOCK), float("inf"), device="cuda")  # doctest: +SKIP
+    >>> _ = d[0].fill_diagonal_(0); d[0, 0, 1] = d[0, 1, 2] = 1.0  # doctest: +SKIP
+    >>> fw_diag(d, 0); float(d[0, 0, 2])  # doctest: +SKIP
+    2.0
+
+    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
+    is the CPU path):
+
+    >>> fw_diag(torch.zeros(1, FW_BLOCK, FW_BLOCK), 0)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: fw_diag runs on CUDA tensors (all on one device) only; use the torch twin on CPU
+    """
     _launch_fw("fw_diag", d, k0, lambda n: (1, 1))
 
 
 def fw_panels(d: torch.Tensor, k0: int) -> None:
-    """The row and column panels of block ``[k0, k0 + FW_BLOCK)``, relaxed through its closed diagonal block."""
+    """The row and column panels of block ``[k0, k0 + FW_BLOCK)``, relaxed through its closed diagonal block.
+
+    The second phase of the blocked Floyd-Warshall, after ``fw_diag(d, k0)``.
+
+    Parameters
+    ----------
+    d : torch.Tensor
+        (batch, n, n) distances, float32 or float64, contiguous, on a CUDA device, n a multiple of
+        ``FW_BLOCK``; updated in place.
+    k0 : int
+        The block's first row and column, a multiple of ``FW_BLOCK``.
+
+    Raises
+    ------
+    EngineError
+        If ``d`` is not such a tensor.
+    KernelUnavailable
+        If the kernels cannot be compiled, loaded or launched.
+
+    Examples
+    --------
+    On a GPU (skipped as doctests: they need CUDA):
+
+    >>> import torch
+    >>> d = torch.full((1, 2 * FW_BLOCK, 2 * FW_BLOCK), float("inf"), device="cuda")  # doctest: +SKIP
+    >>> _ = d[0].fill_diagonal_(0); d[0, 0, 1] = d[0, 1, FW_BLOCK] = 1.0  # doctest: +SKIP
+    >>> fw_diag(d, 0); fw_panels(d, 0); float(d[0, 0, FW_BLOCK])  # doctest: +SKIP
+    2.0
+
+    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
+    is the CPU path):
+
+    >>> fw_panels(torch.zeros(1, 40, 40, device="meta"), 0)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: fw_panels runs on CUDA tensors (all on one device) only; use the torch twin on CPU
+    """
     _launch_fw("fw_panels", d, k0, lambda n: (n // FW_BLOCK, 2))
 
 
@@ -260,9 +493,33 @@ def _cupy_stream(device: torch.device):
 
 
 def compile_all_sources(arch: str = "compute_90") -> dict[str, int]:
-    """Compile every ``kernels/*.cu`` to PTX with NVRTC (no GPU needed); returns ``{file: PTX bytes}``.
+    """Compile every ``kernels/*.cu`` to PTX with NVRTC (no GPU needed), with the launchers' ``NVRTC_OPTIONS``.
 
-    Raises EngineError with the NVRTC log if a source does not compile.
+    CPU-only CI proves with it that the GPU sources compile.
+
+    Parameters
+    ----------
+    arch : str
+        NVRTC's ``--gpu-architecture`` (default "compute_90", Hopper).
+
+    Returns
+    -------
+    dict of str to int
+        ``{file name: PTX bytes}``.
+
+    Raises
+    ------
+    EngineError
+        If NVRTC is not installed (the kernels extra: CuPy and nvidia-cuda-nvrtc), there is no ``.cu``
+        source, or a source does not compile (with the NVRTC log).
+
+    Examples
+    --------
+    Skipped as a doctest: it needs CUDA's NVRTC (the kernels extra) and takes 2 s;
+    tests/test_shortest_paths.py runs it.
+
+    >>> compile_all_sources()  # doctest: +SKIP
+    {'condensed_minplus.cu': 188369}
     """
     try:
         from cupy_backends.cuda.libs import nvrtc  # optional: NVRTC from the CuPy wheels (the kernels extra)

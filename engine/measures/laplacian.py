@@ -30,18 +30,54 @@ _PIVOT_RTOL = 1e-3
 def grounded_inverse_summary(graph: LayeredGraph, blocks: list[torch.Tensor], usable: torch.Tensor, *,
                              input_diag: bool = True, definite: bool = False
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For the Laplacian diag(strength) - A(blocks) (strength: the blocks' node sums), grounded at
-    the last node: diag(X), X 1 (both (N, n_nodes), 0 at the grounded node) and an (N,) bool `ok`
-    (False where the grounded Laplacian is singular or a network was not `usable`, e.g.
-    disconnected; those rows are NaN).
+    """diag(X) and X 1 of X, the inverse of the Laplacian grounded at the last node, for N layered graphs.
 
-    ``input_diag=False`` leaves diag(X) of the input nodes NaN (it is the one costly part of the
-    elimination, 784 x 200 x 200 multiply-adds on a paper-size network, and only the trace of X
-    needs it). ``definite=True`` says the grounded Laplacian is positive definite where `usable`
-    (positive weights, connected): a Cholesky inverse, half the work of LU, with LU where it fails.
-
+    The Laplacian is diag(strength) - A(blocks), strength the blocks' node sums; X is its inverse with
+    the last node's row and column removed, padded back with zeros (a generalised inverse of L).
     Always computed in float64, whatever the graph's dtype: the closeness sums cancel heavily
-    (float32 solves lost ~1e-3 relative accuracy on the golden network), and this step is cheap."""
+    (float32 solves lost ~1e-3 relative accuracy on the golden network), and this step is cheap.
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        The N networks (their layer sizes, device).
+    blocks : list of torch.Tensor
+        The edge weights, L blocks (N, n_l, n_{l+1}) (``graph.weights`` for the signed graph,
+        ``graph.positive_weights`` for the positive one).
+    usable : torch.Tensor
+        (N,) bool: the networks to compute (e.g. connected); the others get NaN.
+    input_diag : bool
+        False leaves diag(X) of the input nodes NaN: it is the one costly part of the elimination
+        (784 x 200 x 200 multiply-adds on a paper-size network), and only the trace of X needs it.
+    definite : bool
+        True says the grounded Laplacian is positive definite where ``usable`` (positive weights,
+        connected): a Cholesky inverse, half the work of LU, with LU where it fails.
+
+    Returns
+    -------
+    diag : torch.Tensor
+        (N, n_nodes) float64: diag(X), 0 at the grounded node, in 1 / (units of the weights).
+    rowsum : torch.Tensor
+        (N, n_nodes) float64: X 1, 0 at the grounded node.
+    ok : torch.Tensor
+        (N,) bool: False where a network was not ``usable`` or its grounded Laplacian is singular;
+        its rows of ``diag`` and ``rowsum`` are NaN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from engine.measures.layered_graph import LayeredGraph
+    >>> g = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> diag, rowsum, ok = grounded_inverse_summary(g, g.weights, g.signed_connected)
+    >>> ok
+    tensor([True])
+    >>> lap = torch.diag(g.signed_strength[0]) - torch.tensor(
+    ...     [[0, 0, 1, -0.5, 0], [0, 0, 2, 0, 0], [1, 2, 0, 0, 1], [-0.5, 0, 0, 0, 3], [0, 0, 1, 3, 0]],
+    ...     dtype=torch.float64)
+    >>> x = torch.linalg.inv(lap[:4, :4])  # grounded at node 4, the output
+    >>> torch.allclose(diag[0, :4], x.diagonal()), torch.allclose(rowsum[0, :4], x.sum(1))
+    (True, True)
+    """
     n, dtype, device = graph.n_networks, torch.float64, graph.device
     blocks = [b.to(dtype) for b in blocks]
     strength = graph.node_sums(blocks)  # float64 sums: input strengths can cancel to near 0

@@ -23,7 +23,27 @@ __all__ = ["binary_product", "compute_blocks", "LayeredGraph", "MeasureValues"]
 
 @dataclass
 class MeasureValues:
-    """Per-hidden-neuron values ``(N, H)``, NaN where undefined, and why (for one warning)."""
+    """Per-hidden-neuron values ``(N, H)``, NaN where undefined, and why (for one warning).
+
+    What every measure's compute function returns.
+
+    Attributes
+    ----------
+    values : torch.Tensor
+        (N, H): per network, per hidden neuron (layer order), in the compute dtype; NaN where undefined.
+    undefined : torch.Tensor or None
+        (N,) bool: the networks whose values are NaN (None: every value is defined).
+    reason : str
+        Why they are undefined (e.g. "the signed graph is disconnected"), for the one warning.
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = MeasureValues(torch.tensor([[1.0, 2.0], [float("nan")] * 2]), torch.tensor([False, True]),
+    ...                   "the positive graph is disconnected")
+    >>> v.values.shape, int(v.undefined.sum())
+    (torch.Size([2, 2]), 1)
+    """
 
     values: torch.Tensor
     undefined: torch.Tensor | None = None  # (N,) bool: networks whose values are NaN
@@ -31,9 +51,41 @@ class MeasureValues:
 
 
 def compute_blocks(weights: Sequence, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Check a weight stack at the measures' edge (``check_weight_stack``, at least one hidden layer)
-    and the compute ``dtype``; return the blocks (N, n_l, n_{l+1}) cast to ``dtype`` and an (N,) mask
-    of networks with non-finite weights (their blocks are replaced by ones so the batch still computes)."""
+    """Check a weight stack and the compute dtype at the measures' edge; the blocks cast, non-finite networks masked.
+
+    Parameters
+    ----------
+    weights : sequence of torch.Tensor or array-like
+        L >= 2 blocks (N, n_l, n_{l+1}), or (n_l, n_{l+1}) for one network, rows the layer's inputs,
+        all on one device (``engine.weight_stack.check_weight_stack``). Not differentiated (detached).
+    dtype : torch.dtype
+        torch.float32 or torch.float64: the compute dtype.
+
+    Returns
+    -------
+    blocks : list of torch.Tensor
+        L blocks (N, n_l, n_{l+1}) in ``dtype``, on the weights' device; the blocks of a network with
+        a NaN or infinite weight are replaced by ones, so that the batch still computes.
+    nonfinite : torch.Tensor
+        (N,) bool: those networks (their values are to be set to NaN).
+
+    Raises
+    ------
+    EngineError
+        If the stack is malformed (shapes that do not chain, mixed devices, fewer than 2 layers: the
+        measures need a hidden layer) or ``dtype`` is not a float32/float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> blocks, nonfinite = compute_blocks([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]], torch.float64)
+    >>> [tuple(b.shape) for b in blocks], nonfinite
+    ([(1, 2, 2), (1, 2, 1)], tensor([False]))
+    >>> compute_blocks([[[1.0, -0.5], [2.0, 0.0]]], torch.float64)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: got 1 weight layer: the measures are defined on hidden neurons, so at least 2 ...
+    """
     check_compute_dtype(dtype)
     blocks = [_cast(w.detach(), dtype) for w in check_weight_stack(weights, min_layers=2)]  # not differentiated
     bad = torch.zeros(blocks[0].shape[0], dtype=torch.bool, device=blocks[0].device)
@@ -70,9 +122,29 @@ def _nonfinite_networks(w: torch.Tensor) -> torch.Tensor:
 
 
 def binary_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b for 0/1 matrices (counts of common neighbours), in a's dtype. On CPU the product runs in
-    float32, twice as fast and exact: every partial sum is an integer below 2^24. (Not on CUDA, where
-    float32 products may use TF32, exact only to 2^11.)"""
+    """a @ b for 0/1 matrices (counts of common neighbours), in a's dtype.
+
+    On CPU the product runs in float32, twice as fast and exact: every partial sum is an integer below
+    2^24. (Not on CUDA, where float32 products may use TF32, exact only to 2^11.)
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        0/1 matrices or batches of them, (..., p, q) and (..., q, r), of one float dtype and device.
+
+    Returns
+    -------
+    torch.Tensor
+        (..., p, r) in ``a``'s dtype: the integer counts.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> binary_product(a, a.T)
+    tensor([[1., 1.],
+            [1., 2.]], dtype=torch.float64)
+    """
     if a.device.type == "cpu" and a.dtype == torch.float64 and a.shape[-1] < 2**24:
         return (a.float() @ b.float()).to(a.dtype)
     return a @ b
@@ -80,7 +152,38 @@ def binary_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class LayeredGraph:
-    """The signed and positive layered graphs of N networks, with the blocks the measures share."""
+    """The signed and positive layered graphs of N networks, with the blocks the measures share.
+
+    Build it with ``LayeredGraph.of(weights)``, which checks the stack; the constructor takes blocks
+    already checked and cast. Node ids are layer-major (inputs first); the cached blocks, degrees,
+    strengths and connectivity are shared by every measure computed on the graph.
+
+    Attributes
+    ----------
+    weights : list of torch.Tensor
+        L blocks (N, n_l, n_{l+1}), checked, in the compute dtype.
+    n_networks, device, dtype, sizes, offsets, n_nodes, n_hidden, hidden_nodes
+        N; the blocks' device and dtype; neurons per layer ``[n_0, ..., n_L]``; the first node id of
+        each layer plus the total; every neuron; the hidden neurons (the H axis of every result);
+        their node ids.
+    positive_weights, positive_masks, signed_masks : list of torch.Tensor
+        Per block: w where w > 0 (else 0); the 0/1 adjacency of the positive graph; that of the signed
+        graph (every non-zero synapse).
+    signed_strength, signed_degree, positive_degree : torch.Tensor
+        (N, n_nodes) per-node sums of those blocks.
+    signed_connected, positive_connected : torch.Tensor
+        (N,) bool: that graph of each network is connected.
+
+    Examples
+    --------
+    >>> g = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> g.n_networks, g.sizes, g.offsets, g.hidden_nodes
+    (1, [2, 2, 1], [0, 2, 4, 5], array([2, 3]))
+    >>> g.signed_strength
+    tensor([[0.5000, 2.0000, 4.0000, 2.5000, 4.0000]], dtype=torch.float64)
+    >>> g.positive_connected
+    tensor([True])
+    """
 
     weights: list[torch.Tensor]  # L blocks (N, n_l, n_{l+1}), validated, in the compute dtype
 

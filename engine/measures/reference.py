@@ -24,7 +24,38 @@ __all__ = ["avg_neighbor_strength", "bipartite_clustering", "current_flow_closen
 
 
 class ReferenceNetwork:
-    """The signed and positive networkx graphs of one network, built lazily."""
+    """The signed and positive networkx graphs of one network, built lazily.
+
+    Parameters
+    ----------
+    weights : sequence of array-like
+        One network's weight matrices, ``weights[l]`` (n_l, n_{l+1}) (NumPy arrays, nested lists or
+        torch tensors), that chain (columns of one = rows of the next; not checked: this is the tests'
+        oracle, fed by them); cast to float64.
+
+    Attributes
+    ----------
+    weights : list of np.ndarray
+        The matrices, float64.
+    sizes : list of int
+        Neurons per layer, inputs first.
+    offsets : np.ndarray
+        (L + 1,) int: the first node id of each layer, then the number of nodes.
+    n_nodes : int
+        All neurons.
+    hidden_nodes : list of int
+        The node ids of the hidden neurons, layer order.
+    signed, positive : nx.Graph
+        Every non-zero synapse (signed weights) / the synapses > 0 (every node kept).
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> net.sizes, net.hidden_nodes
+    ([2, 2, 1], [2, 3])
+    >>> net.signed.number_of_edges(), net.positive.number_of_edges()
+    (5, 4)
+    """
 
     def __init__(self, weights: Sequence):
         self.weights = [np.asarray(w.detach().cpu() if hasattr(w, "detach") else w).astype(np.float64)
@@ -59,18 +90,108 @@ def _pick(values: dict, nodes: Sequence[int]) -> np.ndarray:
 
 
 def strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
+    """The strength of each node on the signed graph: ``G.degree(nodes, weight="weight")``.
+
+    s_i = sum_j w_ij over every non-zero synapse of node i (weights signed).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, in the units of the weights.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
+       weighted networks", PNAS 101 (2004) 3747.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> strength(net)
+    array([4. , 2.5])
+    >>> strength(net, nodes=[0, 4])  # an input and the output
+    array([0.5, 4. ])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(dict(net.signed.degree(nodes, weight="weight")), nodes)
 
 
 def avg_neighbor_strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
+    """The weighted average neighbour degree on the signed graph: ``nx.average_neighbor_degree``.
+
+    ``nx.average_neighbor_degree(G, nodes=nodes, weight="weight")`` = (1 / s_i) sum_j w_ij deg_j, deg_j the
+    unweighted degree of neighbour j; 0 where s_i = 0 (networkx's convention).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, a number of synapses (a degree).
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] A. Barrat et al., PNAS 101 (2004) 3747: the weighted average nearest-neighbours degree.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> avg_neighbor_strength(net)
+    array([1.5, 2. ])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.average_neighbor_degree(net.signed, nodes=nodes, weight="weight"), nodes)
 
 
 def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = None,
                            solver: str = "lu") -> np.ndarray:
-    """networkx's default solver is "lu"; "full" (one dense inverse) gives the same values faster."""
+    """Current-flow closeness on the signed graph: ``nx.current_flow_closeness_centrality``.
+
+    ``nx.current_flow_closeness_centrality(G, weight="weight", solver=solver)`` = 1 / sum_{w != v} R(v, w),
+    R the effective resistance with the (signed) weights as conductances; NaN where networkx raises
+    (a disconnected signed graph).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    solver : {"lu", "full", "cg"}
+        networkx's linear solver; its default "lu"; "full" (one dense inverse) gives the same values faster.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, in the units of the weights (conductances); negative weights may make
+        it negative.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
+       3404, 533-544.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> current_flow_closeness(net)
+    array([-0.13333333, -0.04651163])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     try:
         return _pick(nx.current_flow_closeness_centrality(net.signed, weight="weight", solver=solver), nodes)
@@ -79,24 +200,143 @@ def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = 
 
 
 def bipartite_clustering(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
+    """Latapy's bipartite clustering on the positive graph: ``nx.bipartite.clustering(G, mode="max")``.
+
+    (1 / |N2(u)|) sum_{v in N2(u)} |N(u) & N(v)| / max(|N(u)|, |N(v)|), N2(u) the second neighbours
+    of u (u excluded); 0 where N2(u) is empty.
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64 in [0, 1].
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
+       networks", Social Networks 30 (2008) 31.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> bipartite_clustering(net)
+    array([0.33333333, 0.33333333])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.bipartite.clustering(net.positive, nodes=nodes, mode="max"), nodes)
 
 
 def subgraph_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
+    """Subgraph centrality on the positive graph: ``nx.subgraph_centrality(G)``.
+
+    (e^A)_ii with A the binary adjacency of the positive graph (weights ignored): the weighted count of
+    closed walks from i. networkx computes it for every node (an eigendecomposition of the n x n A).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, >= 1 (dimensionless; reaches 1e89 on trained paper-size networks).
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
+       Rev. E 71 (2005) 056103.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> subgraph_centrality(net)
+    array([2.96687788, 1.59218193])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.subgraph_centrality(net.positive), nodes)
 
 
 def harmonic_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
-    """With few nodes, networkx runs Dijkstra from those nodes only (it transposes nbunch/sources)."""
+    """Harmonic centrality on the positive graph: ``nx.harmonic_centrality(G, distance="weight")``.
+
+    sum_{u != v} 1 / d(v, u) over the reachable nodes, d the shortest-path length with the synapse weights
+    (> 0) as edge lengths. With few nodes, networkx runs Dijkstra from those nodes only (it transposes
+    nbunch/sources).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, in 1 / (units of the weights).
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> harmonic_centrality(net)
+    array([2.75, 0.95])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.harmonic_centrality(net.positive, nbunch=nodes, distance="weight"), nodes)
 
 
 def second_order_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
-    """``nx.second_order_centrality`` for all hidden nodes. For a subset of nodes (paper-size tests),
-    networkx's own algorithm, line for line, restricted to those columns of M (it is O(n^4) in full)."""
+    """Second-order centrality on the positive graph: ``nx.second_order_centrality(G, weight="weight")``.
+
+    The standard deviation of the return times of a random walk made uniform by self-loops,
+    sqrt(2 sum_k M[k, v] - n (n + 1)), M the mean first-passage times; NaN where the positive graph is
+    disconnected (networkx raises there). For the default nodes, networkx's call; for a subset
+    (paper-size tests), networkx 3.6's own algorithm, line for line, restricted to those columns of M
+    (it is O(n^4) in full).
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64, a number of random-walk steps.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
+       distributed assessment of nodes criticity in complex networks", Computer Communications 34
+       (2011) 619.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> second_order_centrality(net)
+    array([ 5.16397779, 10.32795559])
+    >>> second_order_centrality(net, nodes=[3])  # the same value, column 3 of M only
+    array([10.32795559])
+    """
     g = net.positive
     if not nx.is_connected(g):
         return np.full(len(net.hidden_nodes if nodes is None else nodes), np.nan)
@@ -123,6 +363,35 @@ def second_order_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None =
 
 
 def max_cliques(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
+    """The number of maximal cliques containing each node, positive graph: ``nx.number_of_cliques``.
+
+    ``nx.number_of_cliques(G, nodes)``, the cliques enumerated by ``nx.find_cliques``. A layered graph
+    has no triangle, so each positive synapse of a node, or the node alone when it has none, is one.
+
+    Parameters
+    ----------
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+
+    Returns
+    -------
+    np.ndarray
+        (len(nodes),) float64 counts.
+
+    References
+    ----------
+    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
+    .. [2] C. Bron, J. Kerbosch, "Algorithm 457: finding all cliques of an undirected graph", Comm.
+       ACM 16 (1973) 575; E. Tomita, A. Tanaka, H. Takahashi, Theor. Comput. Sci. 363 (2006) 28.
+
+    Examples
+    --------
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> max_cliques(net)
+    array([3., 1.])
+    """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.number_of_cliques(net.positive, nodes), nodes)
 

@@ -27,6 +27,44 @@ __all__ = ["check_measure_names", "Measure", "MEASURES", "options_for", "REGISTR
 
 @dataclass(frozen=True)
 class Measure:
+    """One measure: its name, the graph it reads, its definition, its batched computation and networkx twin.
+
+    Call it on a ``LayeredGraph`` (``REGISTRY[name](graph, **options)``).
+
+    Attributes
+    ----------
+    name : str
+        The measure's name, a column of ``neurons.parquet``.
+    graph : {"signed", "positive"}
+        "signed": every non-zero synapse; "positive": the synapses > 0, every node kept.
+    definition : str
+        The networkx call and the formula, in words.
+    compute : callable
+        ``(LayeredGraph, **options) -> MeasureValues``, batched over the networks.
+    options : tuple of str
+        The keyword options ``compute`` accepts besides the graph.
+    reference : callable
+        ``(ReferenceNetwork, nodes=None) -> np.ndarray``: the networkx computation (``reference.py``).
+
+    Raises
+    ------
+    EngineError
+        When called with an option it does not accept.
+
+    Examples
+    --------
+    >>> from engine.measures.layered_graph import LayeredGraph
+    >>> m = REGISTRY["strength"]
+    >>> m.graph, m.options
+    ('signed', ())
+    >>> m(LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])).values
+    tensor([[4.0000, 2.5000]], dtype=torch.float64)
+    >>> m(LayeredGraph.of([[[1.0]], [[1.0]]]), log_subgraph=True)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: measure strength has no option(s) ['log_subgraph']: it accepts no options
+    """
+
     name: str
     graph: str  # "signed" (all synapses) or "positive" (synapses > 0, all nodes kept)
     definition: str
@@ -116,8 +154,34 @@ _OPTIONS: frozenset[str] = frozenset(o for m in REGISTRY.values() for o in m.opt
 
 
 def options_for(names: Sequence[str], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per measure in ``names``, the subset of ``options`` it accepts. An option that no measure
-    accepts is an EngineError (a misspelt option is never dropped silently)."""
+    """Per measure in ``names``, the subset of ``options`` it accepts.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Measure names, from ``MEASURES`` (checked by the caller).
+    options : mapping of str to any
+        Keyword options for the measures' compute functions (e.g. ``log_subgraph``, ``method``).
+
+    Returns
+    -------
+    dict of str to dict
+        Per name, the options its ``Measure.options`` lists.
+
+    Raises
+    ------
+    EngineError
+        If an option is accepted by no measure (a misspelt option is never dropped silently).
+
+    Examples
+    --------
+    >>> options_for(["strength", "subgraph_centrality"], {"log_subgraph": True})
+    {'strength': {}, 'subgraph_centrality': {'log_subgraph': True}}
+    >>> options_for(["strength"], {"log_subgrap": True})
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: unknown measure option(s) ['log_subgrap']: the measures accept ['log_subgraph', 'method']
+    """
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
         raise EngineError(f"unknown measure option(s) {unknown}: the measures accept {sorted(_OPTIONS)}")

@@ -36,12 +36,12 @@ from engine.weight_stack import check_compute_dtype, check_weight_stack, layer_s
 from engine.measures import cuda_kernels
 from engine.measures.cuda_kernels import FW_BLOCK, KernelUnavailable
 
-__all__ = ["METHODS", "harmonic_centrality", "harmonic_centrality_of_blocks", "hidden_distances",
+__all__ = ["harmonic_centrality", "harmonic_centrality_of_blocks", "hidden_distances",
            "kernel_fallback_reason"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("kernels", "twin")
+_METHODS = ("kernels", "twin")
 
 # device -> why the CUDA kernels cannot run there (the twin is used on it; warned once)
 _KERNEL_FALLBACK: dict[str, str] = {}
@@ -260,7 +260,7 @@ def _dispatch(weights: Sequence, dtype: torch.dtype, method: str | None, phases)
     stack = _checked(weights, dtype)
     if method is None:
         return _run(stack, dtype, phases)
-    if method not in METHODS:
+    if method not in _METHODS:
         raise EngineError(f"method={method!r}: use 'kernels' (CUDA), 'twin' (torch, any device) or None (the "
                           "kernels on CUDA tensors, the twin elsewhere)")
     p = _prepare(stack, dtype)
@@ -349,12 +349,50 @@ def harmonic_centrality(weights: Sequence[torch.Tensor], dtype: torch.dtype = to
 
 
 def harmonic_centrality_of_blocks(blocks: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-    """``harmonic_centrality`` of blocks already checked at the public edge (the measures'
-    ``LayeredGraph``), without checking them again."""
+    """``harmonic_centrality`` of blocks already checked at the public edge, without checking them again.
+
+    The entry of ``engine.measures.harmonic_centrality`` on CUDA, whose ``LayeredGraph`` checked them.
+
+    Parameters
+    ----------
+    blocks : list of torch.Tensor
+        L >= 2 checked blocks (N, n_l, n_{l+1}), floating, on one device.
+    dtype : torch.dtype
+        float64 or float32: the precision of the distances and sums.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, H) as ``harmonic_centrality``: the CUDA kernels on CUDA tensors (the torch twin where they
+        cannot run, with one warning), the twin elsewhere.
+
+    Examples
+    --------
+    >>> blocks = [torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[1.0], [-1.0]]])]
+    >>> harmonic_centrality_of_blocks(blocks, torch.float64)
+    tensor([[2.3333, 1.0833]], dtype=torch.float64)
+    """
     return _run(blocks, dtype, _harmonic)
 
 
 def kernel_fallback_reason(device: torch.device | str) -> str | None:
-    """Why the shortest paths use the torch twin instead of the CUDA kernels on ``device`` (None: they
-    have not had to)."""
+    """Why the shortest paths use the torch twin instead of the CUDA kernels on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        A device, e.g. "cuda:0".
+
+    Returns
+    -------
+    str or None
+        The ``KernelUnavailable`` message that made this process fall back to the twin on that
+        device; None where it has not had to (the kernels ran, or nothing ran there yet, or the
+        device is not CUDA).
+
+    Examples
+    --------
+    >>> kernel_fallback_reason("cpu") is None  # the twin is the CPU path, not a fallback
+    True
+    """
     return _KERNEL_FALLBACK.get(_device_key(torch.device(device)))

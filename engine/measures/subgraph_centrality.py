@@ -48,8 +48,23 @@ METHODS = ("eigh", "gemm")
 
 
 def subgraph_method(device: torch.device) -> str:
-    """The method subgraph centrality uses by default on ``device``: "eigh" on CPU (the faster
-    there), "gemm" (scaling and squaring, products only) elsewhere."""
+    """The method subgraph centrality uses by default on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        Where the measures run.
+
+    Returns
+    -------
+    {"eigh", "gemm"}
+        "eigh" on CPU (the faster there), "gemm" (scaling and squaring, products only) elsewhere.
+
+    Examples
+    --------
+    >>> subgraph_method(torch.device("cpu")), subgraph_method("cuda:0")
+    ('eigh', 'gemm')
+    """
     return "eigh" if torch.device(device).type == "cpu" else "gemm"
 
 
@@ -93,7 +108,28 @@ def _sides(graph: LayeredGraph) -> tuple[list[int], list[int], np.ndarray, np.nd
 
 
 def biadjacency(graph: LayeredGraph) -> torch.Tensor:
-    """(N, n_even, n_odd) binary biadjacency of the positive graph (rows: even-layer nodes)."""
+    """The binary biadjacency B of the positive graph: A = [[0, B], [B^T, 0]], even layers against odd.
+
+    Parameters
+    ----------
+    graph : LayeredGraph
+        N networks.
+
+    Returns
+    -------
+    torch.Tensor
+        (N, n_even, n_odd) 0/1 in the graph's dtype and device: rows the nodes of the even layers
+        (inputs, layer 2, ...), columns those of the odd layers, each side in layer order; 1 where
+        the synapse is > 0.
+
+    Examples
+    --------
+    >>> g = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> biadjacency(g)  # rows: the 2 inputs, the output; columns: the 2 hidden neurons
+    tensor([[[1., 0.],
+             [1., 0.],
+             [1., 1.]]], dtype=torch.float64)
+    """
     side_off, counts, _, _ = _sides(graph)
     b = torch.zeros(graph.n_networks, counts[0], counts[1], dtype=graph.dtype, device=graph.device)
     for l, p in enumerate(graph.positive_masks):

@@ -32,7 +32,26 @@ def _openmp_controller():
 
 @contextmanager
 def single_threaded_lapack(device: torch.device) -> Iterator[None]:
-    """On CPU, run the block with the OpenMP runtime limited to one thread; elsewhere do nothing."""
+    """On CPU, run the block with the OpenMP runtime limited to one thread; elsewhere do nothing.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device of the factorisations in the block.
+
+    Yields
+    ------
+    None
+        The block runs with one OpenMP thread (CPU); the previous limits are restored after it.
+
+    Examples
+    --------
+    >>> m = torch.eye(3, dtype=torch.float64).expand(4, 3, 3)
+    >>> with single_threaded_lapack(m.device):
+    ...     values = torch.linalg.eigvalsh(m)
+    >>> values.shape
+    torch.Size([4, 3])
+    """
     controller = _openmp_controller() if device.type == "cpu" else False
     with (controller.limit(limits=1, user_api="openmp") if controller else nullcontext()):
         yield

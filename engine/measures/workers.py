@@ -28,7 +28,20 @@ _disabled = False
 
 
 def worker_count() -> int:
-    """Processes to use: ENGINE_WORKERS if set, else the cores this process may run on."""
+    """Processes to use: ENGINE_WORKERS if set, else the cores this process may run on.
+
+    Returns
+    -------
+    int
+        At least 1. An ENGINE_WORKERS that is not an integer is warned about and ignored.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"ENGINE_WORKERS": "3"}):
+    ...     worker_count()
+    3
+    """
     env = os.environ.get("ENGINE_WORKERS", "").strip()
     if env:
         try:
@@ -42,7 +55,21 @@ def worker_count() -> int:
 
 
 def process_pool() -> ProcessPoolExecutor | None:
-    """The shared pool, or None where one process is all there is (or a pool failed before)."""
+    """The shared pool of ``worker_count()`` spawned processes, started on the first call.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor or None
+        None where one process is all there is: ``worker_count()`` below 2, a worker or other daemonic
+        process, code read from stdin, or a pool that failed before (``pool_failed``).
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"ENGINE_WORKERS": "1"}):
+    ...     process_pool() is None
+    True
+    """
     global _pool
     if _disabled or multiprocessing.current_process().daemon or not _spawnable_main():
         return None
@@ -77,7 +104,25 @@ def _spawnable_main() -> bool:
 
 
 def pool_failed(error: BaseException) -> None:
-    """Give up on worker processes for the rest of this process, with one warning."""
+    """Give up on worker processes for the rest of this process, with one warning.
+
+    The pool, if any, is shut down without waiting; ``process_pool()`` returns None from then on and
+    the measures compute in this process.
+
+    Parameters
+    ----------
+    error : BaseException
+        What went wrong (a pool that cannot start or broke), named in the warning.
+
+    Examples
+    --------
+    >>> import engine.measures.workers as workers
+    >>> from unittest import mock
+    >>> with mock.patch.object(workers, "_pool", None), mock.patch.object(workers, "_disabled", False):
+    ...     pool_failed(OSError("no semaphores in this sandbox"))
+    ...     process_pool() is None
+    True
+    """
     global _pool, _disabled
     log.warning("worker processes failed (%s: %s); computing in this process instead", type(error).__name__, error)
     if _pool is not None:

@@ -24,6 +24,26 @@ __all__ = ["main"]
 
 @cli_errors()
 def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.report RUN_DIR [--backend cpu|gpu|auto] [-v]``: analyse a finished run, write its report.
+
+    Prints the path of ``RUN_DIR/report.html`` (``engine.report.writer.write_report`` says what it writes).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0; 2 after a one-line ``error: ...`` on stderr (a missing run directory, a
+        bad saved configuration, unreadable tables: every EngineError); 130 on Ctrl-C.
+
+    Examples
+    --------
+    >>> main(["no/such/run"])  # stderr: error: run directory no/such/run does not exist; pass ...
+    2
+    """
     ap = argparse.ArgumentParser(prog="python -m engine.report", description="Write the analysis report of a run.")
     ap.add_argument("run_dir", type=Path, help="the Hydra run directory (holds networks.parquet)")
     ap.add_argument("--backend", choices=["cpu", "gpu", "auto"], default=None,

@@ -13,19 +13,19 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-__all__ = ["TAIL_RATIO", "axis_scale", "label_panel", "scaled_axis"]
+__all__ = ["axis_scale", "label_panel", "scaled_axis"]
 
 # A linear axis squeezes values whose interquartile range is below this share of their full range (a
 # few networks or epochs far out): such an axis is drawn log (all values > 0) or symlog instead.
 # A normal sample of 10^5 values has about 0.15; a log-normal one with sigma 1 (n = 1000) about 0.06.
-TAIL_RATIO = 0.1
+_TAIL_RATIO = 0.1
 
 
 def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
     """The axis scale that shows ``values``.
 
     ("linear", {}) when a linear axis spreads their bulk; for a heavy tail (interquartile range below
-    ``TAIL_RATIO`` of the range) ("log", {}) if every value is > 0, else ("symlog", {"linthresh": t}):
+    0.1 of the range, ``_TAIL_RATIO``) ("log", {}) if every value is > 0, else ("symlog", {"linthresh": t}):
     linear within +-t, the magnitude of the interquartile range's ends, so that the bulk is spread
     linearly, and logarithmic beyond, where the tail is.
 
@@ -55,7 +55,7 @@ def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
     if v.size < 3 or np.ptp(v) == 0:
         return "linear", {}
     q25, q75 = np.percentile(v, [25, 75])
-    if (q75 - q25) >= TAIL_RATIO * np.ptp(v):
+    if (q75 - q25) >= _TAIL_RATIO * np.ptp(v):
         return "linear", {}
     if v.min() > 0:
         return "log", {}
@@ -67,8 +67,41 @@ def axis_scale(values: np.ndarray) -> tuple[str, dict[str, float]]:
 
 
 def scaled_axis(ax: Axes, which: str, values: np.ndarray, nbins: int = 4) -> str:
-    """Give the x or y axis of ``ax`` the scale ``axis_scale`` picks for ``values``, with at most about
-    ``nbins`` + 1 labelled ticks so that the labels stay apart; returns the scale."""
+    """Give the x or y axis of ``ax`` the scale ``axis_scale`` picks for ``values``, with ticks that stay apart.
+
+    Linear axes get matplotlib's ``MaxNLocator``; log and symlog axes get 1, 2 or 5 x 10^k (log) or 0 and
+    signed powers of ten (symlog), kept only where they are at least 1 / (``nbins`` + 1) of the axis
+    apart, labelled as powers of ten (plain round numbers on a range narrower than two powers).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel; its axis is changed in place.
+    which : {"x", "y"}
+        The axis.
+    values : array_like, shape (n,)
+        The values drawn on that axis (NaN and infinities are left out).
+    nbins : int
+        At most about ``nbins`` + 1 labelled ticks.
+
+    Returns
+    -------
+    {"linear", "log", "symlog"}
+        The scale set.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> scaled_axis(ax, "y", [1.0, 1.1, 1.2, 1.3, 1e6])
+    'log'
+    >>> ticks = ax.yaxis.get_major_locator()()
+    >>> ticks.tolist(), ax.yaxis.get_major_formatter()(ticks[-1])
+    ([1.0, 100.0, 10000.0, 1000000.0], '$10^{6}$')
+    >>> plt.close(fig)
+    """
     scale, kwargs = axis_scale(values)
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)(scale, **kwargs)
@@ -99,6 +132,15 @@ def scaled_axis(ax: Axes, which: str, values: np.ndarray, nbins: int = 4) -> str
 def label_panel(ax: Axes, xlabel: str, ylabel: str, title: str, *, grid: bool = True) -> None:
     """The report's small-panel style: axis labels at 8 pt, the title at 9 pt, tick labels at 7 pt and,
     with ``grid``, a light grid.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The panel, changed in place.
+    xlabel, ylabel, title : str
+        Its axis labels and title.
+    grid : bool
+        Draw a light grid (alpha 0.3).
 
     Examples
     --------

@@ -22,10 +22,10 @@ from engine.storage import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PART_KEYS", "write_report"]
+__all__ = ["write_report"]
 
 # Parts of the summary written to analysis/<part>.json besides analysis/summary.json.
-PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
+_PART_KEYS = ("performance_classes", "classification", "best_classifier", "regression", "bag_of_neurons",
              "correlations", "subgraph_verdict", "cross_benchmark", "predictability", "early_prediction", "lost_classes",
              "conclusion", "paired")
 
@@ -57,8 +57,9 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
     Returns
     -------
     pathlib.Path
-        ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per part
-        (``PART_KEYS``), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
+        ``run_dir/report.html``; beside it ``analysis/summary.json``, one ``analysis/<part>.json`` per
+        part of the summary (``performance_classes``, ``classification``, ... ``paired``: those that
+        ran), ``analysis/<table>.parquet``, ``figures/*.png``, and neurons.parquet with a
         ``neuron_type`` column.
 
     Raises
@@ -69,17 +70,22 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
 
     Examples
     --------
+    A population of 30 synthetic networks, only its accuracies (no neurons table: no Bag-of-Neurons),
+    only the performance classes analysed:
+
     >>> import tempfile
     >>> from engine.analysis.synthetic import make_population
-    >>> nets, neurons, _ = make_population(networks=30, layer_sizes=(6, 3), seed=0)
-    >>> run_dir = Path(tempfile.mkdtemp())
-    >>> nets.to_parquet(run_dir / "networks.parquet"); neurons.to_parquet(run_dir / "neurons.parquet")
-    >>> cfg = {"enabled": {"classification": False, "regression": False, "early_prediction": False},
-    ...        "bon": {"k": 3}}
-    >>> write_report(run_dir, cfg=cfg).name
-    'report.html'
-    >>> (run_dir / "analysis" / "bag_of_neurons.json").is_file(), (run_dir / "figures" / "bon_centroids.png").is_file()
-    (True, True)
+    >>> nets, _, _ = make_population(networks=30, layer_sizes=(6, 3), seed=0)
+    >>> cfg = {"enabled": {"classification": False, "regression": False, "early_prediction": False,
+    ...                    "correlations": False}}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp)
+    ...     nets[["dataset", "network", "test_acc"]].to_parquet(run_dir / "networks.parquet")
+    ...     out = write_report(run_dir, cfg=cfg)
+    ...     out.name, sorted(f.name for f in (run_dir / "figures").iterdir())
+    ('report.html', ['accuracy_distributions.png'])
+
+    ``run_analysis``'s example, with the neurons table, also fits the neuron types.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
@@ -93,7 +99,7 @@ def write_report(run_dir: str | Path, result: AnalysisResult | None = None,
 
     adir = run_dir / "analysis"
     write_json(summary, adir / "summary.json")
-    for key in PART_KEYS:
+    for key in _PART_KEYS:
         if key in summary:
             write_json(summary[key], adir / f"{key}.json")
 
