@@ -362,3 +362,19 @@ def test_the_default_population_has_no_diverged_network():
 
     res = train_population(load_dataset("digits"), TrainSettings(), range(16), progress=False)
     assert not res.diverged.any()
+
+
+# ---------------------------------------------------------------- the groups' docstrings
+
+@pytest.mark.parametrize("name", ["DatasetConfig", "PopulationConfig", "BackendConfig", "MeasuresConfig", "BoNConfig",
+                                  "EarlyConfig", "AnalysisConfig", "EngineConfig"])
+def test_group_docstring_names_every_setting_and_nothing_else(name):
+    """A group's docstring names its settings (their defaults and rules live at the declarations only):
+    a setting added, renamed or removed without its name in the Attributes section fails here."""
+    from engine import config
+
+    cls = getattr(config, name)
+    section = cls.__doc__.split("Attributes\n    ----------\n", 1)[1].split("\n\n", 1)[0]
+    named = [n.strip() for line in section.splitlines() if not line.startswith("        ")
+             for n in line.split(",")]
+    assert sorted(named) == sorted(f.name for f in dataclasses.fields(cls)), f"{name}'s Attributes section"
