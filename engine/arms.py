@@ -112,12 +112,17 @@ def parse_arms(specs: Sequence[Any]) -> list[Arm]:
     return arms
 
 
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _value(text: str) -> Any:
-    """A value as YAML reads it (``0.1`` a number, ``true`` a boolean, ``pa`` a string)."""
+    """A value as Hydra's command line reads it (``0.1`` and ``1e-3`` numbers, ``true`` a boolean, ``pa`` a
+    string): YAML, but for a number in exponent form without a dot, which YAML 1.1 (PyYAML) keeps a string."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value) else value
 
 
 def arm_config(cfg: Any, arm: Arm) -> Any:

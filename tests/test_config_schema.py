@@ -378,3 +378,16 @@ def test_group_docstring_names_every_setting_and_nothing_else(name):
     named = [n.strip() for line in section.splitlines() if not line.startswith("        ")
              for n in line.split(",")]
     assert sorted(named) == sorted(f.name for f in dataclasses.fields(cls)), f"{name}'s Attributes section"
+
+
+def test_arm_values_read_as_the_command_line_reads_them():
+    """``train.lr=1e-3`` is a number on Hydra's command line; in an arm of population.compare it was the
+    string '1e-3' (PyYAML reads YAML 1.1, where an exponent needs a dot) and the arm was refused."""
+    from engine.arms import arm_config, parse_arms
+    from engine.config import validate
+
+    arms = parse_arms(["train.lr=1e-3", "train.lr=2.5E+2 rewire=pa", "rewire=1e3x"])
+    assert [a.settings for a in arms] == [(("train.lr", 0.001),), (("train.lr", 250.0), ("model.init.rewire", "pa")),
+                                          (("model.init.rewire", "1e3x"),)]
+    cfg = validate({"population": {"compare": ["rewire=none", "rewire=pa train.lr=1e-3"]}})
+    assert arm_config(cfg, parse_arms(cfg.population.compare)[1]).train.lr == 0.001
