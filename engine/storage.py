@@ -75,12 +75,16 @@ def _why(path: Path, e: OSError) -> str:
     or the system's own reason (permission denied, read-only file system, no space left on device...)."""
     import errno
 
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
+    from engine.paths import path_problem
+
+    if e.errno == errno.ENAMETOOLONG:
+        return f"the path {path_problem(path, 'file')}"
+    for parent in path.parents:   # os.path's checks: Path.exists raises where a name is too long
+        if os.path.exists(parent):
+            if not os.path.isdir(parent):
                 return f"{parent} is a file, not a directory"
             break
-    if path.is_dir():
+    if os.path.isdir(path):
         return f"{path} is a directory"
     where = f" in {e.filename and Path(e.filename).parent}" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
         and e.filename else ""

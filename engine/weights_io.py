@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from engine.errors import EngineError
+from engine.paths import path_problem
 from engine.storage import atomic_path
 from engine.weight_stack import check_weight_stack
 
@@ -199,10 +200,11 @@ def load_snapshot(path: str | os.PathLike) -> tuple[list[torch.Tensor], dict[str
     engine.errors.EngineError: /nonexistent/epoch3.safetensors: no such snapshot file
     """
     path = Path(path)
-    if path.is_dir():
-        raise EngineError(f"{path}: is a directory, not a snapshot file")
-    if not path.is_file():
+    problem = path_problem(path, "file")
+    if problem == "does not exist":
         raise EngineError(f"{path}: no such snapshot file")
+    if problem:
+        raise EngineError(f"snapshot {path} {problem}")
     header, tensors = safetensors_contents(path, "snapshot")
     if header.get("format") != SNAPSHOT_FORMAT:
         raise EngineError(f"{path}: not an engine snapshot (metadata format={header.get('format')!r}, expected "
