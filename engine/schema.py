@@ -211,7 +211,10 @@ class ListOf(_Rule):
             try:
                 out.append(_first_accepting(self.item, v))
             except _Invalid:
-                raise _Invalid(f"item {i} ({v!r}) must be {_describe(self.item)}") from None
+                known = [str(o) for r in self.item if isinstance(r, Options) for o in r.values]
+                near = closest(v, known) if isinstance(v, str) else None
+                raise _Invalid(f"item {i} ({v!r}) must be {_describe(self.item)}"
+                               + (f"; did you mean {near}?" if near else "")) from None
         if self.length is not None and len(out) != self.length:
             raise _Invalid(f"needs exactly {self.length} items")
         if len(out) < self.min_len:

@@ -391,3 +391,13 @@ def test_arm_values_read_as_the_command_line_reads_them():
                                           (("model.init.rewire", "1e3x"),)]
     cfg = validate({"population": {"compare": ["rewire=none", "rewire=pa train.lr=1e-3"]}})
     assert arm_config(cfg, parse_arms(cfg.population.compare)[1]).train.lr == 0.001
+
+
+def test_a_misspelt_list_item_is_named_with_the_closest_option():
+    from engine.config import AnalysisConfig
+
+    with pytest.raises(EngineError, match=r"^analysis\.classifiers=\['svm', 'random_forrest'\]: item 1 "
+                                          r"\('random_forrest'\) must be one of .*; did you mean random_forest\?"):
+        AnalysisConfig.from_mapping({"classifiers": ["svm", "random_forrest"]})
+    with pytest.raises(EngineError, match=r"item 0 \('zzz'\) must be one of cn, bon, weights, spectral, all$"):
+        AnalysisConfig.from_mapping({"feature_sets": ["zzz"]})   # nothing close: no guess
