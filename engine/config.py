@@ -103,9 +103,8 @@ class DatasetConfig:
     Attributes
     ----------
     name, root, cache_dir, download, resize, grayscale, test_fraction, test_size, seed, limit_train, limit_test
-        Declared below, each with its default, its rule and what it means (see the module docstring).
-        ``root``, ``cache_dir`` and ``download`` change where the data comes from, not what it is
-        (``how``). Rule between settings: ``test_size`` is mnist1d's only, a multiple of 10.
+        Declared below, each with its default, its rule and what it means (see the module docstring);
+        the rules between them: ``check_group``.
 
     Examples
     --------
@@ -273,8 +272,8 @@ class BoNConfig:
     Attributes
     ----------
     measures, log10_measures, k, k_range, n_init, max_iter, fit_sample, silhouette_sample, seed
-        Declared below, each with its default, its rule and what it means (see the module docstring).
-        Rule between settings: ``k_range`` is ``[kmin, kmax]`` with kmin <= kmax.
+        Declared below, each with its default, its rule and what it means (see the module docstring);
+        the rule between them: ``check_group``.
 
     Examples
     --------
@@ -416,10 +415,9 @@ class EngineConfig:
     Attributes
     ----------
     dataset, model, train, population, backend, measures, analysis, stages, progress
-        Declared below, each with its default, its rule and what it means (see the module docstring).
-        ``model`` and ``train`` are ``engine.population.train``'s ``ModelConfig`` and
-        ``TrainConfig``; ``backend``, ``analysis``, ``stages`` and ``progress`` change how, not what,
-        a run's tables are computed (``HOW_SETTINGS``).
+        Declared below, each with its default, its rule and what it means (see the module docstring);
+        ``model`` and ``train`` are ``engine.population.train``'s ``ModelConfig`` and ``TrainConfig``.
+        Those declared ``how`` change how, not what, a run's tables are computed (``HOW_SETTINGS``).
 
     Examples
     --------
