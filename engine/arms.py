@@ -22,18 +22,35 @@ from typing import Any, Sequence
 
 import yaml
 
-__all__ = ["ALIASES", "Arm", "arm_config", "ARM_KEYS", "FIXED", "parse_arms"]
+__all__ = ["Arm", "arm_config", "parse_arms"]
 
-ALIASES = {"rewire": "model.init.rewire"}
+_ALIASES = {"rewire": "model.init.rewire"}
 # prefixes of the settings an arm may change, and the ones it may not among them
-ARM_KEYS = ("model.init.", "model.activation", "train.")
-FIXED = ("train.epochs",)
+_ARM_KEYS = ("model.init.", "model.activation", "train.")
+_FIXED = ("train.epochs",)
 _LABEL = re.compile(r"[^A-Za-z0-9._\-]+")
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm of a paired run: its ``label``, the ``spec`` as written and the settings it changes."""
+    """One arm of a paired run, as ``parse_arms`` reads it from ``population.compare``.
+
+    Parameters
+    ----------
+    label : str
+        The values it sets, joined by "_" (e.g. ``pa_0.1``); the ``arm`` column of every table and
+        part of file names. Made from the whole spec where values alone would collide.
+    spec : str
+        The arm as written (e.g. ``"rewire=pa train.lr=0.1"``), for messages.
+    settings : tuple of (str, object)
+        The dotted keys it sets (short names expanded: ``rewire`` is ``model.init.rewire``) and their
+        values as YAML reads them, in the order written.
+
+    Examples
+    --------
+    >>> parse_arms(["rewire=none", "rewire=pa train.lr=0.1"])[1]
+    Arm(label='pa_0.1', spec='rewire=pa train.lr=0.1', settings=(('model.init.rewire', 'pa'), ('train.lr', 0.1)))
+    """
 
     label: str
     spec: str
@@ -76,8 +93,8 @@ def parse_arms(specs: Sequence[Any]) -> list[Arm]:
             m = re.fullmatch(r"([A-Za-z_][\w.]*)[=:](.+)", item)
             if not m:
                 raise ValueError(f"arm {i} ({spec!r}): {item!r} is not key=value, e.g. rewire=pa")
-            key = ALIASES.get(m[1], m[1])
-            if not key.startswith(ARM_KEYS) or key in FIXED:
+            key = _ALIASES.get(m[1], m[1])
+            if not key.startswith(_ARM_KEYS) or key in _FIXED:
                 raise ValueError(f"arm {i} ({spec!r}): {m[1]} cannot differ between arms; an arm sets how a network "
                                  "is initialised or trained (rewire, model.init.*, model.activation, train.* but "
                                  "train.epochs), never its shape or epochs")
@@ -95,17 +112,52 @@ def parse_arms(specs: Sequence[Any]) -> list[Arm]:
     return arms
 
 
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _value(text: str) -> Any:
-    """A value as YAML reads it (``0.1`` a number, ``true`` a boolean, ``pa`` a string)."""
+    """A value as Hydra's command line reads it (``0.1`` and ``1e-3`` numbers, ``true`` a boolean, ``pa`` a
+    string): YAML, but for a number in exponent form without a dot, which YAML 1.1 (PyYAML) keeps a string."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value) else value
 
 
 def arm_config(cfg: Any, arm: Arm) -> Any:
-    """``cfg`` (an EngineConfig) with the arm's settings, checked by the schema's rules; an error names the
-    arm. ``population.compare`` is cleared in the result: an arm's config describes one population."""
+    """The configuration of one arm's population: ``cfg`` with the arm's settings, checked.
+
+    Parameters
+    ----------
+    cfg : EngineConfig
+        The run's configuration (``engine.config.validate``).
+    arm : Arm
+        One of ``parse_arms(cfg.population.compare)``.
+
+    Returns
+    -------
+    EngineConfig
+        A new, checked configuration; ``population.compare`` is cleared (an arm's configuration
+        describes one population). ``cfg`` is unchanged.
+
+    Raises
+    ------
+    EngineError
+        Naming the arm, if it sets an unknown setting or a value the schema's rules refuse.
+
+    Examples
+    --------
+    >>> from engine.config import validate
+    >>> cfg = validate({"population": {"compare": ["rewire=none", "rewire=pa train.lr=0.1"]}})
+    >>> pa = arm_config(cfg, parse_arms(cfg.population.compare)[1])
+    >>> pa.model.init.rewire, pa.train.lr, pa.population.compare
+    ('pa', 0.1, None)
+    >>> arm_config(cfg, parse_arms(["train.lr=0", "rewire=pa"])[0])
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: population.compare arm 'train.lr=0': train.lr=0: must be a finite number > 0 ...
+    """
     from engine.config import EngineConfig
     from engine.errors import EngineError
     from engine.schema import build

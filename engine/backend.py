@@ -16,7 +16,32 @@ BACKENDS = ("auto", "cpu", "gpu")
 
 
 def resolve_device(backend: str = "auto") -> torch.device:
-    """The torch device for a backend name; ``gpu`` without CUDA is an error, ``auto`` falls back."""
+    """The torch device for a backend name (the run's ``backend.name``).
+
+    Parameters
+    ----------
+    backend : {"auto", "cpu", "gpu"}
+        "auto": CUDA when torch sees a GPU, else the CPU; "gpu": CUDA, or an error.
+
+    Returns
+    -------
+    torch.device
+        ``cuda`` (the current CUDA device) or ``cpu``.
+
+    Raises
+    ------
+    EngineError
+        If ``backend`` is unknown, or is "gpu" where torch sees no CUDA GPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("tpu")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: backend='tpu' is unknown: use one of auto, cpu, gpu
+    """
     if backend not in BACKENDS:
         raise EngineError(f"backend={backend!r} is unknown: use one of {', '.join(BACKENDS)}")
     has_cuda = torch.cuda.is_available()
@@ -27,7 +52,23 @@ def resolve_device(backend: str = "auto") -> torch.device:
 
 
 def describe(device: torch.device) -> str:
-    """One line naming the device, for the logs."""
+    """One line naming the device, for the logs and the run summary.
+
+    Parameters
+    ----------
+    device : torch.device
+        A device ``resolve_device`` returned.
+
+    Returns
+    -------
+    str
+        ``"gpu (<device name>, torch <version>)"`` or ``"cpu (<threads> threads, torch <version>)"``.
+
+    Examples
+    --------
+    >>> describe(torch.device("cpu"))  # doctest: +ELLIPSIS
+    'cpu (... threads, torch ...)'
+    """
     if device.type == "cuda":
         return f"gpu ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
     return f"cpu ({torch.get_num_threads()} threads, torch {torch.__version__})"
@@ -35,6 +76,15 @@ def describe(device: torch.device) -> str:
 
 def backend_name(device: torch.device) -> str:
     """The concrete backend (``cpu`` or ``gpu``) of a resolved device, as the stages that take a backend name want it.
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    {"cpu", "gpu"}
+        "gpu" for a CUDA device, else "cpu".
 
     Examples
     --------

@@ -31,7 +31,34 @@ _PLAIN_OPTIONS = re.compile(r"[A-Za-z0-9_\-]+(,[A-Za-z0-9_\-]+)*")   # name, or 
 
 def check_overrides(args: Sequence[str], conf: Path) -> None:
     """Raise EngineError for the first override in ``args`` that names an unknown setting or config-group
-    option (``conf``: the Hydra config directory, whose sub-directories are the groups)."""
+    option; what is left to Hydra (see the module docstring) passes.
+
+    Parameters
+    ----------
+    args : sequence of str
+        The command line's arguments after the program name (``sys.argv[1:]``).
+    conf : pathlib.Path
+        The Hydra config directory (``engine.resources.conf_dir()``), whose sub-directories are the
+        config groups and their YAML files the options.
+
+    Raises
+    ------
+    EngineError
+        Naming the override and the closest known key or option.
+
+    Examples
+    --------
+    >>> from engine.resources import conf_dir
+    >>> check_overrides(["dataset=mnist", "train.epochs=5", "-m", "+sweep=full"], conf_dir())
+    >>> check_overrides(["train.epoch=5"], conf_dir())
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.epoch: unknown setting; did you mean train.epochs?
+    >>> check_overrides(["dataset=mnst"], conf_dir())
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: dataset=mnst: no such option; did you mean dataset=mnist? (options: cifar10, ...)
+    """
     groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra"}
     ours = not any(a.split("=", 1)[0] in _OTHER_CONFIGS for a in args)
     if not ours:

@@ -18,7 +18,21 @@ __all__ = ["exists", "path_problem", "require_directory"]
 
 def exists(path: str | os.PathLike) -> bool:
     """Whether ``path`` exists (following links); False, never an exception, where ``Path.exists`` raises
-    (a name too long for the file system, a directory that cannot be searched)."""
+    (a name too long for the file system, a directory that cannot be searched).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> exists("/"), exists("/nonexistent"), exists("/" + "x" * 5000)
+    (True, False, False)
+    """
     try:
         os.stat(path)
     except (OSError, ValueError):
@@ -32,17 +46,28 @@ def path_problem(path: str | os.PathLike, want: str = "directory") -> str | None
     symbolic link loop", "is a symbolic link to X, which does not exist", "lies under X, which is a file",
     "has a name too long for the file system", "cannot be reached: permission denied".
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+    want : {"directory", "file"}
+        What ``path`` should be.
+
+    Returns
+    -------
+    str or None
+        None, or the words to print after the path.
+
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> (d / "f").write_text("x")
-    1
-    >>> path_problem(d) is None, path_problem(d / "f"), path_problem(d / "nope")
-    (True, 'is a file, not a directory', 'does not exist')
-    >>> (d / "loop").symlink_to(d / "loop")
-    >>> path_problem(d / "loop")
-    'is a symbolic link loop'
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     d = Path(tmp)
+    ...     _ = (d / "f").write_text("x")
+    ...     (d / "loop").symlink_to(d / "loop")
+    ...     print(path_problem(d), path_problem(d / "f"), path_problem(d / "f", "file"))
+    ...     print(path_problem(d / "nope"), path_problem(d / "loop"), path_problem(d / "f" / "g", "file"), sep="; ")
+    None is a file, not a directory None
+    does not exist; is a symbolic link loop; lies under .../f, which is a file, not a directory
     """
     path = Path(path)
     try:
@@ -77,6 +102,24 @@ def path_problem(path: str | os.PathLike, want: str = "directory") -> str | None
 
 def require_directory(path: str | os.PathLike, what: str, fix: str = "") -> Path:
     """``path`` if it is an existing directory, else an EngineError ``"<what> <path> <problem>; <fix>"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        What the directory is, for the message (e.g. ``"run directory"``).
+    fix : str
+        How to fix it, appended after "; " ("" for nothing).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    EngineError
+        If ``path`` is not an existing directory (the problem in ``path_problem``'s words).
 
     Examples
     --------

@@ -34,10 +34,42 @@ def _directory(name: str, what: str) -> Path:
 
 
 def conf_dir() -> Path:
-    """The Hydra config directory (``config.yaml`` and the config groups)."""
+    """The Hydra config directory (``config.yaml`` and the config groups).
+
+    Returns
+    -------
+    pathlib.Path
+        The installed package's ``engine/conf``, or a checkout's top-level ``conf/``; absolute.
+
+    Raises
+    ------
+    EngineError
+        If neither exists (a partial install), naming where it looked.
+
+    Examples
+    --------
+    >>> (conf_dir() / "config.yaml").is_file()
+    True
+    """
     return _directory("conf", "Hydra configs")
 
 
 def kernels_dir() -> Path:
-    """The directory of the CUDA sources (``*.cu``)."""
+    """The directory of the CUDA sources (``*.cu``), compiled by NVRTC at run time.
+
+    Returns
+    -------
+    pathlib.Path
+        The installed package's ``engine/kernels``, or a checkout's top-level ``kernels/``; absolute.
+
+    Raises
+    ------
+    EngineError
+        If neither exists (a partial install), naming where it looked.
+
+    Examples
+    --------
+    >>> any(kernels_dir().glob("*.cu"))
+    True
+    """
     return _directory("kernels", "CUDA kernel sources")

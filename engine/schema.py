@@ -33,13 +33,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from engine.errors import EngineError
 
-__all__ = ["all_measures", "build", "Check", "check", "closest", "default_of", "describe", "DictOf", "fail",
-           "flat_settings", "group", "how_keys", "hydra_node", "Interval", "Invalid", "is_how", "ListOf",
-           "measure_names", "MEASURE_NAMES", "Null", "Options", "plain", "resolved", "Rule", "setting",
-           "setting_default", "Type", "unknown_setting"]
+__all__ = ["all_measures", "build", "Check", "check", "closest", "default_of", "DictOf", "fail", "flat_settings",
+           "group", "how_keys", "hydra_node", "Interval", "is_how", "ListOf", "measure_names", "MEASURE_NAMES",
+           "Options", "plain", "resolved", "setting", "setting_default", "unknown_setting"]
 
 
-class Invalid(Exception):
+class _Invalid(Exception):
     """A rule's refusal; the text says what was wrong when more can be said than the rule itself.
     ``at``: the entry of a mapping that was wrong (its key), shown as ``key.at=value``."""
 
@@ -50,8 +49,8 @@ class Invalid(Exception):
         self.at, self.value = at, value
 
 
-class Rule:
-    """One alternative of a field's rule: ``accept(value)`` returns the value (converted) or raises Invalid."""
+class _Rule:
+    """One alternative of a field's rule: ``accept(value)`` returns the value (converted) or raises _Invalid."""
 
     def accept(self, value: Any) -> Any:
         raise NotImplementedError
@@ -60,9 +59,31 @@ class Rule:
         raise NotImplementedError
 
 
-class Interval(Rule):
-    """An int (never a bool) or a finite float, within optional bounds; ``closed`` says which bounds
-    belong to the interval ("both", "left", "right", "neither")."""
+class Interval(_Rule):
+    """A rule: an int (never a bool) or a finite float, within optional bounds.
+
+    Parameters
+    ----------
+    kind : {int, float}
+        ``int`` accepts integers only; ``float`` accepts integers and finite floats, returned as float.
+    low, high : float or None
+        The bounds; None: unbounded on that side.
+    closed : {"both", "left", "right", "neither"}
+        Which bounds belong to the interval.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``closed`` is none of the above (a schema declaration error, not a user's).
+
+    Examples
+    --------
+    >>> rate = Interval(float, 0, 1, closed="neither")
+    >>> str(rate), rate.accept(1 / 4)
+    ('a finite number in (0, 1)', 0.25)
+    >>> str(Interval(int, 1)), str(Interval(int, None, -1))
+    ('an integer >= 1', 'an integer <= -1')
+    """
 
     def __init__(self, kind: type, low: float | None = None, high: float | None = None, *, closed: str = "both"):
         if kind not in (int, float) or closed not in ("both", "left", "right", "neither"):
@@ -73,15 +94,15 @@ class Interval(Rule):
     def accept(self, value: Any) -> Any:
         kinds = (int, float) if self.kind is float else (int,)
         if isinstance(value, bool) or not isinstance(value, kinds):
-            raise Invalid()
+            raise _Invalid()
         if self.kind is float:
             value = float(value)
             if not math.isfinite(value):
-                raise Invalid()
+                raise _Invalid()
         if self.low is not None and (value < self.low or (value == self.low and not self.low_in)):
-            raise Invalid()
+            raise _Invalid()
         if self.high is not None and (value > self.high or (value == self.high and not self.high_in)):
-            raise Invalid()
+            raise _Invalid()
         return value
 
     def __str__(self) -> str:
@@ -93,8 +114,21 @@ class Interval(Rule):
         return f"{what} {lo or hi}" if (lo or hi) else what
 
 
-class Options(Rule):
-    """One of a fixed set of values; ``values`` may be a function, read when first needed (registries)."""
+class Options(_Rule):
+    """A rule: one of a fixed set of values.
+
+    Parameters
+    ----------
+    values : iterable or callable
+        The values accepted, or a function returning them, called when first needed (a registry
+        that is imported late).
+
+    Examples
+    --------
+    >>> loss = Options(("keras", "cross_entropy"))
+    >>> str(loss), loss.accept("keras")
+    ('one of keras, cross_entropy', 'keras')
+    """
 
     def __init__(self, values: Iterable | Callable[[], Iterable]):
         self._values = values
@@ -111,37 +145,58 @@ class Options(Rule):
                 return value
         except TypeError:  # unhashable
             pass
-        raise Invalid()
+        raise _Invalid()
 
     def __str__(self) -> str:
         return "one of " + ", ".join(map(str, self.values))
 
 
-class Type(Rule):
+class _Type(_Rule):
     def __init__(self, kind: type):
         self.kind = kind
 
     def accept(self, value: Any) -> Any:
         if isinstance(value, self.kind):
             return value
-        raise Invalid()
+        raise _Invalid()
 
     def __str__(self) -> str:
         return {bool: "true or false", str: "a string"}.get(self.kind, f"a {self.kind.__name__}")
 
 
-class Null(Rule):
+class _Null(_Rule):
     def accept(self, value: Any) -> Any:
         if value is None:
             return value
-        raise Invalid()
+        raise _Invalid()
 
     def __str__(self) -> str:
         return "null"
 
 
-class ListOf(Rule):
-    """A list whose items satisfy ``item`` (a rule or alternatives), with optional length and order."""
+class ListOf(_Rule):
+    """A rule: a list (or tuple, returned as a list) whose items satisfy ``item``.
+
+    Parameters
+    ----------
+    *item : rule, type or None
+        Alternatives every item must satisfy (as a field's rules: None accepts null, a type its
+        instances).
+    min_len : int
+        The fewest items.
+    length : int or None
+        The exact number of items; None: any.
+    unique : bool
+        Refuse an item given twice.
+    increasing : bool
+        The items must be strictly increasing.
+
+    Examples
+    --------
+    >>> hidden = ListOf(Interval(int, 1), min_len=1)
+    >>> hidden.accept((200, 100)), str(hidden)
+    ([200, 100], 'a list of an integer >= 1 (at least 1)')
+    """
 
     def __init__(self, *item: Any, min_len: int = 0, length: int | None = None, unique: bool = False,
                  increasing: bool = False):
@@ -150,21 +205,24 @@ class ListOf(Rule):
 
     def accept(self, value: Any) -> Any:
         if not isinstance(value, (list, tuple)):
-            raise Invalid()
+            raise _Invalid()
         out = []
         for i, v in enumerate(value):
             try:
                 out.append(_first_accepting(self.item, v))
-            except Invalid:
-                raise Invalid(f"item {i} ({v!r}) must be {describe(self.item)}") from None
+            except _Invalid:
+                known = [str(o) for r in self.item if isinstance(r, Options) for o in r.values]
+                near = closest(v, known) if isinstance(v, str) else None
+                raise _Invalid(f"item {i} ({v!r}) must be {_describe(self.item)}"
+                               + (f"; did you mean {near}?" if near else "")) from None
         if self.length is not None and len(out) != self.length:
-            raise Invalid(f"needs exactly {self.length} items")
+            raise _Invalid(f"needs exactly {self.length} items")
         if len(out) < self.min_len:
-            raise Invalid(f"needs at least {self.min_len} item(s)")
+            raise _Invalid(f"needs at least {self.min_len} item(s)")
         if self.unique and len(set(out)) != len(out):
-            raise Invalid("names an item twice")
+            raise _Invalid("names an item twice")
         if self.increasing and any(b <= a for a, b in zip(out, out[1:])):
-            raise Invalid("must be strictly increasing")
+            raise _Invalid("must be strictly increasing")
         return out
 
     def __str__(self) -> str:
@@ -172,12 +230,31 @@ class ListOf(Rule):
                  f"at least {self.min_len}" if self.min_len else "", "strictly increasing" if self.increasing else "",
                  "distinct" if self.unique else ""]
         extra = ", ".join(e for e in extra if e)
-        return f"a list of {describe(self.item)}" + (f" ({extra})" if extra else "")
+        return f"a list of {_describe(self.item)}" + (f" ({extra})" if extra else "")
 
 
-class DictOf(Rule):
-    """A mapping whose keys satisfy ``keys`` (an unknown key is named with the closest known one) and
-    whose values satisfy ``values``."""
+class DictOf(_Rule):
+    """A rule: a mapping whose keys satisfy ``keys`` and whose values satisfy ``values``.
+
+    Parameters
+    ----------
+    keys : rule, type or None
+        The rule of the keys (an unknown key of an ``Options`` rule is named with the closest known
+        one); None: any key.
+    values : rule, type or None
+        The rule of the values; None: any value.
+
+    Examples
+    --------
+    >>> from engine.config import EngineConfig
+    >>> parts = DictOf(Options(("classification", "regression")), bool)
+    >>> parts.accept({"regression": False})
+    {'regression': False}
+    >>> build(EngineConfig, {"analysis": {"enabled": {"regresion": False}}})
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: analysis.enabled.regresion: unknown key; did you mean regression?
+    """
 
     def __init__(self, keys: Any = None, values: Any = None):
         self.keys = _rules_of([keys]) if keys is not None else ()
@@ -185,32 +262,50 @@ class DictOf(Rule):
 
     def accept(self, value: Any) -> Any:
         if not isinstance(value, Mapping):
-            raise Invalid()
+            raise _Invalid()
         out = {}
         for k, v in value.items():
             if self.keys:
                 try:
                     k = _first_accepting(self.keys, k)
-                except Invalid:
+                except _Invalid:
                     known = [str(o) for r in self.keys if isinstance(r, Options) for o in r.values]
                     near = closest(str(k), known)
-                    raise Invalid("unknown key" + (f"; did you mean {near}?" if near else
+                    raise _Invalid("unknown key" + (f"; did you mean {near}?" if near else
                                                    f"; known: {', '.join(known)}" if known else ""), at=k) from None
             if self.values:
                 try:
                     v = _first_accepting(self.values, v)
-                except Invalid as e:
-                    raise Invalid(str(e) or f"must be {describe(self.values)}", at=k, value=v) from None
+                except _Invalid as e:
+                    raise _Invalid(str(e) or f"must be {_describe(self.values)}", at=k, value=v) from None
             out[k] = v
         return out
 
     def __str__(self) -> str:
-        return "a mapping" + (f" of {describe(self.values)}" if self.values else "")
+        return "a mapping" + (f" of {_describe(self.values)}" if self.values else "")
 
 
-class Check(Rule):
-    """A rule written as a function: ``fn(value)`` returns the value (converted) or raises EngineError,
-    ValueError or TypeError with the reason; ``text`` describes what it accepts."""
+class Check(_Rule):
+    """A rule written as a function.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(value)`` returns the value (converted) or raises EngineError, ValueError or TypeError,
+        whose message becomes the refusal's reason.
+    text : str
+        What the rule accepts, in words (shown where no reason is given).
+
+    Examples
+    --------
+    >>> def even(v):
+    ...     if not isinstance(v, int) or v % 2:
+    ...         raise ValueError("must be an even integer")
+    ...     return v
+    >>> rule = Check(even, "an even integer")
+    >>> rule.accept(4), str(rule)
+    (4, 'an even integer')
+    """
 
     def __init__(self, fn: Callable[[Any], Any], text: str):
         self.fn, self.text = fn, text
@@ -219,51 +314,83 @@ class Check(Rule):
         try:
             return self.fn(value)
         except (EngineError, ValueError, TypeError) as e:
-            raise Invalid(str(e)) from None
+            raise _Invalid(str(e)) from None
 
     def __str__(self) -> str:
         return self.text
 
 
-def _rules_of(rules: Iterable[Any]) -> tuple[Rule, ...]:
+def _rules_of(rules: Iterable[Any]) -> tuple[_Rule, ...]:
     """Rules from a field's declaration: None accepts null, a type accepts its instances."""
     out = []
     for r in rules:
         if r is None:
-            out.append(Null())
+            out.append(_Null())
         elif isinstance(r, type):
-            out.append(Type(r))
-        elif isinstance(r, Rule):
+            out.append(_Type(r))
+        elif isinstance(r, _Rule):
             out.append(r)
         else:
             raise TypeError(f"not a rule: {r!r}")
     return tuple(out)
 
 
-def _first_accepting(rules: tuple[Rule, ...], value: Any) -> Any:
-    """The value as the first rule that accepts it returns it; Invalid (with the most specific reason) if none does."""
+def _first_accepting(rules: tuple[_Rule, ...], value: Any) -> Any:
+    """The value as the first rule that accepts it returns it; _Invalid (with the most specific reason) if none does."""
     specific = []
     for r in rules:
         try:
             return r.accept(value)
-        except Invalid as e:
+        except _Invalid as e:
             if str(e):
                 specific.append(e)
-    raise specific[0] if len(specific) == 1 else Invalid()
+    raise specific[0] if len(specific) == 1 else _Invalid()
 
 
-def describe(rules: tuple[Rule, ...]) -> str:
+def _describe(rules: tuple[_Rule, ...]) -> str:
     return " or ".join(map(str, rules))
 
 
 # --- declaring fields ---------------------------------------------------------------------------------
 
 def setting(default: Any, *rules: Any, merge: bool = False, how: bool = False) -> Any:
-    """A schema field: its default and its rules (alternatives). A callable default is a factory; a list
-    or dict default is copied for every instance. ``merge``: a mapping given for this field updates the
-    default mapping instead of replacing it (e.g. only the analysis parts one turns off). ``how``: the
-    setting changes how the run's tables are computed (chunking, device, where the data lives), never
-    what they hold: a run resumes, and runs gather as one population, whatever its value (``how_keys``)."""
+    """A schema field: its default and its rules, declared together.
+
+    Parameters
+    ----------
+    default : object or callable
+        The default; a callable is a factory (called for every instance), a list or dict is copied
+        for every instance.
+    *rules : rule, type or None
+        Alternatives: a value is valid when one of them accepts it (None accepts null, a type its
+        instances, a rule such as ``Interval`` what it describes).
+    merge : bool
+        A mapping given for this field updates the default mapping instead of replacing it (e.g. only
+        the analysis parts one turns off).
+    how : bool
+        The setting changes how the run's tables are computed (chunking, device, where the data
+        lives), never what they hold: a run resumes, and runs gather as one population, whatever
+        its value (``how_keys``).
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, its rules in its metadata, for a schema dataclass.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Demo:
+    ...     size: int = setting(1000, Interval(int, 1))
+    ...     chunk_size: int | None = setting(None, None, Interval(int, 1), how=True)
+    >>> build(Demo, {"chunk_size": 8})
+    Demo(size=1000, chunk_size=8)
+    >>> build(Demo, {"size": 0}, "population")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: population.size=0: must be an integer >= 1 (default: 1000)
+    """
     meta = {"rules": _rules_of(rules), "merge": merge, "how": how}
     if callable(default):
         return dataclasses.field(default_factory=default, metadata=meta)
@@ -273,8 +400,33 @@ def setting(default: Any, *rules: Any, merge: bool = False, how: bool = False) -
 
 
 def group(cls: type, how: bool = False) -> Any:
-    """A nested group of settings (a schema dataclass), defaulting to its own defaults; ``how``: every
-    setting of the group changes how, not what, the run's tables are computed (see ``setting``)."""
+    """A schema field holding a nested group of settings, defaulting to the group's own defaults.
+
+    Parameters
+    ----------
+    cls : type
+        The group: a schema dataclass (its fields made with ``setting`` or ``group``).
+    how : bool
+        Every setting of the group changes how, not what, the run's tables are computed (see
+        ``setting``).
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, for the enclosing schema dataclass.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Inner:
+    ...     lr: float = setting(0.01, Interval(float, 0, closed="neither"))
+    >>> @dataclass
+    ... class Outer:
+    ...     train: Inner = group(Inner)
+    >>> build(Outer, {"train": {"lr": 1}})
+    Outer(train=Inner(lr=1.0))
+    """
     return dataclasses.field(default_factory=cls, metadata={"group": cls, "how": how})
 
 
@@ -282,6 +434,18 @@ def how_keys(cls: type, key: str = "") -> tuple[str, ...]:
     """The dotted keys of the settings and groups of the schema group ``cls`` declared ``how`` (a group's
     key stands for all its settings): the one list of what may differ between a run and its resume, and
     between runs gathered as one population.
+
+    Parameters
+    ----------
+    cls : type
+        A schema group (e.g. ``EngineConfig``).
+    key : str
+        The dotted key of ``cls`` itself, prefixed to the keys returned ("" at the top).
+
+    Returns
+    -------
+    tuple of str
+        Dotted keys, in declaration order.
 
     Examples
     --------
@@ -300,12 +464,39 @@ def how_keys(cls: type, key: str = "") -> tuple[str, ...]:
 
 
 def is_how(key: str, keys: Iterable[str]) -> bool:
-    """Whether the dotted ``key`` is one of ``keys`` (``how_keys``) or a setting inside one of them."""
+    """Whether the dotted ``key`` is one of ``keys`` (``how_keys``) or a setting inside one of them.
+
+    Parameters
+    ----------
+    key : str
+        A dotted setting key, e.g. ``"analysis.bon.k"``.
+    keys : iterable of str
+        Keys of settings and groups, as ``how_keys`` returns them.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_how("analysis.bon.k", ("analysis", "progress")), is_how("train.lr", ("analysis", "progress"))
+    (True, False)
+    """
     return any(key == k or key.startswith(k + ".") for k in keys)
 
 
 def flat_settings(tree: Mapping[str, Any]) -> dict[str, Any]:
     """Nested groups of settings (plain dicts) as one mapping of dotted keys to values; an empty group is a value.
+
+    Parameters
+    ----------
+    tree : mapping
+        Nested mappings of settings, e.g. ``dataclasses.asdict(cfg)`` or a saved config.
+
+    Returns
+    -------
+    dict
+        Dotted key to value; values that are lists stay lists.
 
     Examples
     --------
@@ -326,7 +517,31 @@ def flat_settings(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def setting_default(cls: type, key: str) -> Any:
-    """The default of the setting at the dotted ``key`` of the schema group ``cls``; KeyError if there is none."""
+    """The default of the setting at a dotted key of a schema group.
+
+    Parameters
+    ----------
+    cls : type
+        A schema group (e.g. ``EngineConfig``).
+    key : str
+        A dotted key of a setting (not a group) of ``cls``, e.g. ``"train.lr"``.
+
+    Returns
+    -------
+    object
+        The default (a new copy, for lists and dicts).
+
+    Raises
+    ------
+    KeyError
+        If ``cls`` has no setting at ``key``.
+
+    Examples
+    --------
+    >>> from engine.config import EngineConfig
+    >>> setting_default(EngineConfig, "train.lr"), setting_default(EngineConfig, "model.hidden")
+    (0.01, [200, 100])
+    """
     node, *rest = key.split(".", 1)
     f = {f.name: f for f in dataclasses.fields(cls)}.get(node)
     if f is None:
@@ -339,6 +554,24 @@ def setting_default(cls: type, key: str) -> Any:
 
 
 def default_of(f: dataclasses.Field) -> Any:
+    """The default of a dataclass field: its default, or a new value of its default factory.
+
+    Parameters
+    ----------
+    f : dataclasses.Field
+        A field of a schema group (``dataclasses.fields(cls)``).
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from engine.config import MeasuresConfig
+    >>> [default_of(f) for f in dataclasses.fields(MeasuresConfig)][2:4]
+    ['float64', False]
+    """
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
@@ -349,13 +582,50 @@ def _join(key: str, name: str) -> str:
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name closest to ``name`` (difflib), or None."""
+    """The known name closest to ``name`` (``difflib.get_close_matches``, cutoff 0.6), or None.
+
+    Parameters
+    ----------
+    name : str
+        A name as given (e.g. a misspelt setting).
+    known : iterable of str
+        The names it should have been one of.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> closest("epoch", ["epochs", "lr", "batch_size"]), closest("zzz", ["epochs", "lr"])
+    ('epochs', None)
+    """
     near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return near[0] if near else None
 
 
 def unknown_setting(key: str, name: str, known: Iterable[str]) -> EngineError:
-    """The error for ``key.name`` where the group ``key`` has only the settings ``known``."""
+    """The error for ``key.name`` where the group ``key`` has only the settings ``known``.
+
+    Parameters
+    ----------
+    key : str
+        The dotted key of the group ("" at the top).
+    name : str
+        The unknown setting's name.
+    known : iterable of str
+        The group's settings: the closest is suggested, or, if none is close, all are listed.
+
+    Returns
+    -------
+    EngineError
+        For the caller to raise.
+
+    Examples
+    --------
+    >>> str(unknown_setting("train", "epoch", ["epochs", "lr"]))
+    'train.epoch: unknown setting; did you mean train.epochs?'
+    """
     known = list(known)
     near = closest(name, known)
     hint = f"did you mean {_join(key, near)}?" if near else f"known keys of {key or 'the configuration'}: " \
@@ -364,7 +634,29 @@ def unknown_setting(key: str, name: str, known: Iterable[str]) -> EngineError:
 
 
 def plain(value: Any) -> Any:
-    """OmegaConf containers as plain dicts and lists (values resolved); anything else unchanged."""
+    """OmegaConf containers as plain dicts and lists (values resolved); anything else unchanged.
+
+    Parameters
+    ----------
+    value : object
+        An OmegaConf ``DictConfig``/``ListConfig``, or anything else.
+
+    Returns
+    -------
+    object
+        A dict or list for an OmegaConf container, else ``value`` itself.
+
+    Raises
+    ------
+    EngineError
+        If an interpolation cannot be resolved (naming its key, as ``resolved`` does).
+
+    Examples
+    --------
+    >>> from omegaconf import OmegaConf
+    >>> plain(OmegaConf.create({"a": 1, "b": "${a}"})), plain(3)
+    ({'a': 1, 'b': 1}, 3)
+    """
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
     except ImportError:  # pragma: no cover - omegaconf is a dependency
@@ -380,10 +672,37 @@ def plain(value: Any) -> Any:
 
 
 def resolved(cfg: Any, skip: tuple[str, ...] = ("hydra",)) -> Any:
-    """A composed configuration as plain dicts and lists, every interpolation resolved, without the top-level
-    keys ``skip`` (Hydra's own node, which needs Hydra's runtime); anything that is not an OmegaConf mapping
-    is returned as ``plain`` returns it. An interpolation that cannot be resolved is an EngineError naming
-    its key."""
+    """A composed configuration as plain dicts and lists, every interpolation resolved.
+
+    Parameters
+    ----------
+    cfg : object
+        A composed configuration (an OmegaConf ``DictConfig``); anything else is returned as
+        ``plain`` returns it.
+    skip : tuple of str
+        Top-level keys left out (Hydra's own node, which needs Hydra's runtime to resolve).
+
+    Returns
+    -------
+    object
+        A dict for a ``DictConfig``.
+
+    Raises
+    ------
+    EngineError
+        If an interpolation cannot be resolved (an unset environment variable, a missing key, a
+        value that refers to itself), naming its key and its value as written.
+
+    Examples
+    --------
+    >>> from omegaconf import OmegaConf
+    >>> resolved(OmegaConf.create({"hydra": {"x": "${nope}"}, "train": {"epochs": 3}}))
+    {'train': {'epochs': 3}}
+    >>> resolved(OmegaConf.create({"train": {"epochs": "${nope}"}}))
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.epochs='${nope}': cannot be resolved (Interpolation key 'nope' not found); ...
+    """
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -432,15 +751,15 @@ def _accept(f: dataclasses.Field, value: Any, key: str) -> Any:
         return value
     try:
         return _first_accepting(rules, value)
-    except Invalid as e:
+    except _Invalid as e:
         if e.at is not None:
-            shown = "" if e.value is Invalid._NO else f"={e.value!r}"
+            shown = "" if e.value is _Invalid._NO else f"={e.value!r}"
             raise EngineError(f"{key}.{e.at}{shown}: {e}") from None
-        why = str(e) or f"must be {describe(rules)}"
+        why = str(e) or f"must be {_describe(rules)}"
         raise EngineError(f"{key}={value!r}: {why}{_with_default(f)}{_string_hint(rules, value)}") from None
 
 
-def _string_hint(rules: tuple[Rule, ...], value: Any) -> str:
+def _string_hint(rules: tuple[_Rule, ...], value: Any) -> str:
     """A hint for a string that the rules would accept as the number, boolean or list it spells (values
     from ``${oc.env:NAME}`` are always strings)."""
     if not isinstance(value, str):
@@ -452,7 +771,7 @@ def _string_hint(rules: tuple[Rule, ...], value: Any) -> str:
         if isinstance(decoded, str):
             return ""
         _first_accepting(rules, decoded)
-    except (yaml.YAMLError, Invalid):
+    except (yaml.YAMLError, _Invalid):
         return ""
     return ("; it is the string " + repr(value) + ", as every value of ${oc.env:NAME} is: write "
             "'${oc.decode:${oc.env:NAME}}' (quoted on the command line) to read it as a number, boolean or list")
@@ -469,8 +788,40 @@ def _with_default(f: dataclasses.Field) -> str:
 
 
 def build(cls: type, given: Any, key: str = "") -> Any:
-    """A checked instance of the schema group ``cls`` from ``given``: a mapping (dict, OmegaConf), an
-    instance of ``cls`` (checked as it is) or None (the defaults). Raises EngineError naming the key."""
+    """A checked instance of a schema group, built from a mapping.
+
+    Parameters
+    ----------
+    cls : type
+        The schema group (e.g. ``EngineConfig``, ``AnalysisConfig``).
+    given : mapping, cls instance or None
+        A dict or OmegaConf mapping of the settings that differ from the defaults (nested groups as
+        nested mappings); an instance of ``cls`` is checked as it is; None gives the defaults.
+    key : str
+        The dotted key of ``cls`` in the whole configuration, for the messages ("" at the top).
+
+    Returns
+    -------
+    cls
+        With every field checked by its rule (integers given for float fields become floats), nested
+        groups built the same way, and the group's ``check_group`` passed.
+
+    Raises
+    ------
+    EngineError
+        One line naming the key: an unknown key (with the closest known one), a value its rule
+        refuses (with the rule and the default), a rule between fields broken.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> build(AnalysisConfig, {"folds": 5}, "analysis").folds
+    5
+    >>> build(AnalysisConfig, {"fold": 5}, "analysis")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: analysis.fold: unknown setting; did you mean analysis.folds?
+    """
     if isinstance(given, cls):
         return check(given, key)
     given = plain(given)
@@ -495,8 +846,36 @@ def build(cls: type, given: Any, key: str = "") -> Any:
 
 
 def check(obj: Any, key: str = "") -> Any:
-    """Validate a schema instance built in code (every field against its rule, nested groups, the group's
-    own check); returns it unchanged. Raises EngineError naming the key."""
+    """Validate a schema instance built in code, for library callers who bypass configs.
+
+    Parameters
+    ----------
+    obj : schema dataclass instance
+        E.g. a ``TrainConfig(...)`` made by hand.
+    key : str
+        Its dotted key, for the messages.
+
+    Returns
+    -------
+    object
+        ``obj``, unchanged (no conversion: ``build`` converts).
+
+    Raises
+    ------
+    EngineError
+        As ``build``: the first field its rule refuses, a nested group of the wrong type, a rule
+        between fields broken.
+
+    Examples
+    --------
+    >>> from engine.population.train import TrainConfig
+    >>> check(TrainConfig(epochs=2), "train").epochs
+    2
+    >>> check(TrainConfig(epochs=-1), "train")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.epochs=-1: must be an integer >= 0 (default: 30)
+    """
     for f in dataclasses.fields(obj):
         value, sub = getattr(obj, f.name), _join(key, f.name)
         nested = f.metadata.get("group")
@@ -512,13 +891,57 @@ def check(obj: Any, key: str = "") -> Any:
 
 
 def fail(key: str, value: Any, why: str) -> EngineError:
-    """The error of a rule between fields (a group's ``check_group``), in the validator's format."""
+    """The error of a rule between fields (a group's ``check_group``), in the validator's format.
+
+    Parameters
+    ----------
+    key : str
+        The dotted key of the setting at fault.
+    value : object
+        Its value.
+    why : str
+        What is wrong and how to fix it.
+
+    Returns
+    -------
+    EngineError
+        ``key=value: why``, for the caller to raise.
+
+    Examples
+    --------
+    >>> str(fail("analysis.bon.k_range", [5, 3], "need [kmin, kmax] with kmin <= kmax"))
+    'analysis.bon.k_range=[5, 3]: need [kmin, kmax] with kmin <= kmax'
+    """
     return EngineError(f"{key}={value!r}: {why}")
 
 
 def hydra_node(cls: type) -> type:
-    """``cls`` for Hydra's ConfigStore: the same groups, keys and defaults, every leaf typed Any (values
-    are checked by ``build``, not converted by OmegaConf)."""
+    """``cls`` for Hydra's ConfigStore: the same groups, keys and defaults, every leaf typed Any.
+
+    Values then reach ``build`` as given (one message format, exit status 2) instead of failing in
+    OmegaConf's type conversion.
+
+    Parameters
+    ----------
+    cls : type
+        A schema group.
+
+    Returns
+    -------
+    type
+        A new dataclass of the same name, nested groups made the same way.
+
+    Examples
+    --------
+    >>> from omegaconf import OmegaConf
+    >>> from engine.population.train import TrainConfig
+    >>> node = OmegaConf.structured(hydra_node(TrainConfig))
+    >>> node.epochs = "many"          # OmegaConf accepts it; build refuses it in the schema's words
+    >>> build(TrainConfig, node, "train")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: train.epochs='many': must be an integer >= 0 (default: 30)
+    """
     specs = []
     for f in dataclasses.fields(cls):
         nested = f.metadata.get("group")
@@ -533,8 +956,32 @@ def hydra_node(cls: type) -> type:
 # --- rules shared by several groups ---------------------------------------------------------------------
 
 def measure_names(value: Any) -> list[str]:
-    """The one check of measure names (``engine.measures.registry.check_measure_names``), for
-    measures.names, analysis.bon.measures and engine.inspect --measures. Raises ValueError."""
+    """The one check of measure names: measures.names, analysis.bon.measures, ``engine.inspect --measures``.
+
+    Parameters
+    ----------
+    value : object
+        The names as given: a non-empty list of distinct measure names of the registry.
+
+    Returns
+    -------
+    list of str
+        The names, in the given order (``engine.measures.registry.check_measure_names``).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown or repeated name; the schema turns it into the setting's EngineError.
+
+    Examples
+    --------
+    >>> measure_names(["strength", "max_cliques"])
+    ['strength', 'max_cliques']
+    >>> measure_names(["strenght"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown strenght; choose from strength, ...
+    """
     from engine.measures.registry import check_measure_names
 
     return check_measure_names(value)
@@ -544,7 +991,18 @@ MEASURE_NAMES = Check(measure_names, "a non-empty list of distinct measures of e
 
 
 def all_measures() -> list[str]:
-    """Every measure of the registry, in its order (the default of measures.names)."""
+    """Every measure of the registry, in its order (the default of measures.names).
+
+    Returns
+    -------
+    list of str
+        A new list, ``engine.measures.registry.MEASURES``'s names.
+
+    Examples
+    --------
+    >>> all_measures()[:3]
+    ['strength', 'avg_neighbor_strength', 'current_flow_closeness']
+    """
     from engine.measures.registry import MEASURES
 
     return list(MEASURES)

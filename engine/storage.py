@@ -18,8 +18,39 @@ __all__ = ["atomic_path", "write_json", "write_parquet"]
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
 
-    Failures are an EngineError that says what went wrong where (which directory cannot be made or
-    written, and why); callers that know which setting chose the place add that hint themselves."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder is made. An existing file is replaced whole or left as it was.
+
+    Yields
+    ------
+    pathlib.Path
+        A new empty file in ``path``'s folder, for the block to write; removed if the block raises.
+
+    Raises
+    ------
+    EngineError
+        If the folder cannot be made or written, or the rename fails: what went wrong where (which
+        directory, and why); callers that know which setting chose the place add that hint themselves.
+        An exception of the block itself passes through unchanged, ``path`` untouched.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     target = Path(tmp) / "out" / "a.txt"
+    ...     with atomic_path(target) as part:
+    ...         _ = part.write_text("whole")
+    ...     try:
+    ...         with atomic_path(target) as part:
+    ...             _ = part.write_text("half")
+    ...             raise RuntimeError("stopped")
+    ...     except RuntimeError:
+    ...         pass
+    ...     print(target.read_text(), sorted(p.name for p in target.parent.iterdir()))
+    whole ['a.txt']
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,12 +75,16 @@ def _why(path: Path, e: OSError) -> str:
     or the system's own reason (permission denied, read-only file system, no space left on device...)."""
     import errno
 
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
+    from engine.paths import path_problem
+
+    if e.errno == errno.ENAMETOOLONG:
+        return f"the path {path_problem(path, 'file')}"
+    for parent in path.parents:   # os.path's checks: Path.exists raises where a name is too long
+        if os.path.exists(parent):
+            if not os.path.isdir(parent):
                 return f"{parent} is a file, not a directory"
             break
-    if path.is_dir():
+    if os.path.isdir(path):
         return f"{path} is a directory"
     where = f" in {e.filename and Path(e.filename).parent}" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
         and e.filename else ""
@@ -63,15 +98,66 @@ def _umask() -> int:
 
 
 def write_parquet(df, path: str | os.PathLike) -> Path:
-    """Write a pandas DataFrame to Parquet atomically."""
+    """Write a pandas DataFrame to Parquet atomically (``atomic_path``), without its index.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    path : str or os.PathLike
+        The file; its folder is made.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    EngineError
+        If the file cannot be written there (see ``atomic_path``).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_parquet(pd.DataFrame({"network": [0, 1], "test_acc": [0.9, 0.8]}), Path(tmp) / "t.parquet")
+    ...     print(pd.read_parquet(path).to_dict("list"))
+    {'network': [0, 1], 'test_acc': [0.9, 0.8]}
+    """
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     return Path(path)
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as JSON atomically; NaN and infinities, which JSON cannot hold, become null, and NumPy
-    numbers and arrays plain numbers and lists."""
+    """Write ``obj`` as JSON atomically (``atomic_path``), indented.
+
+    Parameters
+    ----------
+    obj : object
+        Dicts (keys become strings), lists, tuples, numbers, strings, booleans, None; NumPy numbers
+        and arrays become plain numbers and lists; NaN and infinities, which JSON cannot hold, null.
+    path : str or os.PathLike
+        The file; its folder is made.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    EngineError
+        If the file cannot be written there (see ``atomic_path``).
+
+    Examples
+    --------
+    >>> import json, tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_json({"acc": np.float32(0.5), "r": float("nan"), 3: np.arange(2)}, Path(tmp) / "s.json")
+    ...     print(json.loads(path.read_text()))
+    {'acc': 0.5, 'r': None, '3': [0, 1]}
+    """
     text = json.dumps(_clean(obj), indent=2, sort_keys=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -16,11 +16,11 @@ import torch
 
 from engine.errors import EngineError
 
-__all__ = ["COMPUTE_DTYPES", "ORIENTATIONS", "check_compute_dtype", "check_orientation", "check_weight_stack",
+__all__ = ["ORIENTATIONS", "check_compute_dtype", "check_orientation", "check_weight_stack",
            "layer_sizes", "orient_weights"]
 
 ORIENTATIONS = ("in_out", "out_in")
-COMPUTE_DTYPES = (torch.float64, torch.float32)
+_COMPUTE_DTYPES = (torch.float64, torch.float32)
 
 _INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
@@ -114,12 +114,30 @@ def _block(l: int, w, one_network: bool, floating: bool) -> torch.Tensor:
 def check_compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """``dtype`` if the measures can compute in it (float64, the default, or float32).
 
+    Parameters
+    ----------
+    dtype : torch.dtype
+
+    Returns
+    -------
+    torch.dtype
+        ``dtype``.
+
+    Raises
+    ------
+    EngineError
+        For any other dtype.
+
     Examples
     --------
     >>> check_compute_dtype(torch.float32)
     torch.float32
+    >>> check_compute_dtype(torch.float16)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: dtype=torch.float16 is not supported: the measures compute in float32 or float64 ...
     """
-    if dtype not in COMPUTE_DTYPES:
+    if dtype not in _COMPUTE_DTYPES:
         raise EngineError(f"dtype={dtype} is not supported: the measures compute in float32 or float64 "
                           "(torch.float64 is the default)")
     return dtype
@@ -127,6 +145,16 @@ def check_compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def layer_sizes(blocks: Sequence) -> list[int]:
     """Neurons per layer, inputs first: ``[n_0, n_1, ..., n_L]`` of checked blocks (2-D or 3-D).
+
+    Parameters
+    ----------
+    blocks : sequence of torch.Tensor or numpy.ndarray
+        L blocks (..., n_l, n_{l+1}) that chain (``check_weight_stack``); not checked here.
+
+    Returns
+    -------
+    list of int
+        L + 1 layer sizes.
 
     Examples
     --------
@@ -137,7 +165,32 @@ def layer_sizes(blocks: Sequence) -> list[int]:
 
 
 def check_orientation(orientation: str | None) -> str | None:
-    """``orientation`` if it is one of ``ORIENTATIONS`` or None; else a one-line error."""
+    """``orientation`` if it is one of ``ORIENTATIONS`` or None; else a one-line error.
+
+    Parameters
+    ----------
+    orientation : {"in_out", "out_in"} or None
+        How a weight matrix's rows read (see ``orient_weights``); None: to be told by the shapes.
+
+    Returns
+    -------
+    str or None
+        ``orientation``.
+
+    Raises
+    ------
+    EngineError
+        For any other value, saying what the two orientations mean.
+
+    Examples
+    --------
+    >>> check_orientation("out_in"), check_orientation(None)
+    ('out_in', None)
+    >>> check_orientation("rows")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: orientation='rows': use 'in_out' (rows = inputs of the layer, ...
+    """
     if orientation is not None and orientation not in ORIENTATIONS:
         raise EngineError(f"orientation={orientation!r}: use 'in_out' (rows = inputs of the layer, as Keras and "
                           "this project store them) or 'out_in' (rows = outputs, as PyTorch's nn.Linear.weight)")

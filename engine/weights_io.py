@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from engine.errors import EngineError
+from engine.paths import path_problem
 from engine.storage import atomic_path
 from engine.weight_stack import check_weight_stack
 
@@ -45,9 +46,10 @@ def save_snapshot(path: str | os.PathLike, weights: Sequence[torch.Tensor], meta
     Examples
     --------
     >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "epoch3.safetensors"
-    >>> _ = save_snapshot(path, [torch.ones(2, 3, 4), torch.ones(2, 4, 1)], {"epoch": 3})
-    >>> weights, metadata = load_snapshot(path)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_snapshot(Path(tmp) / "epoch3.safetensors", [torch.ones(2, 3, 4), torch.ones(2, 4, 1)],
+    ...                          {"epoch": 3})
+    ...     weights, metadata = load_snapshot(path)
     >>> [tuple(w.shape) for w in weights], metadata
     ([(2, 3, 4), (2, 4, 1)], {'epoch': 3})
     """
@@ -62,8 +64,45 @@ def save_snapshot(path: str | os.PathLike, weights: Sequence[torch.Tensor], meta
 
 
 def safetensors_contents(path: Path, what: str, hint: str = "") -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """The header metadata and the tensors of a safetensors file; where it cannot be read, the
-    EngineError ``"{path}: not a readable safetensors {what} ({reason}){hint}"``."""
+    """The header metadata and the tensors of a safetensors file, read whole.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A safetensors file.
+    what : str
+        What the file was expected to be, for the message (e.g. ``"snapshot"``).
+    hint : str
+        Appended to the message (e.g. ``"; write it with ..."``), "" for nothing.
+
+    Returns
+    -------
+    header : dict of str to str
+        The file's ``__metadata__`` (empty where it has none).
+    tensors : dict of str to torch.Tensor
+        Every tensor by name, on the CPU.
+
+    Raises
+    ------
+    EngineError
+        ``"{path}: not a readable safetensors {what} ({reason}){hint}"``, where it cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from safetensors.torch import save_file
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_file({"w": torch.zeros(2, 3)}, f"{tmp}/m.safetensors", metadata={"by": "me"})
+    ...     header, tensors = safetensors_contents(Path(tmp) / "m.safetensors", "model")
+    ...     _ = (Path(tmp) / "bad.safetensors").write_text("not one")
+    ...     try:
+    ...         safetensors_contents(Path(tmp) / "bad.safetensors", "model")
+    ...     except EngineError as e:
+    ...         print(str(e).replace(tmp, "TMP").split(" (")[0])
+    TMP/bad.safetensors: not a readable safetensors model
+    >>> header, {k: tuple(t.shape) for k, t in tensors.items()}
+    ({'by': 'me'}, {'w': (2, 3)})
+    """
     from safetensors import safe_open
 
     try:
@@ -75,7 +114,44 @@ def safetensors_contents(path: Path, what: str, hint: str = "") -> tuple[dict[st
 
 def snapshot_from(path: Path, tensors: dict[str, torch.Tensor], header: dict[str, str]
                   ) -> tuple[list[torch.Tensor], dict[str, Any]]:
-    """The weights and metadata of a safetensors file whose header says it is an engine snapshot."""
+    """The weights and metadata of a safetensors file whose header says it is an engine snapshot.
+
+    For readers that have opened the file already (``safetensors_contents``) and found
+    ``header["format"] == SNAPSHOT_FORMAT``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, for the messages.
+    tensors : dict of str to torch.Tensor
+        Its tensors: ``layer1`` ... ``layer{L}``.
+    header : dict of str to str
+        Its metadata: ``n_layers`` (L) and ``metadata`` (JSON of a mapping).
+
+    Returns
+    -------
+    weights : list of torch.Tensor
+        L floating blocks (N, n_l, n_{l+1}), N >= 1, checked (``check_weight_stack``).
+    metadata : dict
+        The JSON metadata, parsed.
+
+    Raises
+    ------
+    EngineError
+        If a layer or the metadata is missing or damaged, or the blocks are not a weight stack.
+
+    Examples
+    --------
+    >>> header = {"format": SNAPSHOT_FORMAT, "n_layers": "2", "metadata": '{"epoch": 0}'}
+    >>> weights, metadata = snapshot_from(Path("s.safetensors"),
+    ...                                   {"layer1": torch.ones(1, 3, 2), "layer2": torch.ones(1, 2, 1)}, header)
+    >>> [tuple(w.shape) for w in weights], metadata
+    ([(1, 3, 2), (1, 2, 1)], {'epoch': 0})
+    >>> snapshot_from(Path("s.safetensors"), {"layer1": torch.ones(1, 3, 2)}, header)
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: s.safetensors: damaged engine snapshot (KeyError('layer2') missing or invalid); ...
+    """
     try:
         n_layers = int(header["n_layers"])
         weights = [tensors[f"layer{i + 1}"] for i in range(n_layers)]
@@ -116,13 +192,19 @@ def load_snapshot(path: str | os.PathLike) -> tuple[list[torch.Tensor], dict[str
 
     Examples
     --------
-    See ``save_snapshot``.
+    Writing and reading one back: see ``save_snapshot``. Another file is refused in one line:
+
+    >>> load_snapshot("/nonexistent/epoch3.safetensors")
+    Traceback (most recent call last):
+    ...
+    engine.errors.EngineError: /nonexistent/epoch3.safetensors: no such snapshot file
     """
     path = Path(path)
-    if path.is_dir():
-        raise EngineError(f"{path}: is a directory, not a snapshot file")
-    if not path.is_file():
+    problem = path_problem(path, "file")
+    if problem == "does not exist":
         raise EngineError(f"{path}: no such snapshot file")
+    if problem:
+        raise EngineError(f"snapshot {path} {problem}")
     header, tensors = safetensors_contents(path, "snapshot")
     if header.get("format") != SNAPSHOT_FORMAT:
         raise EngineError(f"{path}: not an engine snapshot (metadata format={header.get('format')!r}, expected "

@@ -362,3 +362,42 @@ def test_the_default_population_has_no_diverged_network():
 
     res = train_population(load_dataset("digits"), TrainSettings(), range(16), progress=False)
     assert not res.diverged.any()
+
+
+# ---------------------------------------------------------------- the groups' docstrings
+
+@pytest.mark.parametrize("name", ["DatasetConfig", "PopulationConfig", "BackendConfig", "MeasuresConfig", "BoNConfig",
+                                  "EarlyConfig", "AnalysisConfig", "EngineConfig"])
+def test_group_docstring_names_every_setting_and_nothing_else(name):
+    """A group's docstring names its settings (their defaults and rules live at the declarations only):
+    a setting added, renamed or removed without its name in the Attributes section fails here."""
+    from engine import config
+
+    cls = getattr(config, name)
+    section = cls.__doc__.split("Attributes\n    ----------\n", 1)[1].split("\n\n", 1)[0]
+    named = [n.strip() for line in section.splitlines() if not line.startswith("        ")
+             for n in line.split(",")]
+    assert sorted(named) == sorted(f.name for f in dataclasses.fields(cls)), f"{name}'s Attributes section"
+
+
+def test_arm_values_read_as_the_command_line_reads_them():
+    """``train.lr=1e-3`` is a number on Hydra's command line; in an arm of population.compare it was the
+    string '1e-3' (PyYAML reads YAML 1.1, where an exponent needs a dot) and the arm was refused."""
+    from engine.arms import arm_config, parse_arms
+    from engine.config import validate
+
+    arms = parse_arms(["train.lr=1e-3", "train.lr=2.5E+2 rewire=pa", "rewire=1e3x"])
+    assert [a.settings for a in arms] == [(("train.lr", 0.001),), (("train.lr", 250.0), ("model.init.rewire", "pa")),
+                                          (("model.init.rewire", "1e3x"),)]
+    cfg = validate({"population": {"compare": ["rewire=none", "rewire=pa train.lr=1e-3"]}})
+    assert arm_config(cfg, parse_arms(cfg.population.compare)[1]).train.lr == 0.001
+
+
+def test_a_misspelt_list_item_is_named_with_the_closest_option():
+    from engine.config import AnalysisConfig
+
+    with pytest.raises(EngineError, match=r"^analysis\.classifiers=\['svm', 'random_forrest'\]: item 1 "
+                                          r"\('random_forrest'\) must be one of .*; did you mean random_forest\?"):
+        AnalysisConfig.from_mapping({"classifiers": ["svm", "random_forrest"]})
+    with pytest.raises(EngineError, match=r"item 0 \('zzz'\) must be one of cn, bon, weights, spectral, all$"):
+        AnalysisConfig.from_mapping({"feature_sets": ["zzz"]})   # nothing close: no guess
