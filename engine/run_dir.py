@@ -88,7 +88,8 @@ def load_run(run_dir: str | Path) -> RunTables:
     >>> import tempfile, pandas as pd
     >>> from engine import load_run
     >>> with tempfile.TemporaryDirectory() as run:
-    ...     pd.DataFrame({"dataset": ["digits"], "network": [0], "test_acc": [0.9]}).to_parquet(f"{run}/networks.parquet")
+    ...     networks = pd.DataFrame({"dataset": ["digits"], "network": [0], "test_acc": [0.9]})
+    ...     networks.to_parquet(f"{run}/networks.parquet")
     ...     tables = load_run(run)
     >>> len(tables.networks), tables.neurons, tables.summary
     (1, None, None)
