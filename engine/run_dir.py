@@ -95,7 +95,8 @@ def load_run(run_dir: str | Path) -> RunTables:
     (1, None, None)
     """
     run_dir = require_directory(run_dir, "run directory", "pass the Hydra run directory of a run "
-                                "(outputs/<dataset>/<date_time>) or the output directory of engine.gather")
+                                "(outputs/<dataset>/<date_time>), the output directory of engine.gather or that of "
+                                "engine.inspect FILES --out DIR")
     nets_path = run_dir / "networks.parquet"
     if not nets_path.is_file():
         unfinished = unfinished_run(run_dir)
