@@ -1,6 +1,9 @@
 """``python -m engine.analyze DIR --accuracies ACC.csv``: a population of a researcher's own networks,
 measured by ``python -m engine.inspect FILES --out DIR``, analysed and reported as a run is (see
 ``engine.networks.accuracies``). Errors are one line on stderr and exit status 2.
+
+From Python, ``engine.analyze(DIR, accuracies)`` is ``engine.networks.accuracies.analyze`` (this module,
+once imported, stands in for it: see ``_CallableModule``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ __all__ = ["main"]
 
 class _CallableModule(types.ModuleType):
     """``engine.analyze`` names both the API function and this command's module; importing the module
-    (``python -m engine.analyze``, the doctest collection) binds the package's name to the module, so the
-    module calls the function."""
+    (``import engine.analyze``, the doctest collection, tools that import every module) binds the package's
+    name to the module, so the module calls the function."""
+
+    # Why a callable module: Python's import system sets ``engine.analyze`` to this module after it runs,
+    # and neither the command's name (``python -m engine.analyze``, documented) nor the API's may change;
+    # the module can only make itself behave as the function. Calls behave the same; introspection of
+    # ``engine.analyze`` (help, inspect.signature, inspect.isfunction) sees the module once it is imported.
+    # Run as ``__main__`` it is not bound to the package, and stays a plain module.
 
     def __call__(self, *args, **kwargs):
         return analyze(*args, **kwargs)
@@ -32,7 +41,43 @@ if __name__ != "__main__":
 
 @cli_errors(OSError)
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors become one line on stderr and exit status 2."""
+    """The command ``python -m engine.analyze DIR --accuracies ACC.csv [--test-samples N] [--backend B] [-v]``.
+
+    Joins the accuracies to the population ``python -m engine.inspect FILES --out DIR`` measured, writes
+    its analysis and report into DIR (``engine.analyze``), prints the conclusion and the report's path.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command's arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when the report is written; 2 after one line ``error: ...`` on stderr (a
+        missing directory, an accuracy table that does not match the measured networks, ...).
+        ``--help`` and malformed arguments exit through argparse (SystemExit 0 and 2).
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr):
+    ...     status = main(["no_such_dir", "--accuracies", "acc.csv"])
+    >>> status
+    2
+    >>> print(stderr.getvalue())
+    error: run directory no_such_dir does not exist; pass the Hydra run directory of a run
+    (outputs/<dataset>/<date_time>), the output directory of engine.gather or that of
+    engine.inspect FILES --out DIR
+    >>> try:
+    ...     main(["--help"])
+    ... except SystemExit as e:
+    ...     status = e.code
+    usage: python -m engine.analyze [-h] --accuracies ACCURACIES ...
+    >>> status
+    0
+    """
     ap = argparse.ArgumentParser(prog="python -m engine.analyze",
                                  description="Analyse a measured population of your own networks with their accuracies.")
     ap.add_argument("run_dir", type=Path, help="the --out directory of python -m engine.inspect FILES")

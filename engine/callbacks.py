@@ -24,7 +24,30 @@ log = logging.getLogger("engine")
 
 
 class GatherCallback(Callback):
-    """At the end of a multirun, merge every job's tables into ``<sweep dir>/gathered`` and report."""
+    """At the end of a multirun, merge every job's tables into ``<sweep dir>/gathered`` and report.
+
+    Named in ``hydra.callbacks`` (conf/config.yaml); Hydra makes it with no arguments. A gather that
+    fails (e.g. a job failed, so a shard is missing) is logged as an error: the jobs' own results stay.
+
+    Parameters
+    ----------
+    config : omegaconf.DictConfig
+        (of ``on_multirun_end``, passed by Hydra) The multirun's configuration: ``hydra.sweep.dir`` and
+        the ``analysis`` settings of the gathered analysis.
+
+    Examples
+    --------
+    >>> import io, logging, tempfile
+    >>> from omegaconf import OmegaConf
+    >>> logger, stream = logging.getLogger("engine"), io.StringIO()
+    >>> handler = logging.StreamHandler(stream); logger.addHandler(handler)
+    >>> with tempfile.TemporaryDirectory() as tmp:   # a sweep whose jobs wrote nothing
+    ...     GatherCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": tmp}}}))
+    ...     logged = stream.getvalue().replace(tmp, "SWEEP")
+    >>> logger.removeHandler(handler)
+    >>> print(logged)
+    gather failed: no networks.parquet under SWEEP: nothing to gather
+    """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from engine.gather import gather
@@ -40,7 +63,41 @@ class GatherCallback(Callback):
 class OutputDirCheck(Callback):
     """Before any work: the run (or sweep) directory must be writable, else one clear line and exit 2.
     Remembers which directories of the run's path did not exist yet (Hydra creates them), so that a run
-    that fails before claiming its directory can take them back (``remove_unused_run_dir``)."""
+    that fails before claiming its directory can take them back (``remove_unused_run_dir``).
+
+    Named in ``hydra.callbacks`` (conf/config.yaml); Hydra makes it with no arguments.
+
+    Parameters
+    ----------
+    config : omegaconf.DictConfig
+        (of ``on_run_start`` and ``on_multirun_start``, passed by Hydra) The run's configuration:
+        ``hydra.run.dir``, or ``hydra.sweep.dir`` for a multirun.
+
+    Raises
+    ------
+    SystemExit
+        Status 2, after the line ``error: cannot use (or write) the output directory ...`` on stderr,
+        when the directory is a file, lies under one, cannot be made or written, or its setting cannot
+        be resolved.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from pathlib import Path
+    >>> from omegaconf import OmegaConf
+    >>> stderr = io.StringIO()
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(stderr):
+    ...     (Path(tmp) / "results").touch()   # a file where the sweep's directory should be
+    ...     try:
+    ...         OutputDirCheck().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": f"{tmp}/results"}}}))
+    ...     except SystemExit as e:
+    ...         status = e.code
+    >>> status
+    2
+    >>> print(stderr.getvalue())
+    error: cannot use the output directory .../results: it is a file, not a directory; set
+    hydra.sweep.dir=<a writable directory>
+    """
 
     @cli_errors(exit=True)
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -90,9 +147,31 @@ def _check_writable(path: Path, key: str) -> None:
 
 
 def remove_unused_run_dir(run_dir: Path) -> None:
-    """After a run failed before claiming ``run_dir``: remove it if it is empty and was made for this run
-    (with the parents made for it). A single run knows what Hydra created from ``OutputDirCheck``; a
-    multirun job's directory is made by Hydra for that job alone, so an empty one is removed."""
+    """After a run failed before claiming ``run_dir``: remove it if it is empty and was made for this run.
+
+    A single run knows what Hydra created from ``OutputDirCheck`` and removes those directories (the
+    parents made for it too); a multirun job's directory is made by Hydra for that job alone, so an
+    empty one is removed. Outside a Hydra job, a directory ``OutputDirCheck`` did not see is kept.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run's directory (``hydra.runtime.output_dir``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from omegaconf import OmegaConf
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp) / "outputs" / "digits"
+    ...     OutputDirCheck().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(run_dir)}}}))
+    ...     made = run_dir.is_dir()
+    ...     remove_unused_run_dir(run_dir)   # the run failed before its claim
+    ...     left = list(Path(tmp).iterdir())
+    >>> made, left
+    (True, [])
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -111,7 +190,36 @@ def remove_unused_run_dir(run_dir: Path) -> None:
 class DeferredFileHandler(logging.Handler):
     """Hydra's job log file (``hydra.job_logging.handlers.file``), kept in memory until the run has claimed
     its directory (``open_deferred_logs``): a run refused by a directory, or failing validation, must not
-    write a log file into it. Takes ``logging.FileHandler``'s arguments."""
+    write a log file into it. Takes ``logging.FileHandler``'s arguments.
+
+    Parameters
+    ----------
+    filename : str, optional
+        The log file (made with its directory when opened); None never writes one.
+    mode : str, optional
+        ``"a"`` (append, Hydra's default) or ``"w"``.
+    encoding, errors : str, optional
+        As for ``open``.
+    delay : bool, optional
+        Accepted for ``logging.FileHandler``'s signature; the file is always opened late.
+
+    Examples
+    --------
+    >>> import logging, tempfile
+    >>> from pathlib import Path
+    >>> logger = logging.getLogger("engine.example")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     handler = DeferredFileHandler(f"{tmp}/run/run.log")
+    ...     logger.addHandler(handler)
+    ...     logger.warning("validated")          # kept in memory: no file yet
+    ...     before = Path(f"{tmp}/run").exists()
+    ...     handler.open()                       # the run has claimed its directory
+    ...     logger.warning("claimed")
+    ...     logger.removeHandler(handler); handler.close()
+    ...     text = Path(f"{tmp}/run/run.log").read_text()
+    >>> before, text
+    (False, 'validated\\nclaimed\\n')
+    """
 
     MAX_BUFFERED = 100_000
 
@@ -151,7 +259,25 @@ class DeferredFileHandler(logging.Handler):
 
 
 def open_deferred_logs() -> None:
-    """The run has claimed its directory: open the job log file(s) configured as ``DeferredFileHandler``."""
+    """The run has claimed its directory: open the job log file(s) configured as ``DeferredFileHandler``.
+
+    Every ``DeferredFileHandler`` of every logger opens its file and writes what it kept so far.
+
+    Examples
+    --------
+    >>> import logging, tempfile
+    >>> from pathlib import Path
+    >>> logger = logging.getLogger("engine.example")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     handler = DeferredFileHandler(f"{tmp}/run.log")
+    ...     logger.addHandler(handler)
+    ...     logger.warning("before the claim")
+    ...     open_deferred_logs()
+    ...     logger.removeHandler(handler); handler.close()
+    ...     text = Path(f"{tmp}/run.log").read_text()
+    >>> text
+    'before the claim\\n'
+    """
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):  # (placeholders have none)
@@ -165,7 +291,39 @@ class SweepCheck(Callback):
     or downloadable), so that a bad value in any job, or missing data, is one line and exit status 2
     before any job starts. The jobs are enumerated as Hydra's basic sweeper does (``hydra.sweeper.params``
     and the command line's sweeps; any launcher); other sweepers choose their jobs as they go, and only
-    their first configuration is checked here."""
+    their first configuration is checked here.
+
+    Named in ``hydra.callbacks`` (conf/config.yaml); Hydra makes it with no arguments.
+
+    Parameters
+    ----------
+    config : omegaconf.DictConfig
+        (of ``on_multirun_start``, passed by Hydra) The multirun's configuration, with its ``hydra`` node
+        (``hydra.sweeper``, ``hydra.overrides.task``).
+
+    Raises
+    ------
+    SystemExit
+        Status 2, after one line on stderr naming the job and the setting, when a job's configuration
+        fails the schema or cannot be composed, or a benchmark's data is missing and cannot be downloaded.
+
+    Examples
+    --------
+    Outside a Hydra app (no sweeper to enumerate the jobs), the multirun's own configuration is checked:
+
+    >>> import contextlib, io
+    >>> from omegaconf import OmegaConf
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr):
+    ...     try:
+    ...         SweepCheck().on_multirun_start(OmegaConf.create({"hydra": {}, "train": {"lr": -1.0}}))
+    ...     except SystemExit as e:
+    ...         status = e.code
+    >>> status
+    2
+    >>> print(stderr.getvalue())
+    error: job 0 (no overrides): train.lr=-1.0: must be a finite number > 0 (default: 0.01); no job was started
+    """
 
     @cli_errors(exit=True)
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

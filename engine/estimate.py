@@ -52,6 +52,16 @@ def auto_chunk_size(sizes: Sequence[int], batch: int, device: torch.device) -> i
 def duration(seconds: float) -> str:
     """A duration in words a person reads at a glance.
 
+    Parameters
+    ----------
+    seconds : float
+        The duration, in seconds (>= 0).
+
+    Returns
+    -------
+    str
+        One decimal and the largest unit it holds twice (s, min, h, days, years).
+
     Examples
     --------
     >>> duration(42), duration(600), duration(3 * 86400)
@@ -65,9 +75,47 @@ def duration(seconds: float) -> str:
 
 def log_estimate(cfg: EngineConfig, n_train: int, n_test: int, sizes: list[int], networks: int, chunk: int,
                  chunks: int, device: torch.device) -> None:
-    """Before any training: the run's work (training FLOPs from the layer sizes, epochs and samples) and
-    its time at the rate this code reaches now on this device (``engine.population.throughput``). Measures
-    are timed after the first chunk: the log gives every chunk's time and what is left."""
+    """Log, before any training, the run's work and its time at the rate this code reaches now on this device.
+
+    The work is the training's FLOPs (from the layer sizes, epochs and samples); the rate is measured by
+    training a few networks of these sizes for about 0.3 s (``engine.population.throughput``). Measures
+    are timed after the first chunk: the log gives every chunk's time and what is left.
+
+    Parameters
+    ----------
+    cfg : EngineConfig
+        A validated configuration (``train.epochs``, ``train.batch_size``, ``train.lr``, ``train.loss``,
+        ``model.activation``).
+    n_train, n_test : int
+        Training and test samples of the dataset.
+    sizes : list of int
+        Layer sizes of one network, input first.
+    networks : int
+        Networks the run trains.
+    chunk : int
+        Networks per chunk (at most 16 on CPU, 256 on GPU of them are trained to measure the rate).
+    chunks : int
+        Chunks of the run.
+    device : torch.device
+        Where the run trains.
+
+    Examples
+    --------
+    >>> import io, logging, torch
+    >>> from engine.config import validate
+    >>> cfg = validate({"train": {"epochs": 2, "batch_size": 10}})
+    >>> logger, stream = logging.getLogger("engine"), io.StringIO()
+    >>> handler, level = logging.StreamHandler(stream), logger.level
+    >>> logger.addHandler(handler); logger.setLevel(logging.INFO)
+    >>> try:
+    ...     log_estimate(cfg, 100, 20, [8, 5, 3], 10, 5, 2, torch.device("cpu"))
+    ... finally:
+    ...     logger.removeHandler(handler); logger.setLevel(level)
+    >>> print(stream.getvalue())
+    plan: 10 network(s) in 2 chunk(s) of up to 5; training ... GFLOP per network (2 epoch(s) of 100 samples),
+    ... TFLOP in all: about ... at the ... GFLOP/s this code reached just now on this device (measures come on
+    top: each chunk's time is logged when it is done)
+    """
     from engine.population.throughput import probe_population, step_rate
     from engine.population.train import flops_per_step, train_flops
 

@@ -40,11 +40,12 @@ from engine.run_dir import unfinished_run
 from engine.schema import flat_settings, is_how
 from engine.storage import write_json, write_parquet
 
-__all__ = ["FREE", "gather", "KEYS", "main", "merge_tables"]
+__all__ = ["FREE", "gather", "main", "merge_tables"]
 
 log = logging.getLogger("engine")
 
-KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "epoch"],
+# Each table's key columns: a network present in two runs must agree there (a paired run adds ``arm``).
+_KEYS = {"networks": ["dataset", "network"], "curves": ["dataset", "network", "epoch"],
         "neurons": ["dataset", "network", "epoch", "layer", "neuron"],
         "snapshots": ["dataset", "network", "epoch"]}
 
@@ -159,8 +160,46 @@ def _is_gathered(d: Path) -> bool:
 
 
 def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
+    """The runs' tables merged into one population, each sorted by its key columns.
+
+    A network present in several runs (overlapping shards) must have the same rows in each; it is kept
+    once. Paired runs (``population.compare``, an ``arm`` column) are keyed by their arm too, the
+    reference arm's rows first.
+
+    Parameters
+    ----------
+    runs : sequence of Path
+        Finished run directories (each with a ``networks.parquet``; ``curves``, ``neurons`` and
+        ``snapshots`` where they wrote them).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``networks``, ``curves``, ``neurons``, ``snapshots`` (empty where no run wrote that table).
+
+    Raises
+    ------
+    EngineError
+        When a network's rows differ between runs, or paired and unpaired runs are mixed.
+
+    Examples
+    --------
+    >>> import json, tempfile, pandas as pd
+    >>> from pathlib import Path
+    >>> def shard(tmp, k, ids):   # a finished run of shard k/2 of a population of 4 networks
+    ...     run = Path(tmp) / f"shard{k}"
+    ...     (run / "parts").mkdir(parents=True)
+    ...     claim = {"dataset": {"name": "digits"}, "population": {"size": 4, "shard": f"{k}/2"}}
+    ...     _ = (run / "parts" / "config.json").write_text(json.dumps(claim))
+    ...     pd.DataFrame({"dataset": "digits", "network": ids, "test_acc": 0.9}).to_parquet(run / "networks.parquet")
+    ...     return run
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     merged = merge_tables([shard(tmp, 1, [2, 3]), shard(tmp, 0, [0, 1, 2])])   # network 2 twice
+    >>> merged["networks"]["network"].tolist(), len(merged["neurons"])
+    ([0, 1, 2, 3], 0)
+    """
     out: dict[str, pd.DataFrame] = {}
-    for name, keys in KEYS.items():
+    for name, keys in _KEYS.items():
         frames = [pd.read_parquet(r / f"{name}.parquet") for r in runs if (r / f"{name}.parquet").exists()]
         if not frames:
             out[name] = pd.DataFrame()
@@ -259,13 +298,69 @@ def _check_out(out: Path, dirs: Sequence[Path]) -> None:
 
 def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, analyse: bool = True,
            allow_missing: bool = False) -> Path:
-    """Merge the runs under ``dirs`` into ``out`` (default ``dirs[0]/gathered``), then analyse and report
-    them with ``analysis_cfg`` (default: the first run's recorded analysis settings), which
-    ``gathered.json`` records with the runs, so that ``engine.report OUT`` rebuilds the same numbers.
+    """Merge the runs under ``dirs`` into one population in ``out``, then analyse and report it.
 
-    A benchmark whose planned networks are not all there (a shard missing or unfinished) is an EngineError
-    naming them, unless ``allow_missing``: then the analysis goes on and its notes and conclusion say
-    which networks are missing."""
+    ``out/gathered.json`` records the runs, what is missing, the protocol and the analysis settings, so
+    that ``python -m engine.report OUT`` rebuilds the same numbers. The runs must share one protocol
+    (see the module's text); a benchmark whose planned networks are not all there (a shard missing or
+    unfinished) is an error naming them, unless ``allow_missing``: then the analysis goes on and its
+    notes and conclusion say which networks are missing.
+
+    Parameters
+    ----------
+    dirs : sequence of Path
+        Run directories, or directories holding run directories (a Hydra multirun); earlier gathers'
+        outputs under them are left out.
+    out : Path, optional
+        The output directory; default ``dirs[0]/gathered``. Not one of ``dirs``, nor a run's directory.
+    analysis_cfg : mapping or AnalysisConfig, optional
+        The ``analysis`` settings; default: those the first run recorded.
+    analyse : bool, optional
+        False only merges the tables (``--no-analysis``).
+    allow_missing : bool, optional
+        Gather even when planned networks are missing (``--allow-missing``).
+
+    Returns
+    -------
+    Path
+        ``out``: the merged ``networks``, ``curves``, ``neurons``, ``snapshots`` tables (Parquet, those
+        that are not empty), ``gathered.json`` and, with ``analyse``, the analysis and report.
+
+    Raises
+    ------
+    EngineError
+        When a directory is missing or holds no finished run, ``out`` is unusable, the runs' settings
+        differ (naming the keys), their rows differ for the same network, or planned networks are
+        missing without ``allow_missing`` (naming them, by shard where the runs were sharded).
+
+    Examples
+    --------
+    >>> import json, tempfile, pandas as pd
+    >>> from pathlib import Path
+    >>> def shard(tmp, k, ids):   # a finished run of shard k/2 of a population of 4 networks
+    ...     run = Path(tmp) / f"shard{k}"
+    ...     (run / "parts").mkdir(parents=True)
+    ...     claim = {"dataset": {"name": "digits"}, "population": {"size": 4, "shard": f"{k}/2"}}
+    ...     _ = (run / "parts" / "config.json").write_text(json.dumps(claim))
+    ...     pd.DataFrame({"dataset": "digits", "network": ids, "test_acc": 0.9}).to_parquet(run / "networks.parquet")
+    ...     return run
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = shard(tmp, 0, [0, 1])
+    ...     try:
+    ...         gather([Path(tmp)], analyse=False)
+    ...     except EngineError as e:
+    ...         refusal = str(e)
+    ...     _ = shard(tmp, 1, [2, 3])
+    ...     out = gather([Path(tmp)], analyse=False)
+    ...     merged = pd.read_parquet(out / "networks.parquet")["network"].tolist()
+    ...     where = out.relative_to(tmp).as_posix()
+    >>> print(refusal)
+    incomplete population: digits: 2 of the 4 planned networks (population.size=4) are missing: shard 1/2
+    (networks 2..3) | finish the missing runs and gather again, or pass --allow-missing to analyse the
+    networks there are (the report then says which are missing)
+    >>> where, merged
+    ('gathered', [0, 1, 2, 3])
+    """
     dirs = [Path(d) for d in dirs]
     out = Path(out) if out else dirs[0] / "gathered"
     for d in dirs:
@@ -330,7 +425,39 @@ _PROTOCOL_GROUPS = ("dataset", "model", "train", "population", "measures")
 
 
 @cli_errors()
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command ``python -m engine.gather DIR [DIR ...] [--out OUT] [--no-analysis] [--allow-missing]``.
+
+    Runs ``gather`` on the directories and prints where the result is.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command's arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when gathered; 2 after one line ``error: ...`` on stderr (an EngineError of
+        ``gather``: what is wrong and how to fix it). ``--help`` and malformed arguments exit through
+        argparse (SystemExit 0 and 2).
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr):
+    ...     status = main(["no_such_dir"])
+    >>> status, stderr.getvalue()
+    (2, 'error: no_such_dir does not exist; pass run directories or a multirun directory\\n')
+    >>> try:
+    ...     main(["--help"])
+    ... except SystemExit as e:
+    ...     status = e.code
+    usage: python -m engine.gather [-h] ...
+    >>> status
+    0
+    """
     p = argparse.ArgumentParser(prog="python -m engine.gather", description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="+", type=Path, help="run directories or multirun directories")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: FIRST_DIR/gathered)")

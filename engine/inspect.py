@@ -29,10 +29,10 @@ import torch
 from engine.errors import EngineError, cli_errors
 from engine.schema import measure_names
 
-__all__ = ["DTYPES", "main", "OUTPUT_SUFFIXES", "run"]
+__all__ = ["main"]
 
-OUTPUT_SUFFIXES = (".parquet", ".csv")
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+_OUTPUT_SUFFIXES = (".parquet", ".csv")
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="how matrices are stored: rows = inputs (in_out) or outputs (out_in); default: by the format "
                         "(PyTorch weight out_in, Keras kernel in_out)")
     p.add_argument("--key", help="in a checkpoint holding several dicts of tensors, the model's")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float64", help="compute precision (default float64)")
+    p.add_argument("--dtype", choices=sorted(_DTYPES), default="float64", help="compute precision (default float64)")
     p.add_argument("--measures", help="comma-separated subset of the measures (default: all eight)")
     p.add_argument("--log-subgraph", action="store_true", help="report log(subgraph_centrality) (values reach 1e89)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto", help="device (default auto)")
@@ -113,7 +113,7 @@ def _is_population(sources: list[str]) -> bool:
     return (p.is_dir() and tensorflow_kind(p) is None) or (not p.exists() and any(c in sources[0] for c in "*?["))
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None = None) -> int:
     """The CLI without the error handling (raises EngineError)."""
     args = _parser().parse_args(argv)
     measures = _parse_measures(args.measures)
@@ -121,7 +121,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if _is_population(args.model):
         return _run_population(args, measures, options)
     out = Path(args.out) if args.out else None
-    if out is not None and out.suffix not in OUTPUT_SUFFIXES:
+    if out is not None and out.suffix not in _OUTPUT_SUFFIXES:
         raise EngineError(f"--out {out}: unsupported table format {out.suffix!r}; use a .parquet or .csv file name")
 
     from engine.measures import MEASURES
@@ -130,7 +130,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     model_path = Path(args.model[0])
     network = read_network(model_path, **options)
-    table = measure_network(network, measures, name=model_path.stem, dtype=DTYPES[args.dtype],
+    table = measure_network(network, measures, name=model_path.stem, dtype=_DTYPES[args.dtype],
                             log_subgraph=args.log_subgraph, backend=args.backend)
     print(_summary_text(network, table, measures or list(MEASURES), model_path))
     if out is not None:
@@ -146,11 +146,11 @@ def _run_population(args, measures, options) -> int:
         raise EngineError(f"{' '.join(args.model)}: a population of files needs --out DIR (the directory that gets "
                           "neurons.parquet, networks.parquet and failed.csv)")
     out = Path(args.out)
-    if out.suffix in OUTPUT_SUFFIXES or out.is_file():
+    if out.suffix in _OUTPUT_SUFFIXES or out.is_file():
         raise EngineError(f"--out {out}: a population of files is written to a directory (neurons.parquet, "
                           "networks.parquet, failed.csv), not to one table file")
     measured = measure_files(args.model if len(args.model) > 1 else args.model[0], measures, dataset=args.dataset,
-                             dtype=DTYPES[args.dtype], log_subgraph=args.log_subgraph, backend=args.backend,
+                             dtype=_DTYPES[args.dtype], log_subgraph=args.log_subgraph, backend=args.backend,
                              progress=sys.stderr.isatty(), **options)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     write_population(measured, out, settings)
@@ -167,8 +167,47 @@ def _run_population(args, measures, options) -> int:
 
 @cli_errors(OSError)   # OSError: e.g. an unreadable model or output path not caught deeper
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: errors become one line on stderr and exit code 2."""
-    return run(argv)
+    """The command ``python -m engine.inspect MODEL|DIR|"GLOB"|FILE... [--out ...] [options]`` (see the module).
+
+    One model file: prints its layers, how their order was known, what is not part of the graph and,
+    per hidden layer, the mean and std of each measure; ``--out FILE.parquet|FILE.csv`` writes one row
+    per hidden neuron. Several files (a directory, a quoted glob, a list): ``--out OUT_DIR`` gets
+    neurons.parquet, networks.parquet and failed.csv.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command's arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when measured; 2 after one line ``error: ...`` on stderr (an unreadable or
+        ambiguous file, an unknown measure, an unsupported ``--out``, ...). ``--help`` and malformed
+        arguments exit through argparse (SystemExit 0 and 2).
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile, torch
+    >>> state = {"0.weight": torch.tensor([[1.0, -1.0, 0.5, 0.0], [0.0, 2.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]),
+    ...          "2.weight": torch.tensor([[1.0, 0.5, -1.0], [2.0, 1.0, 0.0]])}   # a 4-3-2 MLP, no biases
+    >>> stderr = io.StringIO()
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(stderr):
+    ...     torch.save(state, f"{tmp}/net.pt")
+    ...     status = main([f"{tmp}/net.pt", "--measures", "strength,max_cliques"])
+    ...     failed = main([f"{tmp}/net.pt", "--out", f"{tmp}/neurons.txt"])
+    net.pt: torch, 1 network(s), layers 4-3-2 (0, 2)
+    order: numeric indices in the layer names (e.g. layers.10 after layers.9)
+    not part of the graph: nothing
+    measure      l1 mean    l1 std
+    strength           4   1.08012
+    max_cliques  4.33333  0.471405
+    >>> status, failed
+    (0, 2)
+    >>> print(stderr.getvalue())
+    error: --out .../neurons.txt: unsupported table format '.txt'; use a .parquet or .csv file name
+    """
+    return _run(argv)
 
 
 if __name__ == "__main__":

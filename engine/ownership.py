@@ -78,8 +78,50 @@ def _differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def check_claim(run_dir: Path, record: dict[str, Any]) -> bool:
-    """Whether ``run_dir`` is claimed by a run of these settings (True) or by none (False); a run of other
-    settings is an EngineError naming the keys that differ (its results would mix with ours)."""
+    """Whether ``run_dir`` is claimed by a run of these settings (True) or by none (False).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory; its claim is ``parts/config.json``.
+    record : dict
+        This run's settings, as ``claim_record`` gives them.
+
+    Returns
+    -------
+    bool
+        True if the directory holds a claim of the same settings (``how`` settings aside; a key the
+        claim lacks counts at its default), False if it holds no claim.
+
+    Raises
+    ------
+    EngineError
+        When the claim is of other settings (its results would mix with ours), naming the keys that
+        differ (at most eight, then how many more), or when ``parts/config.json`` is damaged or holds no
+        settings.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from engine.config import validate
+    >>> record = claim_record(validate({}))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp)
+    ...     before = check_claim(run_dir, record)
+    ...     with owned(run_dir) as claimed:
+    ...         claim(run_dir, record, before, claimed)
+    ...     after = check_claim(run_dir, record)
+    ...     try:
+    ...         check_claim(run_dir, claim_record(validate({"train": {"lr": 0.5}})))
+    ...     except EngineError as e:
+    ...         refusal = str(e).replace(tmp, "RUN")
+    >>> before, after
+    (False, True)
+    >>> print(refusal)
+    RUN holds a run of a different configuration (train.lr: 0.01 there, 0.5 now; recorded in
+    RUN/parts/config.json): use a new hydra.run.dir or delete that directory
+    """
     path = run_dir / "parts" / "config.json"
     if not path.exists():
         return False
@@ -95,9 +137,38 @@ def check_claim(run_dir: Path, record: dict[str, Any]) -> bool:
 
 
 def claim(run_dir: Path, record: dict[str, Any], known: bool, claimed: list[bool]) -> None:
-    """Claim ``run_dir`` (held by ``owned``) for a run of these settings: record them (``parts/config.json``)
-    unless the directory is ``known`` to hold them already, mark the claim in ``claimed`` (what ``owned``
-    made is kept from now on), and remove the temporary files a killed run's atomic writes left."""
+    """Claim ``run_dir`` (held by ``owned``) for a run of these settings: from now on what ``owned`` made is kept.
+
+    Records the settings (``parts/config.json``, written atomically) unless the directory is ``known`` to
+    hold them already, marks the claim in ``claimed``, and removes the temporary files (``.*.tmp``) that
+    a killed run's atomic writes left.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory, held under its lock by ``owned``.
+    record : dict
+        This run's settings (``claim_record``).
+    known : bool
+        What ``check_claim`` answered: True if the directory already holds this claim.
+    claimed : list of bool
+        The list ``owned`` yielded; True is appended to it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from engine.config import validate
+    >>> record = claim_record(validate({}))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp) / "run"
+    ...     with owned(run_dir) as claimed:
+    ...         (run_dir / ".left-by-a-killed-run.tmp").touch()
+    ...         claim(run_dir, record, check_claim(run_dir, record), claimed)
+    ...     kept = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
+    >>> claimed, kept
+    ([True], ['parts', 'parts/.lock', 'parts/config.json'])
+    """
     if not known:
         with atomic_path(run_dir / "parts" / "config.json") as tmp:
             tmp.write_text(json.dumps(record, sort_keys=True))
@@ -107,7 +178,26 @@ def claim(run_dir: Path, record: dict[str, Any], known: bool, claimed: list[bool
 
 
 def remove_empty(*paths: Path) -> None:
-    """Remove files and empty directories (in this order) that an unclaimed run created; keep the rest."""
+    """Remove files and empty directories (in this order) that an unclaimed run created; keep the rest.
+
+    Parameters
+    ----------
+    *paths : Path
+        Files and directories, deepest first; a directory is removed only when empty, a path that is
+        gone or cannot be removed is passed over (never an error).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     made, full = Path(tmp) / "made", Path(tmp) / "full"
+    ...     made.mkdir(); full.mkdir(); (full / "result.parquet").touch()
+    ...     remove_empty(made, full, Path(tmp) / "never-made")
+    ...     left = sorted(p.name for p in Path(tmp).iterdir())
+    >>> left
+    ['full']
+    """
     for p in paths:
         try:
             if p.is_dir():
@@ -120,9 +210,46 @@ def remove_empty(*paths: Path) -> None:
 
 @contextmanager
 def owned(run_dir: Path) -> Iterator[list[bool]]:
-    """Hold ``run_dir`` (made if needed) under its lock for one run. Yields a list the run appends True to
-    once it has claimed the directory; if it never does, what this call made (the directory and its
-    parents, ``parts/``, the lock file) is removed again when the block ends."""
+    """Hold ``run_dir`` (made if needed) under its lock (``parts/.lock``) for one run.
+
+    If the run never claims the directory (``claim``), what this call made (the directory and its
+    parents, ``parts/``, the lock file) is removed again when the block ends, whether it ends normally
+    or by an error.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory.
+
+    Yields
+    ------
+    list of bool
+        Empty; ``claim`` appends True to it once the run has claimed the directory.
+
+    Raises
+    ------
+    EngineError
+        When ``run_dir`` cannot be a directory (a file, a link loop, a name too long, ...), cannot be
+        made, or another run holds its lock (a second run into one directory is refused, not interleaved).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp) / "outputs" / "run"
+    ...     with owned(run_dir) as claimed:
+    ...         try:
+    ...             with owned(run_dir):
+    ...                 pass
+    ...         except EngineError as e:
+    ...             second = str(e).replace(tmp, "TMP")
+    ...     left = list(Path(tmp).iterdir())   # never claimed: nothing is left
+    >>> print(second)
+    another run is writing into TMP/outputs/run: wait for it to finish or use another hydra.run.dir
+    >>> left
+    []
+    """
     problem = path_problem(run_dir)
     if problem not in (None, "does not exist"):   # a file, a link loop, a name too long, ...
         raise EngineError(f"cannot use the run directory {run_dir}: it {problem}; choose another (hydra.run.dir)")

@@ -41,7 +41,35 @@ log = logging.getLogger("engine")
 @dataclass
 class RunSummary:
     """What a run did: where, on what, how many chunks it ran and resumed, each stage's seconds, its tables
-    (``networks``, ``curves``, ``neurons``, ``snapshots``) and the analysis' conclusion in words."""
+    and the analysis' conclusion in words (what ``run`` returns).
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory.
+    dataset : str
+        The dataset's name.
+    device : str
+        The device in words (``engine.backend.describe``).
+    n_networks : int
+        Networks of the run (its shard of the population).
+    chunks_done, chunks_resumed : int
+        Chunks computed by this run, and chunks an earlier run had finished (skipped).
+    seconds : dict of str to float
+        Wall-clock seconds per stage (``data``, ``train``, ``measures``, ``snapshots``, ``merge``,
+        ``analysis``, ``report``: those that ran).
+    tables : dict of str to pandas.DataFrame
+        The merged ``networks``, ``curves``, ``neurons`` and ``snapshots`` tables.
+    conclusion : dict or None
+        The analysis' conclusion in words (``engine.analysis.conclusion``); None without the analysis stage.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> summary = RunSummary(Path("outputs/run"), "digits", "cpu", n_networks=8, chunks_done=1, chunks_resumed=1)
+    >>> summary.seconds, summary.tables, summary.conclusion
+    ({}, {}, None)
+    """
 
     run_dir: Path
     dataset: str
@@ -79,6 +107,29 @@ def run(cfg: Mapping | EngineConfig, run_dir: Path, on_claimed: Callable[[Path],
         A bad setting, missing data, a directory another run writes into or that holds a run of other
         settings (naming the keys that differ), a merged table that does not match the plan. A run that
         fails or is refused before its claim leaves ``run_dir`` as it found it.
+
+    Examples
+    --------
+    Two networks of 4 hidden neurons trained one epoch on 200 digits, their strength measured; then a
+    run of another learning rate, refused before it writes anything:
+
+    >>> import tempfile
+    >>> cfg = {"dataset": {"name": "digits", "limit_train": 200}, "population": {"size": 2},
+    ...        "model": {"hidden": [4]}, "train": {"epochs": 1}, "measures": {"names": ["strength"]},
+    ...        "stages": ["train", "measures"], "progress": False}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     summary = run(cfg, tmp)
+    ...     try:
+    ...         run({**cfg, "train": {"epochs": 1, "lr": 0.5}}, tmp)
+    ...     except EngineError as e:
+    ...         refusal = str(e).replace(tmp, "RUN")
+    >>> summary.dataset, summary.n_networks, summary.chunks_done, summary.chunks_resumed
+    ('digits', 2, 1, 0)
+    >>> {name: len(table) for name, table in summary.tables.items()}   # neurons: 2 networks x 4 x epochs 0, 1
+    {'networks': 2, 'curves': 4, 'neurons': 16, 'snapshots': 4}
+    >>> print(refusal)
+    RUN holds a run of a different configuration (train.lr: 0.01 there, 0.5 now; recorded in
+    RUN/parts/config.json): use a new hydra.run.dir or delete that directory
     """
     cfg = validate(cfg)
     ids = parse_shard(cfg.population.shard, cfg.population.size)

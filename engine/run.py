@@ -83,12 +83,77 @@ def _print_summary(summary) -> None:
 # conf/ beside the package in a clone or editable install, engine/conf inside an installed wheel.
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
+    """The command ``python -m engine.run [overrides]``: one run of the configuration Hydra composes from
+    conf/ and the overrides (``-m``/``--multirun``: one run per job of a sweep).
+
+    Parameters
+    ----------
+    cfg : omegaconf.DictConfig
+        Given by Hydra (``hydra.main``): the composed configuration. Called as ``main()``, the function
+        reads the command line (``sys.argv``).
+
+    Examples
+    --------
+    Shown as commands, not run as doctests: Hydra's ``main`` is an application (it reads ``sys.argv``,
+    configures logging and writes its outputs under ``outputs/``); tests/test_run_cli.py runs it::
+
+        python -m engine.run                  # 1,000 digits networks, the paper's settings
+        python -m engine.run dataset=mnist1d population.size=64 train.epochs=5
+        python -m engine.run +sweep=smoke     # a sweep of configurations (a multirun)
+        python -m engine.run --help           # the settings and their defaults
+
+    Exit status: 0 when the run finished (its summary printed); 2 after one line ``error: ...`` on
+    stderr (an unknown or invalid setting, missing data, a run directory that is in use or holds a run
+    of other settings); 130 after Ctrl-C, with the line ``RESUME`` (run the same command again to resume).
+    """
     run_job(cfg)   # (Hydra names the job after the task function's file: this one stays undecorated)
 
 
 @cli_errors(exit=True, interrupted=RESUME)
 def run_job(cfg: DictConfig) -> None:
-    """One run: an EngineError is one line on stderr and exit status 2 (``cli_errors``)."""
+    """One run of ``cfg`` in Hydra's output directory, its summary printed (the body of ``main``).
+
+    An EngineError is one line ``error: ...`` on stderr and exit status 2 (``cli_errors``); a run refused
+    or failing before it claims its directory leaves no empty directory behind.
+
+    Parameters
+    ----------
+    cfg : omegaconf.DictConfig
+        The composed configuration, while Hydra's job configuration is set (``HydraConfig``: its
+        ``runtime.output_dir`` is the run directory).
+
+    Raises
+    ------
+    SystemExit
+        Status 2 after an EngineError (its line on stderr), 130 after Ctrl-C (``RESUME`` on stderr).
+
+    Examples
+    --------
+    A bad value, composed as Hydra composes it (no Hydra app started):
+
+    >>> import contextlib, io, tempfile
+    >>> from hydra import compose, initialize_config_dir
+    >>> from omegaconf import open_dict
+    >>> stderr = io.StringIO()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    ...         cfg = compose("config", ["train.lr=-1", f"hydra.run.dir={tmp}/run"], return_hydra_config=True)
+    ...     with open_dict(cfg):
+    ...         cfg.hydra.runtime.output_dir = cfg.hydra.run.dir
+    ...     HydraConfig.instance().set_config(cfg)
+    ...     try:
+    ...         with contextlib.redirect_stderr(stderr):
+    ...             run_job(cfg)
+    ...     except SystemExit as e:
+    ...         status = e.code
+    ...     finally:
+    ...         HydraConfig.instance().cfg = None
+    ...     left = list(Path(tmp).iterdir())   # nothing written
+    >>> status, left
+    (2, [])
+    >>> stderr.getvalue().splitlines()[-1]
+    'error: train.lr=-1: must be a finite number > 0 (default: 0.01)'
+    """
     from engine.callbacks import open_deferred_logs, remove_unused_run_dir
     from engine.pipeline import run
 

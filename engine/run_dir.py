@@ -44,6 +44,14 @@ class RunTables:
         The tables the report's figures are drawn from (analysis/<name>.parquet: ``networks`` with
         performance classes and Bag-of-Neurons histograms, ``correlations``, ``evolution``,
         ``early_prediction``), those that exist.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pathlib import Path
+    >>> tables = RunTables(Path("run"), pd.DataFrame({"network": [0, 1], "test_acc": [0.9, 0.8]}))
+    >>> len(tables.networks), tables.neurons, tables.analysis
+    (2, None, {})
     """
 
     path: Path
@@ -79,14 +87,16 @@ def load_run(run_dir: str | Path) -> RunTables:
     --------
     >>> import tempfile, pandas as pd
     >>> from engine import load_run
-    >>> run = tempfile.mkdtemp()
-    >>> pd.DataFrame({"dataset": ["digits"], "network": [0], "test_acc": [0.9]}).to_parquet(f"{run}/networks.parquet")
-    >>> tables = load_run(run)
+    >>> with tempfile.TemporaryDirectory() as run:
+    ...     networks = pd.DataFrame({"dataset": ["digits"], "network": [0], "test_acc": [0.9]})
+    ...     networks.to_parquet(f"{run}/networks.parquet")
+    ...     tables = load_run(run)
     >>> len(tables.networks), tables.neurons, tables.summary
     (1, None, None)
     """
     run_dir = require_directory(run_dir, "run directory", "pass the Hydra run directory of a run "
-                                "(outputs/<dataset>/<date_time>) or the output directory of engine.gather")
+                                "(outputs/<dataset>/<date_time>), the output directory of engine.gather or that of "
+                                "engine.inspect FILES --out DIR")
     nets_path = run_dir / "networks.parquet"
     if not nets_path.is_file():
         unfinished = unfinished_run(run_dir)
@@ -107,9 +117,40 @@ def load_run(run_dir: str | Path) -> RunTables:
 
 
 def unfinished_run(run_dir: Path) -> str | None:
-    """Why ``run_dir`` is a run of ``python -m engine.run`` that has not finished (it claimed the directory,
-    ``parts/config.json``, but never wrote its merged ``networks.parquet``: killed, or still running), with
-    the command that finishes it; None if it is no such run."""
+    """Why ``run_dir`` is a run of ``python -m engine.run`` that has not finished, with the command that finishes it.
+
+    Such a run claimed the directory (``parts/config.json``) but never wrote its merged
+    ``networks.parquet``: it was killed, or is still running.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A directory.
+
+    Returns
+    -------
+    str or None
+        One sentence (how many chunks are done; the command from the run's ``.hydra/overrides.yaml``
+        with its ``hydra.run.dir``, else "its command again"); None if it is no unfinished run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     run_dir = Path(tmp)
+    ...     nothing = unfinished_run(run_dir)
+    ...     (run_dir / "parts").mkdir(); (run_dir / ".hydra").mkdir()
+    ...     _ = (run_dir / "parts" / "config.json").write_text("{}")
+    ...     (run_dir / "parts" / "digits_000000-000099.done").touch()
+    ...     _ = (run_dir / ".hydra" / "overrides.yaml").write_text("- population.size=800\\n")
+    ...     why = unfinished_run(run_dir).replace(tmp, "RUN")
+    >>> print(nothing)
+    None
+    >>> print(why)
+    RUN is a run that has not finished (no networks.parquet; parts/ holds 1 finished chunk(s)): it was stopped,
+    or is still running; run `python -m engine.run population.size=800 hydra.run.dir=RUN` to resume and finish it
+    """
     if not (run_dir / "parts" / "config.json").is_file() or (run_dir / "networks.parquet").is_file():
         return None
     done = len(list((run_dir / "parts").glob("*.done")))
@@ -151,10 +192,41 @@ def _read(path: Path) -> pd.DataFrame | None:
 
 
 def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The ``analysis`` settings and ``backend`` that made the directory's results: a run's saved Hydra
-    config (``.hydra/config.yaml``), else the record of the gather that wrote the directory
-    (``gathered.json``), else the settings the last analysis recorded in ``analysis/summary.json``,
-    else (None, None)."""
+    """The ``analysis`` settings and ``backend`` that made the directory's results.
+
+    Read from a run's saved Hydra config (``.hydra/config.yaml``), else the record of the gather that
+    wrote the directory (``gathered.json``), else the settings the last analysis recorded in
+    ``analysis/summary.json``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory, or the output directory of ``engine.gather`` or ``engine.inspect``.
+
+    Returns
+    -------
+    analysis : dict or None
+        The ``analysis`` settings as recorded (None where none is).
+    backend : str or None
+        The backend's name (``auto``, ``cpu``, ``gpu``), None where none is recorded.
+
+    Raises
+    ------
+    EngineError
+        When the record that holds them cannot be parsed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     before = load_run_config(tmp)
+    ...     (Path(tmp) / ".hydra").mkdir()
+    ...     _ = (Path(tmp) / ".hydra" / "config.yaml").write_text("analysis: {folds: 5}\\nbackend: {name: cpu}\\n")
+    ...     after = load_run_config(tmp)
+    >>> before, after
+    ((None, None), ({'folds': 5}, 'cpu'))
+    """
     container = _full_config(Path(run_dir))
     if container is None:
         record = _gather_record(Path(run_dir)) or {}
@@ -172,9 +244,39 @@ def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | N
 
 
 def load_protocol(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
-    """Per benchmark, the settings that made the directory's population (``dataset``, ``model``, ``train``,
-    ``population``, ``measures``): from a run's record (``.hydra/config.yaml``, else its claim
-    ``parts/config.json``) or a gather's (``gathered.json``); None where none is recorded."""
+    """Per benchmark, the settings that made the directory's population (what the report's Protocol states).
+
+    Read from a run's record (``.hydra/config.yaml``, else its claim ``parts/config.json``) or a
+    gather's (``gathered.json``).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory or the output directory of ``engine.gather``.
+
+    Returns
+    -------
+    dict or None
+        ``{dataset name: {group: settings}}`` for the groups ``dataset``, ``model``, ``train``,
+        ``population``, ``measures`` that are recorded; None where none is.
+
+    Raises
+    ------
+    EngineError
+        When ``.hydra/config.yaml`` or ``gathered.json`` cannot be parsed.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     (Path(tmp) / "parts").mkdir()
+    ...     claim = {"dataset": {"name": "digits"}, "train": {"epochs": 3}, "stages": ["train"]}
+    ...     _ = (Path(tmp) / "parts" / "config.json").write_text(json.dumps(claim))
+    ...     protocol = load_protocol(tmp)
+    >>> protocol
+    {'digits': {'dataset': {'name': 'digits'}, 'train': {'epochs': 3}}}
+    """
     run_dir = Path(run_dir)
     groups = ("dataset", "model", "train", "population", "measures")
     container = _full_config(run_dir)
@@ -193,7 +295,34 @@ def load_protocol(run_dir: str | Path) -> dict[str, dict[str, Any]] | None:
 
 
 def gather_caveats(run_dir: str | Path) -> dict[str, str]:
-    """What the gather that wrote ``run_dir`` left out (per benchmark, its missing networks), or {}."""
+    """What the gather that wrote ``run_dir`` left out (``--allow-missing``): per benchmark, its missing networks.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The output directory of ``engine.gather`` (any other directory gives {}).
+
+    Returns
+    -------
+    dict of str to str
+        ``{dataset name: which networks are missing, in words}``; {} when nothing is missing or the
+        directory holds no ``gathered.json``.
+
+    Raises
+    ------
+    EngineError
+        When ``gathered.json`` is damaged.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "gathered.json").write_text(json.dumps({"missing": {"digits": "shard 1/2"}}))
+    ...     caveats = gather_caveats(tmp)
+    >>> caveats
+    {'digits': 'shard 1/2'}
+    """
     missing = (_gather_record(Path(run_dir)) or {}).get("missing")
     return dict(missing) if isinstance(missing, dict) else {}
 
@@ -203,7 +332,44 @@ def _gather_record(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_record(path: Path, fix: str = "rebuild it") -> dict[str, Any] | None:
-    """A JSON object the engine wrote, None if absent; a damaged one is an EngineError saying how to fix it."""
+    """A JSON object the engine wrote (a claim, a gather's record, a summary).
+
+    Parameters
+    ----------
+    path : Path
+        The JSON file.
+    fix : str, optional
+        What the error message tells the user to do when the file is damaged.
+
+    Returns
+    -------
+    dict or None
+        The object; None if the file is absent or holds something else than an object.
+
+    Raises
+    ------
+    EngineError
+        When the file cannot be read or parsed, ending in ``fix``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "record.json"
+    ...     absent = read_record(path)
+    ...     _ = path.write_text('{"runs": ["a"]}')
+    ...     record = read_record(path)
+    ...     _ = path.write_text('{"runs": [')
+    ...     try:
+    ...         read_record(path, "gather the runs again")
+    ...     except EngineError as e:
+    ...         damaged = str(e).replace(tmp, "TMP")
+    >>> absent, record
+    (None, {'runs': ['a']})
+    >>> print(damaged)
+    cannot read TMP/record.json (Expecting value: line 1 column 11 (char 10)); gather the runs again
+    """
     if not path.is_file():
         return None
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine_runs import ROOT, run_engine
+from engine_runs import ROOT, engine_cli, run_engine
 
 SMALL = ["+sweep=smoke", "population.size=8", "train.epochs=2", "model.hidden=[12,8]", "progress=false"]
 
@@ -160,3 +160,18 @@ def test_two_runs_into_one_directory_do_not_interleave(tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def test_engine_analyze_is_both_the_api_function_and_the_command(tmp_path):
+    """``engine.analyze`` names the Python API function and the module behind ``python -m engine.analyze``:
+    once the module is imported (which rebinds the package's name to it), calling it still calls the
+    function; run as a command it still parses its arguments."""
+    import engine
+    import engine.analyze
+    from engine.errors import EngineError
+
+    with pytest.raises(EngineError, match="no_such_dir does not exist"):
+        engine.analyze(tmp_path / "no_such_dir", tmp_path / "acc.csv")
+    helped = engine_cli("engine.analyze", "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m engine.analyze"), helped.stderr
+    assert "--accuracies" in helped.stdout
