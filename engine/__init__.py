@@ -12,6 +12,9 @@ The Python API:
 
 __version__ = "0.1.0"
 
+import sys
+import types
+
 from engine.errors import EngineError
 
 # Each name of the API and the module that defines it, imported when first used (PEP 562): a command line
@@ -39,3 +42,22 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """The package, whose name ``analyze`` stays the API function.
+
+    ``engine.analyze`` names both the API function and the module behind ``python -m engine.analyze``;
+    importing that module (the command, the doctest collection, tools that import every module) would
+    make the import system rebind the package's ``analyze`` to the module. Neither documented name may
+    change, so the package keeps the function: ``help(engine.analyze)`` and ``inspect.signature`` see it
+    whatever was imported first, and the command module is still ``sys.modules["engine.analyze"]``.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "analyze" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -2,8 +2,8 @@
 measured by ``python -m engine.inspect FILES --out DIR``, analysed and reported as a run is (see
 ``engine.networks.accuracies``). Errors are one line on stderr and exit status 2.
 
-From Python, ``engine.analyze(DIR, accuracies)`` is ``engine.networks.accuracies.analyze`` (this module,
-once imported, stands in for it: see ``_CallableModule``).
+From Python, ``engine.analyze(DIR, accuracies)`` is ``engine.networks.accuracies.analyze``: the package
+keeps that name the function even once this module is imported (``engine._Package``).
 """
 
 from __future__ import annotations
@@ -11,32 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import types
 from pathlib import Path
 
 from engine.errors import cli_errors
 from engine.networks.accuracies import analyze
 
 __all__ = ["main"]
-
-
-class _CallableModule(types.ModuleType):
-    """``engine.analyze`` names both the API function and this command's module; importing the module
-    (``import engine.analyze``, the doctest collection, tools that import every module) binds the package's
-    name to the module, so the module calls the function."""
-
-    # Why a callable module: Python's import system sets ``engine.analyze`` to this module after it runs,
-    # and neither the command's name (``python -m engine.analyze``, documented) nor the API's may change;
-    # the module can only make itself behave as the function. Calls behave the same; introspection of
-    # ``engine.analyze`` (help, inspect.signature, inspect.isfunction) sees the module once it is imported.
-    # Run as ``__main__`` it is not bound to the package, and stays a plain module.
-
-    def __call__(self, *args, **kwargs):
-        return analyze(*args, **kwargs)
-
-
-if __name__ != "__main__":
-    sys.modules[__name__].__class__ = _CallableModule
 
 
 @cli_errors(OSError)

@@ -55,6 +55,4 @@ def test_ci_runs_the_readme_test_command():
 @pytest.mark.parametrize("name", sorted(n for n in engine.__all__ if inspect.isfunction(getattr(engine, n))))
 def test_every_api_function_has_a_doctest_example(name):
     obj = getattr(engine, name)
-    if inspect.ismodule(obj):   # engine.analyze, rebound by importing engine/analyze.py (test_structure's xfail)
-        obj = engine.__getattr__(name)
     assert ">>>" in (inspect.getdoc(obj) or ""), f"engine.{name}: no Examples (>>>) in its docstring"

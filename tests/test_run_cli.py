@@ -164,11 +164,18 @@ def test_two_runs_into_one_directory_do_not_interleave(tmp_path):
 
 def test_engine_analyze_is_both_the_api_function_and_the_command(tmp_path):
     """``engine.analyze`` names the Python API function and the module behind ``python -m engine.analyze``:
-    once the module is imported (which rebinds the package's name to it), calling it still calls the
-    function; run as a command it still parses its arguments."""
+    once the module is imported (which would rebind the package's name to it), the package's name is
+    still the function, introspection included; run as a command it still parses its arguments."""
+    import inspect
+    import sys
+
     import engine
     import engine.analyze
     from engine.errors import EngineError
+    from engine.networks.accuracies import analyze
+
+    assert engine.analyze is analyze and inspect.isfunction(engine.analyze)
+    assert inspect.ismodule(sys.modules["engine.analyze"]) and callable(sys.modules["engine.analyze"].main)
 
     with pytest.raises(EngineError, match="no_such_dir does not exist"):
         engine.analyze(tmp_path / "no_such_dir", tmp_path / "acc.csv")

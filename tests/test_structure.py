@@ -142,7 +142,8 @@ def test_every_expected_error_is_checked_by_its_message():
 
 def test_the_api_names_stay_the_api_after_their_modules_are_imported():
     """Found in a new user's pass (and by the doctest collection, which imports every module of engine)."""
-    code = ("import engine, importlib; importlib.import_module('engine.analyze')\n"
+    code = ("import engine.analyze, engine, importlib, inspect; importlib.import_module('engine.analyze')\n"
+            "assert inspect.isfunction(engine.analyze), engine.analyze\n"
             "try:\n    engine.analyze('no_such_dir', 'no_such.csv')\n"
             "except engine.EngineError as e:\n    print('EngineError:', e)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
