@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,10 +19,47 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from engine.analysis.features import cn_columns, weight_columns
+from engine.analysis.results import Record
 
-__all__ = ["spearman_table", "subgraph_verdict"]
+__all__ = ["DatasetVerdict", "LayerVerdict", "SubgraphVerdict", "spearman_table", "subgraph_verdict"]
 
 _SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
+
+
+@dataclass
+class LayerVerdict(Record):
+    """The claim tested on one hidden layer: Spearman's rho of its mean subgraph centrality with test accuracy
+    (NaN - null in the JSON - where not testable), the two-sided p, the finite pairs, the verdict."""
+
+    rho: float
+    p: float
+    n: int
+    verdict: str                    # "supported", "opposite", "not supported" or "not testable"
+
+
+@dataclass
+class DatasetVerdict(Record):
+    """The claim on one dataset: its layers' verdicts combined ("supported", "opposite", "mixed", "partly
+    supported", "not supported", "not testable"), per layer, and why where it is not testable."""
+
+    verdict: str
+    layers: dict[str, LayerVerdict]  # "l1", "l2", ...
+    why: str | None = None
+
+    _OMIT_IF_NONE = ("why",)
+
+
+@dataclass
+class SubgraphVerdict(Record):
+    """The verdict on the paper's subgraph-centrality claim (``analysis/subgraph_verdict.json``); only ``text``
+    when the correlations did not run."""
+
+    claim: str | None = None
+    alpha: float | None = None
+    datasets: dict[str, DatasetVerdict] | None = None
+    text: str = ""
+
+    _OMIT_IF_NONE = ("claim", "alpha", "datasets")
 
 
 def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -88,7 +126,8 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
     Returns
     -------
     dict
-        ``claim``, ``alpha``, ``datasets`` (per dataset ``verdict`` and ``layers``) and ``text``.
+        A ``SubgraphVerdict``'s JSON object: ``claim``, ``alpha``, ``datasets`` (per dataset ``verdict`` and
+        ``layers``) and ``text``.
 
     References
     ----------
@@ -98,15 +137,16 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
     --------
     >>> rows = pd.DataFrame({"dataset": "toy", "column": ["subgraph_centrality_l1_mean"], "rho": [-0.6],
     ...                      "p": [0.001], "n": [100], "significant": [True]})
-    >>> subgraph_verdict(rows, 0.05)["datasets"]["toy"]["verdict"]
-    'supported'
+    >>> v = SubgraphVerdict.from_dict(subgraph_verdict(rows, 0.05))
+    >>> v.datasets["toy"].verdict, v.datasets["toy"].layers["l1"].rho
+    ('supported', -0.6)
     """
-    out: dict[str, Any] = {"claim": "lower-performing models have higher subgraph centrality "
-                                    "(negative Spearman rho of mean subgraph centrality with test accuracy)",
-                           "alpha": alpha, "datasets": {}}
+    out = SubgraphVerdict(claim="lower-performing models have higher subgraph centrality "
+                                "(negative Spearman rho of mean subgraph centrality with test accuracy)", alpha=alpha,
+                          datasets={})
     sentences = []
     for ds, why in sorted((undefined or {}).items()):
-        out["datasets"][ds] = {"verdict": "not testable", "layers": {}, "why": why}
+        out.datasets[ds] = DatasetVerdict("not testable", {}, why)
         sentences.append(f"{ds}: not testable ({why}).")
     for ds, g in table.groupby("dataset", sort=True):
         layers = {}
@@ -123,12 +163,12 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
                 v = "opposite"
             else:
                 v = "not supported"
-            layers[f"l{m.group(1)}"] = {"rho": rho, "p": p, "n": int(row["n"]), "verdict": v}
+            layers[f"l{m.group(1)}"] = LayerVerdict(rho, p, int(row["n"]), v)
         if not layers:
-            out["datasets"][ds] = {"verdict": "not testable", "layers": {}}
+            out.datasets[ds] = DatasetVerdict("not testable", {})
             sentences.append(f"{ds}: not testable (no subgraph_centrality_l*_mean column).")
             continue
-        vs = {d["verdict"] for d in layers.values()}
+        vs = {d.verdict for d in layers.values()}
         if vs == {"supported"}:
             verdict = "supported"
         elif vs == {"opposite"}:
@@ -137,11 +177,11 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
             verdict = "mixed"
         else:
             verdict = "not supported" if "supported" not in vs else "partly supported"
-        out["datasets"][ds] = {"verdict": verdict, "layers": layers}
-        parts = ", ".join(f"layer {k[1:]}: rho={d['rho']:+.3f}, p={d['p']:.2g} ({d['verdict']})"
-                          if np.isfinite(d["rho"]) else f"layer {k[1:]}: {d['verdict']}"
+        out.datasets[ds] = DatasetVerdict(verdict, layers)
+        parts = ", ".join(f"layer {k[1:]}: rho={d.rho:+.3f}, p={d.p:.2g} ({d.verdict})"
+                          if np.isfinite(d.rho) else f"layer {k[1:]}: {d.verdict}"
                           for k, d in sorted(layers.items()))
         sentences.append(f"{ds}: {verdict} ({parts}).")
-    out["text"] = ("Claim: lower-performing models have higher subgraph centrality. " + " ".join(sentences)
-                   if sentences else "No dataset to test the subgraph-centrality claim on.")
-    return out
+    out.text = ("Claim: lower-performing models have higher subgraph centrality. " + " ".join(sentences)
+                if sentences else "No dataset to test the subgraph-centrality claim on.")
+    return out.to_dict()

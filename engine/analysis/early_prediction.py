@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from engine.analysis.bag_of_neurons import type_histograms
-from engine.analysis.classification import classification_for_dataset
-from engine.analysis.predictability import best_regression
+from engine.analysis.classification import Classification, ClassifierScore, SkippedFeatureSet, classification_for_dataset
+from engine.analysis.predictability import BestRegression, best_regression
+from engine.analysis.results import Record, Skipped, read
 from engine.config import AnalysisConfig
 from engine.measures.table import summarize
 from engine.population.train import METRICS
@@ -29,10 +31,34 @@ from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["early_prediction"]
+__all__ = ["EarlyPrediction", "EarlyScore", "early_prediction"]
 
 _COLUMNS = ["dataset", "epoch", "feature_set", "r2", "r2_sd", "kendall_tau", "regressor", "class_acc",
             "class_acc_sd", "chance", "classifier"]
+
+
+@dataclass
+class EarlyScore(Record):
+    """What one feature set of one snapshot epoch says of the final performance: the best regressor of final
+    test accuracy and the best classifier of the final performance class (None where none ran)."""
+
+    r2: float | None                # out-of-fold R^2; below 0: worse than predicting the mean accuracy
+    r2_sd: float | None
+    kendall_tau: float | None
+    regressor: str | None
+    class_acc: float | None         # out-of-fold accuracy of the final class, a fraction
+    class_acc_sd: float | None
+    chance: float | None            # the share of the largest class
+    classifier: str | None
+
+
+@dataclass
+class EarlyPrediction(Record):
+    """Early prediction on one dataset (``analysis/early_prediction.json``: dataset -> this, or a
+    ``Skipped``): the snapshot epochs and, per epoch and feature set, its ``EarlyScore``."""
+
+    epochs: list[int]
+    by_epoch: dict[int, dict[str, EarlyScore]]
 
 
 def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types: np.ndarray | None,
@@ -56,13 +82,13 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
         ds = str(ds)
         epochs = _snapshot_epochs(ds, neurons, snapshots)
         if len(epochs) < 2:
-            summary[ds] = {"skipped": f"snapshots at {len(epochs)} epoch(s): early prediction needs several "
-                                      "(population.snapshots=early, or a list such as [0, 1, 5, 30])"}
+            summary[ds] = Skipped(f"snapshots at {len(epochs)} epoch(s): early prediction needs several "
+                                  "(population.snapshots=early, or a list such as [0, 1, 5, 30])").to_dict()
             continue
         last_curve = int(curves.loc[curves["dataset"] == ds, "epoch"].max()) if curves is not None and len(curves) \
             else None
         base = g[["dataset", "network", "test_acc", "performance_class"]].reset_index(drop=True)
-        per_epoch: dict[int, Any] = {}
+        per_epoch: dict[int, dict[str, EarlyScore]] = {}
         with progress_bar(len(epochs), progress, f"early prediction {ds}", "epoch") as bar:
             for e in epochs:
                 log.info("analysis: early prediction on %s from epoch %d (%d networks)", ds, e, len(base))
@@ -71,12 +97,12 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
                 cls, reg = classification_for_dataset(frame, frame["performance_class"].to_numpy(), sub, backend)
                 per_epoch[e] = {}
                 for fs in sub.feature_sets:
-                    row = _row(ds, e, fs, cls.get(fs, {}), reg.get(fs, {}))
-                    if row is not None:
-                        rows.append(row)
-                        per_epoch[e][fs] = {k: row[k] for k in _COLUMNS[3:]}
+                    score = _score(fs, cls.get(fs), reg.get(fs))
+                    if score is not None:
+                        rows.append({"dataset": ds, "epoch": int(e), "feature_set": fs, **score.to_dict()})
+                        per_epoch[e][fs] = score
                 bar.update()
-        summary[ds] = {"epochs": epochs, "by_epoch": per_epoch}
+        summary[ds] = EarlyPrediction(epochs, per_epoch).to_dict()
     return summary, pd.DataFrame(rows, columns=_COLUMNS)
 
 
@@ -112,17 +138,21 @@ def _features_at(base: pd.DataFrame, ds: str, epoch: int, neurons: pd.DataFrame 
     return frame
 
 
-def _row(ds: str, epoch: int, fs: str, cls: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any] | None:
-    """The best regressor's and the best classifier's scores of one feature set; None if neither ran."""
-    best_reg = best_regression({fs: reg})
-    best_cls: dict[str, Any] = {}
-    for name, r in (cls.get("classifiers") or {}).items():
-        if "mean" in r and (not best_cls or r["mean"] > best_cls["mean"]):
-            best_cls = {"name": name, "mean": r["mean"], "std": r["std"]}
-    if not best_reg and not best_cls:
+def _score(fs: str, cls: dict[str, Any] | None, reg: dict[str, Any] | None) -> EarlyScore | None:
+    """The best regressor's and the best classifier's scores of one feature set (``classification_for_dataset``'s
+    JSON objects, None where not asked); None if neither ran."""
+    found = best_regression({fs: reg} if reg else {})
+    best_reg = BestRegression.from_dict(found) if found else None
+    res = read(Classification | SkippedFeatureSet | None, cls)
+    res = res if isinstance(res, Classification) else None
+    best_cls: tuple[str, ClassifierScore] | None = None
+    for name, r in (res.classifiers.items() if res else ()):
+        if isinstance(r, ClassifierScore) and (best_cls is None or r.mean > best_cls[1].mean):
+            best_cls = (name, r)
+    if best_reg is None and best_cls is None:
         return None
-    return {"dataset": ds, "epoch": int(epoch), "feature_set": fs,
-            "r2": best_reg.get("r2"), "r2_sd": best_reg.get("r2_sd"), "kendall_tau": best_reg.get("kendall_tau"),
-            "regressor": best_reg.get("regressor"),
-            "class_acc": best_cls.get("mean"), "class_acc_sd": best_cls.get("std"),
-            "chance": cls.get("chance"), "classifier": best_cls.get("name")}
+    return EarlyScore(r2=best_reg.r2 if best_reg else None, r2_sd=best_reg.r2_sd if best_reg else None,
+                      kendall_tau=best_reg.kendall_tau if best_reg else None,
+                      regressor=best_reg.regressor if best_reg else None,
+                      class_acc=best_cls[1].mean if best_cls else None, class_acc_sd=best_cls[1].std if best_cls else None,
+                      chance=res.chance if res else None, classifier=best_cls[0] if best_cls else None)

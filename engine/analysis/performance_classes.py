@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
+from engine.analysis.results import Record
 from engine.config import AnalysisConfig
 
-__all__ = ["assign_classes", "class_names", "eligible_mask", "eligible_rows"]
+__all__ = ["ClassRange", "DatasetClasses", "PerformanceClasses", "assign_classes", "class_names", "eligible_mask",
+           "eligible_rows"]
+
+
+@dataclass
+class ClassRange(Record):
+    """One performance class of one dataset: its networks and their test accuracies (fractions; None when
+    the class is empty)."""
+
+    count: int
+    min_acc: float | None
+    max_acc: float | None
+    mean_acc: float | None
+
+
+@dataclass
+class DatasetClasses(Record):
+    """One dataset's performance classes: who took part, each class by name, the class boundaries."""
+
+    networks: int
+    used: int
+    diverged_excluded: int
+    nan_accuracy_excluded: int
+    undefined: str | None           # why the dataset has no classes (no spread); None when it has them
+    note: str | None                # empty classes, in words; None when there are none
+    classes: dict[str, ClassRange]
+    thresholds: list[float]         # the fixed thresholds, or the lowest accuracy of each class above the first
+
+    _OMIT_IF_NONE = ("undefined", "note")
+
+
+@dataclass
+class PerformanceClasses(Record):
+    """The performance classes of every dataset (``analysis/performance_classes.json``)."""
+
+    names: list[str]
+    method: str                     # "quantiles" or "thresholds"
+    datasets: dict[str, DatasetClasses] = field(default_factory=dict)
 
 
 def class_names(n: int) -> list[str]:
@@ -64,39 +103,34 @@ def assign_classes(networks: pd.DataFrame, cfg: AnalysisConfig,
     ok = eligible_mask(networks)
     n_classes = cfg.classes if cfg.thresholds is None else len(cfg.thresholds) + 1
     names = class_names(n_classes)
-    summary: dict[str, Any] = {"names": names, "method": "quantiles" if cfg.thresholds is None else "thresholds",
-                               "datasets": {}}
+    summary = PerformanceClasses(names, "quantiles" if cfg.thresholds is None else "thresholds")
     for ds, grp in networks.groupby("dataset", sort=True):
         n_div = int(grp["diverged"].fillna(False).astype(bool).sum()) if "diverged" in grp else 0
         n_nan = int((~ok[grp.index]).sum()) - n_div
         g = grp[ok[grp.index]]
         acc = g["test_acc"].astype(float).to_numpy()
-        entry: dict[str, Any] = {"networks": int(len(grp)), "used": int(len(g)), "diverged_excluded": n_div,
-                                 "nan_accuracy_excluded": n_nan}
+        entry = DatasetClasses(networks=int(len(grp)), used=int(len(g)), diverged_excluded=n_div,
+                               nan_accuracy_excluded=n_nan, undefined=None, note=None, classes={}, thresholds=[])
         if str(ds) in undefined:
             cls = np.full(len(acc), -1)
-            entry["undefined"] = f"no performance classes: {undefined[str(ds)]}"
+            entry.undefined = f"no performance classes: {undefined[str(ds)]}"
         else:
             cls = _quantile_classes(acc, n_classes) if cfg.thresholds is None else \
                 np.searchsorted(np.asarray(cfg.thresholds, dtype=float), acc, side="right")
             labels.loc[g.index] = cls
-        per = {}
         for c, name in enumerate(names):
             a = acc[cls == c]
-            per[name] = {"count": int(a.size),
-                         "min_acc": float(a.min()) if a.size else None,
-                         "max_acc": float(a.max()) if a.size else None,
-                         "mean_acc": float(a.mean()) if a.size else None}
-        empty = [name for name in names if not per[name]["count"]]
+            entry.classes[name] = ClassRange(int(a.size), float(a.min()) if a.size else None,
+                                             float(a.max()) if a.size else None, float(a.mean()) if a.size else None)
+        empty = [name for name in names if not entry.classes[name].count]
         if empty and str(ds) not in undefined and len(acc):
-            entry["note"] = (f"{ds}: {len(empty)} of {n_classes} performance classes are empty ({', '.join(empty)}): "
-                             + ("tied accuracies span a whole class (ties are never split)" if cfg.thresholds is None
-                                else "no network falls between those thresholds"))
-        entry["classes"] = per
-        entry["thresholds"] = list(map(float, cfg.thresholds)) if cfg.thresholds is not None else \
+            entry.note = (f"{ds}: {len(empty)} of {n_classes} performance classes are empty ({', '.join(empty)}): "
+                          + ("tied accuracies span a whole class (ties are never split)" if cfg.thresholds is None
+                             else "no network falls between those thresholds"))
+        entry.thresholds = list(map(float, cfg.thresholds)) if cfg.thresholds is not None else \
             [float(acc[cls == c].min()) for c in range(1, n_classes) if (cls == c).any()]
-        summary["datasets"][str(ds)] = entry
-    return labels, summary
+        summary.datasets[str(ds)] = entry
+    return labels, summary.to_dict()
 
 
 def _quantile_classes(acc: np.ndarray, q: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from engine.analysis.bag_of_neurons import NeuronTypes
 from engine.analysis.classification import BestClassifier
 from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
-from engine.analysis.performance_classes import eligible_mask
+from engine.analysis.performance_classes import PerformanceClasses, eligible_mask
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.report.axes import label_panel, scaled_axis
@@ -71,11 +71,12 @@ def accuracy_distributions(networks: pd.DataFrame, summary: dict[str, Any]) -> F
     if not datasets:
         return None
     fig, axes = _grid(len(datasets), 4, 3.6, 2.8)
-    pcs = summary.get("performance_classes", {}).get("datasets", {})
+    found = summary.get("performance_classes")
+    pcs = PerformanceClasses.from_dict(found).datasets if found else {}
     for ax, ds in zip(axes.flat, datasets):
         acc = nets.loc[nets["dataset"] == ds, "test_acc"].astype(float)
         ax.hist(acc, bins=min(40, max(5, len(acc) // 5)), color="#4878a8")
-        for t in pcs.get(ds, {}).get("thresholds", []):
+        for t in pcs[ds].thresholds if ds in pcs else []:
             ax.axvline(t, color="k", ls="--", lw=1)
         ax.set_title(f"{ds} (n={len(acc)})")
         ax.set_xlabel("test accuracy")

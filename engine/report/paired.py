@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from engine.analysis.features import r2_words
 from engine.analysis.paired import PairedStatistics, arm_label
 from engine.analysis.performance_classes import eligible_mask
 from engine.report.axes import label_panel
@@ -123,7 +124,8 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
             arms_rows.append(_arm_row(ds, arm, a))
             if a.get("best_r2"):
                 pred_rows.append({"dataset": ds, "arm": arm,
-                                  **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
+                                  **{f"R² {fs}": r2_words(v, "the mean") if _fmt(v, ".2f") else ""
+                                     for fs, v in a["best_r2"].items()},
                                   "noise ceiling": _fmt(a.get("noise_ceiling"), ".2f")})
     inner = (verdicts + "<h3>Final test accuracy, pair by pair</h3>" + table(pd.DataFrame(comps))
              + img("paired_accuracy") + "<h3>Over training</h3>" + img("paired_differences")
