@@ -40,8 +40,22 @@ _FOREST_NAMES = ("random_forest", "random_forest_regressor")
 
 @dataclass
 class FeatureCounts(Record):
-    """What of a feature set's columns the estimators saw: columns kept, all-NaN columns dropped, networks
-    (rows) dropped for a NaN in a kept column."""
+    """What of a feature set's columns the estimators saw.
+
+    Attributes
+    ----------
+    columns : int
+        Columns kept.
+    all_nan_columns_dropped : int
+        Columns dropped for being NaN for every network.
+    rows_with_nan_dropped : int
+        Networks dropped for a NaN in a kept column.
+
+    Examples
+    --------
+    >>> FeatureCounts(columns=12, all_nan_columns_dropped=2, rows_with_nan_dropped=0).to_dict()["columns"]
+    12
+    """
 
     columns: int
     all_nan_columns_dropped: int
@@ -50,7 +64,20 @@ class FeatureCounts(Record):
 
 @dataclass
 class SkippedFeatureSet(Skipped):
-    """A feature set that gave nothing to fit on one dataset, why, and (when it had columns) its counts."""
+    """A feature set that gave nothing to fit on one dataset, and why.
+
+    Attributes
+    ----------
+    skipped : str
+        Why, in words.
+    features : FeatureCounts or None
+        Its column counts when it had columns (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> SkippedFeatureSet("no ww_l* spectral columns in networks.parquet").to_dict()
+    {'skipped': 'no ww_l* spectral columns in networks.parquet'}
+    """
 
     features: FeatureCounts | None = None
 
@@ -59,7 +86,20 @@ class SkippedFeatureSet(Skipped):
 
 @dataclass
 class ClassifierScore(Record):
-    """One classifier's out-of-fold accuracy (a fraction) on one feature set."""
+    """One classifier's out-of-fold accuracy on one feature set.
+
+    Attributes
+    ----------
+    mean, std : float
+        Accuracy (a fraction) over all folds of all repeats.
+    confusion : list of list of int
+        The summed out-of-fold confusion matrix, (classes, classes), true class by row.
+
+    Examples
+    --------
+    >>> ClassifierScore(0.8, 0.1, [[4, 1], [1, 4]]).mean
+    0.8
+    """
 
     mean: float                     # over all folds of all repeats
     std: float
@@ -68,8 +108,36 @@ class ClassifierScore(Record):
 
 @dataclass
 class Classification(Record):
-    """The performance classes classified from one feature set of one dataset
-    (``analysis/classification.json``: dataset -> feature set -> this, or a ``SkippedFeatureSet``)."""
+    """The performance classes classified from one feature set of one dataset.
+
+    ``analysis/classification.json`` holds, per dataset and feature set, one of these or a
+    ``SkippedFeatureSet``; ``read(dict[str, Classification | SkippedFeatureSet], ...)`` reads one dataset's.
+
+    Attributes
+    ----------
+    n : int
+        Networks classified.
+    folds, repeats : int
+        Stratified folds (reduced to the smallest class when it is smaller) and repeats.
+    chance : float
+        The share of the largest class.
+    classes, class_counts : list of int
+        The class indices present, and their networks.
+    notes : list of str
+        Classes left out, folds reduced.
+    features : FeatureCounts or None
+        The feature set's column counts (None, left out of the JSON, from ``classify``).
+    classifiers : dict of str to ClassifierScore or Skipped
+        Per configured classifier.
+
+    Examples
+    --------
+    >>> c = Classification.from_dict({"n": 10, "folds": 5, "repeats": 1, "chance": 0.5, "classes": [0, 1],
+    ...     "class_counts": [5, 5], "notes": [], "classifiers": {"svm": {"mean": 0.8, "std": 0.1,
+    ...     "confusion": [[4, 1], [1, 4]]}, "lda": {"skipped": "could not be fitted"}}})
+    >>> c.classifiers["svm"].mean, c.classifiers["lda"].skipped
+    (0.8, 'could not be fitted')
+    """
 
     n: int                          # networks classified
     folds: int
@@ -86,7 +154,20 @@ class Classification(Record):
 
 @dataclass
 class RegressorScore(Record):
-    """One regressor's cross-validated scores on one feature set (None where no fold could give one)."""
+    """One regressor's cross-validated scores of test accuracy on one feature set.
+
+    Attributes
+    ----------
+    r2_mean, r2_std : float or None
+        Out-of-fold R^2 over folds (below 0: worse than predicting the mean); None where no fold gave one.
+    kendall_tau : float or None
+        Kendall's tau of the out-of-fold predictions with the truth, mean over repeats.
+
+    Examples
+    --------
+    >>> RegressorScore(0.4, 0.1, 0.5).to_dict()
+    {'r2_mean': 0.4, 'r2_std': 0.1, 'kendall_tau': 0.5}
+    """
 
     r2_mean: float | None           # out-of-fold R^2, mean over folds; below 0: worse than predicting the mean
     r2_std: float | None
@@ -95,8 +176,26 @@ class RegressorScore(Record):
 
 @dataclass
 class Regression(Record):
-    """Test accuracy regressed from one feature set of one dataset
-    (``analysis/regression.json``: dataset -> feature set -> this, or a ``SkippedFeatureSet``)."""
+    """Test accuracy regressed from one feature set of one dataset.
+
+    ``analysis/regression.json`` holds, per dataset and feature set, one of these or a ``SkippedFeatureSet``.
+
+    Attributes
+    ----------
+    n, folds, repeats : int
+        Networks, folds and repeats.
+    features : FeatureCounts or None
+        The feature set's column counts (None, left out of the JSON, from ``regress``).
+    regressors : dict of str to RegressorScore or Skipped
+        Per configured regressor.
+
+    Examples
+    --------
+    >>> r = Regression.from_dict({"n": 8, "folds": 4, "repeats": 1,
+    ...                           "regressors": {"ridge": {"r2_mean": 0.4, "r2_std": 0.1, "kendall_tau": 0.5}}})
+    >>> r.regressors["ridge"].r2_mean, r.features
+    (0.4, None)
+    """
 
     n: int
     folds: int
@@ -319,13 +418,69 @@ def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: Analy
 
 
 def classify(x: np.ndarray, y: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
-    """Cross-validated accuracy of every configured classifier on (x, y)."""
+    """Cross-validated accuracy of every configured classifier on (x, y).
+
+    Stratified k-fold (``cfg.folds``, reduced to the smallest class), repeated ``cfg.repeats`` times; classes
+    with fewer than 2 networks are left out.
+
+    Parameters
+    ----------
+    x : (N, F) float array
+        Features, one row per network (finite).
+    y : (N,) int array
+        Class per network.
+    cfg : AnalysisConfig
+        ``classifiers``, ``folds``, ``repeats``, ``seed``, ``scaler``, ``n_jobs``, ``estimator_params``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run ("gpu": cuML where installed).
+
+    Returns
+    -------
+    dict
+        A ``Classification``'s JSON object, or ``{"skipped": why}`` when fewer than 2 classes have 2 networks.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 10)
+    >>> x = (y + rng.normal(0, 0.1, 20))[:, None]
+    >>> out = classify(x, y, AnalysisConfig(classifiers=["lda"], folds=5, repeats=1, n_jobs=1))
+    >>> out["classifiers"]["lda"]["mean"], out["chance"]
+    (1.0, 0.5)
+    """
     info, tasks = _classification_tasks(x, y, cfg)
     return info if "skipped" in info else _classification_result(info, _run_tasks(tasks, cfg, backend), cfg).to_dict()
 
 
 def regress(x: np.ndarray, acc: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
-    """Cross-validated regression of test accuracy: R^2 over folds, Kendall's tau of out-of-fold predictions."""
+    """Cross-validated regression of test accuracy: R^2 over folds, Kendall's tau of out-of-fold predictions.
+
+    Parameters
+    ----------
+    x : (N, F) float array
+        Features, one row per network (finite).
+    acc : (N,) float array
+        Test accuracy (a fraction) per network.
+    cfg : AnalysisConfig
+        ``regressors``, ``folds``, ``regression_repeats``, ``seed``, ``scaler``, ``n_jobs``, ``estimator_params``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run.
+
+    Returns
+    -------
+    dict
+        A ``Regression``'s JSON object, or ``{"skipped": why}`` for fewer than 4 networks.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> acc = np.linspace(0.5, 0.9, 20)
+    >>> out = regress(acc[:, None] * 2, acc, AnalysisConfig(regressors=["ridge"], folds=5, regression_repeats=1,
+    ...                                                     n_jobs=1))
+    >>> out["regressors"]["ridge"]["r2_mean"] > 0.9
+    True
+    """
     info, tasks = _regression_tasks(x, acc, cfg)
     return info if "skipped" in info else _regression_result(info, _run_tasks(tasks, cfg, backend), cfg).to_dict()
 
@@ -334,8 +489,38 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
                                backend: str = "cpu", progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Classification and regression for every feature set on one dataset's eligible networks.
 
-    All folds of all feature sets and estimators go to one parallel batch (cfg.n_jobs processes);
-    ``progress``: a bar over its fits.
+    All folds of all feature sets and estimators go to one parallel batch (``cfg.n_jobs`` processes).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One dataset's networks: ``test_acc`` (a fraction) and the feature sets' columns
+        (``engine.analysis.features.feature_set_columns``).
+    labels : (N,) int array
+        The performance class of each row of ``df``.
+    cfg : AnalysisConfig
+        ``feature_sets``, the estimators and folds, and ``enabled["classification"]``/``["regression"]``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run.
+    progress : bool
+        A bar over the fits.
+
+    Returns
+    -------
+    (dict, dict)
+        Per feature set (in ``cfg.feature_sets``' order), a ``Classification``'s and a ``Regression``'s JSON
+        object, or a ``SkippedFeatureSet``'s; a part not enabled is {}.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> acc = np.linspace(0.5, 0.9, 20)
+    >>> df = pd.DataFrame({"test_acc": acc, "strength_l1_mean": acc * 3, "strength_l1_std": acc ** 2})
+    >>> cfg = AnalysisConfig(feature_sets=["cn", "weights"], classifiers=["lda"], regressors=["ridge"], folds=5,
+    ...                      repeats=1, regression_repeats=1, n_jobs=1)
+    >>> cls, reg = classification_for_dataset(df, (acc > 0.7).astype(int), cfg)
+    >>> cls["cn"]["classifiers"]["lda"]["mean"], reg["weights"]["skipped"][:17]
+    (1.0, 'no w_l* weight-st')
     """
     cls_out: dict[str, Record] = {}
     reg_out: dict[str, Record] = {}
@@ -382,8 +567,28 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
 
 @dataclass
 class BestClassifier(Record):
-    """The (feature set, classifier) of highest mean out-of-fold accuracy on one dataset
-    (``analysis/best_classifier.json``, one object per dataset)."""
+    """The (feature set, classifier) of highest mean out-of-fold accuracy on one dataset.
+
+    ``analysis/best_classifier.json`` holds one per dataset ({} where none ran).
+
+    Attributes
+    ----------
+    feature_set, classifier : str
+    mean, std : float
+        Accuracy, a fraction, over folds and repeats.
+    chance : float
+        The share of the largest class.
+    confusion : list of list of int
+        The summed out-of-fold confusion matrix, true class by row.
+    class_names : list of str
+        The classes of ``confusion``'s rows and columns.
+
+    Examples
+    --------
+    >>> b = BestClassifier("cn", "svm", 0.8, 0.1, 0.5, [[4, 1], [1, 4]], ["low", "high"])
+    >>> BestClassifier.from_dict(b.to_dict()) == b
+    True
+    """
 
     feature_set: str
     classifier: str

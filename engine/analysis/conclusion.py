@@ -26,7 +26,19 @@ _LOW_CEILING = 0.2
 
 @dataclass
 class DatasetConclusion(Record):
-    """One dataset's conclusion: its sentences and the one-line headline for the run's final summary."""
+    """One dataset's conclusion.
+
+    Attributes
+    ----------
+    sentences : list of str
+    headline : str
+        The one-line version for the run's final summary.
+
+    Examples
+    --------
+    >>> DatasetConclusion(["d: ..."], "d: accuracy sd 0.010").to_dict()
+    {'sentences': ['d: ...'], 'headline': 'd: accuracy sd 0.010'}
+    """
 
     sentences: list[str]
     headline: str
@@ -34,7 +46,19 @@ class DatasetConclusion(Record):
 
 @dataclass
 class Conclusion(Record):
-    """The analysis' conclusion in words (``analysis/conclusion.json``; a paired run adds the key ``paired``)."""
+    """The analysis' conclusion in words (``analysis/conclusion.json``; a paired run adds the key ``paired``).
+
+    Attributes
+    ----------
+    datasets : dict of str to DatasetConclusion
+    text : str
+        Every dataset's sentences, one after another.
+
+    Examples
+    --------
+    >>> Conclusion.from_dict({"datasets": {"d": {"sentences": ["A."], "headline": "d"}}, "text": "A."}).datasets["d"]
+    DatasetConclusion(sentences=['A.'], headline='d')
+    """
 
     datasets: dict[str, DatasetConclusion] = field(default_factory=dict)
     text: str = ""                  # every dataset's sentences, one after another

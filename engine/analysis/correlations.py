@@ -28,8 +28,22 @@ _SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
 
 @dataclass
 class LayerVerdict(Record):
-    """The claim tested on one hidden layer: Spearman's rho of its mean subgraph centrality with test accuracy
-    (NaN - null in the JSON - where not testable), the two-sided p, the finite pairs, the verdict."""
+    """The subgraph-centrality claim tested on one hidden layer.
+
+    Attributes
+    ----------
+    rho, p : float
+        Spearman's rho of the layer's mean subgraph centrality with test accuracy and its two-sided p (NaN,
+        null in the JSON, where not testable).
+    n : int
+        Finite pairs.
+    verdict : {"supported", "opposite", "not supported", "not testable"}
+
+    Examples
+    --------
+    >>> LayerVerdict(-0.6, 0.001, 100, "supported").to_dict()
+    {'rho': -0.6, 'p': 0.001, 'n': 100, 'verdict': 'supported'}
+    """
 
     rho: float
     p: float
@@ -39,8 +53,22 @@ class LayerVerdict(Record):
 
 @dataclass
 class DatasetVerdict(Record):
-    """The claim on one dataset: its layers' verdicts combined ("supported", "opposite", "mixed", "partly
-    supported", "not supported", "not testable"), per layer, and why where it is not testable."""
+    """The subgraph-centrality claim on one dataset.
+
+    Attributes
+    ----------
+    verdict : {"supported", "opposite", "mixed", "partly supported", "not supported", "not testable"}
+        Its layers' verdicts combined.
+    layers : dict of str to LayerVerdict
+        Per layer ("l1", "l2", ...).
+    why : str or None
+        Why it is not testable (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> DatasetVerdict("not testable", {}, "no spread of test accuracy").to_dict()
+    {'verdict': 'not testable', 'layers': {}, 'why': 'no spread of test accuracy'}
+    """
 
     verdict: str
     layers: dict[str, LayerVerdict]  # "l1", "l2", ...
@@ -51,8 +79,23 @@ class DatasetVerdict(Record):
 
 @dataclass
 class SubgraphVerdict(Record):
-    """The verdict on the paper's subgraph-centrality claim (``analysis/subgraph_verdict.json``); only ``text``
-    when the correlations did not run."""
+    """The verdict on the paper's subgraph-centrality claim (``analysis/subgraph_verdict.json``).
+
+    Attributes
+    ----------
+    claim : str or None
+    alpha : float or None
+        The significance level.
+    datasets : dict of str to DatasetVerdict or None
+    text : str
+        The verdict in words. When the correlations did not run, only ``text`` is set (the others, None, are
+        left out of the JSON).
+
+    Examples
+    --------
+    >>> SubgraphVerdict.from_dict({"text": "correlations disabled"}).datasets is None
+    True
+    """
 
     claim: str | None = None
     alpha: float | None = None

@@ -28,9 +28,25 @@ __all__ = ["CentroidPair", "CrossBenchmark", "cross_benchmark"]
 
 @dataclass
 class CentroidPair(Record):
-    """Two datasets' Bag-of-Neurons centroids matched one-to-one: index pairs (type in a, type in b), their
-    Euclidean distances in z-units, the mean, and the mean against the within-dataset yardstick (None when
-    that is 0)."""
+    """Two datasets' Bag-of-Neurons centroids matched one-to-one.
+
+    Attributes
+    ----------
+    a, b : str
+        The datasets.
+    matching : list of [int, int]
+        Index pairs (type in a, type in b).
+    distances : list of float
+        Their Euclidean distances in z-units.
+    mean_distance : float
+    relative_to_within : float or None
+        The mean against the mean distance between distinct centroids within the two datasets (None when that is 0).
+
+    Examples
+    --------
+    >>> CentroidPair("a", "b", [[0, 1], [1, 0]], [0.1, 0.2], 0.15, 0.07).mean_distance
+    0.15
+    """
 
     a: str
     b: str
@@ -42,7 +58,25 @@ class CentroidPair(Record):
 
 @dataclass
 class CrossBenchmark(Record):
-    """Neuron types across benchmarks (``analysis/cross_benchmark.json``): every pair of datasets matched."""
+    """Neuron types across benchmarks (``analysis/cross_benchmark.json``).
+
+    Attributes
+    ----------
+    space : str
+        Where the centroids are compared.
+    datasets : list of str
+    within_dataset_mean_distance : dict of str to float
+        Mean distance between distinct centroids per dataset (NaN for k = 1).
+    pairs : list of CentroidPair
+        Every pair of datasets.
+    note : str or None
+        E.g. only one dataset (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> CrossBenchmark("each dataset's own z-space", ["a"], {"a": 1.0}, note="only one dataset").to_dict()["pairs"]
+    []
+    """
 
     space: str
     datasets: list[str]

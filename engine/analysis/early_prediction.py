@@ -39,8 +39,25 @@ _COLUMNS = ["dataset", "epoch", "feature_set", "r2", "r2_sd", "kendall_tau", "re
 
 @dataclass
 class EarlyScore(Record):
-    """What one feature set of one snapshot epoch says of the final performance: the best regressor of final
-    test accuracy and the best classifier of the final performance class (None where none ran)."""
+    """What one feature set of one snapshot epoch says of the final performance (None where none ran).
+
+    Attributes
+    ----------
+    r2, r2_sd, kendall_tau : float or None
+        The best regressor's out-of-fold R^2 of final test accuracy (below 0: worse than predicting the mean
+        accuracy), its sd over folds, and Kendall's tau.
+    regressor : str or None
+    class_acc, class_acc_sd : float or None
+        The best classifier's out-of-fold accuracy of the final performance class (a fraction).
+    chance : float or None
+        The share of the largest class.
+    classifier : str or None
+
+    Examples
+    --------
+    >>> EarlyScore(0.6, 0.1, 0.5, "ridge", None, None, None, None).to_dict()["r2"]
+    0.6
+    """
 
     r2: float | None                # out-of-fold R^2; below 0: worse than predicting the mean accuracy
     r2_sd: float | None
@@ -54,8 +71,25 @@ class EarlyScore(Record):
 
 @dataclass
 class EarlyPrediction(Record):
-    """Early prediction on one dataset (``analysis/early_prediction.json``: dataset -> this, or a
-    ``Skipped``): the snapshot epochs and, per epoch and feature set, its ``EarlyScore``."""
+    """Early prediction on one dataset.
+
+    ``analysis/early_prediction.json`` holds one per dataset, or a ``Skipped``.
+
+    Attributes
+    ----------
+    epochs : list of int
+        The snapshot epochs (0 = the random init).
+    by_epoch : dict of int to dict of str to EarlyScore
+        Per epoch and feature set (``curve``: the learning-curve baseline).
+
+    Examples
+    --------
+    >>> e = EarlyPrediction.from_dict({"epochs": [0, 5], "by_epoch": {"5": {"cn": {"r2": 0.6, "r2_sd": 0.1,
+    ...     "kendall_tau": 0.5, "regressor": "ridge", "class_acc": 0.7, "class_acc_sd": 0.1, "chance": 0.34,
+    ...     "classifier": "lda"}}}})
+    >>> e.by_epoch[5]["cn"].r2
+    0.6
+    """
 
     epochs: list[int]
     by_epoch: dict[int, dict[str, EarlyScore]]
@@ -65,12 +99,43 @@ def early_prediction(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_ty
                      bon_k: dict[str, int], snapshots: pd.DataFrame | None, curves: pd.DataFrame | None,
                      cfg: AnalysisConfig, backend: str = "cpu", progress: bool = False
                      ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Summary per dataset and a tidy table (``_COLUMNS``), one row per (dataset, epoch, feature set).
+    """How well the features of each snapshot epoch predict the final performance, per dataset.
 
-    ``nets``: eligible networks with ``performance_class`` and final ``test_acc``; ``neuron_types``:
-    the Bag-of-Neurons type of every neurons row (or None); ``bon_k``: its k per dataset;
-    ``snapshots``: weight and spectral statistics per network per snapshot epoch (or None).
-    ``progress``: a bar over the snapshot epochs of each dataset.
+    Parameters
+    ----------
+    nets : pandas.DataFrame
+        The eligible networks of datasets with a spread: ``dataset``, ``network``, ``performance_class`` and
+        final ``test_acc`` (a fraction).
+    neurons : pandas.DataFrame or None
+        neurons.parquet (the measures of every hidden neuron at each snapshot epoch).
+    neuron_types : (len(neurons),) int array or None
+        The Bag-of-Neurons type of every neurons row.
+    bon_k : dict of str to int
+        Bag-of-Neurons' k per dataset.
+    snapshots : pandas.DataFrame or None
+        Weight and spectral statistics per network per snapshot epoch.
+    curves : pandas.DataFrame or None
+        curves.parquet, for the learning-curve baseline.
+    cfg : AnalysisConfig
+        Its ``early`` settings choose the estimators, feature sets and repeats.
+    backend : {"cpu", "gpu"}
+    progress : bool
+        A bar over the snapshot epochs of each dataset.
+
+    Returns
+    -------
+    (dict, pandas.DataFrame)
+        Per dataset an ``EarlyPrediction``'s JSON object (or a ``Skipped``'s: fewer than 2 snapshot epochs), and
+        the tidy table, one row per (dataset, epoch, feature set) with the ``EarlyScore`` columns.
+
+    Examples
+    --------
+    >>> from engine.analysis.synthetic import make_population
+    >>> nets, neurons, _ = make_population(networks=20, layer_sizes=(4,), epochs=(5,), seed=0)
+    >>> summary, table = early_prediction(nets.assign(performance_class=0), neurons, None, {}, None, None,
+    ...                                   AnalysisConfig())
+    >>> summary["digits"]["skipped"][:38], len(table)
+    ('snapshots at 1 epoch(s): early predict', 0)
     """
     sub = dataclasses.replace(cfg, classifiers=cfg.early.classifiers, regressors=cfg.early.regressors,
                               feature_sets=cfg.early.feature_sets, repeats=cfg.early.repeats,

@@ -31,18 +31,58 @@ _FEATURE_SET_PATTERNS = {"cn": CN_COLUMN, "bon": _BON_COLUMN, "weights": WEIGHT_
 
 
 def cn_columns(df: pd.DataFrame) -> list[str]:
-    """The complex-network summary columns ``{measure}_l{layer}_{mean|std}`` of ``df``, in its order."""
+    """The complex-network summary columns ``{measure}_l{layer}_{mean|std}`` of ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> cn_columns(pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_std", "strength_l1_std"]))
+    ['strength_l1_mean', 'strength_l1_std']
+    """
     return feature_set_columns(df, "cn")
 
 
 def weight_columns(df: pd.DataFrame) -> list[str]:
-    """The weight-statistics columns ``w_l{layer}_{stat}`` of ``df``, in its order."""
+    """The weight-statistics columns ``w_l{layer}_{stat}`` of ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> weight_columns(pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_std", "w_l2_q50"]))
+    ['w_l1_std', 'w_l2_q50']
+    """
     return feature_set_columns(df, "weights")
 
 
 def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
-    """Columns of feature set ``cn``, ``bon``, ``weights``, ``spectral``, ``curve``, or ``all`` (the
-    union of the structural ones: cn, bon, weights, spectral; never the learning curve).
+    """The columns of one feature set in ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table (or one epoch's features).
+    name : {"cn", "bon", "weights", "spectral", "curve", "all"}
+        ``all`` is the union of the structural ones (cn, bon, weights, spectral), never the learning curve.
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------

@@ -71,7 +71,23 @@ _FEW = 0.05
 
 @dataclass
 class LostCount(Record):
-    """The networks that lost one number of classes, and their test accuracy (fractions)."""
+    """The networks that lost one number of classes, and their test accuracy.
+
+    Attributes
+    ----------
+    lost : int
+        Classes never predicted.
+    networks : int
+    acc_mean, acc_min, acc_max : float
+        Their test accuracy (fractions).
+    acc_predicted_mean : float or None
+        Their mean accuracy on the classes they do predict.
+
+    Examples
+    --------
+    >>> LostCount(1, 4, 0.7, 0.68, 0.72, 0.9).to_dict()["acc_mean"]
+    0.7
+    """
 
     lost: int
     networks: int
@@ -83,7 +99,19 @@ class LostCount(Record):
 
 @dataclass
 class AccuracyOnPredicted(Record):
-    """Test accuracy on the classes a network does predict, over the networks (fractions)."""
+    """Test accuracy on the classes a network does predict, over the networks (fractions).
+
+    Attributes
+    ----------
+    mean, min, max : float
+    sd : float or None
+        None for a single network.
+
+    Examples
+    --------
+    >>> AccuracyOnPredicted(0.9, None, 0.9, 0.9).sd is None
+    True
+    """
 
     mean: float
     sd: float | None                    # None for a single network
@@ -93,8 +121,24 @@ class AccuracyOnPredicted(Record):
 
 @dataclass
 class RegressionScore(Record):
-    """The best regressor's cross-validated scores of one target (the lost-class count, or the accuracy left
-    after it) from one feature set."""
+    """The best regressor's cross-validated scores of one target from one feature set.
+
+    The target: the lost-class count, or the accuracy left after it.
+
+    Attributes
+    ----------
+    r2 : float
+        Out-of-fold R^2 (below 0: worse than predicting the mean).
+    r2_sd, kendall_tau : float or None
+    regressor : str
+    folds : int or None
+        Where it is said (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> RegressionScore(0.9, 0.05, 0.8, "ridge").to_dict()
+    {'r2': 0.9, 'r2_sd': 0.05, 'kendall_tau': 0.8, 'regressor': 'ridge'}
+    """
 
     r2: float                           # out-of-fold R^2; below 0: worse than predicting the mean
     r2_sd: float | None
@@ -107,7 +151,27 @@ class RegressionScore(Record):
 
 @dataclass
 class CountExplained(Record):
-    """How much of the variance of test accuracy the lost-class count explains (shares in [0, 1])."""
+    """How much of the variance of test accuracy the lost-class count explains (shares in [0, 1]).
+
+    Attributes
+    ----------
+    linear_r2 : float
+        A straight line in the count, in sample.
+    slope, intercept : float
+        The line (accuracy per lost class).
+    eta2 : float
+        The count's group means (any function of the count), in sample.
+    spearman_rho, spearman_p : float
+    ceiling : float or None
+        The test set's noise ceiling.
+    cv : RegressionScore or Skipped
+        The configured regressors on the count alone, out of fold.
+
+    Examples
+    --------
+    >>> CountExplained(0.8, -0.2, 0.9, 0.85, -0.9, 0.001, 0.99, Skipped("no regressor ran")).to_dict()["cv"]
+    {'skipped': 'no regressor ran'}
+    """
 
     linear_r2: float                    # a straight line in the count, in sample
     slope: float                        # accuracy per lost class
@@ -121,8 +185,28 @@ class CountExplained(Record):
 
 @dataclass
 class Beyond(Record):
-    """Structure against the accuracy left after the lost-class count (its residual from the count's group
-    mean), per feature set and the best of the structural ones."""
+    """Structure against the accuracy left after the lost-class count.
+
+    The residual of test accuracy from its lost-count group's mean, regressed from each feature set.
+
+    Attributes
+    ----------
+    networks, left_out : int
+        Networks used, and left out (alone in their lost-class count).
+    residual_sd, residual_share, residual_ceiling : float or None
+        The residual's sd, its share of the variance of test accuracy, and its noise ceiling.
+    by_feature_set : dict of str to RegressionScore or Skipped
+    best : BestRegression or None
+        The best structural feature set (None, {} in the JSON, when none was fitted).
+    share_of_total : float or None
+        The best R^2 as a share of the variance of test accuracy (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> b = Beyond(10, 2, 0.01, 0.05, 0.6, {"cn": Skipped("no fit")}, None)
+    >>> b.to_dict()["best"], "share_of_total" in b.to_dict()
+    ({}, False)
+    """
 
     networks: int
     left_out: int                       # networks alone in their lost-class count
@@ -139,7 +223,27 @@ class Beyond(Record):
 
 @dataclass
 class Settling(Record):
-    """When the networks' sets of predicted classes stop changing (epochs of curves.parquet)."""
+    """When the networks' sets of predicted classes stop changing (epochs of curves.parquet).
+
+    Attributes
+    ----------
+    epochs : list of int
+    median : float
+    q90, max : int
+        Epochs by which half, 90 % and all of the networks have settled.
+    settled_share : dict of int to float
+        Per epoch, the share of networks settled by then.
+    final_lost_pairs : int
+        (network, class) pairs lost at the end.
+    lost_share : dict of int to float or None
+        Per epoch, the share of those pairs already never predicted (None when there are none).
+
+    Examples
+    --------
+    >>> Settling.from_dict({"epochs": [0, 1], "median": 1.0, "q90": 1, "max": 1, "settled_share": {"0": 0.2, "1": 1.0},
+    ...                     "final_lost_pairs": 3, "lost_share": {"0": 0.5, "1": 1.0}}).settled_share
+    {0: 0.2, 1: 1.0}
+    """
 
     epochs: list[int]
     median: float
@@ -152,8 +256,25 @@ class Settling(Record):
 
 @dataclass
 class Mechanism(Record):
-    """(network, class) pairs whose training samples were all silenced in epoch 1 against the final lost
-    classes (shares in [0, 1], None where a group is empty)."""
+    """Classes whose training samples were all silenced in epoch 1 against the final lost classes.
+
+    Over (network, class) pairs; shares in [0, 1], None where a group is empty.
+
+    Attributes
+    ----------
+    pairs, lost_pairs, all_silenced_pairs : int
+    p_lost_all_silenced, p_lost_otherwise : float or None
+        The share lost among the all-silenced pairs and among the others.
+    mean_silenced_lost, mean_silenced_kept : float or None
+        The mean silenced share of lost and of kept pairs.
+    auc : float or None
+        Of the silenced share for a lost class (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> Mechanism(48, 19, 20, 0.8, 0.03, 0.95, 0.5).to_dict()["p_lost_all_silenced"]
+    0.8
+    """
 
     pairs: int
     lost_pairs: int
@@ -169,8 +290,24 @@ class Mechanism(Record):
 
 @dataclass
 class WhichLost(Record):
-    """Which classes are lost, classified from one feature set: the balanced accuracy (chance 0.5) of lost
-    against kept, averaged over the classes it could be fitted for."""
+    """Which classes are lost, classified from one feature set.
+
+    Attributes
+    ----------
+    balanced_acc : float
+        Balanced accuracy (chance 0.5) of lost against kept, averaged over the classes it could be fitted for.
+    classes : list of int
+        Those classes.
+    classifier : str
+        The best classifiers' names, joined.
+    per_class : dict of int to float
+        Per class, its balanced accuracy.
+
+    Examples
+    --------
+    >>> WhichLost(0.75, [0, 1], "lda", {0: 0.7, 1: 0.8}).per_class[1]
+    0.8
+    """
 
     balanced_acc: float
     classes: list[int]
@@ -180,7 +317,20 @@ class WhichLost(Record):
 
 @dataclass
 class LostEpochScore(Record):
-    """What one feature set of one snapshot epoch predicts of the final lost classes (None: not fitted)."""
+    """What one feature set of one snapshot epoch predicts of the final lost classes.
+
+    Attributes
+    ----------
+    count : RegressionScore or None
+        How many (None: not fitted).
+    which : WhichLost or None
+        Which (None: not fitted).
+
+    Examples
+    --------
+    >>> LostEpochScore(None, WhichLost(0.75, [0], "lda", {0: 0.75})).to_dict()["count"] is None
+    True
+    """
 
     count: RegressionScore | None
     which: WhichLost | None
@@ -188,7 +338,23 @@ class LostEpochScore(Record):
 
 @dataclass
 class LostPrediction(Record):
-    """The final lost classes predicted from each snapshot epoch's features, per epoch and feature set."""
+    """The final lost classes predicted from each snapshot epoch's features.
+
+    Attributes
+    ----------
+    epochs : list of int
+    count_varies : bool
+        Whether the number of lost classes varies (else it is not regressed).
+    which_classes : list of int
+        The classes lost in 2+ and kept in 2+ networks (classified).
+    by_epoch : dict of int to dict of str to LostEpochScore
+        Per epoch and feature set (``curve``: the learning-curve baseline).
+
+    Examples
+    --------
+    >>> LostPrediction([0, 5], True, [], {}).to_dict()["count_varies"]
+    True
+    """
 
     epochs: list[int]
     count_varies: bool
@@ -198,8 +364,41 @@ class LostPrediction(Record):
 
 @dataclass
 class LostClasses(Record):
-    """What one dataset's spread of test accuracy is made of (``analysis/lost_classes.json``: dataset -> this,
-    or a ``Skipped``); each part is a ``Skipped`` where the data cannot say it."""
+    """What one dataset's spread of test accuracy is made of: the classes its networks never predict.
+
+    ``analysis/lost_classes.json`` holds one per dataset, or a ``Skipped``; each part is a ``Skipped`` where
+    the data cannot say it.
+
+    Attributes
+    ----------
+    networks, classes : int
+        Eligible networks, and the test set's classes.
+    test_samples : int or None
+    ceiling : float or None
+        The noise ceiling of test accuracy.
+    lost_any, lost_max : int
+        Networks that lost at least one class; the most classes one network lost.
+    lost_mean : float or None
+    by_count : list of LostCount
+        Per lost-class count.
+    acc_predicted : AccuracyOnPredicted or None
+    lost_share_per_class : list of float or None
+        Per class, the share of networks that lost it (None, left out of the JSON, when which is unknown).
+    explained : CountExplained or Skipped
+    beyond : Beyond or Skipped
+    settling : Settling or Skipped
+    mechanism : Mechanism or Skipped
+    prediction : LostPrediction or Skipped
+
+    Examples
+    --------
+    >>> lc = LostClasses(networks=9, classes=10, test_samples=None, ceiling=None, lost_any=0, lost_max=0,
+    ...                  lost_mean=0.0, by_count=[LostCount(0, 9, 0.9, 0.88, 0.92, 0.9)], acc_predicted=None,
+    ...                  lost_share_per_class=None, explained=Skipped("no network lost a class"),
+    ...                  beyond=Skipped("-"), settling=Skipped("-"), mechanism=Skipped("-"), prediction=Skipped("-"))
+    >>> LostClasses.from_dict(lc.to_dict()) == lc
+    True
+    """
 
     networks: int
     classes: int
@@ -301,6 +500,23 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
         ``lost_counts`` (dataset, lost, networks, accuracy mean/min/max), ``lost_networks`` (per network:
         test_acc, test_lost, test_acc_predicted, settled_epoch: -1 where unknown), ``lost_prediction`` (_PREDICTION_COLUMNS),
         ``lost_settling`` (dataset, epoch, share of networks settled, share of final lost classes lost).
+        A dataset's summary is a ``LostClasses``'s JSON object, or a ``Skipped``'s.
+
+    Examples
+    --------
+    >>> from engine.analysis.predictability import predictability
+    >>> count = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    >>> acc = 0.9 - 0.3 * count + np.linspace(-0.01, 0.01, 8)
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(8), "test_acc": acc, "test_samples": 1000,
+    ...                      "test_lost": count, "test_lost_classes": [0, 0, 0, 4, 4, 4, 6, 6],
+    ...                      "test_acc_predicted": 0.9, "test_acc_c0": 0.9, "test_acc_c1": 0.9, "test_acc_c2": 0.9})
+    >>> cfg = AnalysisConfig(regressors=["ridge"], folds=3, regression_repeats=1, n_jobs=1)
+    >>> summary, tables = lost_classes(nets, None, None, {}, None, None, predictability(nets), cfg)
+    >>> lc = LostClasses.from_dict(summary["d"])
+    >>> lc.lost_any, round(lc.explained.linear_r2, 3), lc.lost_share_per_class
+    (5, 1.0, [0.0, 0.25, 0.625])
+    >>> lc.settling.skipped
+    'no per-epoch lost classes (curves.parquet without test_lost_classes)'
     """
     summary: dict[str, Any] = {}
     tables: dict[str, list[pd.DataFrame]] = {"lost_counts": [], "lost_networks": [], "lost_prediction": [],

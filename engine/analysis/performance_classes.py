@@ -11,14 +11,26 @@ import pandas as pd
 from engine.analysis.results import Record
 from engine.config import AnalysisConfig
 
-__all__ = ["ClassRange", "DatasetClasses", "PerformanceClasses", "assign_classes", "class_names", "eligible_mask",
+__all__ = ["ClassRange", "DatasetClasses", "PerformanceClasses", "assign_classes", "eligible_mask",
            "eligible_rows"]
 
 
 @dataclass
 class ClassRange(Record):
-    """One performance class of one dataset: its networks and their test accuracies (fractions; None when
-    the class is empty)."""
+    """One performance class of one dataset.
+
+    Attributes
+    ----------
+    count : int
+        Its networks.
+    min_acc, max_acc, mean_acc : float or None
+        Their test accuracies (fractions; None when the class is empty).
+
+    Examples
+    --------
+    >>> ClassRange(0, None, None, None).to_dict()
+    {'count': 0, 'min_acc': None, 'max_acc': None, 'mean_acc': None}
+    """
 
     count: int
     min_acc: float | None
@@ -28,7 +40,27 @@ class ClassRange(Record):
 
 @dataclass
 class DatasetClasses(Record):
-    """One dataset's performance classes: who took part, each class by name, the class boundaries."""
+    """One dataset's performance classes.
+
+    Attributes
+    ----------
+    networks, used, diverged_excluded, nan_accuracy_excluded : int
+        Networks in the table, taking part, and left out (diverged; no finite test accuracy).
+    undefined : str or None
+        Why the dataset has no classes (no spread); left out of the JSON while None.
+    note : str or None
+        Empty classes, in words; left out of the JSON while None.
+    classes : dict of str to ClassRange
+        Per class name.
+    thresholds : list of float
+        The fixed thresholds, or the lowest accuracy of each non-empty class above the first.
+
+    Examples
+    --------
+    >>> d = DatasetClasses(4, 4, 0, 0, None, None, {"low": ClassRange(2, 0.5, 0.6, 0.55)}, [0.7])
+    >>> list(d.to_dict())
+    ['networks', 'used', 'diverged_excluded', 'nan_accuracy_excluded', 'classes', 'thresholds']
+    """
 
     networks: int
     used: int
@@ -44,14 +76,27 @@ class DatasetClasses(Record):
 
 @dataclass
 class PerformanceClasses(Record):
-    """The performance classes of every dataset (``analysis/performance_classes.json``)."""
+    """The performance classes of every dataset (``analysis/performance_classes.json``).
+
+    Attributes
+    ----------
+    names : list of str
+        The classes' names, by index (low/medium/high for 3, low/high for 2, q1..qn otherwise).
+    method : {"quantiles", "thresholds"}
+    datasets : dict of str to DatasetClasses
+
+    Examples
+    --------
+    >>> PerformanceClasses(["low", "high"], "quantiles").to_dict()
+    {'names': ['low', 'high'], 'method': 'quantiles', 'datasets': {}}
+    """
 
     names: list[str]
     method: str                     # "quantiles" or "thresholds"
     datasets: dict[str, DatasetClasses] = field(default_factory=dict)
 
 
-def class_names(n: int) -> list[str]:
+def _class_names(n: int) -> list[str]:
     """low/medium/high for 3 classes, low/high for 2, q1..qn otherwise."""
     if n == 2:
         return ["low", "high"]
@@ -61,14 +106,52 @@ def class_names(n: int) -> list[str]:
 
 
 def eligible_mask(networks: pd.DataFrame) -> pd.Series:
-    """Networks that take part in the analysis: not diverged, finite test accuracy."""
+    """Networks that take part in the analysis: not diverged, finite test accuracy.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        ``test_acc``; ``diverged`` when recorded.
+
+    Returns
+    -------
+    pandas.Series of bool
+        On ``networks``' index.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"test_acc": [0.9, float("nan"), 0.8], "diverged": [False, False, True]})
+    >>> eligible_mask(nets).tolist()
+    [True, False, False]
+    """
     diverged = networks["diverged"].fillna(False).astype(bool) if "diverged" in networks else False
     return ~diverged & np.isfinite(networks["test_acc"].astype(float))
 
 
 def eligible_rows(table: pd.DataFrame | None, networks: pd.DataFrame) -> pd.DataFrame | None:
-    """The rows of a per-network table (neurons, curves, snapshots) that belong to networks ``eligible_mask``
-    keeps: excluded networks are excluded from every part, figures included."""
+    """The rows of a per-network table that belong to the networks ``eligible_mask`` keeps.
+
+    Excluded networks are excluded from every part, figures included.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or None
+        Neurons, curves or snapshots: ``dataset`` and ``network`` columns.
+    networks : pandas.DataFrame
+        The networks table (``dataset``, ``network``, ``test_acc``, ``diverged``).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``table`` itself when every row is kept (or it is None or empty).
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "d", "network": [0, 1], "test_acc": [0.9, 0.8], "diverged": [False, True]})
+    >>> curves = pd.DataFrame({"dataset": "d", "network": [0, 0, 1], "epoch": [0, 1, 0]})
+    >>> eligible_rows(curves, nets)["network"].tolist()
+    [0, 0]
+    """
     if table is None or not len(table):
         return table
     keep = networks[eligible_mask(networks).to_numpy()]
@@ -86,8 +169,21 @@ def assign_classes(networks: pd.DataFrame, cfg: AnalysisConfig,
     holds N/q networks up to one; all networks of one accuracy take the class of their group's middle
     rank ((first + last) // 2), so classes can differ in size, and a class is empty where ties cover it
     (the dataset's summary says so in ``note``). Fixed thresholds: a network at a threshold goes up.
-    ``undefined``: datasets without a spread of test accuracy (``predictability.without_spread``): none
-    of their networks gets a class, and the summary says why.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        ``dataset``, ``test_acc`` (a fraction); ``diverged`` when recorded.
+    cfg : AnalysisConfig
+        ``classes`` (quantile classes) or ``thresholds``.
+    undefined : mapping of str to str, optional
+        Datasets without a spread of test accuracy (``predictability.without_spread``): none of their networks
+        gets a class, and the summary says why.
+
+    Returns
+    -------
+    (pandas.Series, dict)
+        The class per network (int64, on ``networks``' index) and a ``PerformanceClasses``' JSON object.
 
     Examples
     --------
@@ -102,7 +198,7 @@ def assign_classes(networks: pd.DataFrame, cfg: AnalysisConfig,
     labels = pd.Series(-1, index=networks.index, dtype="int64")
     ok = eligible_mask(networks)
     n_classes = cfg.classes if cfg.thresholds is None else len(cfg.thresholds) + 1
-    names = class_names(n_classes)
+    names = _class_names(n_classes)
     summary = PerformanceClasses(names, "quantiles" if cfg.thresholds is None else "thresholds")
     for ds, grp in networks.groupby("dataset", sort=True):
         n_div = int(grp["diverged"].fillna(False).astype(bool).sum()) if "diverged" in grp else 0

@@ -42,9 +42,24 @@ __all__ = ["BestRegression", "Predictability", "best_regression", "noise_ceiling
 
 
 def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
-    """Spread of ``acc`` (one dataset's eligible networks), its binomial sampling noise on a test set of
-    ``test_samples`` samples, the share of its variance that is not noise, and ``no_spread``: why there is
-    no spread to explain (None when there is one). See the module's docstring for the rules.
+    """The spread of one dataset's test accuracies, their test-set noise and the share of variance not noise.
+
+    See the module's docstring for the rules.
+
+    Parameters
+    ----------
+    acc : (N,) float array
+        Test accuracy (a fraction) of one dataset's eligible networks; non-finite values are left out.
+    test_samples : int or None
+        The test set's size (None: unknown, no noise estimate).
+
+    Returns
+    -------
+    dict
+        ``networks``, ``test_samples``, ``acc_min``, ``acc_max``, ``acc_mean``, ``acc_sd`` (sample sd),
+        ``noise_sd`` (binomial sampling sd), ``ceiling`` (the highest R^2 any predictor can reach) and
+        ``no_spread`` (why there is no spread to explain; None when there is one): the fields of a
+        ``Predictability`` but ``best``.
 
     Examples
     --------
@@ -80,8 +95,22 @@ def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
 
 @dataclass
 class BestRegression(Record):
-    """The (feature set, regressor) of highest mean out-of-fold R^2 of test accuracy, with its Kendall tau
-    (``best_regression``'s JSON object)."""
+    """The (feature set, regressor) of highest mean out-of-fold R^2 of test accuracy (``best_regression``).
+
+    Attributes
+    ----------
+    feature_set, regressor : str
+    r2 : float
+        Out-of-fold R^2, mean over folds (below 0: worse than predicting the mean).
+    r2_sd : float or None
+    kendall_tau : float or None
+        Of the out-of-fold predictions with the truth.
+
+    Examples
+    --------
+    >>> BestRegression("cn", "ridge", 0.4, 0.1, 0.5).to_dict()
+    {'feature_set': 'cn', 'regressor': 'ridge', 'r2': 0.4, 'r2_sd': 0.1, 'kendall_tau': 0.5}
+    """
 
     feature_set: str
     regressor: str
@@ -92,10 +121,25 @@ class BestRegression(Record):
 
 @dataclass
 class Predictability(Record):
-    """How much of one dataset's spread of test accuracy is predictable (``analysis/predictability.json``,
-    one object per dataset): ``noise_ceiling``'s numbers (accuracies as fractions), the best regression
-    (``best_regression``'s, None - {} in the JSON - when none ran) and the share of the ceiling its R^2 is
-    (absent when unknown)."""
+    """How much of one dataset's spread of test accuracy is predictable.
+
+    ``analysis/predictability.json`` holds one per dataset.
+
+    Attributes
+    ----------
+    networks, test_samples, acc_min, acc_max, acc_mean, acc_sd, noise_sd, ceiling, no_spread
+        ``noise_ceiling``'s numbers (accuracies as fractions).
+    best : BestRegression or None
+        The best regression (None, {} in the JSON, when none ran).
+    share_of_ceiling : float or None
+        The best R^2 as a share of the ceiling (left out of the JSON when unknown).
+
+    Examples
+    --------
+    >>> p = Predictability(**noise_ceiling([0.6, 0.7, 0.8, 0.9], 1000), best=None)
+    >>> round(p.ceiling, 3), p.to_dict()["best"]
+    (0.985, {})
+    """
 
     networks: int
     test_samples: int | None
@@ -192,8 +236,25 @@ def best_regression(per_feature_set: Mapping[str, Any], feature_sets: list[str] 
 
 
 def without_spread(networks: pd.DataFrame) -> dict[str, str]:
-    """The one rule every part of the analysis reads: per dataset of ``networks`` (its eligible networks)
-    that has no spread of test accuracy to explain, why (``noise_ceiling``'s ``no_spread``). Regression,
-    performance classes, classification, correlations with accuracy and early prediction are not computed
-    for these datasets."""
+    """The datasets without a spread of test accuracy to explain, and why.
+
+    The one rule every part of the analysis reads: regression, performance classes, classification,
+    correlations with accuracy and early prediction are not computed for these datasets.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        The eligible networks: ``dataset``, ``test_acc`` (a fraction); ``test_samples`` when recorded.
+
+    Returns
+    -------
+    dict of str to str
+        Per dataset without a spread, ``noise_ceiling``'s ``no_spread``.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": ["a", "a", "b", "b"], "test_acc": [0.5, 0.5, 0.6, 0.7]})
+    >>> without_spread(nets)
+    {'a': 'every network has the same test accuracy (0.500)'}
+    """
     return {ds: e["no_spread"] for ds, e in predictability(networks).items() if e["no_spread"]}

@@ -25,6 +25,14 @@ class Record:
     ``to_dict`` writes every field by name in declaration order (records inside, and dicts and lists of
     them, as their own JSON objects); ``from_dict`` reads them back by the fields' types.
 
+    Attributes
+    ----------
+    _OMIT_IF_NONE : tuple of str
+        Fields whose key the JSON leaves out while they are None (keys only some objects have); read back
+        as None when absent.
+    _EMPTY_IF_NONE : tuple of str
+        Fields the JSON writes as {} while they are None, and reads {} back as None.
+
     Examples
     --------
     >>> from dataclasses import dataclass
@@ -68,6 +76,11 @@ class Record:
 @dataclass
 class Skipped(Record):
     """A part of the analysis that did not run for a dataset, and why (``{"skipped": why}`` in the JSON).
+
+    Attributes
+    ----------
+    skipped : str
+        Why, in words.
 
     Examples
     --------
