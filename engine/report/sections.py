@@ -38,8 +38,25 @@ _TITLE = "Structure and performance of fully connected networks: analysis report
 
 @dataclass
 class ReportInputs:
-    """What the sections draw from: the run directory, the analysis result and the rendered figures
-    (name -> PNG bytes; a figure without data is absent)."""
+    """What the sections draw from; each section function takes one and returns ``(heading, inner HTML)``.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    result : AnalysisResult
+        The analysis (its ``summary`` and ``tables``).
+    figures : dict of str to bytes
+        Name -> PNG bytes; a figure without data is absent.
+    protocol : dict or None
+        Per dataset, the settings that made the population.
+
+    Examples
+    --------
+    >>> from engine.analysis.run import AnalysisResult
+    >>> inputs = ReportInputs(Path("run"), AnalysisResult(summary={"backend": "cpu"}), {})
+    >>> inputs.summary["backend"], inputs.img("bon_centroids")
+    ('cpu', '')
+    """
 
     run_dir: Path
     result: AnalysisResult
@@ -474,7 +491,34 @@ SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
 
 def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes],
                 protocol: dict[str, dict[str, Any]] | None = None) -> str:
-    """The whole page: every section of ``SECTIONS`` that has something to show. ``protocol``: per dataset,
-    the settings that made its population (``engine.run_dir.load_protocol``), for the Protocol section."""
+    """The whole report page: every section of ``SECTIONS`` that has something to show.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run directory (named in the overview).
+    result : AnalysisResult
+        The analysis of its tables.
+    figures : dict of str to bytes
+        Name -> PNG bytes (``engine.report.writer`` renders them).
+    protocol : dict, optional
+        Per dataset, the settings that made its population (``engine.run_dir.load_protocol``), for the
+        Protocol section.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Examples
+    --------
+    >>> from engine.analysis import run_analysis
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(8), "test_acc": np.linspace(0.5, 0.9, 8),
+    ...                      "test_samples": 1000})
+    >>> result = run_analysis(nets, None, {"enabled": {"classification": False, "regression": False}})
+    >>> page_ = report_html(Path("run"), result, {})
+    >>> page_.startswith("<!DOCTYPE html>"), "How much of performance is predictable" in page_
+    (True, True)
+    """
     inputs = ReportInputs(Path(run_dir), result, figures, protocol)
     return page(_TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])
