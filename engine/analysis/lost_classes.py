@@ -49,7 +49,7 @@ from engine.analysis.classification import (Classification, ClassifierScore, Reg
                                             classification_for_dataset, regress)
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
 from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve, r2_words
-from engine.analysis.predictability import BestRegression, best_regression
+from engine.analysis.predictability import BestRegression, Predictability, best_regression
 from engine.analysis.results import Record, Skipped, read
 from engine.config import AnalysisConfig
 from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
@@ -524,7 +524,7 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
     for ds, g in nets.groupby("dataset", sort=True):
         ds = str(ds)
         out = _dataset(ds, g.reset_index(drop=True), neurons, neuron_types, bon_k.get(ds), snapshots, curves,
-                       predictability.get(ds) or {}, cfg, backend, progress, tables)
+                       _noise(predictability.get(ds)), cfg, backend, progress, tables)
         summary[ds] = out.to_dict()
     empty = {"lost_counts": ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"],
              "lost_networks": ["dataset", "network", "test_acc", "test_lost", "test_acc_predicted", "settled_epoch"],
@@ -534,7 +534,14 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
                      for k, v in tables.items()}
 
 
-def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curves, pred: dict[str, Any],
+def _noise(found: dict[str, Any] | None) -> Predictability:
+    """The dataset's noise ceiling (``predictability``'s object); all unknown where it has none."""
+    return Predictability.from_dict(found) if found else Predictability(
+        networks=0, test_samples=None, acc_min=None, acc_max=None, acc_mean=None, acc_sd=None, noise_sd=None,
+        ceiling=None, no_spread=None, best=None)
+
+
+def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curves, pred: Predictability,
              cfg: AnalysisConfig, backend: str, progress: bool, tables: dict[str, list]) -> LostClasses | Skipped:
     missing = [c for c in LOST_METRICS if c not in g.columns]
     # gathered benchmarks of fewer classes have all-NaN columns for the classes they lack
@@ -569,7 +576,7 @@ def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curv
         "test_acc_predicted": acc_pred,
         "settled_epoch": settled_at if settled_at is not None else np.full(len(g), -1)}))
     return LostClasses(
-        networks=int(len(g)), classes=n_classes, test_samples=pred.get("test_samples"), ceiling=pred.get("ceiling"),
+        networks=int(len(g)), classes=n_classes, test_samples=pred.test_samples, ceiling=pred.ceiling,
         lost_any=int((count > 0).sum()), lost_max=int(count.max()) if len(g) else 0,
         lost_mean=float(count.mean()) if len(g) else None, by_count=by,
         acc_predicted=AccuracyOnPredicted(float(acc_pred[ok].mean()),
@@ -582,13 +589,13 @@ def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curv
                                progress, tables))
 
 
-def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: AnalysisConfig,
+def _explained(acc: np.ndarray, count: np.ndarray, pred: Predictability, cfg: AnalysisConfig,
                backend: str) -> CountExplained | Skipped:
     """Share of the variance of test accuracy the lost-class count explains, or why it cannot be said."""
     if (count == 0).all():
         return Skipped("no network lost a class")
-    if pred.get("no_spread"):
-        return Skipped(f"no spread of test accuracy to explain: {pred['no_spread']}")
+    if pred.no_spread:
+        return Skipped(f"no spread of test accuracy to explain: {pred.no_spread}")
     values, sizes = np.unique(count, return_counts=True)
     if len(values) < 2:
         return Skipped(f"every network lost {int(values[0])} class(es): the count does not vary")
@@ -609,11 +616,11 @@ def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: An
     cv = RegressionScore(best["r2"], best["r2_sd"], best["kendall_tau"], best["regressor"], reg["folds"]) if best \
         else Skipped(reg.get("skipped", "no regressor ran"))
     return CountExplained(linear_r2=linear, slope=float(slope), intercept=float(intercept), eta2=eta2,
-                          spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue), ceiling=pred.get("ceiling"),
+                          spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue), ceiling=pred.ceiling,
                           cv=cv)
 
 
-def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str, Any],
+def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: Predictability,
             explained: CountExplained | Skipped, cfg: AnalysisConfig, backend: str) -> Beyond | Skipped:
     """Structure against the accuracy left after the lost-class count (residual from the count's group mean)."""
     if isinstance(explained, Skipped):
@@ -628,7 +635,7 @@ def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str,
     # the remainder's noise ceiling: the dataset's test-set noise (predictability's, conservative) against
     # the residual's population variance, as the ceiling of test accuracy itself
     var = float(resid[keep].var()) if keep.sum() > 1 else 0.0
-    noise_var = pred["noise_sd"] ** 2 if pred.get("noise_sd") is not None else None
+    noise_var = pred.noise_sd ** 2 if pred.noise_sd is not None else None
     by_feature_set: dict[str, RegressionScore | Skipped] = {}
     for fs, res in reg.items():
         b = best_regression({fs: res})
