@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -25,36 +25,204 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
 from engine.analysis.estimators import estimator_class, make_estimator
-from engine.analysis.results import Record
+from engine.analysis.results import Record, Skipped, read
 from engine.analysis.features import feature_set_columns
 from engine.config import AnalysisConfig
 from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BestClassifier", "best_classifier", "classification_for_dataset", "classify", "regress"]
+__all__ = ["BestClassifier", "Classification", "ClassifierScore", "FeatureCounts", "Regression", "RegressorScore",
+           "SkippedFeatureSet", "best_classifier", "classification_for_dataset", "classify", "regress"]
 
 _FOREST_NAMES = ("random_forest", "random_forest_regressor")
 
 
-def _feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+@dataclass
+class FeatureCounts(Record):
+    """What of a feature set's columns the estimators saw.
+
+    Attributes
+    ----------
+    columns : int
+        Columns kept.
+    all_nan_columns_dropped : int
+        Columns dropped for being NaN for every network.
+    rows_with_nan_dropped : int
+        Networks dropped for a NaN in a kept column.
+
+    Examples
+    --------
+    >>> FeatureCounts(columns=12, all_nan_columns_dropped=2, rows_with_nan_dropped=0).to_dict()["columns"]
+    12
+    """
+
+    columns: int
+    all_nan_columns_dropped: int
+    rows_with_nan_dropped: int
+
+
+@dataclass
+class SkippedFeatureSet(Skipped):
+    """A feature set that gave nothing to fit on one dataset, and why.
+
+    Attributes
+    ----------
+    skipped : str
+        Why, in words.
+    features : FeatureCounts or None
+        Its column counts when it had columns (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> SkippedFeatureSet("no ww_l* spectral columns in networks.parquet").to_dict()
+    {'skipped': 'no ww_l* spectral columns in networks.parquet'}
+    """
+
+    features: FeatureCounts | None = None
+
+    _OMIT_IF_NONE = ("features",)
+
+
+@dataclass
+class ClassifierScore(Record):
+    """One classifier's out-of-fold accuracy on one feature set.
+
+    Attributes
+    ----------
+    mean, std : float
+        Accuracy (a fraction) over all folds of all repeats.
+    confusion : list of list of int
+        The summed out-of-fold confusion matrix, (classes, classes), true class by row.
+
+    Examples
+    --------
+    >>> ClassifierScore(0.8, 0.1, [[4, 1], [1, 4]]).mean
+    0.8
+    """
+
+    mean: float                     # over all folds of all repeats
+    std: float
+    confusion: list[list[int]]      # summed out-of-fold confusion matrix, true class by row
+
+
+@dataclass
+class Classification(Record):
+    """The performance classes classified from one feature set of one dataset.
+
+    ``analysis/classification.json`` holds, per dataset and feature set, one of these or a
+    ``SkippedFeatureSet``; ``read(dict[str, Classification | SkippedFeatureSet], ...)`` reads one dataset's.
+
+    Attributes
+    ----------
+    n : int
+        Networks classified.
+    folds, repeats : int
+        Stratified folds (reduced to the smallest class when it is smaller) and repeats.
+    chance : float
+        The share of the largest class.
+    classes, class_counts : list of int
+        The class indices present, and their networks.
+    notes : list of str
+        Classes left out, folds reduced.
+    features : FeatureCounts or None
+        The feature set's column counts (None, left out of the JSON, from ``classify``).
+    classifiers : dict of str to ClassifierScore or Skipped
+        Per configured classifier.
+
+    Examples
+    --------
+    >>> c = Classification.from_dict({"n": 10, "folds": 5, "repeats": 1, "chance": 0.5, "classes": [0, 1],
+    ...     "class_counts": [5, 5], "notes": [], "classifiers": {"svm": {"mean": 0.8, "std": 0.1,
+    ...     "confusion": [[4, 1], [1, 4]]}, "lda": {"skipped": "could not be fitted"}}})
+    >>> c.classifiers["svm"].mean, c.classifiers["lda"].skipped
+    (0.8, 'could not be fitted')
+    """
+
+    n: int                          # networks classified
+    folds: int
+    repeats: int
+    chance: float                   # the share of the largest class
+    classes: list[int]              # the class indices present
+    class_counts: list[int]
+    notes: list[str]                # classes left out, folds reduced
+    features: FeatureCounts | None = None
+    classifiers: dict[str, ClassifierScore | Skipped] = field(default_factory=dict)
+
+    _OMIT_IF_NONE = ("features",)
+
+
+@dataclass
+class RegressorScore(Record):
+    """One regressor's cross-validated scores of test accuracy on one feature set.
+
+    Attributes
+    ----------
+    r2_mean, r2_std : float or None
+        Out-of-fold R^2 over folds (below 0: worse than predicting the mean); None where no fold gave one.
+    kendall_tau : float or None
+        Kendall's tau of the out-of-fold predictions with the truth, mean over repeats.
+
+    Examples
+    --------
+    >>> RegressorScore(0.4, 0.1, 0.5).to_dict()
+    {'r2_mean': 0.4, 'r2_std': 0.1, 'kendall_tau': 0.5}
+    """
+
+    r2_mean: float | None           # out-of-fold R^2, mean over folds; below 0: worse than predicting the mean
+    r2_std: float | None
+    kendall_tau: float | None       # of the out-of-fold predictions with the truth, mean over repeats
+
+
+@dataclass
+class Regression(Record):
+    """Test accuracy regressed from one feature set of one dataset.
+
+    ``analysis/regression.json`` holds, per dataset and feature set, one of these or a ``SkippedFeatureSet``.
+
+    Attributes
+    ----------
+    n, folds, repeats : int
+        Networks, folds and repeats.
+    features : FeatureCounts or None
+        The feature set's column counts (None, left out of the JSON, from ``regress``).
+    regressors : dict of str to RegressorScore or Skipped
+        Per configured regressor.
+
+    Examples
+    --------
+    >>> r = Regression.from_dict({"n": 8, "folds": 4, "repeats": 1,
+    ...                           "regressors": {"ridge": {"r2_mean": 0.4, "r2_std": 0.1, "kendall_tau": 0.5}}})
+    >>> r.regressors["ridge"].r2_mean, r.features
+    (0.4, None)
+    """
+
+    n: int
+    folds: int
+    repeats: int
+    features: FeatureCounts | None = None
+    regressors: dict[str, RegressorScore | Skipped] = field(default_factory=dict)
+
+    _OMIT_IF_NONE = ("features",)
+
+
+def _feature_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray, FeatureCounts]:
     """X of the usable columns and a row mask; all-NaN columns and then rows with any NaN are dropped."""
     sub = df[columns].astype(float)
     all_nan = [c for c in columns if sub[c].isna().all()]
     sub = sub.drop(columns=all_nan)
     rows = np.isfinite(sub.to_numpy()).all(axis=1)
-    return sub.to_numpy()[rows], rows, {"columns": int(sub.shape[1]), "all_nan_columns_dropped": len(all_nan),
-                                        "rows_with_nan_dropped": int((~rows).sum())}
+    return sub.to_numpy()[rows], rows, FeatureCounts(int(sub.shape[1]), len(all_nan), int((~rows).sum()))
 
 
-def _undefined_features(fs: str, columns: list[str], feat: dict[str, int], n: int) -> str | None:
+def _undefined_features(fs: str, columns: list[str], feat: FeatureCounts, n: int) -> str | None:
     """Why a feature set gives nothing to learn from (every column undefined, or every network has an
     undefined value), in words; None if it has usable rows and columns."""
-    if feat["columns"] == 0:
+    if feat.columns == 0:
         return (f"feature set {fs!r} is undefined for these networks: all {len(columns)} of its columns (e.g. "
                 f"{columns[0]}) are NaN for every network, as statistics of layers too small for them are "
                 "(e.g. a standard deviation or spectral metric of a 1-neuron layer)")
-    if feat["rows_with_nan_dropped"] >= n:
+    if feat.rows_with_nan_dropped >= n:
         return f"feature set {fs!r} is undefined for these networks: every network has a NaN in it"
     return None
 
@@ -191,10 +359,10 @@ def _fold_predictions(preds: list, splits: list, names: list[str], failed: dict[
                 yield split, name, pred
 
 
-def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> dict[str, Any]:
+def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> Classification:
     y, splits = info.pop("_y"), info.pop("_splits")
     classes = np.asarray(info["classes"])
-    out = dict(info, classifiers={})
+    out = Classification(**info)
     per: dict[str, list] = {n: [] for n in cfg.classifiers}
     cms = {n: np.zeros((len(classes), len(classes)), dtype=np.int64) for n in cfg.classifiers}
     failed: dict[str, str] = {}
@@ -202,11 +370,8 @@ def _classification_result(info: dict[str, Any], preds: list[np.ndarray], cfg: A
         per[name].append(float((pred == y[te]).mean()))
         cms[name] += confusion_matrix(y[te], pred, labels=classes)
     for name in cfg.classifiers:
-        if name in failed:
-            out["classifiers"][name] = {"skipped": failed[name]}
-            continue
-        out["classifiers"][name] = {"mean": float(np.mean(per[name])), "std": float(np.std(per[name])),
-                                    "confusion": cms[name].tolist()}
+        out.classifiers[name] = Skipped(failed[name]) if name in failed else \
+            ClassifierScore(float(np.mean(per[name])), float(np.std(per[name])), cms[name].tolist())
     return out
 
 
@@ -229,9 +394,9 @@ def _regressor_name(short: str) -> str:
     return "random_forest_regressor" if short == "random_forest" else short
 
 
-def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> dict[str, Any]:
+def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: AnalysisConfig) -> Regression:
     acc, splits = info.pop("_y"), info.pop("_splits")
-    out = dict(info, regressors={})
+    out = Regression(**info)
     oof = {(s, r): np.empty_like(acc) for s in cfg.regressors for r in range(cfg.regression_repeats)}
     r2s: dict[str, list] = {s: [] for s in cfg.regressors}
     failed: dict[str, str] = {}
@@ -240,39 +405,125 @@ def _regression_result(info: dict[str, Any], preds: list[np.ndarray], cfg: Analy
         r2s[short].append(float(r2_score(acc[te], pred)) if len(te) > 1 else np.nan)
     for short in cfg.regressors:
         if short in failed:
-            out["regressors"][short] = {"skipped": failed[short]}
+            out.regressors[short] = Skipped(failed[short])
             continue
         taus = np.array([kendalltau(oof[(short, r)], acc).statistic for r in range(cfg.regression_repeats)])
         r2 = np.array(r2s[short], dtype=float)
         r2 = r2[np.isfinite(r2)]   # folds of one network have no R^2
-        out["regressors"][short] = {"r2_mean": float(r2.mean()) if r2.size else None,
-                                    "r2_std": float(r2.std()) if r2.size else None,
-                                    "kendall_tau": float(taus[np.isfinite(taus)].mean()) if np.isfinite(taus).any()
-                                    else None}
+        out.regressors[short] = RegressorScore(float(r2.mean()) if r2.size else None,
+                                               float(r2.std()) if r2.size else None,
+                                               float(taus[np.isfinite(taus)].mean()) if np.isfinite(taus).any()
+                                               else None)
     return out
 
 
 def classify(x: np.ndarray, y: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
-    """Cross-validated accuracy of every configured classifier on (x, y)."""
+    """Cross-validated accuracy of every configured classifier on (x, y).
+
+    Stratified k-fold (``cfg.folds``, reduced to the smallest class), repeated ``cfg.repeats`` times; classes
+    with fewer than 2 networks are left out.
+
+    Parameters
+    ----------
+    x : (N, F) float array
+        Features, one row per network (finite).
+    y : (N,) int array
+        Class per network.
+    cfg : AnalysisConfig
+        ``classifiers``, ``folds``, ``repeats``, ``seed``, ``scaler``, ``n_jobs``, ``estimator_params``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run ("gpu": cuML where installed).
+
+    Returns
+    -------
+    dict
+        A ``Classification``'s JSON object, or ``{"skipped": why}`` when fewer than 2 classes have 2 networks.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 10)
+    >>> x = (y + rng.normal(0, 0.1, 20))[:, None]
+    >>> out = classify(x, y, AnalysisConfig(classifiers=["lda"], folds=5, repeats=1, n_jobs=1))
+    >>> out["classifiers"]["lda"]["mean"], out["chance"]
+    (1.0, 0.5)
+    """
     info, tasks = _classification_tasks(x, y, cfg)
-    return info if "skipped" in info else _classification_result(info, _run_tasks(tasks, cfg, backend), cfg)
+    return info if "skipped" in info else _classification_result(info, _run_tasks(tasks, cfg, backend), cfg).to_dict()
 
 
 def regress(x: np.ndarray, acc: np.ndarray, cfg: AnalysisConfig, backend: str = "cpu") -> dict[str, Any]:
-    """Cross-validated regression of test accuracy: R^2 over folds, Kendall's tau of out-of-fold predictions."""
+    """Cross-validated regression of test accuracy: R^2 over folds, Kendall's tau of out-of-fold predictions.
+
+    Parameters
+    ----------
+    x : (N, F) float array
+        Features, one row per network (finite).
+    acc : (N,) float array
+        Test accuracy (a fraction) per network.
+    cfg : AnalysisConfig
+        ``regressors``, ``folds``, ``regression_repeats``, ``seed``, ``scaler``, ``n_jobs``, ``estimator_params``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run.
+
+    Returns
+    -------
+    dict
+        A ``Regression``'s JSON object, or ``{"skipped": why}`` for fewer than 4 networks.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> acc = np.linspace(0.5, 0.9, 20)
+    >>> out = regress(acc[:, None] * 2, acc, AnalysisConfig(regressors=["ridge"], folds=5, regression_repeats=1,
+    ...                                                     n_jobs=1))
+    >>> out["regressors"]["ridge"]["r2_mean"] > 0.9
+    True
+    """
     info, tasks = _regression_tasks(x, acc, cfg)
-    return info if "skipped" in info else _regression_result(info, _run_tasks(tasks, cfg, backend), cfg)
+    return info if "skipped" in info else _regression_result(info, _run_tasks(tasks, cfg, backend), cfg).to_dict()
 
 
 def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: AnalysisConfig,
                                backend: str = "cpu", progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Classification and regression for every feature set on one dataset's eligible networks.
 
-    All folds of all feature sets and estimators go to one parallel batch (cfg.n_jobs processes);
-    ``progress``: a bar over its fits.
+    All folds of all feature sets and estimators go to one parallel batch (``cfg.n_jobs`` processes).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One dataset's networks: ``test_acc`` (a fraction) and the feature sets' columns
+        (``engine.analysis.features.feature_set_columns``).
+    labels : (N,) int array
+        The performance class of each row of ``df``.
+    cfg : AnalysisConfig
+        ``feature_sets``, the estimators and folds, and ``enabled["classification"]``/``["regression"]``.
+    backend : {"cpu", "gpu"}
+        Where the estimators run.
+    progress : bool
+        A bar over the fits.
+
+    Returns
+    -------
+    (dict, dict)
+        Per feature set (in ``cfg.feature_sets``' order), a ``Classification``'s and a ``Regression``'s JSON
+        object, or a ``SkippedFeatureSet``'s; a part not enabled is {}.
+
+    Examples
+    --------
+    >>> from engine.config import AnalysisConfig
+    >>> acc = np.linspace(0.5, 0.9, 20)
+    >>> df = pd.DataFrame({"test_acc": acc, "strength_l1_mean": acc * 3, "strength_l1_std": acc ** 2})
+    >>> cfg = AnalysisConfig(feature_sets=["cn", "weights"], classifiers=["lda"], regressors=["ridge"], folds=5,
+    ...                      repeats=1, regression_repeats=1, n_jobs=1)
+    >>> cls, reg = classification_for_dataset(df, (acc > 0.7).astype(int), cfg)
+    >>> cls["cn"]["classifiers"]["lda"]["mean"], reg["weights"]["skipped"][:17]
+    (1.0, 'no w_l* weight-st')
     """
-    cls_out: dict[str, Any] = {}
-    reg_out: dict[str, Any] = {}
+    cls_out: dict[str, Record] = {}
+    reg_out: dict[str, Record] = {}
     pending: list[tuple] = []   # (out dict, feature set, kind, info, first task, last task + 1)
     tasks: list[tuple] = []
     for fs in cfg.feature_sets:
@@ -284,14 +535,12 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
                    "cn": "no {measure}_l{layer}_mean/std columns in networks.parquet",
                    "curve": "no learning curve (curves.parquet) up to this epoch",
                    "all": "no feature columns at all"}[fs]
-            cls_out[fs] = {"skipped": why}
-            reg_out[fs] = {"skipped": why}
+            cls_out[fs] = reg_out[fs] = SkippedFeatureSet(why)
             continue
         x, rows, feat = _feature_matrix(df, cols)
         undefined = _undefined_features(fs, cols, feat, len(df))
         if undefined:
-            cls_out[fs] = {"skipped": undefined, "features": feat}
-            reg_out[fs] = {"skipped": undefined, "features": feat}
+            cls_out[fs] = reg_out[fs] = SkippedFeatureSet(undefined, feat)
             continue
         jobs = []
         if cfg.enabled.get("classification", True):
@@ -306,20 +555,40 @@ def classification_for_dataset(df: pd.DataFrame, labels: np.ndarray, cfg: Analys
     preds = _run_tasks(tasks, cfg, backend, progress, desc)
     for out, fs, kind, info, a, b in pending:
         if "skipped" in info:
-            out[fs] = info
+            out[fs] = SkippedFeatureSet(info["skipped"], info["features"])
         elif kind == "cls":
             out[fs] = _classification_result(info, preds[a:b], cfg)
         else:
             out[fs] = _regression_result(info, preds[a:b], cfg)
     order = {fs: i for i, fs in enumerate(cfg.feature_sets)}
-    return (dict(sorted(cls_out.items(), key=lambda kv: order[kv[0]])),
-            dict(sorted(reg_out.items(), key=lambda kv: order[kv[0]])))
+    return ({fs: r.to_dict() for fs, r in sorted(cls_out.items(), key=lambda kv: order[kv[0]])},
+            {fs: r.to_dict() for fs, r in sorted(reg_out.items(), key=lambda kv: order[kv[0]])})
 
 
 @dataclass
 class BestClassifier(Record):
-    """The (feature set, classifier) of highest mean out-of-fold accuracy on one dataset
-    (``analysis/best_classifier.json``, one object per dataset)."""
+    """The (feature set, classifier) of highest mean out-of-fold accuracy on one dataset.
+
+    ``analysis/best_classifier.json`` holds one per dataset ({} where none ran).
+
+    Attributes
+    ----------
+    feature_set, classifier : str
+    mean, std : float
+        Accuracy, a fraction, over folds and repeats.
+    chance : float
+        The share of the largest class.
+    confusion : list of list of int
+        The summed out-of-fold confusion matrix, true class by row.
+    class_names : list of str
+        The classes of ``confusion``'s rows and columns.
+
+    Examples
+    --------
+    >>> b = BestClassifier("cn", "svm", 0.8, 0.1, 0.5, [[4, 1], [1, 4]], ["low", "high"])
+    >>> BestClassifier.from_dict(b.to_dict()) == b
+    True
+    """
 
     feature_set: str
     classifier: str
@@ -337,8 +606,7 @@ def best_classifier(cls_out: Mapping[str, Any], names: list[str]) -> BestClassif
     Parameters
     ----------
     cls_out : mapping
-        Per feature set: ``classes`` (the class indices present), ``chance``, and per classifier its
-        ``mean``, ``std`` and ``confusion``, or ``skipped``.
+        Per feature set, a ``Classification``'s JSON object or a ``SkippedFeatureSet``'s.
     names : list of str
         The performance classes' names, by index.
 
@@ -348,9 +616,10 @@ def best_classifier(cls_out: Mapping[str, Any], names: list[str]) -> BestClassif
 
     Examples
     --------
-    >>> out = {"cn": {"classes": [0, 1], "chance": 0.5, "classifiers": {
-    ...     "svm": {"mean": 0.8, "std": 0.1, "confusion": [[4, 1], [1, 4]]},
-    ...     "knn": {"skipped": "too few networks"}}}}
+    >>> out = {"cn": {"n": 10, "folds": 5, "repeats": 1, "chance": 0.5, "classes": [0, 1], "class_counts": [5, 5],
+    ...               "notes": [], "classifiers": {"svm": {"mean": 0.8, "std": 0.1, "confusion": [[4, 1], [1, 4]]},
+    ...                                            "knn": {"skipped": "too few networks"}}},
+    ...        "bon": {"skipped": "Bag-of-Neurons disabled or produced no histograms"}}
     >>> b = best_classifier(out, ["low", "high"])
     >>> b.classifier, b.mean, b.class_names
     ('svm', 0.8, ['low', 'high'])
@@ -358,13 +627,12 @@ def best_classifier(cls_out: Mapping[str, Any], names: list[str]) -> BestClassif
     True
     """
     best: BestClassifier | None = None
-    for fs, res in cls_out.items():
-        for name, r in res.get("classifiers", {}).items():
-            if "skipped" in r:
+    for fs, res in read(dict[str, Classification | SkippedFeatureSet], cls_out).items():
+        for name, r in (res.classifiers.items() if isinstance(res, Classification) else ()):
+            if isinstance(r, Skipped):
                 continue
-            if best is None or r["mean"] > best.mean:
-                best = BestClassifier(feature_set=fs, classifier=name, mean=r["mean"], std=r["std"],
-                                      chance=res["chance"], confusion=r["confusion"],
-                                      class_names=[names[c] for c in res["classes"]])
+            if best is None or r.mean > best.mean:
+                best = BestClassifier(feature_set=fs, classifier=name, mean=r.mean, std=r.std, chance=res.chance,
+                                      confusion=r.confusion, class_names=[names[c] for c in res.classes])
     return best
 

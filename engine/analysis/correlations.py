@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,10 +19,90 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from engine.analysis.features import cn_columns, weight_columns
+from engine.analysis.results import Record
 
-__all__ = ["spearman_table", "subgraph_verdict"]
+__all__ = ["DatasetVerdict", "LayerVerdict", "SubgraphVerdict", "spearman_table", "subgraph_verdict"]
 
 _SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
+
+
+@dataclass
+class LayerVerdict(Record):
+    """The subgraph-centrality claim tested on one hidden layer.
+
+    Attributes
+    ----------
+    rho, p : float
+        Spearman's rho of the layer's mean subgraph centrality with test accuracy and its two-sided p (NaN,
+        null in the JSON, where not testable).
+    n : int
+        Finite pairs.
+    verdict : {"supported", "opposite", "not supported", "not testable"}
+
+    Examples
+    --------
+    >>> LayerVerdict(-0.6, 0.001, 100, "supported").to_dict()
+    {'rho': -0.6, 'p': 0.001, 'n': 100, 'verdict': 'supported'}
+    """
+
+    rho: float
+    p: float
+    n: int
+    verdict: str                    # "supported", "opposite", "not supported" or "not testable"
+
+
+@dataclass
+class DatasetVerdict(Record):
+    """The subgraph-centrality claim on one dataset.
+
+    Attributes
+    ----------
+    verdict : {"supported", "opposite", "mixed", "partly supported", "not supported", "not testable"}
+        Its layers' verdicts combined.
+    layers : dict of str to LayerVerdict
+        Per layer ("l1", "l2", ...).
+    why : str or None
+        Why it is not testable (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> DatasetVerdict("not testable", {}, "no spread of test accuracy").to_dict()
+    {'verdict': 'not testable', 'layers': {}, 'why': 'no spread of test accuracy'}
+    """
+
+    verdict: str
+    layers: dict[str, LayerVerdict]  # "l1", "l2", ...
+    why: str | None = None
+
+    _OMIT_IF_NONE = ("why",)
+
+
+@dataclass
+class SubgraphVerdict(Record):
+    """The verdict on the paper's subgraph-centrality claim (``analysis/subgraph_verdict.json``).
+
+    Attributes
+    ----------
+    claim : str or None
+    alpha : float or None
+        The significance level.
+    datasets : dict of str to DatasetVerdict or None
+    text : str
+        The verdict in words. When the correlations did not run, only ``text`` is set (the others, None, are
+        left out of the JSON).
+
+    Examples
+    --------
+    >>> SubgraphVerdict.from_dict({"text": "correlations disabled"}).datasets is None
+    True
+    """
+
+    claim: str | None = None
+    alpha: float | None = None
+    datasets: dict[str, DatasetVerdict] | None = None
+    text: str = ""
+
+    _OMIT_IF_NONE = ("claim", "alpha", "datasets")
 
 
 def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -88,7 +169,8 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
     Returns
     -------
     dict
-        ``claim``, ``alpha``, ``datasets`` (per dataset ``verdict`` and ``layers``) and ``text``.
+        A ``SubgraphVerdict``'s JSON object: ``claim``, ``alpha``, ``datasets`` (per dataset ``verdict`` and
+        ``layers``) and ``text``.
 
     References
     ----------
@@ -98,15 +180,16 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
     --------
     >>> rows = pd.DataFrame({"dataset": "toy", "column": ["subgraph_centrality_l1_mean"], "rho": [-0.6],
     ...                      "p": [0.001], "n": [100], "significant": [True]})
-    >>> subgraph_verdict(rows, 0.05)["datasets"]["toy"]["verdict"]
-    'supported'
+    >>> v = SubgraphVerdict.from_dict(subgraph_verdict(rows, 0.05))
+    >>> v.datasets["toy"].verdict, v.datasets["toy"].layers["l1"].rho
+    ('supported', -0.6)
     """
-    out: dict[str, Any] = {"claim": "lower-performing models have higher subgraph centrality "
-                                    "(negative Spearman rho of mean subgraph centrality with test accuracy)",
-                           "alpha": alpha, "datasets": {}}
+    out = SubgraphVerdict(claim="lower-performing models have higher subgraph centrality "
+                                "(negative Spearman rho of mean subgraph centrality with test accuracy)", alpha=alpha,
+                          datasets={})
     sentences = []
     for ds, why in sorted((undefined or {}).items()):
-        out["datasets"][ds] = {"verdict": "not testable", "layers": {}, "why": why}
+        out.datasets[ds] = DatasetVerdict("not testable", {}, why)
         sentences.append(f"{ds}: not testable ({why}).")
     for ds, g in table.groupby("dataset", sort=True):
         layers = {}
@@ -123,12 +206,12 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
                 v = "opposite"
             else:
                 v = "not supported"
-            layers[f"l{m.group(1)}"] = {"rho": rho, "p": p, "n": int(row["n"]), "verdict": v}
+            layers[f"l{m.group(1)}"] = LayerVerdict(rho, p, int(row["n"]), v)
         if not layers:
-            out["datasets"][ds] = {"verdict": "not testable", "layers": {}}
+            out.datasets[ds] = DatasetVerdict("not testable", {})
             sentences.append(f"{ds}: not testable (no subgraph_centrality_l*_mean column).")
             continue
-        vs = {d["verdict"] for d in layers.values()}
+        vs = {d.verdict for d in layers.values()}
         if vs == {"supported"}:
             verdict = "supported"
         elif vs == {"opposite"}:
@@ -137,11 +220,11 @@ def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, 
             verdict = "mixed"
         else:
             verdict = "not supported" if "supported" not in vs else "partly supported"
-        out["datasets"][ds] = {"verdict": verdict, "layers": layers}
-        parts = ", ".join(f"layer {k[1:]}: rho={d['rho']:+.3f}, p={d['p']:.2g} ({d['verdict']})"
-                          if np.isfinite(d["rho"]) else f"layer {k[1:]}: {d['verdict']}"
+        out.datasets[ds] = DatasetVerdict(verdict, layers)
+        parts = ", ".join(f"layer {k[1:]}: rho={d.rho:+.3f}, p={d.p:.2g} ({d.verdict})"
+                          if np.isfinite(d.rho) else f"layer {k[1:]}: {d.verdict}"
                           for k, d in sorted(layers.items()))
         sentences.append(f"{ds}: {verdict} ({parts}).")
-    out["text"] = ("Claim: lower-performing models have higher subgraph centrality. " + " ".join(sentences)
-                   if sentences else "No dataset to test the subgraph-centrality claim on.")
-    return out
+    out.text = ("Claim: lower-performing models have higher subgraph centrality. " + " ".join(sentences)
+                if sentences else "No dataset to test the subgraph-centrality claim on.")
+    return out.to_dict()

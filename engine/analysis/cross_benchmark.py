@@ -13,6 +13,7 @@ matched centroids apart somewhat (the raw-unit centroids are in the BoN summary 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -20,7 +21,70 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-__all__ = ["cross_benchmark"]
+from engine.analysis.results import Record
+
+__all__ = ["CentroidPair", "CrossBenchmark", "cross_benchmark"]
+
+
+@dataclass
+class CentroidPair(Record):
+    """Two datasets' Bag-of-Neurons centroids matched one-to-one.
+
+    Attributes
+    ----------
+    a, b : str
+        The datasets.
+    matching : list of [int, int]
+        Index pairs (type in a, type in b).
+    distances : list of float
+        Their Euclidean distances in z-units.
+    mean_distance : float
+    relative_to_within : float or None
+        The mean against the mean distance between distinct centroids within the two datasets (None when that is 0).
+
+    Examples
+    --------
+    >>> CentroidPair("a", "b", [[0, 1], [1, 0]], [0.1, 0.2], 0.15, 0.07).mean_distance
+    0.15
+    """
+
+    a: str
+    b: str
+    matching: list[list[int]]
+    distances: list[float]
+    mean_distance: float
+    relative_to_within: float | None
+
+
+@dataclass
+class CrossBenchmark(Record):
+    """Neuron types across benchmarks (``analysis/cross_benchmark.json``).
+
+    Attributes
+    ----------
+    space : str
+        Where the centroids are compared.
+    datasets : list of str
+    within_dataset_mean_distance : dict of str to float
+        Mean distance between distinct centroids per dataset (NaN for k = 1).
+    pairs : list of CentroidPair
+        Every pair of datasets.
+    note : str or None
+        E.g. only one dataset (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> CrossBenchmark("each dataset's own z-space", ["a"], {"a": 1.0}, note="only one dataset").to_dict()["pairs"]
+    []
+    """
+
+    space: str
+    datasets: list[str]
+    within_dataset_mean_distance: dict[str, float]  # mean distance between distinct centroids (NaN for k = 1)
+    pairs: list[CentroidPair] = field(default_factory=list)
+    note: str | None = None
+
+    _OMIT_IF_NONE = ("note",)
 
 
 def _match_centroids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,27 +115,26 @@ def cross_benchmark(centroids: dict[str, np.ndarray]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``space``, ``datasets``, ``within_dataset_mean_distance`` per dataset, and per pair of datasets
-        ``matching`` (index pairs), ``distances``, ``mean_distance``, ``relative_to_within``.
+        A ``CrossBenchmark``'s JSON object: ``space``, ``datasets``, ``within_dataset_mean_distance`` per
+        dataset, and per pair of datasets ``matching`` (index pairs), ``distances``, ``mean_distance``,
+        ``relative_to_within``.
 
     Examples
     --------
     >>> a = np.array([[0.0, 0.0], [2.0, 0.0]])
-    >>> out = cross_benchmark({"a": a, "b": a[::-1] + 0.1})
-    >>> out["pairs"][0]["matching"], round(out["pairs"][0]["relative_to_within"], 3)
+    >>> out = CrossBenchmark.from_dict(cross_benchmark({"a": a, "b": a[::-1] + 0.1}))
+    >>> out.pairs[0].matching, round(out.pairs[0].relative_to_within, 3)
     ([[0, 1], [1, 0]], 0.071)
     """
     names = sorted(centroids)
-    out: dict[str, Any] = {"space": "each dataset's own z-space", "datasets": names,
-                           "within_dataset_mean_distance": {n: _within(centroids[n]) for n in names},
-                           "pairs": []}
+    out = CrossBenchmark(space="each dataset's own z-space", datasets=names,
+                         within_dataset_mean_distance={n: _within(centroids[n]) for n in names})
     if len(names) < 2:
-        out["note"] = "only one dataset: nothing to compare"
-        return out
+        out.note = "only one dataset: nothing to compare"
+        return out.to_dict()
     for a, b in combinations(names, 2):
         pairs, dist = _match_centroids(centroids[a], centroids[b])
-        ref = np.nanmean([out["within_dataset_mean_distance"][a], out["within_dataset_mean_distance"][b]])
-        out["pairs"].append({"a": a, "b": b, "matching": pairs.tolist(), "distances": dist.tolist(),
-                             "mean_distance": float(dist.mean()),
-                             "relative_to_within": float(dist.mean() / ref) if ref > 0 else None})
-    return out
+        ref = np.nanmean([out.within_dataset_mean_distance[a], out.within_dataset_mean_distance[b]])
+        out.pairs.append(CentroidPair(a, b, pairs.tolist(), dist.tolist(), float(dist.mean()),
+                                      float(dist.mean() / ref) if ref > 0 else None))
+    return out.to_dict()

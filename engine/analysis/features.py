@@ -7,7 +7,7 @@ import re
 import pandas as pd
 
 __all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "best_against_curve", "cn_columns",
-           "feature_set_columns", "weight_columns"]
+           "feature_set_columns", "r2_words", "weight_columns"]
 
 # the feature sets made of the networks' structure (all but the learning-curve baseline), and their names in words
 STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
@@ -31,18 +31,58 @@ _FEATURE_SET_PATTERNS = {"cn": CN_COLUMN, "bon": _BON_COLUMN, "weights": WEIGHT_
 
 
 def cn_columns(df: pd.DataFrame) -> list[str]:
-    """The complex-network summary columns ``{measure}_l{layer}_{mean|std}`` of ``df``, in its order."""
+    """The complex-network summary columns ``{measure}_l{layer}_{mean|std}`` of ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> cn_columns(pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_std", "strength_l1_std"]))
+    ['strength_l1_mean', 'strength_l1_std']
+    """
     return feature_set_columns(df, "cn")
 
 
 def weight_columns(df: pd.DataFrame) -> list[str]:
-    """The weight-statistics columns ``w_l{layer}_{stat}`` of ``df``, in its order."""
+    """The weight-statistics columns ``w_l{layer}_{stat}`` of ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> weight_columns(pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_std", "w_l2_q50"]))
+    ['w_l1_std', 'w_l2_q50']
+    """
     return feature_set_columns(df, "weights")
 
 
 def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
-    """Columns of feature set ``cn``, ``bon``, ``weights``, ``spectral``, ``curve``, or ``all`` (the
-    union of the structural ones: cn, bon, weights, spectral; never the learning curve).
+    """The columns of one feature set in ``df``, in its order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A networks table (or one epoch's features).
+    name : {"cn", "bon", "weights", "spectral", "curve", "all"}
+        ``all`` is the union of the structural ones (cn, bon, weights, spectral), never the learning curve.
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
@@ -57,14 +97,65 @@ def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
     return [c for c in df.columns if _FEATURE_SET_PATTERNS[name].match(c)]
 
 
-def best_against_curve(scores: dict[str, float], curve: float | None, what: str, curve_words: str = "") -> str:
+def r2_words(r2: float, mean: str = "the mean", spec: str = ".2f") -> str:
+    """An out-of-fold R^2 as text; one below 0 also says, in words, that it is worse than predicting the mean.
+
+    Parameters
+    ----------
+    r2 : float
+        The R^2 (1 = perfect, 0 = as good as predicting the mean of the held-out values, below 0 = worse).
+    mean : str
+        What predicting the mean means here, e.g. "the mean accuracy".
+    spec : str
+        The number's format.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> r2_words(0.71, "the mean accuracy")
+    '0.71'
+    >>> r2_words(-128.153, "the mean accuracy")
+    '-128.15, worse than predicting the mean accuracy'
+    """
+    text = format(r2, spec)
+    return text if not r2 < 0 else f"{text}, worse than predicting {mean}"
+
+
+def best_against_curve(scores: dict[str, float], curve: float | None, what: str, curve_words: str = "",
+                       mean: str | None = None) -> str:
     """The best feature set's score in words, against the learning curve's where there is one.
+
+    Parameters
+    ----------
+    scores : dict of str to float
+        Per feature set, its score (higher is better).
+    curve : float or None
+        The learning curve's score (None: no curve baseline).
+    what : str
+        The score's name, e.g. "R^2".
+    curve_words : str
+        Said after the curve's score, e.g. " from the learning curve".
+    mean : str, optional
+        For an R^2: what predicting the mean means (``r2_words``), so that a score below 0 says so in words.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
     >>> best_against_curve({"cn": 0.2, "weights": 0.5}, 0.3, "R^2", " from the learning curve")
     'R^2 0.50 (weights) vs 0.30 from the learning curve'
+    >>> best_against_curve({"cn": -0.4}, -1.5, "R^2", " from the learning curve", "the mean accuracy")
+    'R^2 -0.40 (cn; worse than predicting the mean accuracy) vs -1.50 from the learning curve (worse than predicting the mean accuracy)'
     """
     fs = max(scores, key=scores.get)
-    text = f"{what} {scores[fs]:.2f} ({fs})"
-    return text if curve is None else text + f" vs {curve:.2f}{curve_words}"
+    worse = f"worse than predicting {mean}"
+    low = mean is not None and scores[fs] < 0
+    text = f"{what} {scores[fs]:.2f} ({fs}{'; ' + worse if low else ''})"
+    if curve is None:
+        return text
+    return text + f" vs {curve:.2f}{curve_words}" + (f" ({worse})" if mean is not None and curve < 0 else "")

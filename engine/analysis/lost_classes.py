@@ -38,23 +38,28 @@ import dataclasses
 import logging
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from engine.analysis.classification import classification_for_dataset, regress
+from engine.analysis.classification import (Classification, ClassifierScore, Regression, SkippedFeatureSet,
+                                            classification_for_dataset, regress)
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
-from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve
-from engine.analysis.predictability import best_regression
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve, r2_words
+from engine.analysis.predictability import BestRegression, Predictability, best_regression
+from engine.analysis.results import Record, Skipped, read
 from engine.config import AnalysisConfig
 from engine.population.train import LOST_METRICS, MASK_BITS, METRICS
 from engine.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["lost_classes", "lost_matrix", "settled_epoch", "sentences", "headline"]
+__all__ = ["AccuracyOnPredicted", "Beyond", "CountExplained", "LostClasses", "LostCount", "LostEpochScore",
+           "LostPrediction", "Mechanism", "RegressionScore", "Settling", "WhichLost", "headline", "lost_classes",
+           "lost_matrix", "sentences", "settled_epoch"]
 
 _CLASS_ACC = re.compile(r"^test_acc_c(\d+)$")
 _SILENCED = re.compile(r"^train_silenced_e1_c(\d+)$")
@@ -62,6 +67,356 @@ _PREDICTION_COLUMNS = ["dataset", "epoch", "feature_set", "count_r2", "count_r2_
                        "which_balanced_acc", "which_classes", "classifier"]
 # below this share of networks with a lost class, the words say "almost no lost classes"
 _FEW = 0.05
+
+
+@dataclass
+class LostCount(Record):
+    """The networks that lost one number of classes, and their test accuracy.
+
+    Attributes
+    ----------
+    lost : int
+        Classes never predicted.
+    networks : int
+    acc_mean, acc_min, acc_max : float
+        Their test accuracy (fractions).
+    acc_predicted_mean : float or None
+        Their mean accuracy on the classes they do predict.
+
+    Examples
+    --------
+    >>> LostCount(1, 4, 0.7, 0.68, 0.72, 0.9).to_dict()["acc_mean"]
+    0.7
+    """
+
+    lost: int
+    networks: int
+    acc_mean: float
+    acc_min: float
+    acc_max: float
+    acc_predicted_mean: float | None    # mean accuracy on the classes they do predict
+
+
+@dataclass
+class AccuracyOnPredicted(Record):
+    """Test accuracy on the classes a network does predict, over the networks (fractions).
+
+    Attributes
+    ----------
+    mean, min, max : float
+    sd : float or None
+        None for a single network.
+
+    Examples
+    --------
+    >>> AccuracyOnPredicted(0.9, None, 0.9, 0.9).sd is None
+    True
+    """
+
+    mean: float
+    sd: float | None                    # None for a single network
+    min: float
+    max: float
+
+
+@dataclass
+class RegressionScore(Record):
+    """The best regressor's cross-validated scores of one target from one feature set.
+
+    The target: the lost-class count, or the accuracy left after it.
+
+    Attributes
+    ----------
+    r2 : float
+        Out-of-fold R^2 (below 0: worse than predicting the mean).
+    r2_sd, kendall_tau : float or None
+    regressor : str
+    folds : int or None
+        Where it is said (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> RegressionScore(0.9, 0.05, 0.8, "ridge").to_dict()
+    {'r2': 0.9, 'r2_sd': 0.05, 'kendall_tau': 0.8, 'regressor': 'ridge'}
+    """
+
+    r2: float                           # out-of-fold R^2; below 0: worse than predicting the mean
+    r2_sd: float | None
+    kendall_tau: float | None
+    regressor: str
+    folds: int | None = None
+
+    _OMIT_IF_NONE = ("folds",)
+
+
+@dataclass
+class CountExplained(Record):
+    """How much of the variance of test accuracy the lost-class count explains (shares in [0, 1]).
+
+    Attributes
+    ----------
+    linear_r2 : float
+        A straight line in the count, in sample.
+    slope, intercept : float
+        The line (accuracy per lost class).
+    eta2 : float
+        The count's group means (any function of the count), in sample.
+    spearman_rho, spearman_p : float
+    ceiling : float or None
+        The test set's noise ceiling.
+    cv : RegressionScore or Skipped
+        The configured regressors on the count alone, out of fold.
+
+    Examples
+    --------
+    >>> CountExplained(0.8, -0.2, 0.9, 0.85, -0.9, 0.001, 0.99, Skipped("no regressor ran")).to_dict()["cv"]
+    {'skipped': 'no regressor ran'}
+    """
+
+    linear_r2: float                    # a straight line in the count, in sample
+    slope: float                        # accuracy per lost class
+    intercept: float
+    eta2: float                         # the count's group means (any function of the count), in sample
+    spearman_rho: float
+    spearman_p: float
+    ceiling: float | None               # the test set's noise ceiling
+    cv: RegressionScore | Skipped       # the configured regressors on the count alone, out of fold
+
+
+@dataclass
+class Beyond(Record):
+    """Structure against the accuracy left after the lost-class count.
+
+    The residual of test accuracy from its lost-count group's mean, regressed from each feature set.
+
+    Attributes
+    ----------
+    networks, left_out : int
+        Networks used, and left out (alone in their lost-class count).
+    residual_sd, residual_share, residual_ceiling : float or None
+        The residual's sd, its share of the variance of test accuracy, and its noise ceiling.
+    by_feature_set : dict of str to RegressionScore or Skipped
+    best : BestRegression or None
+        The best structural feature set (None, {} in the JSON, when none was fitted).
+    share_of_total : float or None
+        The best R^2 as a share of the variance of test accuracy (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> b = Beyond(10, 2, 0.01, 0.05, 0.6, {"cn": Skipped("no fit")}, None)
+    >>> b.to_dict()["best"], "share_of_total" in b.to_dict()
+    ({}, False)
+    """
+
+    networks: int
+    left_out: int                       # networks alone in their lost-class count
+    residual_sd: float | None
+    residual_share: float | None        # of the variance of test accuracy
+    residual_ceiling: float | None      # the residual's noise ceiling
+    by_feature_set: dict[str, RegressionScore | Skipped]
+    best: BestRegression | None
+    share_of_total: float | None = None # the best R^2 as a share of the variance of test accuracy
+
+    _OMIT_IF_NONE = ("share_of_total",)
+    _EMPTY_IF_NONE = ("best",)
+
+
+@dataclass
+class Settling(Record):
+    """When the networks' sets of predicted classes stop changing (epochs of curves.parquet).
+
+    Attributes
+    ----------
+    epochs : list of int
+    median : float
+    q90, max : int
+        Epochs by which half, 90 % and all of the networks have settled.
+    settled_share : dict of int to float
+        Per epoch, the share of networks settled by then.
+    final_lost_pairs : int
+        (network, class) pairs lost at the end.
+    lost_share : dict of int to float or None
+        Per epoch, the share of those pairs already never predicted (None when there are none).
+
+    Examples
+    --------
+    >>> Settling.from_dict({"epochs": [0, 1], "median": 1.0, "q90": 1, "max": 1, "settled_share": {"0": 0.2, "1": 1.0},
+    ...                     "final_lost_pairs": 3, "lost_share": {"0": 0.5, "1": 1.0}}).settled_share
+    {0: 0.2, 1: 1.0}
+    """
+
+    epochs: list[int]
+    median: float
+    q90: int
+    max: int
+    settled_share: dict[int, float]     # per epoch, the share of networks settled by then
+    final_lost_pairs: int               # (network, class) pairs lost at the end
+    lost_share: dict[int, float | None] # per epoch, the share of those pairs already never predicted
+
+
+@dataclass
+class Mechanism(Record):
+    """Classes whose training samples were all silenced in epoch 1 against the final lost classes.
+
+    Over (network, class) pairs; shares in [0, 1], None where a group is empty.
+
+    Attributes
+    ----------
+    pairs, lost_pairs, all_silenced_pairs : int
+    p_lost_all_silenced, p_lost_otherwise : float or None
+        The share lost among the all-silenced pairs and among the others.
+    mean_silenced_lost, mean_silenced_kept : float or None
+        The mean silenced share of lost and of kept pairs.
+    auc : float or None
+        Of the silenced share for a lost class (left out of the JSON while None).
+
+    Examples
+    --------
+    >>> Mechanism(48, 19, 20, 0.8, 0.03, 0.95, 0.5).to_dict()["p_lost_all_silenced"]
+    0.8
+    """
+
+    pairs: int
+    lost_pairs: int
+    all_silenced_pairs: int
+    p_lost_all_silenced: float | None
+    p_lost_otherwise: float | None
+    mean_silenced_lost: float | None
+    mean_silenced_kept: float | None
+    auc: float | None = None            # of the silenced share for a lost class
+
+    _OMIT_IF_NONE = ("auc",)
+
+
+@dataclass
+class WhichLost(Record):
+    """Which classes are lost, classified from one feature set.
+
+    Attributes
+    ----------
+    balanced_acc : float
+        Balanced accuracy (chance 0.5) of lost against kept, averaged over the classes it could be fitted for.
+    classes : list of int
+        Those classes.
+    classifier : str
+        The best classifiers' names, joined.
+    per_class : dict of int to float
+        Per class, its balanced accuracy.
+
+    Examples
+    --------
+    >>> WhichLost(0.75, [0, 1], "lda", {0: 0.7, 1: 0.8}).per_class[1]
+    0.8
+    """
+
+    balanced_acc: float
+    classes: list[int]
+    classifier: str                     # the best classifiers' names, joined
+    per_class: dict[int, float]
+
+
+@dataclass
+class LostEpochScore(Record):
+    """What one feature set of one snapshot epoch predicts of the final lost classes.
+
+    Attributes
+    ----------
+    count : RegressionScore or None
+        How many (None: not fitted).
+    which : WhichLost or None
+        Which (None: not fitted).
+
+    Examples
+    --------
+    >>> LostEpochScore(None, WhichLost(0.75, [0], "lda", {0: 0.75})).to_dict()["count"] is None
+    True
+    """
+
+    count: RegressionScore | None
+    which: WhichLost | None
+
+
+@dataclass
+class LostPrediction(Record):
+    """The final lost classes predicted from each snapshot epoch's features.
+
+    Attributes
+    ----------
+    epochs : list of int
+    count_varies : bool
+        Whether the number of lost classes varies (else it is not regressed).
+    which_classes : list of int
+        The classes lost in 2+ and kept in 2+ networks (classified).
+    by_epoch : dict of int to dict of str to LostEpochScore
+        Per epoch and feature set (``curve``: the learning-curve baseline).
+
+    Examples
+    --------
+    >>> LostPrediction([0, 5], True, [], {}).to_dict()["count_varies"]
+    True
+    """
+
+    epochs: list[int]
+    count_varies: bool
+    which_classes: list[int]            # the classes lost in 2+ and kept in 2+ networks
+    by_epoch: dict[int, dict[str, LostEpochScore]]
+
+
+@dataclass
+class LostClasses(Record):
+    """What one dataset's spread of test accuracy is made of: the classes its networks never predict.
+
+    ``analysis/lost_classes.json`` holds one per dataset, or a ``Skipped``; each part is a ``Skipped`` where
+    the data cannot say it.
+
+    Attributes
+    ----------
+    networks, classes : int
+        Eligible networks, and the test set's classes.
+    test_samples : int or None
+    ceiling : float or None
+        The noise ceiling of test accuracy.
+    lost_any, lost_max : int
+        Networks that lost at least one class; the most classes one network lost.
+    lost_mean : float or None
+    by_count : list of LostCount
+        Per lost-class count.
+    acc_predicted : AccuracyOnPredicted or None
+    lost_share_per_class : list of float or None
+        Per class, the share of networks that lost it (None, left out of the JSON, when which is unknown).
+    explained : CountExplained or Skipped
+    beyond : Beyond or Skipped
+    settling : Settling or Skipped
+    mechanism : Mechanism or Skipped
+    prediction : LostPrediction or Skipped
+
+    Examples
+    --------
+    >>> lc = LostClasses(networks=9, classes=10, test_samples=None, ceiling=None, lost_any=0, lost_max=0,
+    ...                  lost_mean=0.0, by_count=[LostCount(0, 9, 0.9, 0.88, 0.92, 0.9)], acc_predicted=None,
+    ...                  lost_share_per_class=None, explained=Skipped("no network lost a class"),
+    ...                  beyond=Skipped("-"), settling=Skipped("-"), mechanism=Skipped("-"), prediction=Skipped("-"))
+    >>> LostClasses.from_dict(lc.to_dict()) == lc
+    True
+    """
+
+    networks: int
+    classes: int
+    test_samples: int | None
+    ceiling: float | None
+    lost_any: int                       # networks that lost at least one class
+    lost_max: int
+    lost_mean: float | None
+    by_count: list[LostCount]
+    acc_predicted: AccuracyOnPredicted | None
+    lost_share_per_class: list[float] | None   # per class, the share of networks that lost it; None: unknown
+    explained: CountExplained | Skipped
+    beyond: Beyond | Skipped
+    settling: Settling | Skipped
+    mechanism: Mechanism | Skipped
+    prediction: LostPrediction | Skipped
+
+    _OMIT_IF_NONE = ("lost_share_per_class",)
 
 
 def lost_matrix(masks: np.ndarray, n_classes: int) -> np.ndarray:
@@ -145,6 +500,23 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
         ``lost_counts`` (dataset, lost, networks, accuracy mean/min/max), ``lost_networks`` (per network:
         test_acc, test_lost, test_acc_predicted, settled_epoch: -1 where unknown), ``lost_prediction`` (_PREDICTION_COLUMNS),
         ``lost_settling`` (dataset, epoch, share of networks settled, share of final lost classes lost).
+        A dataset's summary is a ``LostClasses``'s JSON object, or a ``Skipped``'s.
+
+    Examples
+    --------
+    >>> from engine.analysis.predictability import predictability
+    >>> count = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    >>> acc = 0.9 - 0.3 * count + np.linspace(-0.01, 0.01, 8)
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(8), "test_acc": acc, "test_samples": 1000,
+    ...                      "test_lost": count, "test_lost_classes": [0, 0, 0, 4, 4, 4, 6, 6],
+    ...                      "test_acc_predicted": 0.9, "test_acc_c0": 0.9, "test_acc_c1": 0.9, "test_acc_c2": 0.9})
+    >>> cfg = AnalysisConfig(regressors=["ridge"], folds=3, regression_repeats=1, n_jobs=1)
+    >>> summary, tables = lost_classes(nets, None, None, {}, None, None, predictability(nets), cfg)
+    >>> lc = LostClasses.from_dict(summary["d"])
+    >>> lc.lost_any, round(lc.explained.linear_r2, 3), lc.lost_share_per_class
+    (5, 1.0, [0.0, 0.25, 0.625])
+    >>> lc.settling.skipped
+    'no per-epoch lost classes (curves.parquet without test_lost_classes)'
     """
     summary: dict[str, Any] = {}
     tables: dict[str, list[pd.DataFrame]] = {"lost_counts": [], "lost_networks": [], "lost_prediction": [],
@@ -152,8 +524,8 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
     for ds, g in nets.groupby("dataset", sort=True):
         ds = str(ds)
         out = _dataset(ds, g.reset_index(drop=True), neurons, neuron_types, bon_k.get(ds), snapshots, curves,
-                       predictability.get(ds) or {}, cfg, backend, progress, tables)
-        summary[ds] = out
+                       _noise(predictability.get(ds)), cfg, backend, progress, tables)
+        summary[ds] = out.to_dict()
     empty = {"lost_counts": ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"],
              "lost_networks": ["dataset", "network", "test_acc", "test_lost", "test_acc_predicted", "settled_epoch"],
              "lost_prediction": _PREDICTION_COLUMNS,
@@ -162,71 +534,75 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
                      for k, v in tables.items()}
 
 
-def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curves, pred: dict[str, Any],
-             cfg: AnalysisConfig, backend: str, progress: bool, tables: dict[str, list]) -> dict[str, Any]:
+def _noise(found: dict[str, Any] | None) -> Predictability:
+    """The dataset's noise ceiling (``predictability``'s object); all unknown where it has none."""
+    return Predictability.from_dict(found) if found else Predictability(
+        networks=0, test_samples=None, acc_min=None, acc_max=None, acc_mean=None, acc_sd=None, noise_sd=None,
+        ceiling=None, no_spread=None, best=None)
+
+
+def _dataset(ds: str, g: pd.DataFrame, neurons, neuron_types, k, snapshots, curves, pred: Predictability,
+             cfg: AnalysisConfig, backend: str, progress: bool, tables: dict[str, list]) -> LostClasses | Skipped:
     missing = [c for c in LOST_METRICS if c not in g.columns]
     # gathered benchmarks of fewer classes have all-NaN columns for the classes they lack
     acc_cols = {k: c for k, c in _class_columns(g, _CLASS_ACC).items() if g[c].notna().any()}
     if missing or not acc_cols:
-        return {"skipped": f"networks.parquet has no lost-class columns ({', '.join(missing or ['test_acc_c*'])}): "
-                           "a run of an older version; train again to record them"}
+        return Skipped(f"networks.parquet has no lost-class columns ({', '.join(missing or ['test_acc_c*'])}): "
+                       "a run of an older version; train again to record them")
     if g[list(LOST_METRICS[:2])].isna().any().any():
-        return {"skipped": "some networks lack the lost-class columns (tables of an older version merged in)"}
+        return Skipped("some networks lack the lost-class columns (tables of an older version merged in)")
     n_classes = max(acc_cols) + 1
     acc = g["test_acc"].astype(float).to_numpy()
     count = g["test_lost"].astype(int).to_numpy()
     acc_pred = g["test_acc_predicted"].astype(float).to_numpy()
-    out: dict[str, Any] = {"networks": int(len(g)), "classes": n_classes,
-                           "test_samples": pred.get("test_samples"), "ceiling": pred.get("ceiling"),
-                           "lost_any": int((count > 0).sum()), "lost_max": int(count.max()) if len(g) else 0,
-                           "lost_mean": float(count.mean()) if len(g) else None}
     by = []
     for c in np.unique(count):
         a = acc[count == c]
-        by.append({"lost": int(c), "networks": int(a.size), "acc_mean": float(a.mean()), "acc_min": float(a.min()),
-                   "acc_max": float(a.max()), "acc_predicted_mean": float(np.nanmean(acc_pred[count == c]))
-                   if np.isfinite(acc_pred[count == c]).any() else None})
-    out["by_count"] = by
-    tables["lost_counts"].append(pd.DataFrame(by).assign(dataset=ds)[
+        by.append(LostCount(lost=int(c), networks=int(a.size), acc_mean=float(a.mean()), acc_min=float(a.min()),
+                            acc_max=float(a.max()), acc_predicted_mean=float(np.nanmean(acc_pred[count == c]))
+                            if np.isfinite(acc_pred[count == c]).any() else None))
+    tables["lost_counts"].append(pd.DataFrame([b.to_dict() for b in by]).assign(dataset=ds)[
         ["dataset", "lost", "networks", "acc_mean", "acc_min", "acc_max", "acc_predicted_mean"]])
     ok = np.isfinite(acc_pred)
-    out["acc_predicted"] = ({"mean": float(acc_pred[ok].mean()), "sd": float(acc_pred[ok].std(ddof=1))
-                             if ok.sum() > 1 else None, "min": float(acc_pred[ok].min()),
-                             "max": float(acc_pred[ok].max())} if ok.any() else None)
     masks = g["test_lost_classes"].astype(np.int64).to_numpy()
     which_known = n_classes <= MASK_BITS and (masks >= 0).all()
     lost = lost_matrix(masks, n_classes) if which_known else None
-    if lost is not None:
-        out["lost_share_per_class"] = lost.mean(0).tolist()
-    out["explained"] = _explained(acc, count, pred, cfg, backend)
-    out["beyond"] = _beyond(g, acc, count, pred, out["explained"], cfg, backend)
-    settle = _settling(ds, g, curves, n_classes, tables) if which_known else \
-        {"skipped": f"{n_classes} classes: the bit mask test_lost_classes holds at most {MASK_BITS}"}
-    out["settling"] = settle
+    explained = _explained(acc, count, pred, cfg, backend)
+    beyond = _beyond(g, acc, count, pred, explained, cfg, backend)
+    settle, settled_at = _settling(ds, g, curves, n_classes, tables) if which_known else \
+        (Skipped(f"{n_classes} classes: the bit mask test_lost_classes holds at most {MASK_BITS}"), None)
     tables["lost_networks"].append(pd.DataFrame({
         "dataset": ds, "network": g["network"].to_numpy(), "test_acc": acc, "test_lost": count,
         "test_acc_predicted": acc_pred,
-        "settled_epoch": settle.pop("_per_network") if "_per_network" in settle else np.full(len(g), -1)}))
-    out["mechanism"] = _mechanism(g, lost) if lost is not None else {"skipped": "which classes are lost is unknown"}
-    out["prediction"] = _prediction(ds, g, count, lost, neurons, neuron_types, k, snapshots, curves, cfg, backend,
-                                    progress, tables)
-    return out
+        "settled_epoch": settled_at if settled_at is not None else np.full(len(g), -1)}))
+    return LostClasses(
+        networks=int(len(g)), classes=n_classes, test_samples=pred.test_samples, ceiling=pred.ceiling,
+        lost_any=int((count > 0).sum()), lost_max=int(count.max()) if len(g) else 0,
+        lost_mean=float(count.mean()) if len(g) else None, by_count=by,
+        acc_predicted=AccuracyOnPredicted(float(acc_pred[ok].mean()),
+                                          float(acc_pred[ok].std(ddof=1)) if ok.sum() > 1 else None,
+                                          float(acc_pred[ok].min()), float(acc_pred[ok].max())) if ok.any() else None,
+        lost_share_per_class=lost.mean(0).tolist() if lost is not None else None,
+        explained=explained, beyond=beyond, settling=settle,
+        mechanism=_mechanism(g, lost) if lost is not None else Skipped("which classes are lost is unknown"),
+        prediction=_prediction(ds, g, count, lost, neurons, neuron_types, k, snapshots, curves, cfg, backend,
+                               progress, tables))
 
 
-def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: AnalysisConfig,
-               backend: str) -> dict[str, Any]:
+def _explained(acc: np.ndarray, count: np.ndarray, pred: Predictability, cfg: AnalysisConfig,
+               backend: str) -> CountExplained | Skipped:
     """Share of the variance of test accuracy the lost-class count explains, or why it cannot be said."""
     if (count == 0).all():
-        return {"skipped": "no network lost a class"}
-    if pred.get("no_spread"):
-        return {"skipped": f"no spread of test accuracy to explain: {pred['no_spread']}"}
+        return Skipped("no network lost a class")
+    if pred.no_spread:
+        return Skipped(f"no spread of test accuracy to explain: {pred.no_spread}")
     values, sizes = np.unique(count, return_counts=True)
     if len(values) < 2:
-        return {"skipped": f"every network lost {int(values[0])} class(es): the count does not vary"}
+        return Skipped(f"every network lost {int(values[0])} class(es): the count does not vary")
     if (sizes >= 2).sum() < 2:
-        return {"skipped": "fewer than two lost-class counts held by 2 or more networks each"}
+        return Skipped("fewer than two lost-class counts held by 2 or more networks each")
     if np.ptp(acc) == 0:
-        return {"skipped": "test accuracy does not vary"}
+        return Skipped("test accuracy does not vary")
     total = float(((acc - acc.mean()) ** 2).sum())
     slope, intercept = np.polyfit(count, acc, 1)
     linear = 1.0 - float(((acc - (slope * count + intercept)) ** 2).sum()) / total
@@ -235,22 +611,20 @@ def _explained(acc: np.ndarray, count: np.ndarray, pred: dict[str, Any], cfg: An
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rho = spearmanr(count, acc)
-    out: dict[str, Any] = {"linear_r2": linear, "slope": float(slope), "intercept": float(intercept),
-                           "eta2": eta2, "spearman_rho": float(rho.statistic), "spearman_p": float(rho.pvalue),
-                           "ceiling": pred.get("ceiling")}
     reg = regress(count[:, None].astype(float), acc, cfg, backend)
     best = best_regression({"count": reg})
-    out["cv"] = {"r2": best.get("r2"), "r2_sd": best.get("r2_sd"), "kendall_tau": best.get("kendall_tau"),
-                 "regressor": best.get("regressor"), "folds": reg.get("folds")} if best else \
-        {"skipped": reg.get("skipped", "no regressor ran")}
-    return out
+    cv = RegressionScore(best["r2"], best["r2_sd"], best["kendall_tau"], best["regressor"], reg["folds"]) if best \
+        else Skipped(reg.get("skipped", "no regressor ran"))
+    return CountExplained(linear_r2=linear, slope=float(slope), intercept=float(intercept), eta2=eta2,
+                          spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue), ceiling=pred.ceiling,
+                          cv=cv)
 
 
-def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str, Any],
-            explained: dict[str, Any], cfg: AnalysisConfig, backend: str) -> dict[str, Any]:
+def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: Predictability,
+            explained: CountExplained | Skipped, cfg: AnalysisConfig, backend: str) -> Beyond | Skipped:
     """Structure against the accuracy left after the lost-class count (residual from the count's group mean)."""
-    if "skipped" in explained:
-        return {"skipped": f"the lost-class count explains nothing to go beyond ({explained['skipped']})"}
+    if isinstance(explained, Skipped):
+        return Skipped(f"the lost-class count explains nothing to go beyond ({explained.skipped})")
     values, sizes = np.unique(count, return_counts=True)
     keep = np.isin(count, values[sizes >= 2])
     means = {v: acc[count == v].mean() for v in values}
@@ -261,33 +635,34 @@ def _beyond(g: pd.DataFrame, acc: np.ndarray, count: np.ndarray, pred: dict[str,
     # the remainder's noise ceiling: the dataset's test-set noise (predictability's, conservative) against
     # the residual's population variance, as the ceiling of test accuracy itself
     var = float(resid[keep].var()) if keep.sum() > 1 else 0.0
-    noise_var = pred["noise_sd"] ** 2 if pred.get("noise_sd") is not None else None
-    out: dict[str, Any] = {"networks": int(keep.sum()), "left_out": int((~keep).sum()),
-                           "residual_sd": float(resid[keep].std(ddof=1)) if keep.sum() > 1 else None,
-                           "residual_share": var / float(acc[keep].var()) if acc[keep].var() > 0 else None,
-                           "residual_ceiling": (max(0.0, 1.0 - noise_var / var) if var > 0 else 0.0)
-                           if noise_var is not None else None,
-                           "by_feature_set": {}}
+    noise_var = pred.noise_sd ** 2 if pred.noise_sd is not None else None
+    by_feature_set: dict[str, RegressionScore | Skipped] = {}
     for fs, res in reg.items():
         b = best_regression({fs: res})
-        out["by_feature_set"][fs] = {"r2": b["r2"], "r2_sd": b["r2_sd"], "kendall_tau": b["kendall_tau"],
-                                     "regressor": b["regressor"]} if b else {"skipped": res.get("skipped", "no fit")}
-    best = best_regression(reg, list(STRUCTURE))
-    out["best"] = best
-    if best and out["residual_share"] is not None:
-        out["share_of_total"] = max(0.0, best["r2"]) * out["residual_share"]
+        by_feature_set[fs] = RegressionScore(b["r2"], b["r2_sd"], b["kendall_tau"], b["regressor"]) if b \
+            else Skipped(res.get("skipped", "no fit"))
+    found = best_regression(reg, list(STRUCTURE))
+    out = Beyond(networks=int(keep.sum()), left_out=int((~keep).sum()),
+                 residual_sd=float(resid[keep].std(ddof=1)) if keep.sum() > 1 else None,
+                 residual_share=var / float(acc[keep].var()) if acc[keep].var() > 0 else None,
+                 residual_ceiling=(max(0.0, 1.0 - noise_var / var) if var > 0 else 0.0)
+                 if noise_var is not None else None,
+                 by_feature_set=by_feature_set, best=BestRegression.from_dict(found) if found else None)
+    if out.best and out.residual_share is not None:
+        out.share_of_total = max(0.0, out.best.r2) * out.residual_share
     return out
 
 
 def _settling(ds: str, g: pd.DataFrame, curves: pd.DataFrame | None, n_classes: int,
-              tables: dict[str, list]) -> dict[str, Any]:
-    """When each network's set of predicted classes stops changing, from curves.parquet."""
+              tables: dict[str, list]) -> tuple[Settling | Skipped, np.ndarray | None]:
+    """When each network's set of predicted classes stops changing, from curves.parquet; and the epoch each
+    network settled at (None where unknown)."""
     if curves is None or not len(curves) or "test_lost_classes" not in curves.columns:
-        return {"skipped": "no per-epoch lost classes (curves.parquet without test_lost_classes)"}
+        return Skipped("no per-epoch lost classes (curves.parquet without test_lost_classes)"), None
     c = curves[(curves["dataset"] == ds) & curves["network"].isin(g["network"])]
     wide = c.pivot(index="network", columns="epoch", values="test_lost_classes").reindex(g["network"].to_numpy())
     if wide.isna().any().any():
-        return {"skipped": "curves.parquet lacks epochs of some networks"}
+        return Skipped("curves.parquet lacks epochs of some networks"), None
     masks = wide.to_numpy().astype(np.int64)
     epochs = [int(e) for e in wide.columns]
     settled = settled_epoch(masks)
@@ -299,35 +674,34 @@ def _settling(ds: str, g: pd.DataFrame, curves: pd.DataFrame | None, n_classes: 
     tables["lost_settling"].append(pd.DataFrame({"dataset": ds, "epoch": epochs, "settled_share": share_settled,
                                                  "lost_share": share_lost}))
     at = np.asarray([epochs[i] for i in settled])
-    return {"epochs": epochs, "median": float(np.median(at)), "q90": int(np.quantile(at, 0.9, method="higher")),
-            "max": int(at.max()), "settled_share": dict(zip(epochs, map(float, share_settled))),
-            "final_lost_pairs": n_final,
-            "lost_share": dict(zip(epochs, share_lost)), "_per_network": at}
+    return Settling(epochs=epochs, median=float(np.median(at)), q90=int(np.quantile(at, 0.9, method="higher")),
+                    max=int(at.max()), settled_share=dict(zip(epochs, map(float, share_settled))),
+                    final_lost_pairs=n_final, lost_share=dict(zip(epochs, share_lost))), at
 
 
-def _mechanism(g: pd.DataFrame, lost: np.ndarray) -> dict[str, Any]:
+def _mechanism(g: pd.DataFrame, lost: np.ndarray) -> Mechanism | Skipped:
     """Classes whose training samples were all silenced in epoch 1 against the final lost classes."""
     cols = _class_columns(g, _SILENCED)
     if not cols:
-        return {"skipped": "no per-class silenced shares (train_silenced_e1_c*) in networks.parquet"}
+        return Skipped("no per-class silenced shares (train_silenced_e1_c*) in networks.parquet")
     share = np.column_stack([g[cols[c]].astype(float).to_numpy() if c in cols else np.full(len(g), np.nan)
                              for c in range(lost.shape[1])])
     ok = np.isfinite(share)
     if not ok.any():
-        return {"skipped": "no training epoch: nothing was silenced yet"}
+        return Skipped("no training epoch: nothing was silenced yet")
     s, y = share[ok], lost[ok]
     if (s == 0).all():
-        return {"skipped": "no training sample was silenced in epoch 1 (the loss has no clip)"}
+        return Skipped("no training sample was silenced in epoch 1 (the loss has no clip)")
     all_silenced = s >= 1.0
-    out: dict[str, Any] = {"pairs": int(s.size), "lost_pairs": int(y.sum()), "all_silenced_pairs": int(all_silenced.sum()),
-                           "p_lost_all_silenced": float(y[all_silenced].mean()) if all_silenced.any() else None,
-                           "p_lost_otherwise": float(y[~all_silenced].mean()) if (~all_silenced).any() else None,
-                           "mean_silenced_lost": float(s[y].mean()) if y.any() else None,
-                           "mean_silenced_kept": float(s[~y].mean()) if (~y).any() else None}
+    out = Mechanism(pairs=int(s.size), lost_pairs=int(y.sum()), all_silenced_pairs=int(all_silenced.sum()),
+                    p_lost_all_silenced=float(y[all_silenced].mean()) if all_silenced.any() else None,
+                    p_lost_otherwise=float(y[~all_silenced].mean()) if (~all_silenced).any() else None,
+                    mean_silenced_lost=float(s[y].mean()) if y.any() else None,
+                    mean_silenced_kept=float(s[~y].mean()) if (~y).any() else None)
     if y.any() and (~y).any():
         from sklearn.metrics import roc_auc_score
 
-        out["auc"] = float(roc_auc_score(y, s))
+        out.auc = float(roc_auc_score(y, s))
     return out
 
 
@@ -349,17 +723,17 @@ def _curve_features(g: pd.DataFrame, ds: str, epoch: int, curves: pd.DataFrame) 
 
 def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | None, neurons, neuron_types, k,
                 snapshots, curves, cfg: AnalysisConfig, backend: str, progress: bool,
-                tables: dict[str, list]) -> dict[str, Any]:
+                tables: dict[str, list]) -> LostPrediction | Skipped:
     """How many and which classes are lost at the end, predicted from each snapshot epoch's features."""
     if (count == 0).all():
-        return {"skipped": "no network lost a class: nothing to predict"}
+        return Skipped("no network lost a class: nothing to predict")
     vary_count = np.ptp(count) > 0 and len(g) >= 4
     classes = [] if lost is None else [c for c in range(lost.shape[1]) if 2 <= lost[:, c].sum() <= len(g) - 2]
     if not vary_count and not classes:
-        return {"skipped": "neither the number of lost classes nor any class's loss varies across 2+ networks"}
+        return Skipped("neither the number of lost classes nor any class's loss varies across 2+ networks")
     epochs = _snapshot_epochs(ds, neurons, snapshots)
     if not epochs:
-        return {"skipped": "no snapshot features (neurons.parquet, snapshots.parquet) to predict from"}
+        return Skipped("no snapshot features (neurons.parquet, snapshots.parquet) to predict from")
     last_curve = int(curves.loc[curves["dataset"] == ds, "epoch"].max()) \
         if curves is not None and len(curves) and (curves["dataset"] == ds).any() else None
     sub = dataclasses.replace(cfg, classifiers=cfg.early.classifiers, regressors=cfg.early.regressors,
@@ -368,7 +742,7 @@ def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | 
     count_cfg = dataclasses.replace(sub, enabled=dict(cfg.enabled, classification=False, regression=True))
     which_cfg = dataclasses.replace(sub, enabled=dict(cfg.enabled, classification=True, regression=False))
     base = g[["dataset", "network"]].assign(test_acc=count.astype(float)).reset_index(drop=True)
-    by_epoch: dict[int, Any] = {}
+    by_epoch: dict[int, dict[str, LostEpochScore]] = {}
     rows = []
     with progress_bar(len(epochs), progress, f"lost classes {ds}", "epoch") as bar:
         for e in epochs:
@@ -378,7 +752,7 @@ def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | 
                 frame = frame.merge(_curve_features(g, ds, e, curves), on="network", how="left")
             reg = classification_for_dataset(frame, np.zeros(len(frame), dtype=int), count_cfg, backend)[1] \
                 if vary_count else {}
-            which: dict[str, dict[int, Any]] = {}
+            which: dict[str, dict[int, tuple[float, str] | None]] = {}
             for c in classes:
                 cls = classification_for_dataset(frame, lost[:, c].astype(int), which_cfg, backend)[0]
                 for fs, res in cls.items():
@@ -387,51 +761,48 @@ def _prediction(ds: str, g: pd.DataFrame, count: np.ndarray, lost: np.ndarray | 
             rows += epoch_rows
             bar.update()
     tables["lost_prediction"].append(pd.DataFrame(rows, columns=_PREDICTION_COLUMNS))
-    return {"epochs": epochs, "count_varies": bool(vary_count), "which_classes": classes,
-            "by_epoch": by_epoch}
+    return LostPrediction(epochs=epochs, count_varies=bool(vary_count), which_classes=classes, by_epoch=by_epoch)
 
 
-def _epoch_results(ds: str, e: int, reg: dict[str, Any], which: dict[str, dict[int, Any]],
-                   feature_sets: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _epoch_results(ds: str, e: int, reg: dict[str, Any], which: dict[str, dict[int, tuple[float, str] | None]],
+                   feature_sets: list[str]) -> tuple[dict[str, LostEpochScore], list[dict[str, Any]]]:
     """Per feature set at one snapshot epoch: the best regression of the final lost-class count, and the
     mean balanced accuracy of each class's loss over the classes it could be fitted for; also as table rows."""
-    out: dict[str, Any] = {}
+    out: dict[str, LostEpochScore] = {}
     rows = []
     for fs in feature_sets:
         b = best_regression({fs: reg[fs]}) if fs in reg else {}
+        count = RegressionScore(b["r2"], b["r2_sd"], b["kendall_tau"], b["regressor"]) if b else None
         per_class = {c: v for c, v in (which.get(fs) or {}).items() if v is not None}
-        if not b and not per_class:
+        if count is None and not per_class:
             continue
-        best_cls = {}
-        if per_class:
-            names = {v["classifier"] for v in per_class.values()}
-            best_cls = {"balanced_acc": float(np.mean([v["balanced_acc"] for v in per_class.values()])),
-                        "classes": sorted(per_class), "classifier": ", ".join(sorted(names)),
-                        "per_class": {c: v["balanced_acc"] for c, v in per_class.items()}}
-        row = {"dataset": ds, "epoch": int(e), "feature_set": fs, "count_r2": b.get("r2"),
-               "count_r2_sd": b.get("r2_sd"), "count_tau": b.get("kendall_tau"),
-               "regressor": b.get("regressor"), "which_balanced_acc": best_cls.get("balanced_acc"),
-               "which_classes": len(best_cls.get("classes", [])), "classifier": best_cls.get("classifier")}
-        rows.append(row)
-        out[fs] = {"count": {k_: b[k_] for k_ in ("r2", "r2_sd", "kendall_tau", "regressor")} if b else None,
-                   "which": best_cls or None}
+        best_cls = WhichLost(balanced_acc=float(np.mean([v[0] for v in per_class.values()])),
+                             classes=sorted(per_class), classifier=", ".join(sorted({v[1] for v in per_class.values()})),
+                             per_class={c: v[0] for c, v in per_class.items()}) if per_class else None
+        rows.append({"dataset": ds, "epoch": int(e), "feature_set": fs, "count_r2": count and count.r2,
+                     "count_r2_sd": count and count.r2_sd, "count_tau": count and count.kendall_tau,
+                     "regressor": count and count.regressor, "which_balanced_acc": best_cls and best_cls.balanced_acc,
+                     "which_classes": len(best_cls.classes) if best_cls else 0,
+                     "classifier": best_cls and best_cls.classifier})
+        out[fs] = LostEpochScore(count=count, which=best_cls)
     return out, rows
 
 
-def _balanced(res: dict[str, Any]) -> dict[str, Any] | None:
+def _balanced(res: dict[str, Any]) -> tuple[float, str] | None:
     """The best classifier's balanced accuracy (mean recall of lost and kept, chance 0.5) from its
-    out-of-fold confusion matrix; None if none ran."""
+    out-of-fold confusion matrix, and its name; None if none ran."""
     best = None
-    for name, r in (res.get("classifiers") or {}).items():
-        if "confusion" not in r:
+    typed = read(Classification | SkippedFeatureSet, res)
+    for name, r in (typed.classifiers.items() if isinstance(typed, Classification) else ()):
+        if not isinstance(r, ClassifierScore):
             continue
-        cm = np.asarray(r["confusion"], dtype=float)
+        cm = np.asarray(r.confusion, dtype=float)
         rows = cm.sum(1)
         if len(rows) < 2 or (rows == 0).any():
             continue
         value = float(np.mean(np.diag(cm) / rows))
-        if best is None or value > best["balanced_acc"]:
-            best = {"balanced_acc": value, "classifier": name}
+        if best is None or value > best[0]:
+            best = (value, name)
     return best
 
 
@@ -443,49 +814,72 @@ def _pct(x: float) -> str:
     return _percent(x)
 
 
+def _typed(summary: dict[str, Any], ds: str) -> LostClasses | None:
+    """The dataset's lost-class result, typed; None where the part did not run or was skipped."""
+    lc = read(LostClasses | Skipped | None, (summary.get("lost_classes") or {}).get(ds))
+    return lc if isinstance(lc, LostClasses) else None
+
+
 def sentences(summary: dict[str, Any], ds: str) -> list[str]:
     """The conclusion's sentences on what the spread of ``ds`` is made of (none if the part did not run).
 
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary (``run_analysis(...).summary``, or analysis/summary.json read back); its
+        ``lost_classes`` part is read: dataset -> a ``LostClasses``'s JSON object, or a ``Skipped``'s.
+    ds : str
+        The dataset.
+
+    Returns
+    -------
+    list of str
+
     Examples
     --------
-    >>> sentences({"lost_classes": {"d": {"networks": 9, "classes": 10, "lost_any": 0, "lost_max": 0,
-    ...                                   "explained": {"skipped": "no network lost a class"}}}}, "d")
+    >>> lc = LostClasses(networks=9, classes=10, test_samples=None, ceiling=None, lost_any=0, lost_max=0,
+    ...                  lost_mean=0.0, by_count=[], acc_predicted=None, lost_share_per_class=None,
+    ...                  explained=Skipped("no network lost a class"), beyond=Skipped("-"), settling=Skipped("-"),
+    ...                  mechanism=Skipped("-"), prediction=Skipped("-"))
+    >>> sentences({"lost_classes": {"d": lc.to_dict()}}, "d")
     ['What the spread is made of: none of the 9 networks lost a class (every network predicts every test class), so the spread is not made of lost classes.']
+    >>> sentences({"lost_classes": {"skipped": "disabled"}}, "d")
+    []
     """
-    lc = (summary.get("lost_classes") or {}).get(ds)
-    if not isinstance(lc, dict) or "skipped" in lc:
+    lc = _typed(summary, ds)
+    if lc is None:
         return []
-    n, k, any_ = lc["networks"], lc["classes"], lc["lost_any"]
+    n, k, any_ = lc.networks, lc.classes, lc.lost_any
     if any_ == 0:
         return [f"What the spread is made of: none of the {n} networks lost a class (every network predicts every "
                 "test class), so the spread is not made of lost classes."]
     out = []
     s = (f"What the spread is made of: {any_} of the {n} networks ({_pct(any_ / n)}) never predict at least one of "
-         f"the {k} test classes (up to {lc['lost_max']})")
+         f"the {k} test classes (up to {lc.lost_max})")
     if any_ / n < _FEW:
         s += ": almost no lost classes"
-    ex = lc.get("explained") or {}
-    if "skipped" in ex:
-        s += f"; how much of the spread the count explains cannot be said ({ex['skipped']})."
+    ex = lc.explained
+    if isinstance(ex, Skipped):
+        s += f"; how much of the spread the count explains cannot be said ({ex.skipped})."
     else:
-        cv = ex.get("cv") or {}
-        s += (f"; the number of lost classes alone explains {_pct(ex['linear_r2'])} of the variance of test accuracy "
-              f"(a straight line in the count; any function of it {_pct(ex['eta2'])}"
-              + (f", out of fold R^2 {cv['r2']:.2f}" if cv.get("r2") is not None else "")
-              + f"; Spearman rho {ex['spearman_rho']:+.2f})")
-        if ex.get("ceiling") is not None:
-            s += f", of a noise ceiling of {_pct(ex['ceiling'])}"
+        cv = ex.cv if isinstance(ex.cv, RegressionScore) else None
+        s += (f"; the number of lost classes alone explains {_pct(ex.linear_r2)} of the variance of test accuracy "
+              f"(a straight line in the count; any function of it {_pct(ex.eta2)}"
+              + (f", out of fold R^2 {r2_words(cv.r2, 'the mean accuracy')}" if cv is not None and cv.r2 is not None
+                 else "")
+              + f"; Spearman rho {ex.spearman_rho:+.2f})")
+        if ex.ceiling is not None:
+            s += f", of a noise ceiling of {_pct(ex.ceiling)}"
         s += "."
     out.append(s)
-    ap = lc.get("acc_predicted")
+    ap = lc.acc_predicted
     if ap:
-        out.append(f"On the classes they do predict, networks reach a test accuracy of {ap['mean']:.2f} on average "
-                   f"({ap['min']:.2f}-{ap['max']:.2f}" + (f", sd {ap['sd']:.3f}" if ap.get("sd") is not None else "")
-                   + ").")
-    out.append(_beyond_sentence(lc.get("beyond") or {}))
-    out.append(_prediction_sentence(lc.get("prediction") or {}))
-    out.append(_settling_sentence(lc.get("settling") or {}))
-    out.append(_mechanism_sentence(lc.get("mechanism") or {}))
+        out.append(f"On the classes they do predict, networks reach a test accuracy of {ap.mean:.2f} on average "
+                   f"({ap.min:.2f}-{ap.max:.2f}" + (f", sd {ap.sd:.3f}" if ap.sd is not None else "") + ").")
+    out.append(_beyond_sentence(lc.beyond))
+    out.append(_prediction_sentence(lc.prediction))
+    out.append(_settling_sentence(lc.settling))
+    out.append(_mechanism_sentence(lc.mechanism))
     return [x for x in out if x]
 
 
@@ -493,43 +887,42 @@ def _name(fs: str) -> str:
     return FEATURE_SET_NAMES.get(fs, fs)
 
 
-def _beyond_sentence(b: dict[str, Any]) -> str:
-    if "skipped" in b or not b:
+def _beyond_sentence(b: Beyond | Skipped) -> str:
+    if isinstance(b, Skipped):
         return ""
-    best = b.get("best") or {}
-    if not best:
+    best = b.best
+    if best is None:
         return "No structural feature set could be fitted to the accuracy left after the lost-class count."
-    ceiling = f"; that remainder's noise ceiling {_pct(b['residual_ceiling'])}" \
-        if b.get("residual_ceiling") is not None else ""
-    if best["r2"] <= 0:
+    ceiling = f"; that remainder's noise ceiling {_pct(b.residual_ceiling)}" if b.residual_ceiling is not None else ""
+    if best.r2 <= 0:
         return (f"Beyond the lost-class count, structure says nothing: no feature set predicts the accuracy left "
-                f"within networks that lost the same number of classes (best out-of-fold R^2 {best['r2']:.2f}, "
-                f"{_name(best['feature_set'])}{ceiling}).")
-    return (f"Beyond the lost-class count, {_name(best['feature_set'])} predict the accuracy left within networks "
-            f"that lost the same number of classes with out-of-fold R^2 {best['r2']:.2f}"
-            + (f", {_pct(b['share_of_total'])} of the total variance" if b.get("share_of_total") is not None else "")
+                f"within networks that lost the same number of classes (best out-of-fold R^2 "
+                f"{r2_words(best.r2, 'its mean')}, {_name(best.feature_set)}{ceiling}).")
+    return (f"Beyond the lost-class count, {_name(best.feature_set)} predict the accuracy left within networks "
+            f"that lost the same number of classes with out-of-fold R^2 {best.r2:.2f}"
+            + (f", {_pct(b.share_of_total)} of the total variance" if b.share_of_total is not None else "")
             + f"{ceiling}.")
 
 
-def _prediction_sentence(p: dict[str, Any]) -> str:
-    if "by_epoch" not in p:
+def _prediction_sentence(p: LostPrediction | Skipped) -> str:
+    if isinstance(p, Skipped):
         return ""
     parts = []
-    for e in p["epochs"]:
-        rows = p["by_epoch"].get(e) or p["by_epoch"].get(str(e)) or {}
+    for e in p.epochs:
+        rows = p.by_epoch.get(e) or {}
         struct = {fs: r for fs, r in rows.items() if fs in STRUCTURE}
-        count = {fs: r["count"]["r2"] for fs, r in struct.items() if r.get("count")}
-        which = {fs: r["which"]["balanced_acc"] for fs, r in struct.items() if r.get("which")}
+        count = {fs: r.count.r2 for fs, r in struct.items() if r.count}
+        which = {fs: r.which.balanced_acc for fs, r in struct.items() if r.which}
         if not count and not which:
             continue
         text = f"epoch {e}{' (random init)' if e == 0 else ''}:"
-        curve = rows.get("curve") or {}
+        curve = rows.get("curve")
         if count:
-            text += " " + best_against_curve(count, curve["count"]["r2"] if curve.get("count") else None,
-                                             "how many R^2", " from the learning curve")
+            text += " " + best_against_curve(count, curve.count.r2 if curve and curve.count else None,
+                                             "how many R^2", " from the learning curve", "the mean count")
         if which:
             text += f"{',' if count else ''} " + best_against_curve(
-                which, curve["which"]["balanced_acc"] if curve.get("which") else None, "which balanced accuracy")
+                which, curve.which.balanced_acc if curve and curve.which else None, "which balanced accuracy")
         parts.append(text)
     if not parts:
         return ""
@@ -537,43 +930,57 @@ def _prediction_sentence(p: dict[str, Any]) -> str:
             "which: balanced accuracy per class, chance 0.50): " + "; ".join(parts) + ".")
 
 
-def _settling_sentence(s: dict[str, Any]) -> str:
-    if "median" not in s:
+def _settling_sentence(s: Settling | Skipped) -> str:
+    if isinstance(s, Skipped):
         return ""
-    text = (f"A network's set of predicted classes stops changing at epoch {s['median']:g} (median; 90 % by epoch "
-            f"{s['q90']}, the last at {s['max']})")
-    shares = s.get("lost_share") or {}
-    first = [(e, v) for e, v in shares.items() if v is not None][:2]
+    text = (f"A network's set of predicted classes stops changing at epoch {s.median:g} (median; 90 % by epoch "
+            f"{s.q90}, the last at {s.max})")
+    first = [(e, v) for e, v in s.lost_share.items() if v is not None][:2]
     if first:
         text += "; of the classes lost at the end, " + " and ".join(
             f"{_pct(v)} were already never predicted at epoch {e}" for e, v in first)
     return text + "."
 
 
-def _mechanism_sentence(m: dict[str, Any]) -> str:
-    if m.get("p_lost_all_silenced") is None or m.get("p_lost_otherwise") is None:
+def _mechanism_sentence(m: Mechanism | Skipped) -> str:
+    if isinstance(m, Skipped) or m.p_lost_all_silenced is None or m.p_lost_otherwise is None:
         return ""
     s = (f"Of the classes whose training samples were all silenced by the clip in epoch 1, "
-         f"{_pct(m['p_lost_all_silenced'])} are lost at the end, against {_pct(m['p_lost_otherwise'])} of the others "
-         f"({m['all_silenced_pairs']} of {m['pairs']} network-class pairs")
-    if m.get("auc") is not None:
-        s += f"; AUC of the silenced share for a lost class {m['auc']:.2f}"
+         f"{_pct(m.p_lost_all_silenced)} are lost at the end, against {_pct(m.p_lost_otherwise)} of the others "
+         f"({m.all_silenced_pairs} of {m.pairs} network-class pairs")
+    if m.auc is not None:
+        s += f"; AUC of the silenced share for a lost class {m.auc:.2f}"
     return s + ")."
 
 
 def headline(summary: dict[str, Any], ds: str) -> str:
     """The one-line summary's part on lost classes ("" when the part did not run).
 
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary, as ``sentences`` reads it.
+    ds : str
+        The dataset.
+
+    Returns
+    -------
+    str
+        To append to the dataset's headline.
+
     Examples
     --------
-    >>> headline({"lost_classes": {"d": {"networks": 4, "lost_any": 2, "explained": {"linear_r2": 0.8}}}}, "d")
+    >>> lc = LostClasses(networks=4, classes=3, test_samples=None, ceiling=None, lost_any=2, lost_max=1,
+    ...                  lost_mean=0.5, by_count=[], acc_predicted=None, lost_share_per_class=None,
+    ...                  explained=CountExplained(0.8, -0.2, 0.9, 0.8, -0.9, 0.01, None, Skipped("-")),
+    ...                  beyond=Skipped("-"), settling=Skipped("-"), mechanism=Skipped("-"), prediction=Skipped("-"))
+    >>> headline({"lost_classes": {"d": lc.to_dict()}}, "d")
     '; 50% lost a class, the count explains 80% of the variance'
     """
-    lc = (summary.get("lost_classes") or {}).get(ds)
-    if not isinstance(lc, dict) or "skipped" in lc:
+    lc = _typed(summary, ds)
+    if lc is None:
         return ""
-    s = f"; {_pct(lc['lost_any'] / lc['networks'])} lost a class"
-    ex = lc.get("explained") or {}
-    if "linear_r2" in ex:
-        s += f", the count explains {_pct(ex['linear_r2'])} of the variance"
+    s = f"; {_pct(lc.lost_any / lc.networks)} lost a class"
+    if isinstance(lc.explained, CountExplained):
+        s += f", the count explains {_pct(lc.explained.linear_r2)} of the variance"
     return s

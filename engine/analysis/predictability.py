@@ -30,20 +30,36 @@ undefined for that dataset, and the analysis computes none of them and says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from engine.analysis.results import Record
+from engine.analysis.classification import Regression, RegressorScore, SkippedFeatureSet
+from engine.analysis.results import Record, read
 
-__all__ = ["Predictability", "best_regression", "noise_ceiling", "predictability", "without_spread"]
+__all__ = ["BestRegression", "Predictability", "best_regression", "noise_ceiling", "predictability", "without_spread"]
 
 
 def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
-    """Spread of ``acc`` (one dataset's eligible networks), its binomial sampling noise on a test set of
-    ``test_samples`` samples, the share of its variance that is not noise, and ``no_spread``: why there is
-    no spread to explain (None when there is one). See the module's docstring for the rules.
+    """The spread of one dataset's test accuracies, their test-set noise and the share of variance not noise.
+
+    See the module's docstring for the rules.
+
+    Parameters
+    ----------
+    acc : (N,) float array
+        Test accuracy (a fraction) of one dataset's eligible networks; non-finite values are left out.
+    test_samples : int or None
+        The test set's size (None: unknown, no noise estimate).
+
+    Returns
+    -------
+    dict
+        ``networks``, ``test_samples``, ``acc_min``, ``acc_max``, ``acc_mean``, ``acc_sd`` (sample sd),
+        ``noise_sd`` (binomial sampling sd), ``ceiling`` (the highest R^2 any predictor can reach) and
+        ``no_spread`` (why there is no spread to explain; None when there is one): the fields of a
+        ``Predictability`` but ``best``.
 
     Examples
     --------
@@ -78,10 +94,52 @@ def noise_ceiling(acc: np.ndarray, test_samples: int | None) -> dict[str, Any]:
 
 
 @dataclass
+class BestRegression(Record):
+    """The (feature set, regressor) of highest mean out-of-fold R^2 of test accuracy (``best_regression``).
+
+    Attributes
+    ----------
+    feature_set, regressor : str
+    r2 : float
+        Out-of-fold R^2, mean over folds (below 0: worse than predicting the mean).
+    r2_sd : float or None
+    kendall_tau : float or None
+        Of the out-of-fold predictions with the truth.
+
+    Examples
+    --------
+    >>> BestRegression("cn", "ridge", 0.4, 0.1, 0.5).to_dict()
+    {'feature_set': 'cn', 'regressor': 'ridge', 'r2': 0.4, 'r2_sd': 0.1, 'kendall_tau': 0.5}
+    """
+
+    feature_set: str
+    regressor: str
+    r2: float                       # out-of-fold R^2, mean over folds; below 0: worse than predicting the mean
+    r2_sd: float | None
+    kendall_tau: float | None
+
+
+@dataclass
 class Predictability(Record):
-    """How much of one dataset's spread of test accuracy is predictable (``analysis/predictability.json``,
-    one object per dataset): ``noise_ceiling``'s numbers (accuracies as fractions), the best regression
-    (``best_regression``'s, {} when none ran) and the share of the ceiling its R^2 is (absent when unknown)."""
+    """How much of one dataset's spread of test accuracy is predictable.
+
+    ``analysis/predictability.json`` holds one per dataset.
+
+    Attributes
+    ----------
+    networks, test_samples, acc_min, acc_max, acc_mean, acc_sd, noise_sd, ceiling, no_spread
+        ``noise_ceiling``'s numbers (accuracies as fractions).
+    best : BestRegression or None
+        The best regression (None, {} in the JSON, when none ran).
+    share_of_ceiling : float or None
+        The best R^2 as a share of the ceiling (left out of the JSON when unknown).
+
+    Examples
+    --------
+    >>> p = Predictability(**noise_ceiling([0.6, 0.7, 0.8, 0.9], 1000), best=None)
+    >>> round(p.ceiling, 3), p.to_dict()["best"]
+    (0.985, {})
+    """
 
     networks: int
     test_samples: int | None
@@ -92,10 +150,11 @@ class Predictability(Record):
     noise_sd: float | None          # binomial sampling sd of test accuracy on the test set
     ceiling: float | None           # the highest R^2 any predictor can reach: the share of variance that is not noise
     no_spread: str | None           # why there is no spread to explain; None when there is one
-    best: dict[str, Any]
+    best: BestRegression | None
     share_of_ceiling: float | None = None
 
     _OMIT_IF_NONE = ("share_of_ceiling",)
+    _EMPTY_IF_NONE = ("best",)
 
 
 def predictability(networks: pd.DataFrame, regression: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -120,7 +179,7 @@ def predictability(networks: pd.DataFrame, regression: dict[str, Any] | None = N
     >>> nets = pd.DataFrame({"dataset": "toy", "test_acc": [0.6, 0.7, 0.8, 0.9], "test_samples": 1000})
     >>> p = Predictability.from_dict(predictability(nets)["toy"])
     >>> round(p.ceiling, 3), p.no_spread, p.best
-    (0.985, None, {})
+    (0.985, None, None)
     """
     out: dict[str, Any] = {}
     for ds, g in networks.groupby("dataset", sort=True):
@@ -128,31 +187,74 @@ def predictability(networks: pd.DataFrame, regression: dict[str, Any] | None = N
         if "test_samples" in g and g["test_samples"].notna().any():
             n_test = int(g["test_samples"].dropna().iloc[0])
         best = best_regression((regression or {}).get(str(ds), {}))
-        entry = Predictability(**noise_ceiling(g["test_acc"].to_numpy(), n_test), best=best)
-        if best and entry.ceiling and best.get("r2") is not None:
-            entry.share_of_ceiling = best["r2"] / entry.ceiling
+        entry = Predictability(**noise_ceiling(g["test_acc"].to_numpy(), n_test),
+                               best=BestRegression.from_dict(best) if best else None)
+        if entry.best and entry.ceiling:
+            entry.share_of_ceiling = entry.best.r2 / entry.ceiling
         out[str(ds)] = entry.to_dict()
     return out
 
 
-def best_regression(per_feature_set: dict[str, Any], feature_sets: list[str] | None = None) -> dict[str, Any]:
-    """The (feature set, regressor) of highest mean out-of-fold R^2, with its Kendall tau; {} if none ran."""
-    best: dict[str, Any] = {}
-    for fs, res in per_feature_set.items():
-        if feature_sets is not None and fs not in feature_sets:
+def best_regression(per_feature_set: Mapping[str, Any], feature_sets: list[str] | None = None) -> dict[str, Any]:
+    """The (feature set, regressor) of highest mean out-of-fold R^2, with its Kendall tau.
+
+    Parameters
+    ----------
+    per_feature_set : mapping
+        One dataset's regression results: per feature set a ``Regression``'s JSON object or a
+        ``SkippedFeatureSet``'s (``classification_for_dataset``'s second value).
+    feature_sets : list of str, optional
+        Only these feature sets (None: all).
+
+    Returns
+    -------
+    dict
+        A ``BestRegression``'s JSON object; {} when no regressor gave an R^2.
+
+    Examples
+    --------
+    >>> reg = {"cn": {"n": 8, "folds": 4, "repeats": 1, "regressors": {
+    ...            "ridge": {"r2_mean": 0.4, "r2_std": 0.1, "kendall_tau": 0.5},
+    ...            "random_forest": {"r2_mean": 0.6, "r2_std": 0.2, "kendall_tau": 0.55}}},
+    ...        "weights": {"skipped": "no w_l* weight-statistics columns"}}
+    >>> best_regression(reg)
+    {'feature_set': 'cn', 'regressor': 'random_forest', 'r2': 0.6, 'r2_sd': 0.2, 'kendall_tau': 0.55}
+    >>> best_regression(reg, ["weights"])
+    {}
+    """
+    best: BestRegression | None = None
+    ran = {fs: res for fs, res in per_feature_set.items() if res}   # {}: a feature set not asked for
+    for fs, res in read(dict[str, Regression | SkippedFeatureSet], ran).items():
+        if (feature_sets is not None and fs not in feature_sets) or not isinstance(res, Regression):
             continue
-        for name, r in (res.get("regressors") or {}).items():
-            if r.get("r2_mean") is None:
+        for name, r in res.regressors.items():
+            if not isinstance(r, RegressorScore) or r.r2_mean is None:
                 continue
-            if not best or r["r2_mean"] > best["r2"]:
-                best = {"feature_set": fs, "regressor": name, "r2": r["r2_mean"], "r2_sd": r["r2_std"],
-                        "kendall_tau": r["kendall_tau"]}
-    return best
+            if best is None or r.r2_mean > best.r2:
+                best = BestRegression(fs, name, r.r2_mean, r.r2_std, r.kendall_tau)
+    return best.to_dict() if best else {}
 
 
 def without_spread(networks: pd.DataFrame) -> dict[str, str]:
-    """The one rule every part of the analysis reads: per dataset of ``networks`` (its eligible networks)
-    that has no spread of test accuracy to explain, why (``noise_ceiling``'s ``no_spread``). Regression,
-    performance classes, classification, correlations with accuracy and early prediction are not computed
-    for these datasets."""
+    """The datasets without a spread of test accuracy to explain, and why.
+
+    The one rule every part of the analysis reads: regression, performance classes, classification,
+    correlations with accuracy and early prediction are not computed for these datasets.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        The eligible networks: ``dataset``, ``test_acc`` (a fraction); ``test_samples`` when recorded.
+
+    Returns
+    -------
+    dict of str to str
+        Per dataset without a spread, ``noise_ceiling``'s ``no_spread``.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": ["a", "a", "b", "b"], "test_acc": [0.5, 0.5, 0.6, 0.7]})
+    >>> without_spread(nets)
+    {'a': 'every network has the same test accuracy (0.500)'}
+    """
     return {ds: e["no_spread"] for ds, e in predictability(networks).items() if e["no_spread"]}

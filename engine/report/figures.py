@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from engine.analysis.bag_of_neurons import NeuronTypes
 from engine.analysis.classification import BestClassifier
 from engine.analysis.features import CN_COLUMN, WEIGHT_COLUMN, cn_columns
-from engine.analysis.performance_classes import eligible_mask
+from engine.analysis.performance_classes import PerformanceClasses, eligible_mask
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.report.axes import label_panel, scaled_axis
@@ -65,17 +65,37 @@ def _per_dataset(parts: dict[str, _T], ncols: int, w: float, h: float,
 
 
 def accuracy_distributions(networks: pd.DataFrame, summary: dict[str, Any]) -> Figure | None:
-    """Histogram of test accuracy per dataset, class boundaries as dashed lines."""
+    """Histogram of test accuracy per dataset, class boundaries as dashed lines.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        The analysis' networks table (``dataset``, ``test_acc``; diverged networks are left out).
+    summary : dict
+        The analysis summary (its ``performance_classes`` give the boundaries).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no network takes part.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(20), "test_acc": np.linspace(0.5, 0.9, 20)})
+    >>> len(accuracy_distributions(nets, {}).axes)
+    1
+    """
     nets = networks[eligible_mask(networks).to_numpy()]
     datasets = sorted(nets["dataset"].unique())
     if not datasets:
         return None
     fig, axes = _grid(len(datasets), 4, 3.6, 2.8)
-    pcs = summary.get("performance_classes", {}).get("datasets", {})
+    found = summary.get("performance_classes")
+    pcs = PerformanceClasses.from_dict(found).datasets if found else {}
     for ax, ds in zip(axes.flat, datasets):
         acc = nets.loc[nets["dataset"] == ds, "test_acc"].astype(float)
         ax.hist(acc, bins=min(40, max(5, len(acc) // 5)), color="#4878a8")
-        for t in pcs.get(ds, {}).get("thresholds", []):
+        for t in pcs[ds].thresholds if ds in pcs else []:
             ax.axvline(t, color="k", ls="--", lw=1)
         ax.set_title(f"{ds} (n={len(acc)})")
         ax.set_xlabel("test accuracy")
@@ -93,8 +113,33 @@ def _plot_values(col: str, v: np.ndarray, log_measures: list[str]) -> tuple[np.n
 
 def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFrame,
                          log_measures: list[str]) -> Figure | None:
-    """Scatter of every per-network measure summary against test accuracy, least-squares trend line.
-    Heavy-tailed summaries get a log or symlog x axis (``engine.report.axes.axis_scale``), the trend is straight on it."""
+    """Scatter of every per-network measure summary of one dataset against test accuracy, with a trend line.
+
+    Heavy-tailed summaries get a log or symlog x axis (``engine.report.axes.axis_scale``), the trend is
+    straight on it.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame
+        The analysis' networks table (``dataset``, ``test_acc``, ``{measure}_l{layer}_{mean|std}``).
+    dataset : str
+    corr : pandas.DataFrame
+        ``spearman_table``'s rows (rho in the panel titles); may be empty.
+    log_measures : list of str
+        Measures drawn as log10 where positive.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without summary columns or with fewer than 2 networks.
+
+    Examples
+    --------
+    >>> acc = np.linspace(0.5, 0.9, 10)
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(10), "test_acc": acc, "strength_l1_mean": 1 - acc})
+    >>> len(measures_vs_accuracy(nets, "d", pd.DataFrame(), []).axes)
+    1
+    """
     nets = networks[eligible_mask(networks).to_numpy() & (networks["dataset"] == dataset).to_numpy()]
     cols = cn_columns(nets)
     if not cols or len(nets) < 2:
@@ -120,7 +165,28 @@ def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFram
 
 
 def bon_centroids(summary: dict[str, Any]) -> Figure | None:
-    """Heat-map of each dataset's centroids in z-units, annotated with raw values."""
+    """Heat-map of each dataset's Bag-of-Neurons centroids in z-units, annotated with raw values.
+
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary (its ``bag_of_neurons`` part, ``NeuronTypes`` per dataset).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no dataset has neuron types.
+
+    Examples
+    --------
+    >>> from engine.analysis import run_analysis
+    >>> from engine.analysis.synthetic import make_population
+    >>> nets, neurons, _ = make_population(networks=12, layer_sizes=(4,), seed=0)
+    >>> off = {k: False for k in ("classification", "regression", "early_prediction", "correlations", "lost_classes")}
+    >>> summary = run_analysis(nets, neurons, {"enabled": off, "bon": {"k": 2}}).summary
+    >>> len(bon_centroids(summary).axes), bon_centroids({}) is None   # one panel and its colour bar
+    (2, True)
+    """
     return _per_dataset(typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k"), 2, 5.0, 3.6, _draw_centroids)
 
 
@@ -139,7 +205,28 @@ def _draw_centroids(fig: Figure, ax: Axes, ds: str, v: NeuronTypes) -> None:
 
 
 def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
-    """Share of each neuron type among the neurons of each performance class (grouped bars)."""
+    """Share of each neuron type among the neurons of each performance class (grouped bars), per dataset.
+
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary (its ``bag_of_neurons`` part).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no dataset has shares per class.
+
+    Examples
+    --------
+    >>> from engine.analysis import run_analysis
+    >>> from engine.analysis.synthetic import make_population
+    >>> nets, neurons, _ = make_population(networks=12, layer_sizes=(4,), seed=0)
+    >>> off = {k: False for k in ("classification", "regression", "early_prediction", "correlations", "lost_classes")}
+    >>> summary = run_analysis(nets, neurons, {"enabled": off, "bon": {"k": 2}}).summary
+    >>> len(bon_type_shares(summary).axes)
+    1
+    """
     bon = {ds: v for ds, v in typed_parts(summary.get("bag_of_neurons"), NeuronTypes, "k").items()
            if any(s["all"] is not None for s in v.type_shares_per_class.values())}
     return _per_dataset(bon, 2, 5.0, 3.0, _draw_type_shares)
@@ -159,7 +246,25 @@ def _draw_type_shares(fig: Figure, ax: Axes, ds: str, v: NeuronTypes) -> None:
 
 
 def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
-    """Summed out-of-fold confusion matrix of the best (feature set, classifier) per dataset."""
+    """Summed out-of-fold confusion matrix of the best (feature set, classifier) per dataset.
+
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary (its ``best_classifier`` part, ``BestClassifier`` per dataset).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no classifier ran.
+
+    Examples
+    --------
+    >>> from engine.analysis.classification import BestClassifier
+    >>> best = BestClassifier("cn", "svm", 0.8, 0.1, 0.5, [[4, 1], [1, 4]], ["low", "high"])
+    >>> len(confusion_matrices({"best_classifier": {"d": best.to_dict()}}).axes)
+    1
+    """
     best = typed_parts(summary.get("best_classifier"), BestClassifier, "classifier")
     return _per_dataset(best, 4, 3.4, 3.2, _draw_confusion)
 
@@ -211,9 +316,28 @@ def _correlation_blocks(columns: list[str]) -> list[tuple[str, list[str], list[s
 
 
 def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
-    """Spearman rho of every per-network summary with test accuracy as matrices, one column of panels per
-    dataset: measures (rows) by layer and statistic (columns), weight statistics (rows) by layer
-    (columns); * = significant."""
+    """Spearman rho of every per-network summary with test accuracy as matrices, a column of panels per dataset.
+
+    Measures (rows) by layer and statistic (columns), weight statistics (rows) by layer (columns);
+    * = significant.
+
+    Parameters
+    ----------
+    corr : pandas.DataFrame or None
+        ``spearman_table``'s rows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without rows.
+
+    Examples
+    --------
+    >>> corr = pd.DataFrame({"dataset": "d", "column": ["strength_l1_mean", "w_l1_std"], "rho": [-0.5, 0.1],
+    ...                      "p": [0.01, 0.6], "n": [30, 30], "significant": [True, False]})
+    >>> len(correlation_heatmap(corr).axes)   # measures, weights and the colour bar
+    3
+    """
     if corr is None or len(corr) == 0:
         return None
     datasets = sorted(corr["dataset"].unique())
@@ -249,8 +373,28 @@ def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
 
 
 def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
-    """Mean of every measure over snapshot epochs, one line per (dataset, layer); heavy-tailed means get a
-    log or symlog y axis (``engine.report.axes.axis_scale``), the snapshot epochs are the x ticks."""
+    """Mean of every measure over the snapshot epochs, one line per (dataset, layer).
+
+    Heavy-tailed means get a log or symlog y axis (``engine.report.axes.axis_scale``); the snapshot
+    epochs are the x ticks.
+
+    Parameters
+    ----------
+    evolution : pandas.DataFrame or None
+        ``dataset``, ``epoch``, ``layer``, ``measure``, ``mean`` (the analysis' ``evolution`` table).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without rows.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"dataset": "d", "epoch": [0, 5], "layer": 1, "measure": "strength", "mean": [1.0, 2.0],
+    ...                    "std": 0.1})
+    >>> len(measure_evolution(ev).axes)
+    1
+    """
     if evolution is None or len(evolution) == 0:
         return None
     measures = list(evolution["measure"].drop_duplicates())
@@ -274,7 +418,25 @@ def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
 
 
 def learning_curves(curves: pd.DataFrame | None) -> Figure | None:
-    """Mean (and 10-90 % band) of test accuracy per epoch, per dataset."""
+    """Mean (and 10-90 % band) of test accuracy per epoch, per dataset.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame or None
+        curves.parquet: ``dataset``, ``epoch``, ``test_acc``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without those columns or rows.
+
+    Examples
+    --------
+    >>> curves = pd.DataFrame({"dataset": "d", "network": [0, 0, 1, 1], "epoch": [0, 1, 0, 1],
+    ...                        "test_acc": [0.1, 0.8, 0.1, 0.9]})
+    >>> len(learning_curves(curves).axes), learning_curves(None)
+    (1, None)
+    """
     if curves is None or len(curves) == 0 or not {"dataset", "epoch", "test_acc"} <= set(curves.columns):
         return None
     fig = Figure(figsize=(5.5, 3.5))
@@ -297,9 +459,31 @@ _EARLY_STYLES = {"cn": ("#c44e52", "-"), "bon": ("#dd8452", "-"), "weights": ("#
 
 
 def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any]) -> Figure | None:
-    """Per dataset: R^2 of final test accuracy (left) and accuracy of the final performance class
-    (right) against the snapshot epoch the features come from, one line per feature set; the noise
-    ceiling and chance as grey lines. Epochs are evenly spaced (0, 1, 2, 5, 30 would squeeze otherwise)."""
+    """Final performance predicted from each snapshot epoch, per dataset.
+
+    R^2 of final test accuracy (left; below -1 off the chart, worse than predicting the mean) and accuracy
+    of the final performance class (right) against the epoch the features come from, one line per feature
+    set; the noise ceiling and chance as grey lines. Epochs are evenly spaced.
+
+    Parameters
+    ----------
+    early : pandas.DataFrame or None
+        The analysis' ``early`` table (``early_prediction``'s second value).
+    predictability : dict
+        The summary's ``predictability`` part (the noise ceilings).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without rows.
+
+    Examples
+    --------
+    >>> early = pd.DataFrame({"dataset": "d", "epoch": [0, 5], "feature_set": "cn", "r2": [0.1, 0.6],
+    ...                       "class_acc": [0.4, 0.7], "chance": 0.34})
+    >>> len(early_prediction(early, {}).axes)
+    2
+    """
     if early is None or len(early) == 0:
         return None
     datasets = sorted(early["dataset"].unique())
@@ -333,10 +517,31 @@ def early_prediction(early: pd.DataFrame | None, predictability: dict[str, Any])
 
 
 def lost_classes(networks: pd.DataFrame | None, settling: pd.DataFrame | None) -> Figure | None:
-    """Per dataset: test accuracy against the number of classes the network never predicts (each network a
-    dot, jittered sideways; the mean per count and the mean accuracy on the predicted classes as lines),
-    and, where curves were recorded, the share of networks whose set of predicted classes has settled
-    by each epoch and the share of the finally lost classes already never predicted then."""
+    """Test accuracy against the classes networks never predict, and when they are lost, per dataset.
+
+    Each network a dot (jittered sideways) with the mean per count and the mean accuracy on the predicted
+    classes as lines; where curves were recorded, the share of networks whose set of predicted classes has
+    settled by each epoch and the share of the finally lost classes already never predicted then.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame or None
+        The analysis' ``lost_networks`` table (``dataset``, ``test_acc``, ``test_lost``, ``test_acc_predicted``).
+    settling : pandas.DataFrame or None
+        The ``lost_settling`` table (``dataset``, ``epoch``, ``settled_share``, ``lost_share``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None without networks.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "d", "test_acc": [0.9, 0.8, 0.6], "test_lost": [0, 1, 3],
+    ...                      "test_acc_predicted": 0.9})
+    >>> len(lost_classes(nets, None).axes)
+    1
+    """
     if networks is None or len(networks) == 0:
         return None
     datasets = sorted(networks["dataset"].unique())

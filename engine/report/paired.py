@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from engine.analysis.features import r2_words
 from engine.analysis.paired import PairedStatistics, arm_label
 from engine.analysis.performance_classes import eligible_mask
 from engine.report.axes import label_panel
@@ -29,8 +30,30 @@ _METRIC_NAMES = {"test_acc": "test accuracy", "train_silenced": "silenced share 
 
 
 def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | None) -> Figure | None:
-    """Per benchmark (columns) and metric (rows): mean paired difference per epoch, 95 % t interval
-    (band), median (dashed), zero (grey)."""
+    """Mean paired difference (arm - reference) per epoch, per benchmark (columns) and metric (rows).
+
+    The 95 % t interval as a band, the median dashed, zero in grey.
+
+    Parameters
+    ----------
+    epochs : pandas.DataFrame or None
+        The analysis' ``paired_epochs`` table: ``dataset``, ``metric`` ("test_acc", "train_silenced"), ``arm``,
+        ``epoch``, ``mean``, ``low``, ``high``, ``median``.
+    paired : dict or None
+        The summary's ``paired`` part (``arms``, ``reference``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None for a run without arms.
+
+    Examples
+    --------
+    >>> epochs = pd.DataFrame({"dataset": "d", "metric": "test_acc", "arm": "pa", "epoch": [0, 1], "mean": [0.0, 0.01],
+    ...                        "low": [-0.01, 0.0], "high": [0.01, 0.02], "median": [0.0, 0.01]})
+    >>> len(paired_differences(epochs, {"arms": ["default", "pa"], "reference": "default"}).axes)
+    1
+    """
     if epochs is None or not len(epochs) or not paired:
         return None
     datasets = sorted(epochs["dataset"].unique())
@@ -59,9 +82,28 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
 
 
 def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None) -> Figure | None:
-    """Per benchmark: final test accuracy of each arm (histograms on common bins, left) and of each pair
-    (reference on x, other arms on y, right). ``networks``: the analysis' table, each arm a dataset of
-    its own (``arm_label``)."""
+    """Final test accuracy per arm (histograms on common bins, left) and pair by pair (right), per benchmark.
+
+    Parameters
+    ----------
+    networks : pandas.DataFrame or None
+        The analysis' networks table, each arm a dataset of its own (``arm_label``: ``digits/pa``).
+    paired : dict or None
+        The summary's ``paired`` part (``arms``, ``reference``, ``datasets``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None for a run without arms.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": ["d/default"] * 3 + ["d/pa"] * 3, "network": [0, 1, 2] * 2,
+    ...                      "test_acc": [0.80, 0.82, 0.85, 0.81, 0.84, 0.85]})
+    >>> paired = {"arms": ["default", "pa"], "reference": "default", "datasets": {"d": {}}}
+    >>> len(paired_accuracy(nets, paired).axes)
+    2
+    """
     if networks is None or not len(networks) or not paired or not paired.get("datasets"):
         return None
     nets = networks[eligible_mask(networks).to_numpy()]
@@ -105,8 +147,26 @@ def _ci(ci: list[float] | None) -> str:
 
 
 def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
-    """The report's paired section (heading, inner HTML), or None for a run without arms. ``img(name)``
-    gives a figure's <img>."""
+    """The report's paired section, or None for a run without arms.
+
+    Parameters
+    ----------
+    summary : dict
+        The analysis summary (its ``paired`` part).
+    img : callable
+        ``img(name)``: a figure's <img> ("" when it was not drawn).
+
+    Returns
+    -------
+    (str, str) or None
+        The heading and the inner HTML.
+
+    Examples
+    --------
+    >>> p = {"reference": "default", "arms": ["default", "pa"], "conclusion": {}, "datasets": {}, "method": "paired"}
+    >>> section({"paired": p}, lambda name: "")[0], section({}, lambda name: "")
+    ('Paired comparison: pa against default', None)
+    """
     p = summary.get("paired")
     if not p:
         return None
@@ -123,7 +183,8 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
             arms_rows.append(_arm_row(ds, arm, a))
             if a.get("best_r2"):
                 pred_rows.append({"dataset": ds, "arm": arm,
-                                  **{f"R² {fs}": _fmt(v, ".2f") for fs, v in a["best_r2"].items()},
+                                  **{f"R² {fs}": r2_words(v, "the mean") if _fmt(v, ".2f") else ""
+                                     for fs, v in a["best_r2"].items()},
                                   "noise ceiling": _fmt(a.get("noise_ceiling"), ".2f")})
     inner = (verdicts + "<h3>Final test accuracy, pair by pair</h3>" + table(pd.DataFrame(comps))
              + img("paired_accuracy") + "<h3>Over training</h3>" + img("paired_differences")

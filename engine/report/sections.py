@@ -15,9 +15,16 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.bag_of_neurons import NeuronTypes
-from engine.analysis.classification import BestClassifier
+from engine.analysis.classification import BestClassifier, Classification, Regression, SkippedFeatureSet
+from engine.analysis.conclusion import Conclusion
+from engine.analysis.correlations import SubgraphVerdict
+from engine.analysis.cross_benchmark import CrossBenchmark
+from engine.analysis.early_prediction import EarlyPrediction
+from engine.analysis.features import r2_words
+from engine.analysis.lost_classes import Beyond, LostClasses, RegressionScore
+from engine.analysis.performance_classes import PerformanceClasses
 from engine.analysis.predictability import Predictability
-from engine.analysis.results import typed_parts
+from engine.analysis.results import Skipped, read, typed_parts
 from engine.analysis.run import AnalysisResult
 from engine.report import paired as paired_report
 from engine.report.html import esc, image, page, table
@@ -31,8 +38,25 @@ _TITLE = "Structure and performance of fully connected networks: analysis report
 
 @dataclass
 class ReportInputs:
-    """What the sections draw from: the run directory, the analysis result and the rendered figures
-    (name -> PNG bytes; a figure without data is absent)."""
+    """What the sections draw from; each section function takes one and returns ``(heading, inner HTML)``.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    result : AnalysisResult
+        The analysis (its ``summary`` and ``tables``).
+    figures : dict of str to bytes
+        Name -> PNG bytes; a figure without data is absent.
+    protocol : dict or None
+        Per dataset, the settings that made the population.
+
+    Examples
+    --------
+    >>> from engine.analysis.run import AnalysisResult
+    >>> inputs = ReportInputs(Path("run"), AnalysisResult(summary={"backend": "cpu"}), {})
+    >>> inputs.summary["backend"], inputs.img("bon_centroids")
+    ('cpu', '')
+    """
 
     run_dir: Path
     result: AnalysisResult
@@ -53,6 +77,16 @@ def fmt(v: Any, spec: str = ".3f") -> str:
     return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
 
+def _r2(v: Any, spec: str = ".3f") -> str:
+    """An out-of-fold R² for a table cell, "" when there is none; below 0 it says so in words (``r2_words``)."""
+    return r2_words(v, "the mean", spec) if fmt(v, spec) else ""
+
+
+def _worse(r2: float | None) -> str:
+    """What to add after a cell that ends in other words than its R²: below 0, that it is worse than the mean."""
+    return r2_words(r2, "the mean")[len(format(r2, ".2f")):] if r2 is not None and r2 < 0 else ""
+
+
 def paired(r: ReportInputs) -> Section | None:
     """A paired run's comparison of its arms (``population.compare``): the result and its conclusion first."""
     return paired_report.section(r.summary, r.img)
@@ -60,10 +94,10 @@ def paired(r: ReportInputs) -> Section | None:
 
 def conclusion(r: ReportInputs) -> Section | None:
     """The conclusion in words, per dataset."""
-    concl = r.summary.get("conclusion", {}).get("datasets", {})
+    concl = Conclusion.from_dict(r.summary.get("conclusion") or {}).datasets
     if not concl:
         return None
-    return ("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d['sentences']))}</p>" for d in concl.values()))
+    return ("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d.sentences))}</p>" for d in concl.values()))
 
 
 def lost_classes(r: ReportInputs) -> Section | None:
@@ -82,10 +116,11 @@ def lost_classes(r: ReportInputs) -> Section | None:
              "accuracy from the mean of its lost-count group (same folds and regressors as the regression).</p>")
     counts = r.result.tables.get("lost_counts")
     pred = r.result.tables.get("lost_prediction")
-    for ds, d in lc.items():
+    for ds, raw in lc.items():
         inner += f"<h3>{esc(ds)}</h3>"
-        if not isinstance(d, dict) or "skipped" in d:
-            inner += f"<p class='note'>{esc(d.get('skipped', d) if isinstance(d, dict) else d)}</p>"
+        d = read(LostClasses | Skipped, raw) if isinstance(raw, dict) else raw
+        if not isinstance(d, LostClasses):
+            inner += f"<p class='note'>{esc(d.skipped if isinstance(d, Skipped) else d)}</p>"
             continue
         inner += f"<p class='verdict'>{esc(' '.join(sentences(r.summary, ds)))}</p>"
         if counts is not None and len(counts):
@@ -93,63 +128,65 @@ def lost_classes(r: ReportInputs) -> Section | None:
             inner += table(c.rename(columns={"lost": "classes never predicted", "acc_mean": "test acc mean",
                                              "acc_min": "min", "acc_max": "max",
                                              "acc_predicted_mean": "acc on predicted classes (mean)"}))
-        inner += _lost_explained(d) + _lost_beyond(d.get("beyond") or {}) + _lost_prediction(d, pred, ds)
+        inner += _lost_explained(d) + _lost_beyond(d.beyond) + _lost_prediction(d, pred, ds)
     return ("What the spread is made of: classes networks never predict", inner + r.img("lost_classes"))
 
 
-def _lost_explained(d: dict[str, Any]) -> str:
+def _lost_explained(d: LostClasses) -> str:
     """The lost-class count's share of the variance of test accuracy, as a one-row table."""
-    ex = d.get("explained") or {}
-    if "skipped" in ex:
-        return f"<p class='note'>Variance explained by the count: {esc(ex['skipped'])}</p>"
-    cv = ex.get("cv") or {}
+    ex = d.explained
+    if isinstance(ex, Skipped):
+        return f"<p class='note'>Variance explained by the count: {esc(ex.skipped)}</p>"
+    cv = ex.cv if isinstance(ex.cv, RegressionScore) else None
     return table(pd.DataFrame([{
-        "networks with a lost class": f"{d['lost_any']} of {d['networks']}",
-        "R² (straight line)": fmt(ex["linear_r2"]), "R² (any function of the count)": fmt(ex["eta2"]),
-        "out-of-fold R²": f"{fmt(cv.get('r2'))} {cv.get('regressor') or ''}",
-        "Spearman rho": fmt(ex["spearman_rho"]), "p": fmt(ex["spearman_p"], ".2g"),
-        "noise ceiling": fmt(ex.get("ceiling"))}]))
+        "networks with a lost class": f"{d.lost_any} of {d.networks}",
+        "R² (straight line)": fmt(ex.linear_r2), "R² (any function of the count)": fmt(ex.eta2),
+        "out-of-fold R²": f"{fmt(cv.r2)} {cv.regressor}{_worse(cv.r2)}" if cv else " ",
+        "Spearman rho": fmt(ex.spearman_rho), "p": fmt(ex.spearman_p, ".2g"),
+        "noise ceiling": fmt(ex.ceiling)}]))
 
 
-def _lost_beyond(b: dict[str, Any]) -> str:
+def _lost_beyond(b: Beyond | Skipped) -> str:
     """Structure beyond the lost-class count: the residual regressed from each feature set."""
-    if "skipped" in b:
-        return f"<p class='note'>Structure beyond the count: {esc(b['skipped'])}</p>"
-    if not b:
-        return ""
-    rows = [{"feature set": fs, "R² of the residual": fmt(v.get("r2")), "Kendall tau": fmt(v.get("kendall_tau")),
-             "regressor": v.get("regressor", ""), "note": v.get("skipped", "")}
-            for fs, v in b["by_feature_set"].items()]
-    return (f"<p>Structure beyond the count: residual sd {fmt(b['residual_sd'], '.4f')}, its noise ceiling "
-            f"{fmt(b.get('residual_ceiling'))}; {b['networks']} networks ({b['left_out']} alone in their "
+    if isinstance(b, Skipped):
+        return f"<p class='note'>Structure beyond the count: {esc(b.skipped)}</p>"
+    rows = [{"feature set": fs, "R² of the residual": _r2(v.r2), "Kendall tau": fmt(v.kendall_tau),
+             "regressor": v.regressor, "note": ""} if isinstance(v, RegressionScore) else
+            {"feature set": fs, "R² of the residual": "", "Kendall tau": "", "regressor": "", "note": v.skipped}
+            for fs, v in b.by_feature_set.items()]
+    return (f"<p>Structure beyond the count: residual sd {fmt(b.residual_sd, '.4f')}, its noise ceiling "
+            f"{fmt(b.residual_ceiling)}; {b.networks} networks ({b.left_out} alone in their "
             "lost-class count left out).</p>" + table(pd.DataFrame(rows)))
 
 
-def _lost_prediction(d: dict[str, Any], pred: pd.DataFrame | None, ds: str) -> str:
+def _lost_prediction(d: LostClasses, pred: pd.DataFrame | None, ds: str) -> str:
     """The final lost classes predicted from each snapshot epoch's features (the table), or why not."""
-    p = d.get("prediction") or {}
-    if "skipped" in p:
-        return f"<p class='note'>Predicting the lost classes: {esc(p['skipped'])}</p>"
+    if isinstance(d.prediction, Skipped):
+        return f"<p class='note'>Predicting the lost classes: {esc(d.prediction.skipped)}</p>"
     if pred is None or not len(pred):
         return ""
+    rows = pred[pred["dataset"] == ds].drop(columns="dataset")
+    below = " An R² below 0 is worse than predicting the mean count." if (rows["count_r2"].astype(float) < 0).any() \
+        else ""
     return ("<p>The final lost classes predicted from each snapshot epoch's features: how many (out-of-fold "
             "R², Kendall tau) and which (per class lost in 2 or more and kept in 2 or more networks, "
             "the balanced accuracy of lost against kept, averaged over those classes; chance 0.5). "
-            "<code>curve</code>: the learning curve so far, lost-class count and per-class accuracies "
-            "included.</p>" + table(pred[pred["dataset"] == ds].drop(columns="dataset")))
+            f"<code>curve</code>: the learning curve so far, lost-class count and per-class accuracies "
+            f"included.{below}</p>" + table(rows))
 
 
 def predictability(r: ReportInputs) -> Section | None:
     """The noise ceiling of test accuracy next to the best R² reached."""
     rows = []
     for ds, p in typed_parts(r.summary.get("predictability"), Predictability, "networks").items():
-        best = p.best or {}
+        best = p.best
         rows.append({"dataset": ds, "networks": p.networks, "test samples": p.test_samples,
                      "accuracy min-max": f"{fmt(p.acc_min)}-{fmt(p.acc_max)}",
                      "accuracy sd": fmt(p.acc_sd, ".4f"), "test-set noise sd": fmt(p.noise_sd, ".4f"),
                      "noise ceiling (max R²)": fmt(p.ceiling, ".3f"),
-                     "best R²": fmt(best.get("r2")), "from": f"{best.get('feature_set', '')} {best.get('regressor', '')}",
-                     "Kendall tau": fmt(best.get("kendall_tau")),
+                     "best R²": _r2(best.r2) if best else "",
+                     "from": f"{best.feature_set} {best.regressor}" if best else " ",
+                     "Kendall tau": fmt(best.kendall_tau) if best else "",
                      "share of ceiling": fmt(p.share_of_ceiling, ".0%"),
                      "note": p.no_spread or ""})
     if not rows:
@@ -162,14 +199,19 @@ def predictability(r: ReportInputs) -> Section | None:
 def early_prediction(r: ReportInputs) -> Section | None:
     """Final performance predicted from each snapshot epoch (the figure), or why it did not run."""
     if "early_prediction" in r.figures:
+        table_ = r.result.tables.get("early")
+        below = table_ is not None and len(table_) and (table_["r2"].astype(float) < 0).any()
         return ("Early prediction: final performance from the structure at each epoch",
                 "<p>Features of each snapshot epoch alone (0 = the random init) predict the <em>final</em> test "
                 "accuracy (R², left) and performance class (right); <code>curve</code> is the trivial "
-                "baseline, the learning curve up to that epoch.</p>" + r.img("early_prediction"))
+                "baseline, the learning curve up to that epoch."
+                + (" An R² below 0 is worse than predicting the mean accuracy." if below else "")
+                + "</p>" + r.img("early_prediction"))
     early = r.summary.get("early_prediction", {})
     if not isinstance(early, dict) or not early:
         return None
-    why = "; ".join(f"{ds}: {d['skipped']}" for ds, d in early.items() if isinstance(d, dict) and "skipped" in d)
+    parts = {ds: read(EarlyPrediction | Skipped, d) for ds, d in early.items() if isinstance(d, dict)}
+    why = "; ".join(f"{ds}: {d.skipped}" for ds, d in parts.items() if isinstance(d, Skipped))
     if not (why or "skipped" in early):
         return None
     return ("Early prediction", f"<p class='note'>Not run: {esc(why or early['skipped'])}</p>")
@@ -179,12 +221,12 @@ def overview(r: ReportInputs) -> Section:
     """Counts, performance classes per dataset, notes, accuracy distributions and learning curves."""
     s = r.summary
     c = s["counts"]
-    pcs = s["performance_classes"]
-    rows = [{"dataset": ds, "networks": d["networks"], "used": d["used"], "diverged excluded": d["diverged_excluded"],
-             "NaN accuracy excluded": d["nan_accuracy_excluded"],
-             **{f"{n} (n)": d["classes"][n]["count"] for n in pcs["names"]},
-             **{f"{n} acc range": f"{fmt(d['classes'][n]['min_acc'])}-{fmt(d['classes'][n]['max_acc'])}"
-                for n in pcs["names"]}} for ds, d in pcs["datasets"].items()]
+    pcs = PerformanceClasses.from_dict(s["performance_classes"])
+    rows = [{"dataset": ds, "networks": d.networks, "used": d.used, "diverged excluded": d.diverged_excluded,
+             "NaN accuracy excluded": d.nan_accuracy_excluded,
+             **{f"{n} (n)": d.classes[n].count for n in pcs.names},
+             **{f"{n} acc range": f"{fmt(d.classes[n].min_acc)}-{fmt(d.classes[n].max_acc)}" for n in pcs.names}}
+            for ds, d in pcs.datasets.items()]
     notes = "".join(f"<li>{esc(n)}</li>" for n in s.get("notes", []))
     return ("Overview", f"<p>Run directory: <code>{esc(r.run_dir)}</code>; generated "
             f"{esc(_dt.datetime.now().isoformat(timespec='seconds'))}; analysis backend {esc(s['backend'])}. "
@@ -196,31 +238,32 @@ def overview(r: ReportInputs) -> Section:
 
 def verdict(r: ReportInputs) -> Section:
     """The verdict on 'lower-performing models have higher subgraph centrality', per dataset and layer."""
-    v = r.summary.get("subgraph_verdict", {})
-    rows = [{"dataset": ds, "layer": L, "rho": d["rho"], "p": d["p"], "n": d["n"], "verdict": d["verdict"]}
-            for ds, dd in v.get("datasets", {}).items() for L, d in dd.get("layers", {}).items()]
+    v = SubgraphVerdict.from_dict(r.summary.get("subgraph_verdict") or {})
+    rows = [{"dataset": ds, "layer": L, "rho": d.rho, "p": d.p, "n": d.n, "verdict": d.verdict}
+            for ds, dd in (v.datasets or {}).items() for L, d in dd.layers.items()]
     return ("Verdict: subgraph centrality and performance",
-            f"<p class='verdict'>{esc(v.get('text', ''))}</p>" + table(pd.DataFrame(rows)))
+            f"<p class='verdict'>{esc(v.text)}</p>" + table(pd.DataFrame(rows)))
 
 
 def classification(r: ReportInputs) -> Section | None:
     """Cross-validated accuracy of every (feature set, classifier), the best per dataset first."""
     s = r.summary
     rows = []
-    for ds, per in s.get("classification", {}).items():
+    typed = read(dict[str, dict[str, Classification | SkippedFeatureSet]], s.get("classification", {}))
+    for ds, per in typed.items():
         for fs, res in per.items():
-            if "skipped" in res:
+            if isinstance(res, Skipped):
                 rows.append({"dataset": ds, "feature set": fs, "classifier": "-", "accuracy": "",
-                             "chance": "", "folds x repeats": "", "note": res["skipped"]})
+                             "chance": "", "folds x repeats": "", "note": res.skipped})
                 continue
-            for name, a in res["classifiers"].items():
-                if "skipped" in a:
+            for name, a in res.classifiers.items():
+                if isinstance(a, Skipped):
                     rows.append({"dataset": ds, "feature set": fs, "classifier": name, "accuracy": "",
-                                 "chance": "", "folds x repeats": "", "note": a["skipped"]})
+                                 "chance": "", "folds x repeats": "", "note": a.skipped})
                     continue
                 rows.append({"dataset": ds, "feature set": fs, "classifier": name,
-                             "accuracy": f"{a['mean']:.3f} ± {a['std']:.3f}", "chance": f"{res['chance']:.3f}",
-                             "folds x repeats": f"{res['folds']} x {res['repeats']}", "note": "; ".join(res["notes"])})
+                             "accuracy": f"{a.mean:.3f} ± {a.std:.3f}", "chance": f"{res.chance:.3f}",
+                             "folds x repeats": f"{res.folds} x {res.repeats}", "note": "; ".join(res.notes)})
     if not rows:
         return None
     best = [{"dataset": ds, "feature set": b.feature_set, "classifier": b.classifier,
@@ -234,18 +277,19 @@ def classification(r: ReportInputs) -> Section | None:
 def regression(r: ReportInputs) -> Section | None:
     """Cross-validated R² and Kendall tau of every (feature set, regressor)."""
     rows = []
-    for ds, per in r.summary.get("regression", {}).items():
+    typed = read(dict[str, dict[str, Regression | SkippedFeatureSet]], r.summary.get("regression", {}))
+    for ds, per in typed.items():
         for fs, res in per.items():
-            if "skipped" in res:
+            if isinstance(res, Skipped):
                 rows.append({"dataset": ds, "feature set": fs, "regressor": "-", "R2": "", "Kendall tau": "",
-                             "note": res["skipped"]})
+                             "note": res.skipped})
                 continue
-            for name, a in res["regressors"].items():
-                if "skipped" in a:
+            for name, a in res.regressors.items():
+                if isinstance(a, Skipped):
                     continue
                 rows.append({"dataset": ds, "feature set": fs, "regressor": name,
-                             "R2": f"{fmt(a['r2_mean'])} ± {fmt(a['r2_std'])}", "Kendall tau": fmt(a["kendall_tau"]),
-                             "note": f"{res['folds']}-fold x {res['repeats']}"})
+                             "R2": f"{fmt(a.r2_mean)} ± {fmt(a.r2_std)}{_worse(a.r2_mean)}", "Kendall tau": fmt(a.kendall_tau),
+                             "note": f"{res.folds}-fold x {res.repeats}"})
     if not rows:
         return None
     return ("Regression of test accuracy", table(pd.DataFrame(rows)))
@@ -287,14 +331,15 @@ def correlations(r: ReportInputs) -> Section | None:
 
 def cross_benchmark(r: ReportInputs) -> Section | None:
     """Whether the same neuron types recur across benchmarks (Hungarian matching of centroids)."""
-    cb = r.summary.get("cross_benchmark", {})
-    if not cb.get("pairs"):
+    raw = r.summary.get("cross_benchmark", {})
+    if not raw.get("pairs"):
         return None
-    rows = [{"a": p["a"], "b": p["b"], "matching (type a -> type b)": ", ".join(f"{i}->{j}" for i, j in p["matching"]),
-             "distances": ", ".join(f"{d:.2f}" for d in p["distances"]), "mean distance": p["mean_distance"],
-             "relative to within-dataset spread": p["relative_to_within"]} for p in cb["pairs"]]
+    cb = CrossBenchmark.from_dict(raw)
+    rows = [{"a": p.a, "b": p.b, "matching (type a -> type b)": ", ".join(f"{i}->{j}" for i, j in p.matching),
+             "distances": ", ".join(f"{d:.2f}" for d in p.distances), "mean distance": p.mean_distance,
+             "relative to within-dataset spread": p.relative_to_within} for p in cb.pairs]
     return ("Neuron types across benchmarks",
-            f"<p>Centroids compared in {esc(cb['space'])}; Hungarian matching (minimum total Euclidean "
+            f"<p>Centroids compared in {esc(cb.space)}; Hungarian matching (minimum total Euclidean "
             "distance). A relative distance well below 1 means the same neuron types recur across "
             "domains.</p>" + table(pd.DataFrame(rows)))
 
@@ -446,7 +491,34 @@ SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
 
 def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes],
                 protocol: dict[str, dict[str, Any]] | None = None) -> str:
-    """The whole page: every section of ``SECTIONS`` that has something to show. ``protocol``: per dataset,
-    the settings that made its population (``engine.run_dir.load_protocol``), for the Protocol section."""
+    """The whole report page: every section of ``SECTIONS`` that has something to show.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run directory (named in the overview).
+    result : AnalysisResult
+        The analysis of its tables.
+    figures : dict of str to bytes
+        Name -> PNG bytes (``engine.report.writer`` renders them).
+    protocol : dict, optional
+        Per dataset, the settings that made its population (``engine.run_dir.load_protocol``), for the
+        Protocol section.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Examples
+    --------
+    >>> from engine.analysis import run_analysis
+    >>> nets = pd.DataFrame({"dataset": "d", "network": range(8), "test_acc": np.linspace(0.5, 0.9, 8),
+    ...                      "test_samples": 1000})
+    >>> result = run_analysis(nets, None, {"enabled": {"classification": False, "regression": False}})
+    >>> page_ = report_html(Path("run"), result, {})
+    >>> page_.startswith("<!DOCTYPE html>"), "How much of performance is predictable" in page_
+    (True, True)
+    """
     inputs = ReportInputs(Path(run_dir), result, figures, protocol)
     return page(_TITLE, [s for s in (make(inputs) for make in SECTIONS) if s is not None])
