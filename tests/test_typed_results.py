@@ -22,7 +22,7 @@ from engine.analysis.performance_classes import PerformanceClasses
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import Skipped, read
 from engine.analysis.synthetic import make_population
-from engine.report.sections import ReportInputs, lost_classes as lost_section, regression as regression_section
+from engine.report.sections import ReportInputs, _lost_classes as lost_section, _regression as regression_section
 
 from test_analysis import _curves
 from test_lost_classes import MASKS, cfg as lost_cfg, hand_built, lost_matrix

@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine.measures.registry import MEASURES
 
+__all__ = ["make_population"]
 
 # planted type centres in (strength, bipartite_clustering, log10 subgraph_centrality) and their spreads
 TYPE_CENTRES = np.array([[-6.0, 0.05, 10.0], [0.0, 0.20, 30.0], [6.0, 0.35, 60.0], [12.0, 0.50, 89.0],
@@ -26,11 +27,49 @@ TYPE_SPREAD = np.array([0.4, 0.01, 1.5])
 def make_population(datasets: Sequence[str] = ("digits",), networks: int = 60, layer_sizes: Sequence[int] = (20, 10),
                     epochs: Sequence[int] = (5,), n_types: int = 4, signal: float = 6.0, seed: int = 0,
                     centre_shift: float = 0.0, weight_layers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(networks, neurons, truth): truth["neuron_type"] is the planted type of every neurons row.
+    """A population with planted neuron types whose mix follows test accuracy: tables with known answers.
 
-    ``signal`` sets how strongly accuracy tilts the type mix; ``centre_shift`` moves every type
-    centre of the i-th dataset by i * centre_shift in strength (a domain change the z-score absorbs).
-    ``weight_layers`` > 0 adds pure-noise ``w_l{layer}_{stat}`` columns (a feature set with no signal).
+    Parameters
+    ----------
+    datasets : sequence of str
+        One population per name, each of ``networks`` networks.
+    networks : int
+        Networks per dataset; their test accuracies are uniform in [0.5, 0.95].
+    layer_sizes : sequence of int
+        Hidden neurons per layer (H = their sum neurons rows per network and epoch).
+    epochs : sequence of int
+        Snapshot epochs; the accuracy's pull on the type mix grows towards the last one, which the
+        per-network summaries are computed from.
+    n_types : int
+        Planted neuron types, 1 to 6 (rows of ``TYPE_CENTRES``).
+    signal : float
+        How strongly accuracy tilts the type mix (0: types independent of accuracy).
+    seed : int
+        Seed of the NumPy generator; the same arguments give the same tables.
+    centre_shift : float
+        Moves every type centre of the i-th dataset by i * centre_shift in strength (a domain change the
+        per-dataset z-score absorbs).
+    weight_layers : int
+        > 0 adds pure-noise ``w_l{layer}_{stat}`` columns for that many layers (a feature set with no signal).
+
+    Returns
+    -------
+    networks : pandas.DataFrame
+        One row per network: ``dataset``, ``network``, ``seed``, losses and accuracies (fractions),
+        ``diverged`` and the ``{measure}_l{layer}_{mean,std}`` summaries, as a run's networks.parquet.
+    neurons : pandas.DataFrame
+        One row per hidden neuron and epoch: ``dataset``, ``network``, ``epoch``, ``layer``, ``neuron`` and
+        the eight measures, as a run's neurons.parquet.
+    truth : dict
+        ``neuron_type`` (the planted type of every neurons row) and ``centres`` (n_types, 3).
+
+    Examples
+    --------
+    >>> nets, neurons, truth = make_population(networks=5, layer_sizes=(3, 2), n_types=2)
+    >>> len(nets), len(neurons), truth["centres"].shape
+    (5, 25, (2, 3))
+    >>> bool(nets["test_acc"].between(0.5, 0.95).all())
+    True
     """
     rng = np.random.default_rng(seed)
     centres = TYPE_CENTRES[:n_types]

@@ -72,14 +72,14 @@ class ReportInputs:
         return image(self.figures[name], name) if name in self.figures else ""
 
 
-def fmt(v: Any, spec: str = ".3f") -> str:
+def _fmt(v: Any, spec: str = ".3f") -> str:
     """A number formatted with ``spec``; "" for None and non-finite floats."""
     return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
 
 def _r2(v: Any, spec: str = ".3f") -> str:
     """An out-of-fold R² for a table cell, "" when there is none; below 0 it says so in words (``r2_words``)."""
-    return r2_words(v, "the mean", spec) if fmt(v, spec) else ""
+    return r2_words(v, "the mean", spec) if _fmt(v, spec) else ""
 
 
 def _worse(r2: float | None) -> str:
@@ -87,12 +87,12 @@ def _worse(r2: float | None) -> str:
     return r2_words(r2, "the mean")[len(format(r2, ".2f")):] if r2 is not None and r2 < 0 else ""
 
 
-def paired(r: ReportInputs) -> Section | None:
+def _paired(r: ReportInputs) -> Section | None:
     """A paired run's comparison of its arms (``population.compare``): the result and its conclusion first."""
     return paired_report.section(r.summary, r.img)
 
 
-def conclusion(r: ReportInputs) -> Section | None:
+def _conclusion(r: ReportInputs) -> Section | None:
     """The conclusion in words, per dataset."""
     concl = Conclusion.from_dict(r.summary.get("conclusion") or {}).datasets
     if not concl:
@@ -100,7 +100,7 @@ def conclusion(r: ReportInputs) -> Section | None:
     return ("Conclusion", "".join(f"<p class='verdict'>{esc(' '.join(d.sentences))}</p>" for d in concl.values()))
 
 
-def lost_classes(r: ReportInputs) -> Section | None:
+def _lost_classes(r: ReportInputs) -> Section | None:
     """What the spread of test accuracy is made of: the classes networks never predict (per dataset:
     the words, accuracy per lost-class count, variance explained, structure beyond the count, its
     prediction over the snapshots, when the predicted classes settle), or why not."""
@@ -140,22 +140,22 @@ def _lost_explained(d: LostClasses) -> str:
     cv = ex.cv if isinstance(ex.cv, RegressionScore) else None
     return table(pd.DataFrame([{
         "networks with a lost class": f"{d.lost_any} of {d.networks}",
-        "R² (straight line)": fmt(ex.linear_r2), "R² (any function of the count)": fmt(ex.eta2),
-        "out-of-fold R²": f"{fmt(cv.r2)} {cv.regressor}{_worse(cv.r2)}" if cv else " ",
-        "Spearman rho": fmt(ex.spearman_rho), "p": fmt(ex.spearman_p, ".2g"),
-        "noise ceiling": fmt(ex.ceiling)}]))
+        "R² (straight line)": _fmt(ex.linear_r2), "R² (any function of the count)": _fmt(ex.eta2),
+        "out-of-fold R²": f"{_fmt(cv.r2)} {cv.regressor}{_worse(cv.r2)}" if cv else " ",
+        "Spearman rho": _fmt(ex.spearman_rho), "p": _fmt(ex.spearman_p, ".2g"),
+        "noise ceiling": _fmt(ex.ceiling)}]))
 
 
 def _lost_beyond(b: Beyond | Skipped) -> str:
     """Structure beyond the lost-class count: the residual regressed from each feature set."""
     if isinstance(b, Skipped):
         return f"<p class='note'>Structure beyond the count: {esc(b.skipped)}</p>"
-    rows = [{"feature set": fs, "R² of the residual": _r2(v.r2), "Kendall tau": fmt(v.kendall_tau),
+    rows = [{"feature set": fs, "R² of the residual": _r2(v.r2), "Kendall tau": _fmt(v.kendall_tau),
              "regressor": v.regressor, "note": ""} if isinstance(v, RegressionScore) else
             {"feature set": fs, "R² of the residual": "", "Kendall tau": "", "regressor": "", "note": v.skipped}
             for fs, v in b.by_feature_set.items()]
-    return (f"<p>Structure beyond the count: residual sd {fmt(b.residual_sd, '.4f')}, its noise ceiling "
-            f"{fmt(b.residual_ceiling)}; {b.networks} networks ({b.left_out} alone in their "
+    return (f"<p>Structure beyond the count: residual sd {_fmt(b.residual_sd, '.4f')}, its noise ceiling "
+            f"{_fmt(b.residual_ceiling)}; {b.networks} networks ({b.left_out} alone in their "
             "lost-class count left out).</p>" + table(pd.DataFrame(rows)))
 
 
@@ -175,19 +175,19 @@ def _lost_prediction(d: LostClasses, pred: pd.DataFrame | None, ds: str) -> str:
             f"included.{below}</p>" + table(rows))
 
 
-def predictability(r: ReportInputs) -> Section | None:
+def _predictability(r: ReportInputs) -> Section | None:
     """The noise ceiling of test accuracy next to the best R² reached."""
     rows = []
     for ds, p in typed_parts(r.summary.get("predictability"), Predictability, "networks").items():
         best = p.best
         rows.append({"dataset": ds, "networks": p.networks, "test samples": p.test_samples,
-                     "accuracy min-max": f"{fmt(p.acc_min)}-{fmt(p.acc_max)}",
-                     "accuracy sd": fmt(p.acc_sd, ".4f"), "test-set noise sd": fmt(p.noise_sd, ".4f"),
-                     "noise ceiling (max R²)": fmt(p.ceiling, ".3f"),
+                     "accuracy min-max": f"{_fmt(p.acc_min)}-{_fmt(p.acc_max)}",
+                     "accuracy sd": _fmt(p.acc_sd, ".4f"), "test-set noise sd": _fmt(p.noise_sd, ".4f"),
+                     "noise ceiling (max R²)": _fmt(p.ceiling, ".3f"),
                      "best R²": _r2(best.r2) if best else "",
                      "from": f"{best.feature_set} {best.regressor}" if best else " ",
-                     "Kendall tau": fmt(best.kendall_tau) if best else "",
-                     "share of ceiling": fmt(p.share_of_ceiling, ".0%"),
+                     "Kendall tau": _fmt(best.kendall_tau) if best else "",
+                     "share of ceiling": _fmt(p.share_of_ceiling, ".0%"),
                      "note": p.no_spread or ""})
     if not rows:
         return None
@@ -196,7 +196,7 @@ def predictability(r: ReportInputs) -> Section | None:
             f"sampling noise. {_NOISE_RULE} {_NO_SPREAD_RULE}</p>" + table(pd.DataFrame(rows)))
 
 
-def early_prediction(r: ReportInputs) -> Section | None:
+def _early_prediction(r: ReportInputs) -> Section | None:
     """Final performance predicted from each snapshot epoch (the figure), or why it did not run."""
     if "early_prediction" in r.figures:
         table_ = r.result.tables.get("early")
@@ -217,7 +217,7 @@ def early_prediction(r: ReportInputs) -> Section | None:
     return ("Early prediction", f"<p class='note'>Not run: {esc(why or early['skipped'])}</p>")
 
 
-def overview(r: ReportInputs) -> Section:
+def _overview(r: ReportInputs) -> Section:
     """Counts, performance classes per dataset, notes, accuracy distributions and learning curves."""
     s = r.summary
     c = s["counts"]
@@ -225,7 +225,7 @@ def overview(r: ReportInputs) -> Section:
     rows = [{"dataset": ds, "networks": d.networks, "used": d.used, "diverged excluded": d.diverged_excluded,
              "NaN accuracy excluded": d.nan_accuracy_excluded,
              **{f"{n} (n)": d.classes[n].count for n in pcs.names},
-             **{f"{n} acc range": f"{fmt(d.classes[n].min_acc)}-{fmt(d.classes[n].max_acc)}" for n in pcs.names}}
+             **{f"{n} acc range": f"{_fmt(d.classes[n].min_acc)}-{_fmt(d.classes[n].max_acc)}" for n in pcs.names}}
             for ds, d in pcs.datasets.items()]
     notes = "".join(f"<li>{esc(n)}</li>" for n in s.get("notes", []))
     return ("Overview", f"<p>Run directory: <code>{esc(r.run_dir)}</code>; generated "
@@ -236,7 +236,7 @@ def overview(r: ReportInputs) -> Section:
             + r.img("accuracy_distributions") + r.img("learning_curves"))
 
 
-def verdict(r: ReportInputs) -> Section:
+def _verdict(r: ReportInputs) -> Section:
     """The verdict on 'lower-performing models have higher subgraph centrality', per dataset and layer."""
     v = SubgraphVerdict.from_dict(r.summary.get("subgraph_verdict") or {})
     rows = [{"dataset": ds, "layer": L, "rho": d.rho, "p": d.p, "n": d.n, "verdict": d.verdict}
@@ -245,7 +245,7 @@ def verdict(r: ReportInputs) -> Section:
             f"<p class='verdict'>{esc(v.text)}</p>" + table(pd.DataFrame(rows)))
 
 
-def classification(r: ReportInputs) -> Section | None:
+def _classification(r: ReportInputs) -> Section | None:
     """Cross-validated accuracy of every (feature set, classifier), the best per dataset first."""
     s = r.summary
     rows = []
@@ -274,7 +274,7 @@ def classification(r: ReportInputs) -> Section | None:
             + "<h3>All</h3>" + table(pd.DataFrame(rows)))
 
 
-def regression(r: ReportInputs) -> Section | None:
+def _regression(r: ReportInputs) -> Section | None:
     """Cross-validated R² and Kendall tau of every (feature set, regressor)."""
     rows = []
     typed = read(dict[str, dict[str, Regression | SkippedFeatureSet]], r.summary.get("regression", {}))
@@ -288,14 +288,14 @@ def regression(r: ReportInputs) -> Section | None:
                 if isinstance(a, Skipped):
                     continue
                 rows.append({"dataset": ds, "feature set": fs, "regressor": name,
-                             "R2": f"{fmt(a.r2_mean)} ± {fmt(a.r2_std)}{_worse(a.r2_mean)}", "Kendall tau": fmt(a.kendall_tau),
+                             "R2": f"{_fmt(a.r2_mean)} ± {_fmt(a.r2_std)}{_worse(a.r2_mean)}", "Kendall tau": _fmt(a.kendall_tau),
                              "note": f"{res.folds}-fold x {res.repeats}"})
     if not rows:
         return None
     return ("Regression of test accuracy", table(pd.DataFrame(rows)))
 
 
-def bag_of_neurons(r: ReportInputs) -> Section | None:
+def _bag_of_neurons(r: ReportInputs) -> Section | None:
     """Neuron types per dataset: centroids (raw and z), shares, how k was chosen."""
     inner = ""
     typed = typed_parts(r.summary.get("bag_of_neurons"), NeuronTypes, "k")
@@ -319,7 +319,7 @@ def bag_of_neurons(r: ReportInputs) -> Section | None:
     return ("Bag-of-Neurons", inner + r.img("bon_centroids") + r.img("bon_type_shares"))
 
 
-def correlations(r: ReportInputs) -> Section | None:
+def _correlations(r: ReportInputs) -> Section | None:
     """Spearman rho of every per-network summary with test accuracy: heat map, table, scatter plots."""
     corr = r.result.tables.get("correlations")
     if corr is None or not len(corr):
@@ -329,7 +329,7 @@ def correlations(r: ReportInputs) -> Section | None:
     return ("Correlations with test accuracy (Spearman)", r.img("correlations") + table(top) + scatter)
 
 
-def cross_benchmark(r: ReportInputs) -> Section | None:
+def _cross_benchmark(r: ReportInputs) -> Section | None:
     """Whether the same neuron types recur across benchmarks (Hungarian matching of centroids)."""
     raw = r.summary.get("cross_benchmark", {})
     if not raw.get("pairs"):
@@ -344,7 +344,7 @@ def cross_benchmark(r: ReportInputs) -> Section | None:
             "domains.</p>" + table(pd.DataFrame(rows)))
 
 
-def measure_evolution(r: ReportInputs) -> Section | None:
+def _measure_evolution(r: ReportInputs) -> Section | None:
     """The measures over the snapshot epochs (figure only)."""
     if "measure_evolution" not in r.figures:
         return None
@@ -369,7 +369,7 @@ _LOSS_WORDS = {"keras": "the paper's Keras loss (softmax probabilities clipped t
                "cross_entropy": "torch's cross-entropy (every sample trains: not the paper's loss)"}
 
 
-def population_settings(protocol: dict[str, dict[str, Any]] | None) -> list[str]:
+def _population_settings(protocol: dict[str, dict[str, Any]] | None) -> list[str]:
     """Protocol items: per dataset, every setting that shaped its population (data, model and init, loss,
     training, population, measures), as the run or gather recorded them."""
     if not protocol:
@@ -401,11 +401,11 @@ def population_settings(protocol: dict[str, dict[str, Any]] | None) -> list[str]
     return items
 
 
-def protocol(r: ReportInputs) -> Section:
+def _protocol(r: ReportInputs) -> Section:
     """The settings that made the population, then the project's choices, stated where the paper's protocol is
     unknown or where we depart from it."""
     cfg = r.summary.get("config", {})
-    items = [*population_settings(r.protocol), *_learning_protocol(cfg), *_structure_protocol(cfg)]
+    items = [*_population_settings(r.protocol), *_learning_protocol(cfg), *_structure_protocol(cfg)]
     return ("Protocol", "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
@@ -483,10 +483,10 @@ def _structure_protocol(cfg: dict[str, Any]) -> list[str]:
 # The page, top to bottom: the answers first (a paired run's comparison, conclusion, what the spread is made of,
 # predictability, early prediction), then the details.
 SECTIONS: tuple[Callable[[ReportInputs], Section | None], ...] = (
-    paired,
-    conclusion, lost_classes, predictability, early_prediction, overview, verdict, classification, regression,
-    bag_of_neurons,
-    correlations, cross_benchmark, measure_evolution, protocol)
+    _paired,
+    _conclusion, _lost_classes, _predictability, _early_prediction, _overview, _verdict, _classification, _regression,
+    _bag_of_neurons,
+    _correlations, _cross_benchmark, _measure_evolution, _protocol)
 
 
 def report_html(run_dir: Path, result: AnalysisResult, figures: dict[str, bytes],
