@@ -107,6 +107,17 @@ def test_gpu_backend_without_cuml_fits_in_parallel(monkeypatch):
     assert seen == []   # cuML: serial, no process pool
 
 
+def test_an_estimator_that_cannot_fit_constant_features_is_skipped_not_a_crash():
+    """scikit-learn's LDA raises IndexError on features constant across a fold (early prediction at the
+    random init met it: learning curves identical across networks); the other estimators still score."""
+    y = np.repeat([0, 1, 2], 10)
+    from engine.analysis.classification import classify
+    out = classify(np.ones((30, 3)), y, AnalysisConfig.from_mapping(
+        {"classifiers": ["lda", "logistic_regression"], "folds": 3, "repeats": 1, "n_jobs": 1}))
+    assert "could not be fitted" in out["classifiers"]["lda"]["skipped"]
+    assert out["classifiers"]["logistic_regression"]["mean"] <= 0.5
+
+
 # ---------------------------------------------------------------- performance classes
 
 def test_quantile_classes_equal_sizes_and_diverged_excluded():

@@ -277,13 +277,14 @@ def _fit_predict(name: str, params: dict[str, Any], scaler: str, backend: str, x
     """Fit scaler + estimator on the training fold, predict the test fold (one joblib task).
 
     An estimator that cannot fit this fold (e.g. LDA with fewer samples than classes in a tiny
-    population) returns the reason instead; the estimator is then reported as skipped."""
+    population, or on features that are constant across the fold: scikit-learn's LDA then fails with an
+    IndexError) returns the reason instead; the estimator is then reported as skipped."""
     model = make_pipeline(_scaler(scaler), make_estimator(name, backend, **params))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collinear histograms (LDA), convergence chatter
         try:
             model.fit(x[tr], y[tr])
-        except ValueError as e:
+        except (ValueError, IndexError, np.linalg.LinAlgError) as e:
             return f"{name} could not be fitted on a fold of {len(tr)} networks: {e}"
         return np.asarray(_host(model.predict(x[te])))
 
