@@ -16,7 +16,7 @@ from engine.analysis.conclusion import Conclusion, conclusion
 from engine.analysis.correlations import SubgraphVerdict
 from engine.analysis.cross_benchmark import CrossBenchmark
 from engine.analysis.early_prediction import EarlyPrediction
-from engine.analysis.features import best_against_curve, r2_words
+from engine.analysis.features import below_mean_note, best_against_curve, r2_words
 from engine.analysis.lost_classes import LostClasses, RegressionScore, sentences
 from engine.analysis.performance_classes import PerformanceClasses
 from engine.analysis.predictability import Predictability
@@ -131,11 +131,11 @@ def test_skipped_parts_and_empty_best_read_back():
 def test_an_r2_below_zero_says_it_is_worse_than_the_mean():
     assert r2_words(-128.153, "the mean accuracy") == "-128.15, worse than predicting the mean accuracy"
     assert r2_words(0.0, "the mean accuracy") == "0.00" and r2_words(0.5) == "0.50"
-    assert best_against_curve({"cn": 0.3}, 0.1, "R^2", " from the learning curve", "the mean accuracy") == \
+    assert best_against_curve({"cn": 0.3}, 0.1, "R^2", " from the learning curve") == \
         "R^2 0.30 (cn) vs 0.10 from the learning curve"
-    text = best_against_curve({"cn": -128.153}, -2.0, "R^2", " from the learning curve", "the mean accuracy")
-    assert text == ("R^2 -128.15 (cn; worse than predicting the mean accuracy) vs -2.00 from the learning curve "
-                    "(worse than predicting the mean accuracy)")
+    assert below_mean_note([0.3, None, -2.0], "the mean accuracy") == \
+        " An R^2 below 0 is worse than predicting the mean accuracy."
+    assert below_mean_note([0.3, None]) == ""
 
 
 def test_the_conclusion_and_report_put_a_negative_r2_in_words():
@@ -174,6 +174,9 @@ def test_the_baselines_and_early_sentences_put_a_negative_r2_in_words():
     summary = {"predictability": {"t": pred}, "regression": {"t": {"cn": reg(0.2), "weights": reg(-3.5)}},
                "early_prediction": {"t": {"epochs": [0], "by_epoch": {"0": {"cn": score}}}}}
     text = conclusion(summary)["text"]
-    assert "beat the weight statistics (-3.50, worse than predicting the mean accuracy)" in text
-    assert "epoch 0 (random init) R^2 -128.15 (cn; worse than predicting the mean accuracy)" in text
+    assert ("beat the weight statistics (-3.50). An R^2 below 0 is worse than predicting the mean accuracy."
+            in text)
+    assert ("epoch 0 (random init) R^2 -128.15 (cn). An R^2 below 0 is worse than predicting the mean accuracy."
+            in text)
+    assert text.count("worse than predicting") == 2     # once per sentence, not once per number
     assert "Complex-network measures (R^2 0.20) beat" in text     # a positive R^2 as before

@@ -14,7 +14,7 @@ from engine.analysis.classification import BestClassifier
 from engine.analysis.correlations import DatasetVerdict, SubgraphVerdict
 from engine.analysis.early_prediction import EarlyPrediction
 from engine.analysis.lost_classes import headline as lost_headline, sentences as lost_sentences
-from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve, r2_words
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, below_mean_note, best_against_curve
 from engine.analysis.predictability import BestRegression, Predictability, best_regression
 from engine.analysis.results import Record, Skipped, read, typed_parts
 
@@ -171,25 +171,28 @@ def _against_baselines(reg: dict[str, Any]) -> str:
         if r2[fs] is None:
             continue
         how = "beat" if r2["cn"] > r2[fs] + 0.02 else "trail" if r2["cn"] < r2[fs] - 0.02 else "match"
-        parts.append(f"{how} the {FEATURE_SET_NAMES[fs]} ({r2_words(r2[fs], 'the mean accuracy')})")
+        parts.append(f"{how} the {FEATURE_SET_NAMES[fs]} ({r2[fs]:.2f})")
     if not parts:
         return ""
-    return f"Complex-network measures (R^2 {r2_words(r2['cn'], 'the mean accuracy')}) " + " and ".join(parts) + "."
+    return (f"Complex-network measures (R^2 {r2['cn']:.2f}) " + " and ".join(parts)
+            + "." + below_mean_note(r2.values(), "the mean accuracy"))
 
 
 def _early(early: EarlyPrediction) -> str:
-    parts = []
+    parts, shown = [], []
     for e in early.epochs:
         rows = early.by_epoch.get(e) or {}
         struct = {fs: r.r2 for fs, r in rows.items() if fs in STRUCTURE and r.r2 is not None}
         if not struct:
             continue
         curve = rows["curve"].r2 if "curve" in rows else None
+        shown += [max(struct.values()), curve]
         parts.append(f"epoch {e}{' (random init)' if e == 0 else ''} "
-                     + best_against_curve(struct, curve, "R^2", " from the learning curve", "the mean accuracy"))
+                     + best_against_curve(struct, curve, "R^2", " from the learning curve"))
     if not parts:
         return ""
-    return "Predicting final accuracy early, from the structure at each snapshot: " + "; ".join(parts) + "."
+    return ("Predicting final accuracy early, from the structure at each snapshot: " + "; ".join(parts)
+            + "." + below_mean_note(shown, "the mean accuracy"))
 
 
 def _verdict(v: DatasetVerdict) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "best_against_curve", "cn_columns",
-           "feature_set_columns", "r2_words", "weight_columns"]
+__all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "below_mean_note", "best_against_curve",
+           "cn_columns", "feature_set_columns", "r2_words", "weight_columns"]
 
 # the feature sets made of the networks' structure (all but the learning-curve baseline), and their names in words
 STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
@@ -124,8 +125,32 @@ def r2_words(r2: float, mean: str = "the mean", spec: str = ".2f") -> str:
     return text if not r2 < 0 else f"{text}, worse than predicting {mean}"
 
 
-def best_against_curve(scores: dict[str, float], curve: float | None, what: str, curve_words: str = "",
-                       mean: str | None = None) -> str:
+def below_mean_note(values: Iterable[float | None], mean: str = "the mean") -> str:
+    """Once after a sentence that prints several R^2: what those below 0 mean, or "" when none is.
+
+    Parameters
+    ----------
+    values : iterable of float or None
+        The R^2 the sentence prints (None: not printed).
+    mean : str
+        What predicting the mean means here, e.g. "the mean accuracy".
+
+    Returns
+    -------
+    str
+        " An R^2 below 0 is worse than predicting {mean}." (a sentence of its own) or "".
+
+    Examples
+    --------
+    >>> below_mean_note([0.4, -1.25], "the mean accuracy")
+    ' An R^2 below 0 is worse than predicting the mean accuracy.'
+    >>> below_mean_note([0.4, None])
+    ''
+    """
+    return f" An R^2 below 0 is worse than predicting {mean}." if any(v is not None and v < 0 for v in values) else ""
+
+
+def best_against_curve(scores: dict[str, float], curve: float | None, what: str, curve_words: str = "") -> str:
     """The best feature set's score in words, against the learning curve's where there is one.
 
     Parameters
@@ -138,24 +163,17 @@ def best_against_curve(scores: dict[str, float], curve: float | None, what: str,
         The score's name, e.g. "R^2".
     curve_words : str
         Said after the curve's score, e.g. " from the learning curve".
-    mean : str, optional
-        For an R^2: what predicting the mean means (``r2_words``), so that a score below 0 says so in words.
 
     Returns
     -------
     str
+        Scores below 0 are printed as they are; the sentence says once what they mean (``below_mean_note``).
 
     Examples
     --------
     >>> best_against_curve({"cn": 0.2, "weights": 0.5}, 0.3, "R^2", " from the learning curve")
     'R^2 0.50 (weights) vs 0.30 from the learning curve'
-    >>> best_against_curve({"cn": -0.4}, -1.5, "R^2", " from the learning curve", "the mean accuracy")
-    'R^2 -0.40 (cn; worse than predicting the mean accuracy) vs -1.50 from the learning curve (worse than predicting the mean accuracy)'
     """
     fs = max(scores, key=scores.get)
-    worse = f"worse than predicting {mean}"
-    low = mean is not None and scores[fs] < 0
-    text = f"{what} {scores[fs]:.2f} ({fs}{'; ' + worse if low else ''})"
-    if curve is None:
-        return text
-    return text + f" vs {curve:.2f}{curve_words}" + (f" ({worse})" if mean is not None and curve < 0 else "")
+    text = f"{what} {scores[fs]:.2f} ({fs})"
+    return text if curve is None else text + f" vs {curve:.2f}{curve_words}"

@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from engine.analysis.classification import (Classification, ClassifierScore, Regression, SkippedFeatureSet,
+from engine.analysis.classification import (Classification, ClassifierScore, SkippedFeatureSet,
                                             classification_for_dataset, regress)
 from engine.analysis.early_prediction import _features_at, _snapshot_epochs
-from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, best_against_curve, r2_words
+from engine.analysis.features import FEATURE_SET_NAMES, STRUCTURE, below_mean_note, best_against_curve, r2_words
 from engine.analysis.predictability import BestRegression, Predictability, best_regression
 from engine.analysis.results import Record, Skipped, read
 from engine.config import AnalysisConfig
@@ -907,7 +907,7 @@ def _beyond_sentence(b: Beyond | Skipped) -> str:
 def _prediction_sentence(p: LostPrediction | Skipped) -> str:
     if isinstance(p, Skipped):
         return ""
-    parts = []
+    parts, shown = [], []
     for e in p.epochs:
         rows = p.by_epoch.get(e) or {}
         struct = {fs: r for fs, r in rows.items() if fs in STRUCTURE}
@@ -918,8 +918,9 @@ def _prediction_sentence(p: LostPrediction | Skipped) -> str:
         text = f"epoch {e}{' (random init)' if e == 0 else ''}:"
         curve = rows.get("curve")
         if count:
-            text += " " + best_against_curve(count, curve.count.r2 if curve and curve.count else None,
-                                             "how many R^2", " from the learning curve", "the mean count")
+            curve_r2 = curve.count.r2 if curve and curve.count else None
+            shown += [max(count.values()), curve_r2]
+            text += " " + best_against_curve(count, curve_r2, "how many R^2", " from the learning curve")
         if which:
             text += f"{',' if count else ''} " + best_against_curve(
                 which, curve.which.balanced_acc if curve and curve.which else None, "which balanced accuracy")
@@ -927,7 +928,8 @@ def _prediction_sentence(p: LostPrediction | Skipped) -> str:
     if not parts:
         return ""
     return ("Predicting the final lost classes from the structure at each snapshot (how many: out-of-fold R^2; "
-            "which: balanced accuracy per class, chance 0.50): " + "; ".join(parts) + ".")
+            "which: balanced accuracy per class, chance 0.50): " + "; ".join(parts)
+            + "." + below_mean_note(shown, "the mean count"))
 
 
 def _settling_sentence(s: Settling | Skipped) -> str:
