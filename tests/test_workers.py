@@ -104,3 +104,24 @@ def test_only_numpy_arrays_cross_the_process_boundary(monkeypatch):
     trained = [w.clone().requires_grad_(True) for w in _weights()]   # e.g. straight from a model
     torch.testing.assert_close(compute_measures(trained), alone, rtol=1e-8, atol=0, equal_nan=True)
     assert isinstance(workers._pool, InProcess)   # computed through the pool, not given up on
+
+
+def test_a_script_that_measures_as_it_is_imported_is_told_once_and_measured_once(tmp_path):
+    """Without an ``if __name__ == "__main__":`` guard, each spawned worker imports the script again; it
+    used to run the whole script there too (the measures three times on two workers). Each worker now
+    says the fix in one line and ends; the parent measures, once."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("import torch\nimport engine\n"
+                      "w = [torch.rand(16, 4, 3, dtype=torch.float64), torch.rand(16, 3, 2, dtype=torch.float64)]\n"
+                      "print('measured', tuple(engine.compute_measures(w, ['strength']).shape))\n")
+    env = {**os.environ, "ENGINE_WORKERS": "2"}
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("measured (16, 3, 1)") == 1, p.stdout
+    assert 'put that code under  if __name__ == "__main__":' in p.stderr
+    assert "Traceback" not in p.stderr, p.stderr[-2000:]

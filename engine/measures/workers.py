@@ -71,6 +71,8 @@ def process_pool() -> ProcessPoolExecutor | None:
     True
     """
     global _pool
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        _refuse_unguarded_main()
     if _disabled or multiprocessing.current_process().daemon or not _spawnable_main():
         return None
     n = worker_count()
@@ -84,6 +86,19 @@ def process_pool() -> ProcessPoolExecutor | None:
             pool_failed(e)
             return None
     return _pool
+
+
+def _refuse_unguarded_main() -> None:
+    """A spawned worker is importing the parent's script, and the script measures as it is imported.
+
+    Without a ``if __name__ == "__main__":`` guard every worker would run the whole script again (its
+    measures, analysis and report, in this process); Python's own refusal to start a pool here would
+    only make it fall back to that. One line instead, and the worker ends: the parent sees a broken
+    pool and computes in its own process, once.
+    """
+    sys.stderr.write('error: this script measures networks as it is imported; engine\'s worker processes import '
+                     'it again (Python\'s spawn): put that code under  if __name__ == "__main__":\n')
+    raise SystemExit(2)
 
 
 def _init_worker() -> None:
