@@ -73,7 +73,9 @@ def parse_arms(specs: Sequence[Any]) -> list[Arm]:
     Raises
     ------
     ValueError
-        Naming the arm and what is wrong with it.
+        Fewer than two arms, an arm not made of key=value settings, a key an arm may not set (only
+        ``rewire``, ``model.init.*``, ``model.activation`` and ``train.*`` but ``train.epochs``), a key
+        set twice, or the same arm twice; the message names the arm.
 
     Examples
     --------

@@ -114,7 +114,7 @@ def require_directory(path: str | os.PathLike, what: str, fix: str = "") -> Path
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, checked, as a Path.
 
     Raises
     ------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import engine
 from engine.errors import EngineError
+from engine.shared_docs import shared_docs
 
 __all__ = ["conf_dir", "kernels_dir"]
 
@@ -33,6 +34,13 @@ def _directory(name: str, what: str) -> Path:
                       + "; install the engine wheel, or run from a full checkout of the repository")
 
 
+# What conf_dir and kernels_dir raise, written once.
+_NOT_FOUND = """
+    EngineError
+        If neither exists (a partial install), naming where it looked."""
+
+
+@shared_docs(not_found=_NOT_FOUND)
 def conf_dir() -> Path:
     """The Hydra config directory (``config.yaml`` and the config groups).
 
@@ -43,8 +51,7 @@ def conf_dir() -> Path:
 
     Raises
     ------
-    EngineError
-        If neither exists (a partial install), naming where it looked.
+    {{not_found}}
 
     Examples
     --------
@@ -54,18 +61,19 @@ def conf_dir() -> Path:
     return _directory("conf", "Hydra configs")
 
 
+@shared_docs(not_found=_NOT_FOUND)
 def kernels_dir() -> Path:
     """The directory of the CUDA sources (``*.cu``), compiled by NVRTC at run time.
 
     Returns
     -------
     pathlib.Path
-        The installed package's ``engine/kernels``, or a checkout's top-level ``kernels/``; absolute.
+        Found as ``conf_dir`` finds ``conf``: the installed package's ``engine/kernels``, else a
+        checkout's top-level ``kernels/``; absolute.
 
     Raises
     ------
-    EngineError
-        If neither exists (a partial install), naming where it looked.
+    {{not_found}}
 
     Examples
     --------

@@ -534,7 +534,8 @@ def setting_default(cls: type, key: str) -> Any:
     Raises
     ------
     KeyError
-        If ``cls`` has no setting at ``key``.
+        If a part of ``key`` names no field of its group, or a part before the last names a setting
+        rather than a group; its argument is ``key`` from that part on.
 
     Examples
     --------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.errors import EngineError
+from engine.shared_docs import shared_docs
 
 __all__ = ["atomic_path", "write_json", "write_parquet"]
 
@@ -97,24 +98,33 @@ def _umask() -> int:
     return mask
 
 
+# The path parameter and the failure of the atomic writers here, written once.
+_WRITER_DOCS = dict(
+    path="""
+        path : str or os.PathLike
+            The file; its folder is made.""",
+    unwritable="""
+        EngineError
+            If the file cannot be written there (see ``atomic_path``).""")
+
+
+@shared_docs(**_WRITER_DOCS)
 def write_parquet(df, path: str | os.PathLike) -> Path:
     """Write a pandas DataFrame to Parquet atomically (``atomic_path``), without its index.
 
     Parameters
     ----------
     df : pandas.DataFrame
-    path : str or os.PathLike
-        The file; its folder is made.
+    {{path}}
 
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, a Parquet file of ``df``'s columns (not its index).
 
     Raises
     ------
-    EngineError
-        If the file cannot be written there (see ``atomic_path``).
+    {{unwritable}}
 
     Examples
     --------
@@ -129,6 +139,7 @@ def write_parquet(df, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+@shared_docs(**_WRITER_DOCS)
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write ``obj`` as JSON atomically (``atomic_path``), indented.
 
@@ -137,18 +148,18 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
     obj : object
         Dicts (keys become strings), lists, tuples, numbers, strings, booleans, None; NumPy numbers
         and arrays become plain numbers and lists; NaN and infinities, which JSON cannot hold, null.
-    path : str or os.PathLike
-        The file; its folder is made.
+    {{path}}
 
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, the JSON file written.
 
     Raises
     ------
-    EngineError
-        If the file cannot be written there (see ``atomic_path``).
+    TypeError
+        If ``obj`` holds something else (a set, an arbitrary object): nothing is written.
+    {{unwritable}}
 
     Examples
     --------

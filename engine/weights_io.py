@@ -36,7 +36,7 @@ def save_snapshot(path: str | os.PathLike, weights: Sequence[torch.Tensor], meta
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, the snapshot written (read it back with ``load_snapshot``).
 
     Raises
     ------

@@ -140,7 +140,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, the IDX file written.
 
     Raises
     ------
@@ -200,9 +200,9 @@ def read_image_label_pair(images_path: str | os.PathLike,
     Examples
     --------
     >>> import tempfile, numpy as np
+    >>> files = {"images.gz": np.zeros((3, 28, 28), np.uint8), "labels.gz": np.array([5, 0, 4], np.uint8)}
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     _ = write_idx(f"{d}/images.gz", np.zeros((3, 28, 28), np.uint8))
-    ...     _ = write_idx(f"{d}/labels.gz", np.array([5, 0, 4], np.uint8))
+    ...     _ = [write_idx(f"{d}/{name}", array) for name, array in files.items()]
     ...     images, labels = read_image_label_pair(f"{d}/images.gz", f"{d}/labels.gz")
     >>> images.shape, labels.tolist()
     ((3, 28, 28), [5, 0, 4])

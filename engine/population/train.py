@@ -295,11 +295,11 @@ def class_metrics(n_classes: int) -> list[str]:
     Parameters
     ----------
     n_classes : int
-        C, the data set's number of classes.
+        C, the data set's number of classes: one ``test_acc_c{k}`` curve each.
 
     Returns
     -------
-    list of str
+    list of str, length ``len(LOST_METRICS)`` + C
         ``LOST_METRICS``, then ``test_acc_c0`` .. ``test_acc_c{C-1}``: keys of ``PopulationResult.curves``.
 
     Examples
@@ -320,7 +320,7 @@ def silenced_columns(n_classes: int) -> list[str]:
 
     Returns
     -------
-    list of str
+    list of str, length C
         ``train_silenced_e1_c{k}`` for k in 0..C-1.
 
     Examples
