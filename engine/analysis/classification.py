@@ -88,6 +88,8 @@ class SkippedFeatureSet(Skipped):
 class ClassifierScore(Record):
     """One classifier's out-of-fold accuracy on one feature set.
 
+    ``Classification.classifiers`` holds one per configured classifier (a ``Skipped`` where it could not be fitted).
+
     Attributes
     ----------
     mean, std : float
@@ -185,7 +187,7 @@ class Regression(Record):
     n, folds, repeats : int
         Networks, folds and repeats.
     features : FeatureCounts or None
-        The feature set's column counts (None, left out of the JSON, from ``regress``).
+        As in ``Classification`` (None from ``regress``).
     regressors : dict of str to RegressorScore or Skipped
         Per configured regressor.
 

@@ -42,6 +42,7 @@ def cn_columns(df: pd.DataFrame) -> list[str]:
     Returns
     -------
     list of str
+        Never a weight statistic ``w_l{layer}_{mean|std}``, which has the same form.
 
     Examples
     --------
@@ -57,15 +58,16 @@ def weight_columns(df: pd.DataFrame) -> list[str]:
     Parameters
     ----------
     df : pandas.DataFrame
-        A networks table.
+        As for ``cn_columns``.
 
     Returns
     -------
     list of str
+        Only ``weight_stats``' statistics: ``mean, std, q0, q25, q50, q75, q100``.
 
     Examples
     --------
-    >>> weight_columns(pd.DataFrame(columns=["network", "strength_l1_mean", "w_l1_std", "w_l2_q50"]))
+    >>> weight_columns(pd.DataFrame(columns=["strength_l1_mean", "w_l1_std", "w_l2_q50", "w_l2_skew"]))
     ['w_l1_std', 'w_l2_q50']
     """
     return feature_set_columns(df, "weights")
@@ -84,6 +86,7 @@ def feature_set_columns(df: pd.DataFrame, name: str) -> list[str]:
     Returns
     -------
     list of str
+        Empty when ``df`` has none of the set.
 
     Examples
     --------

@@ -153,6 +153,8 @@ class RegressionScore(Record):
 class CountExplained(Record):
     """How much of the variance of test accuracy the lost-class count explains (shares in [0, 1]).
 
+    ``LostClasses.explained`` holds one, or a ``Skipped`` where the count cannot explain anything.
+
     Attributes
     ----------
     linear_r2 : float
@@ -225,6 +227,8 @@ class Beyond(Record):
 class Settling(Record):
     """When the networks' sets of predicted classes stop changing (epochs of curves.parquet).
 
+    ``LostClasses.settling`` holds one, or a ``Skipped`` where curves.parquet lacks the per-epoch lost classes.
+
     Attributes
     ----------
     epochs : list of int
@@ -292,6 +296,8 @@ class Mechanism(Record):
 class WhichLost(Record):
     """Which classes are lost, classified from one feature set.
 
+    ``LostEpochScore.which`` holds one per (snapshot epoch, feature set), None where it was not fitted.
+
     Attributes
     ----------
     balanced_acc : float
@@ -348,7 +354,7 @@ class LostPrediction(Record):
     which_classes : list of int
         The classes lost in 2+ and kept in 2+ networks (classified).
     by_epoch : dict of int to dict of str to LostEpochScore
-        Per epoch and feature set (``curve``: the learning-curve baseline).
+        Keyed as ``EarlyPrediction.by_epoch``: snapshot epoch, then feature set or ``curve``.
 
     Examples
     --------
@@ -491,7 +497,7 @@ def lost_classes(nets: pd.DataFrame, neurons: pd.DataFrame | None, neuron_types:
     cfg : AnalysisConfig
     backend : {"cpu", "gpu"}
     progress : bool
-        A bar over the snapshot epochs of each dataset.
+        Per dataset, a bar "lost classes {dataset}" over its snapshot epochs.
 
     Returns
     -------
@@ -834,6 +840,7 @@ def sentences(summary: dict[str, Any], ds: str) -> list[str]:
     Returns
     -------
     list of str
+        In the order the conclusion prints them.
 
     Examples
     --------

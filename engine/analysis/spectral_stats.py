@@ -127,8 +127,8 @@ def spectral_stats(weights: list[torch.Tensor]) -> pd.DataFrame:
     Raises
     ------
     EngineError
-        If ``weights`` is not a non-empty list of 3-D floating-point blocks with one N
-        (``engine.weight_stack.check_weight_stack``).
+        From ``engine.weight_stack.check_weight_stack``, if ``weights`` is not a non-empty list of 3-D
+        floating-point blocks with one N.
 
     References
     ----------

@@ -91,16 +91,13 @@ def scaled_axis(ax: Axes, which: str, values: np.ndarray, nbins: int = 4) -> str
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots()
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
     >>> scaled_axis(ax, "y", [1.0, 1.1, 1.2, 1.3, 1e6])
     'log'
     >>> ticks = ax.yaxis.get_major_locator()()
     >>> ticks.tolist(), ax.yaxis.get_major_formatter()(ticks[-1])
     ([1.0, 100.0, 10000.0, 1000000.0], '$10^{6}$')
-    >>> plt.close(fig)
     """
     scale, kwargs = axis_scale(values)
     axis = ax.xaxis if which == "x" else ax.yaxis
@@ -144,14 +141,11 @@ def label_panel(ax: Axes, xlabel: str, ylabel: str, title: str, *, grid: bool = 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots()
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
     >>> label_panel(ax, "epoch", "share", "digits")
     >>> ax.get_xlabel(), ax.title.get_fontsize()
     ('epoch', 9.0)
-    >>> plt.close(fig)
     """
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)

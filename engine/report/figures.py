@@ -23,8 +23,18 @@ from engine.analysis.performance_classes import PerformanceClasses, eligible_mas
 from engine.analysis.predictability import Predictability
 from engine.analysis.results import typed_parts
 from engine.report.axes import label_panel, scaled_axis
+from engine.shared_docs import shared_docs
 
 _T = TypeVar("_T")
+
+# the examples' summary with neuron types (Bag-of-Neurons alone, k = 2, on a synthetic population)
+_BON_SUMMARY = """
+>>> from engine.analysis import run_analysis
+>>> from engine.analysis.synthetic import make_population
+>>> nets, neurons, _ = make_population(networks=12, layer_sizes=(4,), seed=0)
+>>> off = {k: False for k in ("classification", "regression", "early_prediction", "correlations", "lost_classes")}
+>>> summary = run_analysis(nets, neurons, {"enabled": off, "bon": {"k": 2}}).summary
+"""
 
 __all__ = ["accuracy_distributions", "bon_centroids", "bon_type_shares", "confusion_matrices", "correlation_heatmap",
            "early_prediction", "learning_curves", "lost_classes", "measure_evolution", "measures_vs_accuracy"]
@@ -164,6 +174,7 @@ def measures_vs_accuracy(networks: pd.DataFrame, dataset: str, corr: pd.DataFram
     return fig
 
 
+@shared_docs(bon_summary=_BON_SUMMARY)
 def bon_centroids(summary: dict[str, Any]) -> Figure | None:
     """Heat-map of each dataset's Bag-of-Neurons centroids in z-units, annotated with raw values.
 
@@ -179,11 +190,7 @@ def bon_centroids(summary: dict[str, Any]) -> Figure | None:
 
     Examples
     --------
-    >>> from engine.analysis import run_analysis
-    >>> from engine.analysis.synthetic import make_population
-    >>> nets, neurons, _ = make_population(networks=12, layer_sizes=(4,), seed=0)
-    >>> off = {k: False for k in ("classification", "regression", "early_prediction", "correlations", "lost_classes")}
-    >>> summary = run_analysis(nets, neurons, {"enabled": off, "bon": {"k": 2}}).summary
+    {{bon_summary}}
     >>> len(bon_centroids(summary).axes), bon_centroids({}) is None   # one panel and its colour bar
     (2, True)
     """
@@ -204,13 +211,16 @@ def _draw_centroids(fig: Figure, ax: Axes, ds: str, v: NeuronTypes) -> None:
     fig.colorbar(im, ax=ax, fraction=0.04)
 
 
+@shared_docs(bon_summary=_BON_SUMMARY)
 def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
     """Share of each neuron type among the neurons of each performance class (grouped bars), per dataset.
+
+    One bar colour per performance class: its shares over all hidden layers together (``"all"``).
 
     Parameters
     ----------
     summary : dict
-        The analysis summary (its ``bag_of_neurons`` part).
+        As for ``bon_centroids`` (each ``NeuronTypes``' ``type_shares_per_class``).
 
     Returns
     -------
@@ -219,11 +229,7 @@ def bon_type_shares(summary: dict[str, Any]) -> Figure | None:
 
     Examples
     --------
-    >>> from engine.analysis import run_analysis
-    >>> from engine.analysis.synthetic import make_population
-    >>> nets, neurons, _ = make_population(networks=12, layer_sizes=(4,), seed=0)
-    >>> off = {k: False for k in ("classification", "regression", "early_prediction", "correlations", "lost_classes")}
-    >>> summary = run_analysis(nets, neurons, {"enabled": off, "bon": {"k": 2}}).summary
+    {{bon_summary}}
     >>> len(bon_type_shares(summary).axes)
     1
     """
@@ -251,7 +257,7 @@ def confusion_matrices(summary: dict[str, Any]) -> Figure | None:
     Parameters
     ----------
     summary : dict
-        The analysis summary (its ``best_classifier`` part, ``BestClassifier`` per dataset).
+        The analysis summary; its ``best_classifier`` part is read (a ``BestClassifier`` per dataset).
 
     Returns
     -------
@@ -329,7 +335,7 @@ def correlation_heatmap(corr: pd.DataFrame) -> Figure | None:
     Returns
     -------
     matplotlib.figure.Figure or None
-        None without rows.
+        None when ``corr`` is None or empty.
 
     Examples
     --------
@@ -386,7 +392,7 @@ def measure_evolution(evolution: pd.DataFrame) -> Figure | None:
     Returns
     -------
     matplotlib.figure.Figure or None
-        None without rows.
+        None when ``evolution`` is None or has no rows.
 
     Examples
     --------
