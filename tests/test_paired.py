@@ -296,11 +296,16 @@ def test_the_command_line_runs_a_paired_population_to_its_report(tmp_path):
 
 
 def test_predictors_in_words():
-    from engine.analysis.paired import _predictors
+    from engine.analysis.paired import Arm, _predictors
+    from engine.analysis.predictability import BestRegression
 
-    flat = {"best_r2": {"cn": 0.01, "weights": -0.02}, "best": {"feature_set": "cn"}}
+    def arm(best_r2, best):
+        return Arm(networks=10, used=10, acc_mean=0.5, acc_median=0.5, acc_sd=0.1, acc_min=0.3, acc_max=0.7,
+                   best_r2=best_r2, best=BestRegression(best, "ridge", best_r2[best], None, None))
+
+    flat = arm({"cn": 0.01, "weights": -0.02}, "cn")
     assert "structure predicts final accuracy in neither arm" in _predictors("pa", "none", flat, flat)
-    strong = {"best_r2": {"cn": 0.05, "weights": 0.66}, "best": {"feature_set": "weights"}}
-    weaker = {"best_r2": {"cn": 0.30, "weights": 0.26}, "best": {"feature_set": "cn"}}
+    strong = arm({"cn": 0.05, "weights": 0.66}, "weights")
+    weaker = arm({"cn": 0.30, "weights": 0.26}, "cn")
     text = _predictors("pa", "none", weaker, strong)
     assert "weights 0.66 -> 0.26" in text and "changes from weights to cn" in text

@@ -13,19 +13,23 @@ from engine.analysis import run_analysis
 from engine.analysis.classification import (BestClassifier, Classification, Regression, RegressorScore,
                                             SkippedFeatureSet)
 from engine.analysis.conclusion import Conclusion, conclusion
-from engine.analysis.correlations import SubgraphVerdict
+from engine.analysis.correlations import Correlation, SubgraphVerdict
 from engine.analysis.cross_benchmark import CrossBenchmark
 from engine.analysis.early_prediction import EarlyPrediction
 from engine.analysis.features import below_mean_note, best_against_curve, r2_words
 from engine.analysis.lost_classes import LostClasses, RegressionScore, sentences
+from engine.analysis.paired import (Arm, ArmStrengthVariance, Comparison, DatasetPairs, EpochDifference, Paired,
+                                    PairedConclusion, Silenced, StrengthVarianceRatio, paired_analysis)
 from engine.analysis.performance_classes import PerformanceClasses
-from engine.analysis.predictability import Predictability
+from engine.analysis.predictability import Predictability, noise_ceiling
 from engine.analysis.results import Skipped, read
 from engine.analysis.synthetic import make_population
+from engine.report.paired import section as paired_section
 from engine.report.sections import ReportInputs, _lost_classes as lost_section, _regression as regression_section
 
 from test_analysis import _curves
 from test_lost_classes import MASKS, cfg as lost_cfg, hand_built, lost_matrix
+from test_paired import hand_built as paired_population
 
 # per part of the summary: the type of its JSON value
 PARTS = {
@@ -35,6 +39,7 @@ PARTS = {
     "best_classifier": dict[str, BestClassifier],
     "predictability": dict[str, Predictability],
     "subgraph_verdict": SubgraphVerdict,
+    "correlations": dict[str, dict[str, Correlation]],
     "cross_benchmark": CrossBenchmark,
     "early_prediction": dict[str, EarlyPrediction | Skipped],
     "lost_classes": dict[str, LostClasses | Skipped],
@@ -180,3 +185,67 @@ def test_the_baselines_and_early_sentences_put_a_negative_r2_in_words():
             in text)
     assert text.count("worse than predicting") == 2     # once per sentence, not once per number
     assert "Complex-network measures (R^2 0.20) beat" in text     # a positive R^2 as before
+
+
+def _paired_results():
+    """The paired analysis in every shape its JSON takes: with curves and the strength variance at init; an arm
+    missing from a benchmark (a skipped comparison); neither curves nor strength variance; an arm whose
+    regression gave no R^2 (best {}) beside one without regression, and a noise ceiling."""
+    nets, curves = paired_population()
+    small, small_curves = paired_population(n=6)
+    solo = pd.concat([small, small[small["arm"] == "zeta"].assign(dataset="solo")], ignore_index=True)
+    summary = {"regression": {"toy/zeta": {"cn": {"skipped": "constant features"}}},
+               "predictability": {"toy/zeta": Predictability(**noise_ceiling([0.5, 0.6, 0.7], 1000), best=None).to_dict()}}
+    return {"full": paired_analysis(nets, curves)[0], "skipped": paired_analysis(solo, small_curves)[0],
+            "bare": paired_analysis(nets.drop(columns="init_strength_var"))[0],
+            "predictors": paired_analysis(nets, summary=summary)[0]}
+
+
+def test_the_paired_analysis_reads_back_as_records_and_writes_the_same_json():
+    for name, out in _paired_results().items():
+        for value in (out, _written(out)):   # in memory, and read back from analysis/paired.json
+            assert _json(Paired.from_dict(value).to_dict()) == _json(out), name
+    p = {k: Paired.from_dict(_written(v)) for k, v in _paired_results().items()}
+    comp = p["full"].datasets["toy"].comparisons["alpha"]
+    assert isinstance(comp, Comparison) and comp.pairs == 38 and comp.final_test_acc.n == 38
+    assert comp.init_strength_var.lower_share == 1.0 and [r.epoch for r in comp.by_epoch["test_acc"]] == [0, 1, 2, 3]
+    zeta = p["full"].datasets["toy"].arms["zeta"]
+    assert zeta.silenced.init == pytest.approx(0.8) and zeta.init_strength_var.vs_acc.n == 40
+    assert p["full"].conclusion["toy"].headline.startswith("toy: alpha - zeta")
+    for value, record in ((p["full"].datasets["toy"], DatasetPairs), (zeta, Arm), (zeta.silenced, Silenced),
+                          (zeta.init_strength_var, ArmStrengthVariance), (comp.by_epoch["test_acc"][0], EpochDifference),
+                          (comp.init_strength_var, StrengthVarianceRatio), (p["full"].conclusion["toy"], PairedConclusion),
+                          (zeta.init_strength_var.vs_acc, Correlation)):
+        assert isinstance(value, record)
+    assert isinstance(p["skipped"].datasets["solo"].comparisons["alpha"], Skipped)
+    empty = p["skipped"].datasets["solo"].arms["alpha"]
+    assert empty.used == 0 and empty.init_strength_var.median is None     # the keys are there, as nulls
+    assert "init_strength_var_median" in empty.to_dict()
+    bare = p["bare"].datasets["toy"]
+    assert bare.comparisons["alpha"].init_strength_var is None and bare.comparisons["alpha"].by_epoch is None
+    assert "init_strength_var_median" not in bare.arms["zeta"].to_dict()
+    ref, other = p["predictors"].datasets["toy"].arms["zeta"], p["predictors"].datasets["toy"].arms["alpha"]
+    assert ref.best_r2 == {"cn": None} and ref.best is None and ref.to_dict()["best"] == {}
+    assert ref.noise_ceiling == pytest.approx(Predictability(**noise_ceiling([0.5, 0.6, 0.7], 1000), best=None).ceiling)
+    assert other.best_r2 is None and "best" not in other.to_dict() and "noise_ceiling" not in other.to_dict()
+
+
+def test_the_paired_report_reads_the_records():
+    results = _paired_results()
+    for out in results.values():   # the same section from the summary in memory and from its JSON
+        assert paired_section({"paired": out}, lambda name: "") == paired_section({"paired": _written(out)},
+                                                                                  lambda name: "")
+    p = Paired.from_dict(results["full"])
+    html = paired_section({"paired": results["full"]}, lambda name: "")[1]
+    s = p.datasets["toy"].comparisons["alpha"].final_test_acc
+    assert f"{s.mean:+.4f} [{s.mean_ci[0]:+.4f}, {s.mean_ci[1]:+.4f}]" in html
+    rho = p.datasets["toy"].arms["zeta"].init_strength_var.vs_acc
+    assert f"{rho.rho:+.2f} (p {rho.p:.2g})" in html and "80% / 40% / 40%" in html
+    assert "1 pair(s) with a diverged network left out" in html
+    assert "no networks of arm alpha" in paired_section({"paired": results["skipped"]}, lambda name: "")[1]
+
+
+def test_correlations_read_back_as_records(population_summary):
+    corr = read(dict[str, dict[str, Correlation]], _written(population_summary["correlations"]))
+    one = next(iter(corr["a"].values()))
+    assert isinstance(one, Correlation) and one.n == 30 and -1 <= one.rho <= 1

@@ -21,9 +21,33 @@ from scipy.stats import spearmanr
 from engine.analysis.features import cn_columns, weight_columns
 from engine.analysis.results import Record
 
-__all__ = ["DatasetVerdict", "LayerVerdict", "SubgraphVerdict", "spearman_table", "subgraph_verdict"]
+__all__ = ["Correlation", "DatasetVerdict", "LayerVerdict", "SubgraphVerdict", "correlations_by_dataset", "spearman_table",
+           "subgraph_verdict"]
 
 _SUBGRAPH = re.compile(r"^subgraph_centrality_l(\d+)_mean$")
+
+
+@dataclass
+class Correlation(Record):
+    """Spearman's rho of one per-network quantity with test accuracy (``analysis/correlations.json``: dataset ->
+    column -> one; also the paired analysis' strength variance at init against accuracy).
+
+    Attributes
+    ----------
+    rho, p : float
+        Spearman's rho and its two-sided p (NaN where not computable: constant values or fewer than 3 pairs).
+    n : int
+        Finite pairs.
+
+    Examples
+    --------
+    >>> Correlation(-0.6, 0.001, 100).to_dict()
+    {'rho': -0.6, 'p': 0.001, 'n': 100}
+    """
+
+    rho: float
+    p: float
+    n: int
 
 
 @dataclass
@@ -149,6 +173,30 @@ def spearman_table(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
             rows.append({"dataset": str(ds), "column": col, "rho": rho, "p": p, "n": int(ok.sum()),
                          "significant": bool(np.isfinite(p) and p < alpha)})
     return pd.DataFrame(rows, columns=["dataset", "column", "rho", "p", "n", "significant"])
+
+
+def correlations_by_dataset(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``spearman_table``'s rows as the summary's ``correlations``: dataset -> column -> a ``Correlation``'s JSON object.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``spearman_table``'s rows: ``dataset``, ``column``, ``rho``, ``p``, ``n``.
+
+    Returns
+    -------
+    dict
+        Datasets in sorted order, columns in the table's order; {} for an empty table.
+
+    Examples
+    --------
+    >>> nets = pd.DataFrame({"dataset": "toy", "test_acc": [0.5, 0.6, 0.7, 0.8],
+    ...                      "subgraph_centrality_l1_mean": [9.0, 7.0, 4.0, 1.0]})
+    >>> correlations_by_dataset(spearman_table(nets, 0.05))
+    {'toy': {'subgraph_centrality_l1_mean': {'rho': -1.0, 'p': 0.0, 'n': 4}}}
+    """
+    return {ds: {r.column: Correlation(r.rho, r.p, r.n).to_dict() for r in g.itertuples()}
+            for ds, g in table.groupby("dataset")}
 
 
 def subgraph_verdict(table: pd.DataFrame, alpha: float, undefined: Mapping[str, str] | None = None) -> dict[str, Any]:

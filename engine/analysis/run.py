@@ -15,12 +15,12 @@ import pandas as pd
 
 from engine.analysis.bag_of_neurons import bag_of_neurons, transform_measures
 from engine.analysis.classification import best_classifier, classification_for_dataset
-from engine.analysis.correlations import spearman_table, subgraph_verdict
+from engine.analysis.correlations import correlations_by_dataset, spearman_table, subgraph_verdict
 from engine.analysis.conclusion import conclusion
 from engine.analysis.cross_benchmark import cross_benchmark
 from engine.analysis.early_prediction import early_prediction
 from engine.analysis.lost_classes import lost_classes
-from engine.analysis.paired import arm_populations, paired_analysis
+from engine.analysis.paired import Paired, arm_populations, paired_analysis
 from engine.analysis.performance_classes import assign_classes, eligible_mask, eligible_rows
 from engine.analysis.predictability import predictability, without_spread
 from engine.config import AnalysisConfig
@@ -163,8 +163,7 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         "classification": classification,
         "best_classifier": best,
         "regression": regression,
-        "correlations": {ds: {r.column: {"rho": r.rho, "p": r.p, "n": r.n} for r in g.itertuples()}
-                         for ds, g in corr.groupby("dataset")},
+        "correlations": correlations_by_dataset(corr),
         "subgraph_verdict": verdict,
         "cross_benchmark": cross,
         "predictability": predictable,
@@ -181,7 +180,8 @@ def run_analysis(networks: pd.DataFrame, neurons: pd.DataFrame | None,
         with _timed(run, "paired"):
             summary["paired"], tables["paired_epochs"] = paired_analysis(*paired_tables, summary=summary,
                                                                          alpha=cfg.alpha, seed=cfg.seed)
-            summary["conclusion"]["paired"] = summary["paired"]["conclusion"]
+            summary["conclusion"]["paired"] = {ds: c.to_dict() for ds, c in
+                                               Paired.from_dict(summary["paired"]).conclusion.items()}
     return AnalysisResult(summary=summary, neuron_types=bon.neuron_types, tables=tables)
 
 

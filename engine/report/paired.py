@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from engine.analysis.features import r2_words
-from engine.analysis.paired import PairedStatistics, arm_label
+from engine.analysis.paired import Arm, Comparison, Paired, arm_label
 from engine.analysis.performance_classes import eligible_mask
+from engine.analysis.results import Skipped
 from engine.report.axes import label_panel
 from engine.report.html import esc, table
 
@@ -40,7 +41,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
         The analysis' ``paired_epochs`` table: ``dataset``, ``metric`` ("test_acc", "train_silenced"), ``arm``,
         ``epoch``, ``mean``, ``low``, ``high``, ``median``.
     paired : dict or None
-        The summary's ``paired`` part (``arms``, ``reference``).
+        The summary's ``paired`` part (a ``Paired``'s JSON object: its ``arms`` and ``reference`` are read).
 
     Returns
     -------
@@ -51,16 +52,18 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
     --------
     >>> epochs = pd.DataFrame({"dataset": "d", "metric": "test_acc", "arm": "pa", "epoch": [0, 1], "mean": [0.0, 0.01],
     ...                        "low": [-0.01, 0.0], "high": [0.01, 0.02], "median": [0.0, 0.01]})
-    >>> len(paired_differences(epochs, {"arms": ["default", "pa"], "reference": "default"}).axes)
+    >>> paired = Paired("default", ["default", "pa"], 0.05, "paired", {}, {}).to_dict()
+    >>> len(paired_differences(epochs, paired).axes)
     1
     """
     if epochs is None or not len(epochs) or not paired:
         return None
+    p = Paired.from_dict(paired)
     datasets = sorted(epochs["dataset"].unique())
     metrics = [m for m in _METRIC_NAMES if m in set(epochs["metric"])]
     fig = Figure(figsize=(4.6 * len(datasets), 3.0 * len(metrics)))
     axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
-    arms = paired.get("arms", [])
+    arms = p.arms
     for j, ds in enumerate(datasets):
         for i, m in enumerate(metrics):
             ax = axes[i, j]
@@ -69,7 +72,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
                 color = _ARM_COLORS[(arms.index(arm) if arm in arms else k) % len(_ARM_COLORS)]
                 x = g["epoch"].to_numpy()
                 ax.plot(x, g["mean"].to_numpy(dtype=float), color=color, marker=".",
-                        label=f"{arm} - {paired['reference']}: mean")
+                        label=f"{arm} - {p.reference}: mean")
                 ax.fill_between(x, g["low"].to_numpy(dtype=float), g["high"].to_numpy(dtype=float), color=color,
                                 alpha=0.2, label="95 % CI of the mean")
                 ax.plot(x, g["median"].to_numpy(dtype=float), color=color, ls="--", lw=1, label="median")
@@ -89,7 +92,8 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
     networks : pandas.DataFrame or None
         The analysis' networks table, each arm a dataset of its own (``arm_label``: ``digits/pa``).
     paired : dict or None
-        The summary's ``paired`` part (``arms``, ``reference``, ``datasets``).
+        The summary's ``paired`` part (a ``Paired``'s JSON object: its ``arms``, ``reference`` and the names of
+        its ``datasets`` are read).
 
     Returns
     -------
@@ -98,17 +102,21 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
 
     Examples
     --------
+    >>> from engine.analysis.paired import DatasetPairs
     >>> nets = pd.DataFrame({"dataset": ["d/default"] * 3 + ["d/pa"] * 3, "network": [0, 1, 2] * 2,
     ...                      "test_acc": [0.80, 0.82, 0.85, 0.81, 0.84, 0.85]})
-    >>> paired = {"arms": ["default", "pa"], "reference": "default", "datasets": {"d": {}}}
+    >>> paired = Paired("default", ["default", "pa"], 0.05, "paired", {"d": DatasetPairs({}, {})}, {}).to_dict()
     >>> len(paired_accuracy(nets, paired).axes)
     2
     """
-    if networks is None or not len(networks) or not paired or not paired.get("datasets"):
+    if networks is None or not len(networks) or not paired:
+        return None
+    p = Paired.from_dict(paired)
+    if not p.datasets:
         return None
     nets = networks[eligible_mask(networks).to_numpy()]
-    arms, ref = paired["arms"], paired["reference"]
-    datasets = sorted(paired["datasets"])
+    arms, ref = p.arms, p.reference
+    datasets = sorted(p.datasets)
     fig = Figure(figsize=(9.0, 3.2 * len(datasets)))
     axes = fig.subplots(len(datasets), 2, squeeze=False)
     for (ax_h, ax_s), ds in zip(axes, datasets):
@@ -163,29 +171,29 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
 
     Examples
     --------
-    >>> p = {"reference": "default", "arms": ["default", "pa"], "conclusion": {}, "datasets": {}, "method": "paired"}
+    >>> p = Paired("default", ["default", "pa"], 0.05, "paired", {}, {}).to_dict()
     >>> section({"paired": p}, lambda name: "")[0], section({}, lambda name: "")
     ('Paired comparison: pa against default', None)
     """
-    p = summary.get("paired")
-    if not p:
+    if not summary.get("paired"):
         return None
-    ref = p["reference"]
-    verdicts = "".join(f"<p class='verdict'>{esc(' '.join(c['sentences']))}</p>" for c in p["conclusion"].values())
+    p = Paired.from_dict(summary["paired"])
+    ref = p.reference
+    verdicts = "".join(f"<p class='verdict'>{esc(' '.join(c.sentences))}</p>" for c in p.conclusion.values())
     comps, arms_rows, pred_rows = [], [], []
-    for ds, entry in p["datasets"].items():
-        for arm, c in entry["comparisons"].items():
-            if "skipped" in c:
-                comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "note": c["skipped"]})
+    for ds, entry in p.datasets.items():
+        for arm, c in entry.comparisons.items():
+            if isinstance(c, Skipped):
+                comps.append({"dataset": ds, "arm": f"{arm} - {ref}", "note": c.skipped})
                 continue
             comps.append(_comparison_row(ds, arm, ref, c))
-        for arm, a in entry["arms"].items():
+        for arm, a in entry.arms.items():
             arms_rows.append(_arm_row(ds, arm, a))
-            if a.get("best_r2"):
+            if a.best_r2:
                 pred_rows.append({"dataset": ds, "arm": arm,
                                   **{f"R² {fs}": r2_words(v, "the mean") if _fmt(v, ".2f") else ""
-                                     for fs, v in a["best_r2"].items()},
-                                  "noise ceiling": _fmt(a.get("noise_ceiling"), ".2f")})
+                                     for fs, v in a.best_r2.items()},
+                                  "noise ceiling": _fmt(a.noise_ceiling, ".2f")})
     inner = (verdicts + "<h3>Final test accuracy, pair by pair</h3>" + table(pd.DataFrame(comps))
              + img("paired_accuracy") + "<h3>Over training</h3>" + img("paired_differences")
              + "<h3>Per arm</h3>" + table(pd.DataFrame(arms_rows)))
@@ -193,38 +201,39 @@ def section(summary: dict[str, Any], img) -> tuple[str, str] | None:
         inner += ("<h3>Structural predictors per arm</h3><p>Best out-of-fold R² of final test accuracy per feature "
                   "set, each arm analysed as a population of its own (its sections below carry the arm in the "
                   "dataset's name).</p>" + table(pd.DataFrame(pred_rows)))
-    inner += f"<p class='note'>Method: {esc(p['method'])}. Strength variance at init: per network, the mean over " \
+    inner += f"<p class='note'>Method: {esc(p.method)}. Strength variance at init: per network, the mean over " \
              "layers of the (unbiased) variances of the outputs' in-strengths and of the inputs' out-strengths " \
              "(what the rewiring paper's stabilize_strength minimises); hidden-layer strength variance: the " \
              "variance of the engine's strength measure over each hidden layer's neurons at epoch 0.</p>"
-    return (f"Paired comparison: {', '.join(p['arms'][1:])} against {ref}", inner)
+    return (f"Paired comparison: {', '.join(p.arms[1:])} against {ref}", inner)
 
 
-def _comparison_row(ds: str, arm: str, ref: str, c: dict[str, Any]) -> dict[str, Any]:
+def _comparison_row(ds: str, arm: str, ref: str, c: Comparison) -> dict[str, Any]:
     """One arm against the reference on one benchmark: the final accuracy's paired statistics."""
-    s = PairedStatistics.from_dict(c["final_test_acc"])
+    s = c.final_test_acc
     return {"dataset": ds, "arm": f"{arm} - {ref}", "pairs": s.n,
             "mean difference [95 % CI]": f"{_fmt(s.mean, '+.4f')} {_ci(s.mean_ci)}",
             "median difference [95 % CI]": f"{_fmt(s.median, '+.4f')} {_ci(s.median_ci)}",
             "d_z": _fmt(s.dz, "+.2f"), "Wilcoxon p": _fmt(s.wilcoxon_p, ".2g"),
             "better / tied / worse": " / ".join(_fmt(v, ".0%") for v in (s.improved, s.tied, s.worse)),
-            "strength variance at init, ratio (median)": _fmt(c.get("init_strength_var_ratio_median"), ".2f"),
-            "note": f"{c['pairs_excluded_diverged']} pair(s) with a diverged network left out"
-            if c.get("pairs_excluded_diverged") else ""}
+            "strength variance at init, ratio (median)":
+                _fmt(c.init_strength_var.ratio_median if c.init_strength_var else None, ".2f"),
+            "note": f"{c.pairs_excluded_diverged} pair(s) with a diverged network left out"
+            if c.pairs_excluded_diverged else ""}
 
 
-def _arm_row(ds: str, arm: str, a: dict[str, Any]) -> dict[str, Any]:
+def _arm_row(ds: str, arm: str, a: Arm) -> dict[str, Any]:
     """One arm's own numbers: accuracy, strength variance at init, silenced shares."""
-    row = {"dataset": ds, "arm": arm, "networks used": a["used"],
-           "test acc mean ± sd": f"{_fmt(a['acc_mean'], '.3f')} ± {_fmt(a['acc_sd'], '.3f')}",
-           "min-max": f"{_fmt(a['acc_min'], '.3f')}-{_fmt(a['acc_max'], '.3f')}",
-           "strength variance at init (median)": _fmt(a.get("init_strength_var_median"), ".4g")}
-    for layer, v in (a.get("hidden_strength_var_init") or {}).items():
+    sv = a.init_strength_var
+    row = {"dataset": ds, "arm": arm, "networks used": a.used,
+           "test acc mean ± sd": f"{_fmt(a.acc_mean, '.3f')} ± {_fmt(a.acc_sd, '.3f')}",
+           "min-max": f"{_fmt(a.acc_min, '.3f')}-{_fmt(a.acc_max, '.3f')}",
+           "strength variance at init (median)": _fmt(sv.median if sv else None, ".4g")}
+    for layer, v in (a.hidden_strength_var_init or {}).items():
         row[f"hidden {layer} strength variance at init"] = _fmt(v, ".4g")
-    rho = a.get("init_strength_var_vs_acc")
-    row["rho(strength variance at init, accuracy)"] = f"{rho['rho']:+.2f} (p {rho['p']:.2g})" if rho else ""
-    sil = a.get("silenced") or {}
-    if sil:
-        row["silenced at init / epoch 1 / last"] = " / ".join(_fmt(sil.get(k), ".0%")
-                                                              for k in ("init", "epoch1", "last"))
+    rho = sv.vs_acc if sv else None
+    row["rho(strength variance at init, accuracy)"] = f"{rho.rho:+.2f} (p {rho.p:.2g})" if rho else ""
+    if a.silenced is not None:
+        row["silenced at init / epoch 1 / last"] = " / ".join(_fmt(v, ".0%") for v in
+                                                              (a.silenced.init, a.silenced.epoch1, a.silenced.last))
     return row
