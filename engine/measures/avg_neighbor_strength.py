@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import torch
 
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["avg_neighbor_strength"]
 
 
+@shared_docs(references=CITATIONS["avg_neighbor_strength"])
 def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
     """Average neighbour degree of every hidden neuron, weighted by the signed synapses.
 
     ``nx.average_neighbor_degree(G, weight="weight")``: (1 / s_i) sum_j w_ij deg_j, with deg_j the
-    unweighted degree of neighbour j and s_i the signed strength; 0 where s_i = 0.
+    unweighted degree of neighbour j and s_i the signed strength; 0 where s_i = 0: the weighted average
+    nearest-neighbours degree of Barrat et al. [2]_.
 
     Parameters
     ----------
@@ -32,14 +36,12 @@ def avg_neighbor_strength(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A. Barrat et al., PNAS 101 (2004) 3747: the weighted average nearest-neighbours degree.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> avg_neighbor_strength(graph).values
-    tensor([[1.5000, 2.0000]], dtype=torch.float64)
+    >>> avg_neighbor_strength(LayeredGraph.of([[[1.0], [1.0]], [[-2.0]]])).values  # s = 1 + 1 - 2 = 0
+    tensor([[0.]], dtype=torch.float64)
     """
     deg, o = graph.signed_degree, graph.offsets
     parts = []

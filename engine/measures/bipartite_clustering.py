@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import torch
 
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues, binary_product
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["bipartite_clustering"]
 
 
+@shared_docs(references=CITATIONS["bipartite_clustering"])
 def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
     """Latapy clustering (mode max) of every hidden neuron on the positive graph.
 
@@ -30,20 +33,16 @@ def bipartite_clustering(graph: LayeredGraph) -> MeasureValues:
     Returns
     -------
     MeasureValues
-        ``values`` (N, H): per hidden neuron (layer order), a clustering coefficient in [0, 1].
-        Always defined.
+        ``values`` (N, H), always defined: per hidden neuron (layer order), a clustering coefficient in [0, 1].
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
-       networks", Social Networks 30 (2008) 31.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> bipartite_clustering(graph).values
-    tensor([[0.3333, 0.3333]], dtype=torch.float64)
+    >>> bipartite_clustering(LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]], dtype=torch.float32)).values
+    tensor([[0.3333, 0.3333]])
     """
     p, deg, o = graph.positive_masks, graph.positive_degree, graph.offsets
     last = len(graph.sizes) - 1

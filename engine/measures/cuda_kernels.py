@@ -24,6 +24,7 @@ import torch
 
 from engine import resources
 from engine.errors import EngineError
+from engine.shared_docs import shared_docs
 
 __all__ = ["compile_all_sources", "FW_BLOCK", "fw_diag", "fw_panels", "kernels_dir", "KernelUnavailable",
            "launch_errors", "launch_failure", "load_minplus", "minplus_reciprocal", "minplus_update", "NVRTC_OPTIONS",
@@ -276,6 +277,26 @@ def _i32(x: int):
     return _import_cupy().int32(x)
 
 
+# Docstring blocks the launchers share, filled in their ``{{name}}`` lines at import (engine.shared_docs).
+_KERNEL_UNAVAILABLE = """
+    KernelUnavailable
+        If the kernels cannot be compiled, loaded or launched."""
+_LAUNCHER_DOCS = {
+    "kernel_unavailable": _KERNEL_UNAVAILABLE,
+    "fw_raises": """
+    EngineError
+        If ``d`` is not such a tensor.""" + _KERNEL_UNAVAILABLE,
+    "fw_distances": """
+    d : torch.Tensor
+        (batch, n, n) distances, float32 or float64, contiguous, on a CUDA device, n a multiple of
+        ``FW_BLOCK``; updated in place.""",
+    "on_cpu": """
+    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
+    is the CPU path):""",
+}
+
+
+@shared_docs(**_LAUNCHER_DOCS)
 def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tuple[int, int] = (0, 0)) -> None:
     """``c = min(c, a (x) b)`` in place, per network: (a (x) b)[i, j] = min_k a[i, k] + b[k, j].
 
@@ -295,8 +316,7 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
     EngineError
         If the dtypes differ or are not float32/float64, a tensor is not on one CUDA device or its rows
         are not contiguous, or the shapes do not fit.
-    KernelUnavailable
-        If the kernels cannot be compiled, loaded or launched.
+    {{kernel_unavailable}}
 
     Examples
     --------
@@ -309,8 +329,7 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
     tensor([[[2., 2.],
              [2., 2.]]], device='cuda:0')
 
-    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
-    is the CPU path):
+    {{on_cpu}}
 
     >>> minplus_update(torch.zeros(1, 2, 2), torch.ones(1, 2, 3), torch.ones(1, 3, 2))
     Traceback (most recent call last):
@@ -332,6 +351,7 @@ def minplus_update(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, skip: tupl
         _i32(skip[0]), _i32(skip[1])))
 
 
+@shared_docs(**_LAUNCHER_DOCS)
 def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per row i, the sum over j of 1 / (a (x) b)[i, j] where that is finite and > 0, without storing a (x) b.
 
@@ -351,8 +371,7 @@ def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ------
     EngineError
         If the dtypes, devices, layout or shapes do not fit (as ``minplus_update``).
-    KernelUnavailable
-        If the kernels cannot be compiled, loaded or launched.
+    {{kernel_unavailable}}
 
     Examples
     --------
@@ -363,8 +382,7 @@ def minplus_reciprocal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     >>> minplus_reciprocal(a, torch.tensor([[[1.0, 3.0], [0.5, 1.0]]], device="cuda"))  # doctest: +SKIP
     tensor([[0.8333]], device='cuda:0')
 
-    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
-    is the CPU path):
+    {{on_cpu}}
 
     >>> minplus_reciprocal(torch.ones(1, 2, 3, dtype=torch.int64), torch.ones(1, 3, 2, dtype=torch.int64))
     Traceback (most recent call last):
@@ -399,6 +417,7 @@ def _launch_fw(name: str, d: torch.Tensor, k0: int, grid_xy) -> None:
                 lambda b0, b1: (_to_cupy(d[b0:b1]), _i32(n), _i64(d.stride(0)), _i32(k0)))
 
 
+@shared_docs(**_LAUNCHER_DOCS)
 def fw_diag(d: torch.Tensor, k0: int) -> None:
     """Floyd-Warshall, in place, on the diagonal block ``[k0, k0 + FW_BLOCK)`` of every (n, n) matrix of ``d``.
 
@@ -406,18 +425,13 @@ def fw_diag(d: torch.Tensor, k0: int) -> None:
 
     Parameters
     ----------
-    d : torch.Tensor
-        (batch, n, n) distances, float32 or float64, contiguous, on a CUDA device, n a multiple of
-        ``FW_BLOCK``; updated in place.
+    {{fw_distances}}
     k0 : int
-        The block's first row and column, a multiple of ``FW_BLOCK``.
+        The diagonal block's first row and column, a multiple of ``FW_BLOCK``.
 
     Raises
     ------
-    EngineError
-        If ``d`` is not such a tensor.
-    KernelUnavailable
-        If the kernels cannot be compiled, loaded or launched.
+    {{fw_raises}}
 
     Examples
     --------
@@ -429,8 +443,7 @@ def fw_diag(d: torch.Tensor, k0: int) -> None:
     >>> fw_diag(d, 0); float(d[0, 0, 2])  # doctest: +SKIP
     2.0
 
-    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
-    is the CPU path):
+    {{on_cpu}}
 
     >>> fw_diag(torch.zeros(1, FW_BLOCK, FW_BLOCK), 0)
     Traceback (most recent call last):
@@ -440,6 +453,7 @@ def fw_diag(d: torch.Tensor, k0: int) -> None:
     _launch_fw("fw_diag", d, k0, lambda n: (1, 1))
 
 
+@shared_docs(**_LAUNCHER_DOCS)
 def fw_panels(d: torch.Tensor, k0: int) -> None:
     """The row and column panels of block ``[k0, k0 + FW_BLOCK)``, relaxed through its closed diagonal block.
 
@@ -447,36 +461,30 @@ def fw_panels(d: torch.Tensor, k0: int) -> None:
 
     Parameters
     ----------
-    d : torch.Tensor
-        (batch, n, n) distances, float32 or float64, contiguous, on a CUDA device, n a multiple of
-        ``FW_BLOCK``; updated in place.
+    {{fw_distances}}
+        Its diagonal block ``[k0, k0 + FW_BLOCK)`` closed by ``fw_diag(d, k0)`` first.
     k0 : int
-        The block's first row and column, a multiple of ``FW_BLOCK``.
+        The first row and column of the block whose panels are relaxed, a multiple of ``FW_BLOCK``.
 
     Raises
     ------
-    EngineError
-        If ``d`` is not such a tensor.
-    KernelUnavailable
-        If the kernels cannot be compiled, loaded or launched.
+    {{fw_raises}}
 
     Examples
     --------
-    On a GPU (skipped as doctests: they need CUDA):
-
-    >>> import torch
-    >>> d = torch.full((1, 2 * FW_BLOCK, 2 * FW_BLOCK), float("inf"), device="cuda")  # doctest: +SKIP
-    >>> _ = d[0].fill_diagonal_(0); d[0, 0, 1] = d[0, 1, FW_BLOCK] = 1.0  # doctest: +SKIP
-    >>> fw_diag(d, 0); fw_panels(d, 0); float(d[0, 0, FW_BLOCK])  # doctest: +SKIP
-    2.0
-
-    On CPU tensors, the launcher's check refuses (the torch twin of ``engine.measures.shortest_paths``
-    is the CPU path):
+    {{on_cpu}}
 
     >>> fw_panels(torch.zeros(1, 40, 40, device="meta"), 0)
     Traceback (most recent call last):
     ...
     engine.errors.EngineError: fw_panels runs on CUDA tensors (all on one device) only; use the torch twin on CPU
+
+    On a GPU (skipped as doctests: they need CUDA):
+
+    >>> d = torch.full((1, 2 * FW_BLOCK, 2 * FW_BLOCK), float("inf"), device="cuda")  # doctest: +SKIP
+    >>> _ = d[0].fill_diagonal_(0); d[0, 0, 1] = d[0, 1, FW_BLOCK] = 1.0  # doctest: +SKIP
+    >>> fw_diag(d, 0); fw_panels(d, 0); float(d[0, 0, FW_BLOCK])  # doctest: +SKIP
+    2.0
     """
     _launch_fw("fw_panels", d, k0, lambda n: (n // FW_BLOCK, 2))
 

@@ -7,13 +7,16 @@ where the signed graph is disconnected (a neuron whose synapses are all exactly 
 
 from __future__ import annotations
 
+from engine.measures.citations import CITATIONS
 from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["current_flow_closeness"]
 
 
+@shared_docs(references=CITATIONS["current_flow_closeness"])
 def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
     """Current-flow closeness of every hidden neuron on the signed graph.
 
@@ -34,16 +37,15 @@ def current_flow_closeness(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
-       3404, 533-544; K. Stephenson, M. Zelen, "Rethinking centrality: methods and examples",
-       Social Networks 11 (1989) 1.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> current_flow_closeness(graph).values
+    >>> current_flow_closeness(LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])).values
     tensor([[-0.1333, -0.0465]], dtype=torch.float64)
+    >>> cut = current_flow_closeness(LayeredGraph.of([[[1.0, 0.0]], [[1.0], [0.0]]]))  # 2nd hidden: no synapse
+    >>> cut.values, cut.undefined
+    (tensor([[nan, nan]], dtype=torch.float64), tensor([True]))
     """
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.weights, graph.signed_connected)
     n = graph.n_nodes

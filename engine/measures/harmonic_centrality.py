@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 
 from engine.measures import condensed_paths, shortest_paths
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 __all__ = ["harmonic_centrality"]
 
@@ -23,6 +25,7 @@ def _use_batched_distances(graph: LayeredGraph) -> bool:
     return graph.device.type == "cuda"
 
 
+@shared_docs(references=CITATIONS["harmonic_centrality"])
 def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
     """Harmonic centrality of every hidden neuron on the positive graph, weights as distances.
 
@@ -43,14 +46,11 @@ def harmonic_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539;
-       P. Boldi, S. Vigna, "Axioms for centrality", Internet Mathematics 10 (2014) 222.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> harmonic_centrality(graph).values
+    >>> harmonic_centrality(LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])).values  # on CPU
     tensor([[2.7500, 0.9500]], dtype=torch.float64)
     """
     if _use_batched_distances(graph):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import torch
 
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["max_cliques"]
 
 
+@shared_docs(references=CITATIONS["max_cliques"])
 def max_cliques(graph: LayeredGraph) -> MeasureValues:
     """The number of maximal cliques that contain each hidden neuron, on the positive graph.
 
@@ -32,16 +35,14 @@ def max_cliques(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] C. Bron, J. Kerbosch, "Algorithm 457: finding all cliques of an undirected graph", Comm.
-       ACM 16 (1973) 575 (the maximal cliques networkx enumerates, with the pivoting of E. Tomita,
-       A. Tanaka, H. Takahashi, Theor. Comput. Sci. 363 (2006) 28).
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> max_cliques(graph).values
-    tensor([[3., 1.]], dtype=torch.float64)
+    >>> max_cliques(LayeredGraph.of([[[1.0, 1.0]], [[1.0], [-1.0]]])).values  # 1-2-1: the 2nd hidden has one w > 0
+    tensor([[2., 1.]], dtype=torch.float64)
+    >>> max_cliques(LayeredGraph.of([[[-1.0]], [[-1.0]]])).values  # no positive synapse: the neuron alone
+    tensor([[1.]], dtype=torch.float64)
     """
     deg = graph.hidden(graph.positive_degree)
     return MeasureValues(torch.where(deg == 0, torch.ones_like(deg), deg))

@@ -16,6 +16,8 @@ import networkx as nx
 import numpy as np
 
 from engine.errors import EngineError
+from engine.measures.citations import CITATIONS
+from engine.shared_docs import shared_docs
 from engine.weight_stack import layer_sizes
 
 __all__ = ["avg_neighbor_strength", "bipartite_clustering", "current_flow_closeness", "harmonic_centrality",
@@ -89,6 +91,17 @@ def _pick(values: dict, nodes: Sequence[int]) -> np.ndarray:
     return np.array([values[v] for v in nodes], dtype=np.float64)
 
 
+# The parameters every reference takes (its docstring's ``{{net_nodes}}`` line; a line indented under that one
+# continues the ``nodes`` entry: how the reference uses them)
+_NET_NODES = """
+    net : ReferenceNetwork
+        One network's graphs.
+    nodes : sequence of int, optional
+        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    """
+
+
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["strength"])
 def strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """The strength of each node on the signed graph: ``G.degree(nodes, weight="weight")``.
 
@@ -96,10 +109,8 @@ def strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.nd
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        Any node, an input or the output too (``G.degree(nodes, weight="weight")``).
 
     Returns
     -------
@@ -108,9 +119,7 @@ def strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.nd
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
-       weighted networks", PNAS 101 (2004) 3747.
+    {{references}}
 
     Examples
     --------
@@ -124,18 +133,18 @@ def strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.nd
     return _pick(dict(net.signed.degree(nodes, weight="weight")), nodes)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["avg_neighbor_strength"])
 def avg_neighbor_strength(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """The weighted average neighbour degree on the signed graph: ``nx.average_neighbor_degree``.
 
     ``nx.average_neighbor_degree(G, nodes=nodes, weight="weight")`` = (1 / s_i) sum_j w_ij deg_j, deg_j the
-    unweighted degree of neighbour j; 0 where s_i = 0 (networkx's convention).
+    unweighted degree of neighbour j; 0 where s_i = 0 (networkx's convention): the weighted
+    average nearest-neighbours degree of Barrat et al. [2]_.
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        networkx computes these nodes only (``nodes=nodes``).
 
     Returns
     -------
@@ -144,19 +153,20 @@ def avg_neighbor_strength(net: ReferenceNetwork, nodes: Sequence[int] | None = N
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A. Barrat et al., PNAS 101 (2004) 3747: the weighted average nearest-neighbours degree.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> avg_neighbor_strength(net)
+    >>> avg_neighbor_strength(ReferenceNetwork([[[1.0], [1.0]], [[-2.0]]]))  # s = 1 + 1 - 2 = 0
+    array([0.])
+    >>> avg_neighbor_strength(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]))
     array([1.5, 2. ])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.average_neighbor_degree(net.signed, nodes=nodes, weight="weight"), nodes)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["current_flow_closeness"])
 def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = None,
                            solver: str = "lu") -> np.ndarray:
     """Current-flow closeness on the signed graph: ``nx.current_flow_closeness_centrality``.
@@ -167,10 +177,8 @@ def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = 
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        networkx computes every node; these are picked from its result.
     solver : {"lu", "full", "cg"}
         networkx's linear solver; its default "lu"; "full" (one dense inverse) gives the same values faster.
 
@@ -182,15 +190,14 @@ def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = 
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] U. Brandes, D. Fleischer, "Centrality measures based on current flow", STACS 2005, LNCS
-       3404, 533-544.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> current_flow_closeness(net)
+    >>> current_flow_closeness(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]), solver="full")
     array([-0.13333333, -0.04651163])
+    >>> current_flow_closeness(ReferenceNetwork([[[1.0, 0.0]], [[1.0], [0.0]]]))  # 2nd hidden: no synapse
+    array([nan, nan])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     try:
@@ -199,6 +206,7 @@ def current_flow_closeness(net: ReferenceNetwork, nodes: Sequence[int] | None = 
         return np.full(len(nodes), np.nan)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["bipartite_clustering"])
 def bipartite_clustering(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """Latapy's bipartite clustering on the positive graph: ``nx.bipartite.clustering(G, mode="max")``.
 
@@ -207,10 +215,8 @@ def bipartite_clustering(net: ReferenceNetwork, nodes: Sequence[int] | None = No
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        Only these are clustered (``nodes=nodes``), each from its second neighbours.
 
     Returns
     -------
@@ -219,32 +225,28 @@ def bipartite_clustering(net: ReferenceNetwork, nodes: Sequence[int] | None = No
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] M. Latapy, C. Magnien, N. Del Vecchio, "Basic notions for the analysis of large two-mode
-       networks", Social Networks 30 (2008) 31.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> bipartite_clustering(net)
-    array([0.33333333, 0.33333333])
+    >>> bipartite_clustering(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]), nodes=range(5))
+    array([0.75      , 0.75      , 0.33333333, 0.33333333, 0.5       ])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.bipartite.clustering(net.positive, nodes=nodes, mode="max"), nodes)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["subgraph_centrality"])
 def subgraph_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """Subgraph centrality on the positive graph: ``nx.subgraph_centrality(G)``.
 
     (e^A)_ii with A the binary adjacency of the positive graph (weights ignored): the weighted count of
-    closed walks from i. networkx computes it for every node (an eigendecomposition of the n x n A).
+    closed walks from i.
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        networkx computes every node (an eigendecomposition of the n x n A); these are picked.
 
     Returns
     -------
@@ -253,33 +255,30 @@ def subgraph_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = Non
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
-       Rev. E 71 (2005) 056103.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> subgraph_centrality(net)
+    >>> subgraph_centrality(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]))
     array([2.96687788, 1.59218193])
+    >>> np.log(_)  # what the batched measure reports with log_subgraph=True
+    array([1.08751018, 0.46510536])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.subgraph_centrality(net.positive), nodes)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["harmonic_centrality"])
 def harmonic_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """Harmonic centrality on the positive graph: ``nx.harmonic_centrality(G, distance="weight")``.
 
     sum_{u != v} 1 / d(v, u) over the reachable nodes, d the shortest-path length with the synapse weights
-    (> 0) as edge lengths. With few nodes, networkx runs Dijkstra from those nodes only (it transposes
-    nbunch/sources).
+    (> 0) as edge lengths.
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        With few nodes, networkx runs Dijkstra from those nodes only (it transposes nbunch/sources).
 
     Returns
     -------
@@ -288,34 +287,30 @@ def harmonic_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = Non
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] M. Marchiori, V. Latora, "Harmony in the small-world", Physica A 285 (2000) 539.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> harmonic_centrality(net)
-    array([2.75, 0.95])
+    >>> harmonic_centrality(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]), nodes=[0, 1, 4])
+    array([2.03333333, 1.33333333, 2.16666667])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.harmonic_centrality(net.positive, nbunch=nodes, distance="weight"), nodes)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["second_order_centrality"])
 def second_order_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """Second-order centrality on the positive graph: ``nx.second_order_centrality(G, weight="weight")``.
 
     The standard deviation of the return times of a random walk made uniform by self-loops,
     sqrt(2 sum_k M[k, v] - n (n + 1)), M the mean first-passage times; NaN where the positive graph is
-    disconnected (networkx raises there). For the default nodes, networkx's call; for a subset
-    (paper-size tests), networkx 3.6's own algorithm, line for line, restricted to those columns of M
-    (it is O(n^4) in full).
+    disconnected (networkx raises there).
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        The default: networkx's call; a subset (paper-size tests): networkx 3.6's own algorithm, line
+        for line, restricted to those columns of M (it is O(n^4) in full).
 
     Returns
     -------
@@ -324,14 +319,11 @@ def second_order_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None =
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
-       distributed assessment of nodes criticity in complex networks", Computer Communications 34
-       (2011) 619.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # connected
     >>> second_order_centrality(net)
     array([ 5.16397779, 10.32795559])
     >>> second_order_centrality(net, nodes=[3])  # the same value, column 3 of M only
@@ -362,6 +354,7 @@ def second_order_centrality(net: ReferenceNetwork, nodes: Sequence[int] | None =
     return np.array(out)
 
 
+@shared_docs(net_nodes=_NET_NODES, references=CITATIONS["max_cliques"])
 def max_cliques(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np.ndarray:
     """The number of maximal cliques containing each node, positive graph: ``nx.number_of_cliques``.
 
@@ -370,10 +363,8 @@ def max_cliques(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np
 
     Parameters
     ----------
-    net : ReferenceNetwork
-        One network's graphs.
-    nodes : sequence of int, optional
-        Node ids (layer-major, inputs first) to report; default ``net.hidden_nodes``.
+    {{net_nodes}}
+        Each counted in the maximal cliques ``nx.find_cliques`` enumerates in the whole graph.
 
     Returns
     -------
@@ -382,15 +373,14 @@ def max_cliques(net: ReferenceNetwork, nodes: Sequence[int] | None = None) -> np
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] C. Bron, J. Kerbosch, "Algorithm 457: finding all cliques of an undirected graph", Comm.
-       ACM 16 (1973) 575; E. Tomita, A. Tanaka, H. Takahashi, Theor. Comput. Sci. 363 (2006) 28.
+    {{references}}
 
     Examples
     --------
-    >>> net = ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> max_cliques(net)
-    array([3., 1.])
+    >>> max_cliques(ReferenceNetwork([[[-1.0]], [[-1.0]]]))  # no positive synapse: the neuron alone
+    array([1.])
+    >>> max_cliques(ReferenceNetwork([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]), nodes=[0, 2, 4])
+    array([1., 3., 2.])
     """
     nodes = net.hidden_nodes if nodes is None else nodes
     return _pick(nx.number_of_cliques(net.positive, nodes), nodes)

@@ -49,11 +49,10 @@ class Measure:
     Raises
     ------
     EngineError
-        When called with an option it does not accept.
+        When called with an option that is not in ``options``.
 
     Examples
     --------
-    >>> from engine.measures.layered_graph import LayeredGraph
     >>> m = REGISTRY["strength"]
     >>> m.graph, m.options
     ('signed', ())

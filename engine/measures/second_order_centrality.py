@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import torch
 
+from engine.measures.citations import CITATIONS
 from engine.measures.laplacian import grounded_inverse_summary
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["second_order_centrality"]
 
 
+@shared_docs(references=CITATIONS["second_order_centrality"])
 def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
     """Second-order centrality of every hidden neuron on the (weighted) positive graph.
 
@@ -40,16 +43,15 @@ def second_order_centrality(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A.-M. Kermarrec, E. Le Merrer, B. Sericola, G. Tredan, "Second order centrality:
-       distributed assessment of nodes criticity in complex networks", Computer Communications 34
-       (2011) 619.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
-    >>> second_order_centrality(graph).values
-    tensor([[ 5.1640, 10.3280]], dtype=torch.float64)
+    >>> soc = second_order_centrality(LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]]))
+    >>> soc.values, soc.undefined
+    (tensor([[ 5.1640, 10.3280]], dtype=torch.float64), tensor([False]))
+    >>> second_order_centrality(LayeredGraph.of([[[1.0, -1.0]], [[1.0], [-1.0]]])).undefined  # 2nd hidden: no w > 0
+    tensor([True])
     """
     # only hidden diagonals are needed; a connected positive graph's grounded Laplacian is definite
     diag, rowsum, ok = grounded_inverse_summary(graph, graph.positive_weights, graph.positive_connected,

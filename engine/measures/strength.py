@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues
+from engine.shared_docs import shared_docs
 
 
 __all__ = ["strength"]
 
 
+@shared_docs(references=CITATIONS["strength"])
 def strength(graph: LayeredGraph) -> MeasureValues:
     """Signed strength (weighted degree) of every hidden neuron: s_i = sum_j w_ij.
 
@@ -24,9 +27,7 @@ def strength(graph: LayeredGraph) -> MeasureValues:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] A. Barrat, M. Barthelemy, R. Pastor-Satorras, A. Vespignani, "The architecture of complex
-       weighted networks", PNAS 101 (2004) 3747.
+    {{references}}
 
     Examples
     --------

@@ -36,9 +36,11 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from engine.errors import EngineError
+from engine.measures.citations import CITATIONS
 from engine.measures.layered_graph import LayeredGraph, MeasureValues, binary_product
 from engine.measures.subgraph_squaring import log_subgraph_squaring
 from engine.measures.threads import single_threaded_lapack
+from engine.shared_docs import shared_docs
 
 __all__ = ["biadjacency", "METHODS", "subgraph_centrality", "subgraph_method"]
 
@@ -179,6 +181,7 @@ def _log_sc_eigh(tall: torch.Tensor, large_sel: torch.Tensor | None, small_sel: 
     return log_small, log_large
 
 
+@shared_docs(references=CITATIONS["subgraph_centrality"])
 def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, method: str | None = None) -> MeasureValues:
     """Subgraph centrality of every hidden neuron on the positive graph, weights ignored.
 
@@ -206,17 +209,15 @@ def subgraph_centrality(graph: LayeredGraph, log_subgraph: bool = False, method:
 
     References
     ----------
-    .. [1] L. Scabini, O. M. Bruno, Physica A 615 (2023) 128585 (arXiv:2107.14062), the paper reproduced.
-    .. [2] E. Estrada, J. A. Rodriguez-Velazquez, "Subgraph centrality in complex networks", Phys.
-       Rev. E 71 (2005) 056103.
+    {{references}}
 
     Examples
     --------
-    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]])  # one 2-2-1 network
+    >>> graph = LayeredGraph.of([[[1.0, -0.5], [2.0, 0.0]], [[1.0], [3.0]]], dtype=torch.float32)  # one 2-2-1 network
     >>> subgraph_centrality(graph).values
-    tensor([[2.9669, 1.5922]], dtype=torch.float64)
-    >>> subgraph_centrality(graph, log_subgraph=True, method="gemm").values
-    tensor([[1.0875, 0.4651]], dtype=torch.float64)
+    tensor([[2.9669, 1.5922]])
+    >>> subgraph_centrality(graph, log_subgraph=True, method="gemm").values  # in float64, returned in float32
+    tensor([[1.0875, 0.4651]])
     """
     method = subgraph_method(graph.device) if method is None else method
     if method not in METHODS:
