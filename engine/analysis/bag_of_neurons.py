@@ -24,12 +24,20 @@ from engine.analysis.estimators import make_estimator
 from engine.analysis.results import Record
 from engine.config import BoNConfig
 from engine.errors import EngineError
+from engine.shared_docs import shared_docs
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BoNResult", "NeuronTypes", "bag_of_neurons", "transform_measures", "type_histograms"]
 
+# the examples' population: six synthetic networks of 6 + 3 hidden neurons, typed with k = 2
+_SIX_NETWORKS = """>>> from engine.analysis.synthetic import make_population
+>>> from engine.config import BoNConfig
+>>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
+>>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))"""
 
+
+@shared_docs(six_networks=_SIX_NETWORKS)
 @dataclass
 class NeuronTypes(Record):
     """The neuron types of one dataset (``analysis/bag_of_neurons.json``, one object per dataset).
@@ -71,10 +79,7 @@ class NeuronTypes(Record):
 
     Examples
     --------
-    >>> from engine.analysis.synthetic import make_population
-    >>> from engine.config import BoNConfig
-    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
-    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    {{six_networks}}
     >>> types = bon.types["digits"]
     >>> types.k, types.epoch, types.neurons_used, types.log10_measures
     (2, 5, 54, ['subgraph_centrality'])
@@ -100,6 +105,7 @@ class NeuronTypes(Record):
     notes: list[str]
 
 
+@shared_docs(six_networks=_SIX_NETWORKS)
 @dataclass
 class BoNResult:
     """What ``bag_of_neurons`` found: a type per neurons row, each network's histograms, per dataset its types.
@@ -122,10 +128,7 @@ class BoNResult:
 
     Examples
     --------
-    >>> from engine.analysis.synthetic import make_population
-    >>> from engine.config import BoNConfig
-    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
-    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    {{six_networks}}
     >>> bon.labels[:6], bon.centroids["digits"].shape
     (array([0, 0, 0, 1, 1, 0]), (2, 3))
     >>> bon.histograms.iloc[:2, :4].round(3)
@@ -368,6 +371,7 @@ def _class_shares(ds: str, sub: pd.DataFrame, lab: np.ndarray, k: int, layers: l
     return shares
 
 
+@shared_docs(six_networks=_SIX_NETWORKS)
 def type_histograms(neurons: pd.DataFrame, labels: np.ndarray, dataset: str, epoch: int, net_ids: np.ndarray,
                     k: int) -> pd.DataFrame:
     """The Bag-of-Neurons histograms of some networks of one dataset at one snapshot epoch.
@@ -397,10 +401,7 @@ def type_histograms(neurons: pd.DataFrame, labels: np.ndarray, dataset: str, epo
 
     Examples
     --------
-    >>> from engine.analysis.synthetic import make_population
-    >>> from engine.config import BoNConfig
-    >>> nets, neurons, _ = make_population(networks=6, layer_sizes=(6, 3), seed=0)
-    >>> bon = bag_of_neurons(neurons, nets[["dataset", "network"]], None, [], BoNConfig(k=2, n_init=1))
+    {{six_networks}}
     >>> type_histograms(neurons, bon.labels, "digits", 5, np.array([1, 0]), 2).iloc[:, :4].round(3)
       dataset  network  bon_all_t0  bon_all_t1
     0  digits        0       0.667       0.333

@@ -46,7 +46,7 @@ def paired_differences(epochs: pd.DataFrame | None, paired: dict[str, Any] | Non
     Returns
     -------
     matplotlib.figure.Figure or None
-        None for a run without arms.
+        One panel per benchmark and metric; None for a run without arms or epochs.
 
     Examples
     --------
@@ -98,7 +98,7 @@ def paired_accuracy(networks: pd.DataFrame | None, paired: dict[str, Any] | None
     Returns
     -------
     matplotlib.figure.Figure or None
-        None for a run without arms.
+        Two panels per benchmark; None for a run without arms.
 
     Examples
     --------
