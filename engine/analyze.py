@@ -29,13 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     Parameters
     ----------
     argv : list of str, optional
-        The command's arguments; default ``sys.argv[1:]``.
+        The directory ``engine.inspect`` measured into, ``--accuracies`` and the options; default
+        ``sys.argv[1:]``.
 
     Returns
     -------
     int
-        The exit status: 0 when the report is written; 2 after one line ``error: ...`` on stderr (a
-        missing directory, an accuracy table that does not match the measured networks, ...).
+        0 when the report is written; 2 for a missing directory, an accuracy table that does not match
+        the measured networks, ... (one line ``error: ...`` on stderr: ``engine.errors.cli_errors``).
         ``--help`` and malformed arguments exit through argparse (SystemExit 0 and 2).
 
     Examples

@@ -265,18 +265,19 @@ def open_deferred_logs() -> None:
 
     Examples
     --------
-    >>> import logging, tempfile
-    >>> from pathlib import Path
-    >>> logger = logging.getLogger("engine.example")
+    >>> import logging, os, tempfile
+    >>> loggers = [logging.getLogger("engine.example"), logging.getLogger("engine.example.child")]
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     handler = DeferredFileHandler(f"{tmp}/run.log")
-    ...     logger.addHandler(handler)
-    ...     logger.warning("before the claim")
-    ...     open_deferred_logs()
-    ...     logger.removeHandler(handler); handler.close()
-    ...     text = Path(f"{tmp}/run.log").read_text()
-    >>> text
-    'before the claim\\n'
+    ...     handlers = [DeferredFileHandler(f"{tmp}/{name}.log") for name in ("a", "b")]
+    ...     for logger, handler in zip(loggers, handlers):
+    ...         logger.addHandler(handler)
+    ...     opened_before = sorted(os.listdir(tmp))
+    ...     open_deferred_logs()                 # both handlers, on their two loggers
+    ...     opened = sorted(os.listdir(tmp))
+    ...     for logger, handler in zip(loggers, handlers):
+    ...         logger.removeHandler(handler); handler.close()
+    >>> opened_before, opened
+    ([], ['a.log', 'b.log'])
     """
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
     for logger in loggers:

@@ -38,6 +38,7 @@ from engine.errors import EngineError, cli_errors
 from engine.paths import path_problem, require_directory
 from engine.run_dir import unfinished_run
 from engine.schema import flat_settings, is_how
+from engine.shared_docs import shared_docs
 from engine.storage import write_json, write_parquet
 
 __all__ = ["FREE", "gather", "main", "merge_tables"]
@@ -159,6 +160,21 @@ def _is_gathered(d: Path) -> bool:
     return (d / "gathered.json").is_file() or (d.name == "gathered" and not (d / "parts").is_dir())
 
 
+# The example runs that merge_tables' and gather's docstrings share (engine.shared_docs).
+_SHARD_RUNS = """
+    >>> import json, tempfile, pandas as pd
+    >>> from pathlib import Path
+    >>> def shard(tmp, k, ids):   # a finished run of shard k/2 of a population of 4 networks
+    ...     run = Path(tmp) / f"shard{k}"
+    ...     (run / "parts").mkdir(parents=True)
+    ...     claim = {"dataset": {"name": "digits"}, "population": {"size": 4, "shard": f"{k}/2"}}
+    ...     _ = (run / "parts" / "config.json").write_text(json.dumps(claim))
+    ...     pd.DataFrame({"dataset": "digits", "network": ids, "test_acc": 0.9}).to_parquet(run / "networks.parquet")
+    ...     return run
+    """
+
+
+@shared_docs(shard_runs=_SHARD_RUNS)
 def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
     """The runs' tables merged into one population, each sorted by its key columns.
 
@@ -184,15 +200,7 @@ def merge_tables(runs: Sequence[Path]) -> dict[str, pd.DataFrame]:
 
     Examples
     --------
-    >>> import json, tempfile, pandas as pd
-    >>> from pathlib import Path
-    >>> def shard(tmp, k, ids):   # a finished run of shard k/2 of a population of 4 networks
-    ...     run = Path(tmp) / f"shard{k}"
-    ...     (run / "parts").mkdir(parents=True)
-    ...     claim = {"dataset": {"name": "digits"}, "population": {"size": 4, "shard": f"{k}/2"}}
-    ...     _ = (run / "parts" / "config.json").write_text(json.dumps(claim))
-    ...     pd.DataFrame({"dataset": "digits", "network": ids, "test_acc": 0.9}).to_parquet(run / "networks.parquet")
-    ...     return run
+    {{shard_runs}}
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     merged = merge_tables([shard(tmp, 1, [2, 3]), shard(tmp, 0, [0, 1, 2])])   # network 2 twice
     >>> merged["networks"]["network"].tolist(), len(merged["neurons"])
@@ -296,6 +304,7 @@ def _check_out(out: Path, dirs: Sequence[Path]) -> None:
                           f"choose another output directory, e.g. --out {out / 'gathered'}")
 
 
+@shared_docs(shard_runs=_SHARD_RUNS)
 def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, analyse: bool = True,
            allow_missing: bool = False) -> Path:
     """Merge the runs under ``dirs`` into one population in ``out``, then analyse and report it.
@@ -335,15 +344,7 @@ def gather(dirs: Sequence[Path], out: Path | None = None, analysis_cfg=None, ana
 
     Examples
     --------
-    >>> import json, tempfile, pandas as pd
-    >>> from pathlib import Path
-    >>> def shard(tmp, k, ids):   # a finished run of shard k/2 of a population of 4 networks
-    ...     run = Path(tmp) / f"shard{k}"
-    ...     (run / "parts").mkdir(parents=True)
-    ...     claim = {"dataset": {"name": "digits"}, "population": {"size": 4, "shard": f"{k}/2"}}
-    ...     _ = (run / "parts" / "config.json").write_text(json.dumps(claim))
-    ...     pd.DataFrame({"dataset": "digits", "network": ids, "test_acc": 0.9}).to_parquet(run / "networks.parquet")
-    ...     return run
+    {{shard_runs}}
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = shard(tmp, 0, [0, 1])
     ...     try:
@@ -433,14 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parameters
     ----------
     argv : sequence of str, optional
-        The command's arguments; default ``sys.argv[1:]``.
+        The run or multirun directories, then the options; default ``sys.argv[1:]``.
 
     Returns
     -------
     int
-        The exit status: 0 when gathered; 2 after one line ``error: ...`` on stderr (an EngineError of
-        ``gather``: what is wrong and how to fix it). ``--help`` and malformed arguments exit through
-        argparse (SystemExit 0 and 2).
+        0 when gathered; 2 when ``gather`` refused (its EngineError, what is wrong and how to fix it, as
+        one line ``error: ...`` on stderr: ``engine.errors.cli_errors``). ``--help`` and malformed
+        arguments exit through argparse (SystemExit 0 and 2).
 
     Examples
     --------

@@ -177,14 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parameters
     ----------
     argv : sequence of str, optional
-        The command's arguments; default ``sys.argv[1:]``.
+        The model files (or a directory, a quoted glob), then the options (``--help`` lists them);
+        default ``sys.argv[1:]``.
 
     Returns
     -------
     int
-        The exit status: 0 when measured; 2 after one line ``error: ...`` on stderr (an unreadable or
-        ambiguous file, an unknown measure, an unsupported ``--out``, ...). ``--help`` and malformed
-        arguments exit through argparse (SystemExit 0 and 2).
+        0 when measured; 2 for an unreadable or ambiguous file, an unknown measure, an unsupported
+        ``--out``, ... (one line ``error: ...`` on stderr: ``engine.errors.cli_errors``). ``--help`` and
+        malformed arguments exit through argparse (SystemExit 0 and 2).
 
     Examples
     --------

@@ -159,12 +159,11 @@ def claim(run_dir: Path, record: dict[str, Any], known: bool, claimed: list[bool
     >>> import tempfile
     >>> from pathlib import Path
     >>> from engine.config import validate
-    >>> record = claim_record(validate({}))
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     run_dir = Path(tmp) / "run"
     ...     with owned(run_dir) as claimed:
     ...         (run_dir / ".left-by-a-killed-run.tmp").touch()
-    ...         claim(run_dir, record, check_claim(run_dir, record), claimed)
+    ...         claim(run_dir, claim_record(validate({})), False, claimed)   # a new directory: not known
     ...     kept = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
     >>> claimed, kept
     ([True], ['parts', 'parts/.lock', 'parts/config.json'])

@@ -26,12 +26,32 @@ import pandas as pd
 from engine.config import EngineConfig
 from engine.errors import EngineError
 from engine.population.train import snapshot_epochs
+from engine.shared_docs import shared_docs
 from engine.storage import atomic_path, write_parquet
 
 __all__ = ["Chunks", "Plan", "chunk_stem", "finished_chunks", "kept_epochs", "mark_done", "measured_epochs",
            "merge_parts", "weights_path"]
 
 _TABLES = ("networks", "curves", "neurons", "snapshots")
+
+# Docstring blocks several functions below share (engine.shared_docs).
+_DOCS = dict(
+    run_dir_prefix="""
+        run_dir : Path
+            The run directory.
+        prefix : str
+            The chunk's population (as for ``chunk_stem``).
+        """,
+    chunk_tables="""
+        >>> import tempfile, pandas as pd
+        >>> from pathlib import Path
+        >>> plan, chunks = Plan(epochs=1, hidden=2, snapshots=1, kept=1), Chunks(range(4), 2)
+        >>> def tables(part):   # each table as long as the plan needs, one row per network and item
+        ...     rows = plan.rows(len(part))
+        ...     return {name: pd.DataFrame({"network": [i for i in part for _ in range(rows[name] // len(part))]})
+        ...             for name in rows}
+        """,
+)
 
 
 def measured_epochs(cfg: EngineConfig) -> list[int]:
@@ -196,15 +216,13 @@ def chunk_stem(run_dir: Path, prefix: str, part: Sequence[int]) -> Path:
     return run_dir / "parts" / f"{prefix}_{part[0]:06d}-{part[-1]:06d}"
 
 
+@shared_docs(**_DOCS)
 def weights_path(run_dir: Path, prefix: str, epoch: int, part: Sequence[int]) -> Path:
     """One chunk's stacked weights at one snapshot epoch (``population.save_weights``).
 
     Parameters
     ----------
-    run_dir : Path
-        The run directory.
-    prefix : str
-        The chunk's population (as for ``chunk_stem``).
+    {{run_dir_prefix}}
     epoch : int
         The snapshot epoch.
     part : sequence of int
@@ -224,6 +242,7 @@ def weights_path(run_dir: Path, prefix: str, epoch: int, part: Sequence[int]) ->
     return run_dir / "weights" / f"{prefix}_epoch{epoch:03d}_{part[0]:06d}-{part[-1]:06d}.safetensors"
 
 
+@shared_docs(**_DOCS)
 def finished_chunks(run_dir: Path, prefix: str, chunks: Chunks, plan: Plan) -> dict[int, str | None]:
     """Which chunks a resumed run may skip: those with an intact ``.done`` marker in ``parts/``.
 
@@ -234,10 +253,7 @@ def finished_chunks(run_dir: Path, prefix: str, chunks: Chunks, plan: Plan) -> d
 
     Parameters
     ----------
-    run_dir : Path
-        The run directory.
-    prefix : str
-        The population (as for ``chunk_stem``).
+    {{run_dir_prefix}}
     chunks : Chunks
         The run's chunks; a marker for networks that are no chunk of these is ignored.
     plan : Plan
@@ -251,13 +267,7 @@ def finished_chunks(run_dir: Path, prefix: str, chunks: Chunks, plan: Plan) -> d
 
     Examples
     --------
-    >>> import tempfile, pandas as pd
-    >>> from pathlib import Path
-    >>> plan, chunks = Plan(epochs=1, hidden=2, snapshots=1, kept=1), Chunks(range(4), 2)
-    >>> def tables(part):   # each table as long as the plan needs, one row per network and item
-    ...     rows = plan.rows(len(part))
-    ...     return {name: pd.DataFrame({"network": [i for i in part for _ in range(rows[name] // len(part))]})
-    ...             for name in rows}
+    {{chunk_tables}}
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     run_dir = Path(tmp)
     ...     for part in chunks:
@@ -281,6 +291,7 @@ def finished_chunks(run_dir: Path, prefix: str, chunks: Chunks, plan: Plan) -> d
     return out
 
 
+@shared_docs(**_DOCS)
 def mark_done(run_dir: Path, prefix: str, part: Sequence[int], tables: dict[str, pd.DataFrame], plan: Plan) -> None:
     """Write one chunk's tables into ``parts/`` and, last, its ``.done`` marker.
 
@@ -289,10 +300,7 @@ def mark_done(run_dir: Path, prefix: str, part: Sequence[int], tables: dict[str,
 
     Parameters
     ----------
-    run_dir : Path
-        The run directory.
-    prefix : str
-        The population (as for ``chunk_stem``).
+    {{run_dir_prefix}}
     part : sequence of int
         The chunk's network ids.
     tables : dict of str to pandas.DataFrame
@@ -302,13 +310,7 @@ def mark_done(run_dir: Path, prefix: str, part: Sequence[int], tables: dict[str,
 
     Examples
     --------
-    >>> import tempfile, pandas as pd
-    >>> from pathlib import Path
-    >>> plan, chunks = Plan(epochs=1, hidden=2, snapshots=1, kept=1), Chunks(range(4), 2)
-    >>> def tables(part):   # each table as long as the plan needs, one row per network and item
-    ...     rows = plan.rows(len(part))
-    ...     return {name: pd.DataFrame({"network": [i for i in part for _ in range(rows[name] // len(part))]})
-    ...             for name in rows}
+    {{chunk_tables}}
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     mark_done(Path(tmp), "digits", chunks[0], tables(chunks[0]), plan)
     ...     written = sorted(p.name for p in (Path(tmp) / "parts").iterdir())
@@ -329,6 +331,7 @@ def mark_done(run_dir: Path, prefix: str, part: Sequence[int], tables: dict[str,
         tmp.write_text(json.dumps(marker))
 
 
+@shared_docs(**_DOCS)
 def merge_parts(run_dir: Path, prefixes: Sequence[str], chunks: Chunks, plan: Plan, dataset: str,
                 arms: Sequence[str | None] = (None,)) -> dict[str, pd.DataFrame]:
     """The run's tables, merged from its parts (population after population, each in network order) and
@@ -362,13 +365,7 @@ def merge_parts(run_dir: Path, prefixes: Sequence[str], chunks: Chunks, plan: Pl
 
     Examples
     --------
-    >>> import tempfile, pandas as pd
-    >>> from pathlib import Path
-    >>> plan, chunks = Plan(epochs=1, hidden=2, snapshots=1, kept=1), Chunks(range(4), 2)
-    >>> def tables(part):   # each table as long as the plan needs, one row per network and item
-    ...     rows = plan.rows(len(part))
-    ...     return {name: pd.DataFrame({"network": [i for i in part for _ in range(rows[name] // len(part))]})
-    ...             for name in rows}
+    {{chunk_tables}}
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     for part in chunks:
     ...         mark_done(Path(tmp), "digits", part, tables(part), plan)

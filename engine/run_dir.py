@@ -19,9 +19,6 @@ from engine.paths import require_directory
 __all__ = ["RunTables", "gather_caveats", "load_protocol", "load_run", "load_run_config", "read_record",
            "unfinished_run"]
 
-# The tables every report figure is drawn from, written by the report stage (engine.report.writer).
-_ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
-
 
 @dataclass
 class RunTables:
@@ -62,6 +59,10 @@ class RunTables:
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+# The tables every report figure is drawn from, written by the report stage (engine.report.writer).
+_ANALYSIS_TABLES = ("networks", "correlations", "evolution", "early_prediction")
 
 
 def load_run(run_dir: str | Path) -> RunTables:
@@ -213,16 +214,18 @@ def load_run_config(run_dir: str | Path) -> tuple[dict[str, Any] | None, str | N
     Raises
     ------
     EngineError
-        When the record that holds them cannot be parsed.
+        When the record that holds them (``.hydra/config.yaml``, ``gathered.json``, or
+        ``analysis/summary.json``) cannot be parsed.
 
     Examples
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> saved = "analysis: {folds: 5}\\nbackend: {name: cpu}\\n"   # a run's .hydra/config.yaml
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     before = load_run_config(tmp)
     ...     (Path(tmp) / ".hydra").mkdir()
-    ...     _ = (Path(tmp) / ".hydra" / "config.yaml").write_text("analysis: {folds: 5}\\nbackend: {name: cpu}\\n")
+    ...     _ = (Path(tmp) / ".hydra" / "config.yaml").write_text(saved)
     ...     after = load_run_config(tmp)
     >>> before, after
     ((None, None), ({'folds': 5}, 'cpu'))
