@@ -159,14 +159,18 @@ def run_job(cfg: DictConfig) -> None:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
 
+    claimed = []
+
     def on_claimed(run_dir: Path) -> None:  # the run owns the directory: record it, open the log file
         _write_record(cfg, run_dir)
         open_deferred_logs()
+        claimed.append(run_dir)
 
     try:
         summary = run(cfg, run_dir, on_claimed=on_claimed)
     except EngineError as e:
-        log.error("%s", e)
+        if claimed:  # its run.log says why it stopped; a refusal before the claim is the one line below only
+            log.error("%s", e)
         remove_unused_run_dir(run_dir)  # a run refused or failed before its claim leaves no empty directory
         raise
     _print_summary(summary)

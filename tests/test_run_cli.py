@@ -67,6 +67,8 @@ def test_bad_values_are_one_line_errors(tmp_path, override, needle):
     p = run_engine(*SMALL, override, f"hydra.run.dir={tmp_path}", check=False)
     assert p.returncode == 2
     assert needle in p.stderr and "Traceback" not in p.stderr
+    # one line in all: the refusal is not also logged (the run has no log of its own before its claim)
+    assert (p.stdout + p.stderr).strip().splitlines() == [f"error: {p.stderr.strip()[len('error: '):]}"]
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path):

@@ -96,7 +96,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
     ...     read_idx(f"{d}/labels-idx1-ubyte.gz", ndim=3)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: IDX file .../labels-idx1-ubyte.gz has 1 dimensions, expected 3 (images have 3, labels 1: ...)
+    engine.errors.EngineError: IDX file .../labels-idx1-ubyte.gz has 1 dimension, expected 3 (images have 3, labels 1: ...)
     """
     path = Path(path)
     data = _read_bytes(path)
@@ -108,7 +108,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None) -> np.ndarray:
             f"{path} is not an IDX file: expected magic bytes 00 00 <dtype code in "
             f"{{{', '.join(f'{c:#04x}' for c in IDX_DTYPES)}}}> <ndim>, found {data[:4].hex(' ')}")
     if ndim is not None and n_dims != ndim:
-        raise EngineError(f"IDX file {path} has {n_dims} dimensions, expected {ndim} "
+        raise EngineError(f"IDX file {path} has {n_dims} dimension{'s' if n_dims != 1 else ''}, expected {ndim} "
                           "(images have 3, labels 1: are the file names swapped?)")
     header_len = 4 + 4 * n_dims
     if len(data) < header_len:

@@ -7,6 +7,7 @@ The networkx references come from ``engine.measures.reference`` (which does not 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -136,13 +137,19 @@ def check_measure_names(value: Any) -> list[str]:
     --------
     >>> check_measure_names(["strength", "max_cliques"])
     ['strength', 'max_cliques']
+    >>> check_measure_names(["strenght"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown strenght; choose from strength, ..., max_cliques; did you mean strength?
     """
     if not isinstance(value, (list, tuple)):
         raise ValueError("must be a list of measure names")
     names = list(value)
     unknown = [m for m in names if m not in REGISTRY]
     if unknown:
-        raise ValueError(f"unknown {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}")
+        near = difflib.get_close_matches(str(unknown[0]), MEASURES, n=1, cutoff=0.6)
+        raise ValueError(f"unknown {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}"
+                         + (f"; did you mean {near[0]}?" if near else ""))
     if not names:
         raise ValueError(f"names no measure; choose at least one of {', '.join(MEASURES)}")
     if len(set(names)) != len(names):
