@@ -51,6 +51,11 @@ def _per_arm(nets):
     return list(nets.groupby("arm", sort=False)) if "arm" in nets else [(None, nets)]
 
 
+def _sd(acc: np.ndarray) -> float:
+    """The sample sd, as the analysis states it (``predictability.acc_sd``); 0 for one network."""
+    return float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+
+
 def _print_summary(summary) -> None:
     nets = summary.tables.get("networks")
     lines = [f"run directory: {summary.run_dir}", f"device: {summary.device}"]
@@ -59,7 +64,7 @@ def _print_summary(summary) -> None:
         acc = ok["test_acc"].to_numpy()
         lines.append(f"{summary.dataset}{'' if arm is None else f' arm {arm}'}: {len(nets)} networks "
                      f"({int(nets['diverged'].sum())} diverged); "
-                     f"test accuracy mean {np.mean(acc):.4f} +- {np.std(acc):.4f}, "
+                     f"test accuracy mean {np.mean(acc):.4f}, sd {_sd(acc):.4f}, "
                      f"min {np.min(acc):.4f}, max {np.max(acc):.4f}" if len(acc) else "all networks diverged")
     if summary.chunks_resumed:
         lines.append(f"resumed {summary.chunks_resumed} finished chunk(s), ran {summary.chunks_done}")

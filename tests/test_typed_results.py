@@ -185,6 +185,12 @@ def test_the_baselines_and_early_sentences_put_a_negative_r2_in_words():
             in text)
     assert text.count("worse than predicting") == 2     # once per sentence, not once per number
     assert "Complex-network measures (R^2 0.20) beat" in text     # a positive R^2 as before
+    # every set worse than the mean: no ranking among them ("beat" would read as a success)
+    summary["regression"]["t"] = {"cn": reg(-2.09), "weights": reg(-12.26), "spectral": reg(-11.26)}
+    text = conclusion(summary)["text"]
+    assert ("Neither complex-network measures (R^2 -2.09) nor the weight statistics (-12.26) nor the "
+            "WeightWatcher spectral metrics (-11.26) predicts final test accuracy better than its mean.") in text
+    assert " beat " not in text
 
 
 def _paired_results():

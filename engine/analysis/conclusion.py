@@ -140,7 +140,8 @@ def _spread(ds: str, p: Predictability) -> str:
           f"{_percent(p.ceiling)} of the variance between networks can be predicted by anything.")
     if p.ceiling < _LOW_CEILING:
         s += (" The networks differ little more than the test set's noise: no feature can predict their ranking "
-              "here; use a larger test set or a setting with more real spread (e.g. train.loss=keras).")
+              "here; use a larger test set or a population with more real spread (from engine.run, e.g. "
+              "train.loss=keras).")
     return s
 
 
@@ -166,6 +167,11 @@ def _against_baselines(reg: dict[str, Any]) -> str:
         r2[fs] = BestRegression.from_dict(found).r2 if found else None
     if r2["cn"] is None:
         return ""
+    shown = {fs: v for fs, v in r2.items() if v is not None}
+    if len(shown) > 1 and all(v <= 0 for v in shown.values()):   # no ranking among sets that all do worse
+        names = [f"complex-network measures (R^2 {r2['cn']:.2f})"] + \
+            [f"the {FEATURE_SET_NAMES[fs]} ({v:.2f})" for fs, v in shown.items() if fs != "cn"]
+        return ("Neither " + " nor ".join(names) + " predicts final test accuracy better than its mean.")
     parts = []
     for fs in ("weights", "spectral"):
         if r2[fs] is None:
