@@ -976,12 +976,12 @@ def measure_names(value: Any) -> list[str]:
 
     Examples
     --------
-    >>> measure_names(["strength", "max_cliques"])
-    ['strength', 'max_cliques']
-    >>> measure_names(["strenght"])  # doctest: +ELLIPSIS
+    >>> measure_names(("max_cliques", "strength"))
+    ['max_cliques', 'strength']
+    >>> measure_names(["strength", "strength"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown strenght; choose from strength, ...
+    ValueError: ['strength', 'strength'] names a measure twice
     """
     from engine.measures.registry import check_measure_names
 

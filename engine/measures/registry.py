@@ -7,7 +7,6 @@ The networkx references come from ``engine.measures.reference`` (which does not 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -22,6 +21,7 @@ from engine.measures.reference import REFERENCES
 from engine.measures.second_order_centrality import second_order_centrality
 from engine.measures.strength import strength
 from engine.measures.subgraph_centrality import subgraph_centrality
+from engine.schema import closest
 
 __all__ = ["check_measure_names", "Measure", "MEASURES", "options_for", "REGISTRY"]
 
@@ -147,9 +147,9 @@ def check_measure_names(value: Any) -> list[str]:
     names = list(value)
     unknown = [m for m in names if m not in REGISTRY]
     if unknown:
-        near = difflib.get_close_matches(str(unknown[0]), MEASURES, n=1, cutoff=0.6)
+        near = closest(str(unknown[0]), MEASURES)
         raise ValueError(f"unknown {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}"
-                         + (f"; did you mean {near[0]}?" if near else ""))
+                         + (f"; did you mean {near}?" if near else ""))
     if not names:
         raise ValueError(f"names no measure; choose at least one of {', '.join(MEASURES)}")
     if len(set(names)) != len(names):
