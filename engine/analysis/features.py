@@ -8,7 +8,7 @@ from typing import Iterable
 import pandas as pd
 
 __all__ = ["CN_COLUMN", "FEATURE_SET_NAMES", "STRUCTURE", "WEIGHT_COLUMN", "below_mean_note", "best_against_curve",
-           "cn_columns", "feature_set_columns", "r2_words", "weight_columns"]
+           "cn_columns", "feature_set_columns", "r2_words", "weight_columns", "worse_than_mean"]
 
 # the feature sets made of the networks' structure (all but the learning-curve baseline), and their names in words
 STRUCTURE = ("cn", "bon", "weights", "spectral", "all")
@@ -124,8 +124,29 @@ def r2_words(r2: float, mean: str = "the mean", spec: str = ".2f") -> str:
     >>> r2_words(-128.153, "the mean accuracy")
     '-128.15, worse than predicting the mean accuracy'
     """
-    text = format(r2, spec)
-    return text if not r2 < 0 else f"{text}, worse than predicting {mean}"
+    return format(r2, spec) + worse_than_mean(r2, mean)
+
+
+def worse_than_mean(r2: float | None, mean: str = "the mean") -> str:
+    """The words that follow an R^2 below 0 (", worse than predicting ..."), or "" for any other value.
+
+    Parameters
+    ----------
+    r2 : float or None
+        An out-of-fold R^2 (None: none was computed).
+    mean : str
+        What predicting the mean means here, e.g. "the mean accuracy".
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> worse_than_mean(-0.4), worse_than_mean(0.3), worse_than_mean(None)
+    (', worse than predicting the mean', '', '')
+    """
+    return f", worse than predicting {mean}" if r2 is not None and r2 < 0 else ""
 
 
 def below_mean_note(values: Iterable[float | None], mean: str = "the mean") -> str:

@@ -20,7 +20,7 @@ from engine.analysis.conclusion import Conclusion
 from engine.analysis.correlations import SubgraphVerdict
 from engine.analysis.cross_benchmark import CrossBenchmark
 from engine.analysis.early_prediction import EarlyPrediction
-from engine.analysis.features import r2_words
+from engine.analysis.features import r2_words, worse_than_mean
 from engine.analysis.lost_classes import Beyond, LostClasses, RegressionScore
 from engine.analysis.performance_classes import PerformanceClasses
 from engine.analysis.predictability import Predictability
@@ -82,11 +82,6 @@ def _r2(v: Any, spec: str = ".3f") -> str:
     return r2_words(v, "the mean", spec) if _fmt(v, spec) else ""
 
 
-def _worse(r2: float | None) -> str:
-    """What to add after a cell that ends in other words than its R²: below 0, that it is worse than the mean."""
-    return r2_words(r2, "the mean")[len(format(r2, ".2f")):] if r2 is not None and r2 < 0 else ""
-
-
 def _paired(r: ReportInputs) -> Section | None:
     """A paired run's comparison of its arms (``population.compare``): the result and its conclusion first."""
     return paired_report.section(r.summary, r.img)
@@ -141,7 +136,7 @@ def _lost_explained(d: LostClasses) -> str:
     return table(pd.DataFrame([{
         "networks with a lost class": f"{d.lost_any} of {d.networks}",
         "R² (straight line)": _fmt(ex.linear_r2), "R² (any function of the count)": _fmt(ex.eta2),
-        "out-of-fold R²": f"{_fmt(cv.r2)} {cv.regressor}{_worse(cv.r2)}" if cv else " ",
+        "out-of-fold R²": f"{_fmt(cv.r2)} {cv.regressor}{worse_than_mean(cv.r2)}" if cv else " ",
         "Spearman rho": _fmt(ex.spearman_rho), "p": _fmt(ex.spearman_p, ".2g"),
         "noise ceiling": _fmt(ex.ceiling)}]))
 
@@ -288,7 +283,8 @@ def _regression(r: ReportInputs) -> Section | None:
                 if isinstance(a, Skipped):
                     continue
                 rows.append({"dataset": ds, "feature set": fs, "regressor": name,
-                             "R2": f"{_fmt(a.r2_mean)} ± {_fmt(a.r2_std)}{_worse(a.r2_mean)}", "Kendall tau": _fmt(a.kendall_tau),
+                             "R2": f"{_fmt(a.r2_mean)} ± {_fmt(a.r2_std)}{worse_than_mean(a.r2_mean)}",
+                             "Kendall tau": _fmt(a.kendall_tau),
                              "note": f"{res.folds}-fold x {res.repeats}"})
     if not rows:
         return None
