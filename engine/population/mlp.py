@@ -154,9 +154,9 @@ def _loss_gradient(logits: torch.Tensor, y: torch.Tensor, loss: str, silenced_by
 
 
 def _own_copy(t: torch.Tensor) -> torch.Tensor:
-    """A contiguous copy of ``t`` (``contiguous()`` alone would return a caller's (N, fan_out, fan_in)
-    storage, passed as its transposed view, and SGD would then train the caller's tensor in place)."""
-    return t.clone(memory_format=torch.contiguous_format) if t.is_contiguous() else t.contiguous()
+    """A contiguous copy of ``t``, always a copy (``contiguous()`` alone would return a caller's
+    (N, fan_out, fan_in) storage, passed as its transposed view, and SGD would then train it in place)."""
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 class PopulationMLP:
